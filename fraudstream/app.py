@@ -1,0 +1,150 @@
+"""The Faust shell: app, topics, the profile table and the detection agent.
+
+Run with ``faust -A fraudstream.app worker -l info`` or ``fraudstream worker``. All the
+decisions are made by :class:`fraudstream.detector.Detector`; this module only moves
+bytes between Kafka and the core.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+import faust
+from faust.types import EventT, StreamT
+
+from fraudstream.detector import Detector, DetectorConfig
+from fraudstream.features import UserProfile
+from fraudstream.metrics import WorkerStats
+from fraudstream.schema import Rejection, Source, dead_letter, parse_transaction
+from fraudstream.settings import Settings, get_settings
+
+log = logging.getLogger("fraudstream")
+
+
+def _broker_seconds(settings: Settings) -> dict[str, float]:
+    return {
+        "broker_session_timeout": settings.broker_session_timeout,
+        "broker_heartbeat_interval": settings.broker_heartbeat_interval,
+        "broker_rebalance_timeout": settings.broker_rebalance_timeout,
+    }
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app configured from ``settings`` (no agents yet)."""
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.partitions,
+        store=settings.table_store,
+        datadir=settings.data_dir,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        consumer_auto_offset_reset="earliest",
+        **_broker_seconds(settings),
+    )
+
+
+settings = get_settings()
+app = create_app(settings)
+
+input_topic = app.topic(
+    settings.input_topic,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.partitions,
+)
+alerts_topic = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
+dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
+
+#: userId -> UserProfile.to_dict(); partitioned like the input topic, backed by a changelog.
+profiles = app.Table(
+    "user-profiles",
+    partitions=settings.partitions,
+    key_type=str,
+    value_type=dict,
+)
+
+detector = Detector(DetectorConfig.from_settings(settings))
+stats = WorkerStats()
+
+
+@app.agent(input_topic, concurrency=1)  # concurrency > 1 loses messages (faust-streaming #606)
+async def detect(stream: StreamT) -> None:
+    """Validate, score and route every message of the input topic."""
+    async for event in stream.events():
+        await handle_event(event)
+
+
+async def handle_event(event: EventT) -> None:
+    """One message: a dead letter, or a transaction scored and maybe alerted."""
+    message = event.message
+    raw: bytes = message.value or b""
+    source = Source(message.topic, message.partition, message.offset)
+    now = datetime.now(timezone.utc)
+    parsed = parse_transaction(raw, source, settings.max_message_bytes)
+
+    if isinstance(parsed, Rejection):
+        stats.dlq_by_reason[parsed.reason] += 1
+        log.debug("dead letter %s at %s: %s", parsed.reason, source, parsed.detail)
+        await dlq_topic.send(key=message.key, value=dead_letter(raw, message.key, source, parsed, now))
+        return
+
+    key = parsed.user_id.encode()
+    if message.key != key:
+        stats.misrouted += 1
+        if stats.misrouted == 1:
+            log.warning(
+                "message at %s has key %r, not its userId %r: per-user state is only correct "
+                "when producers key transactions by userId",
+                source,
+                message.key,
+                parsed.user_id,
+            )
+
+    profile = UserProfile.from_dict(profiles.get(parsed.user_id))
+    decision = detector.process(parsed, profile, source.partition, source.offset, now)
+    stats.transactions_in += 1
+    if decision.redelivered:
+        stats.redelivered += 1
+    else:
+        profiles[parsed.user_id] = profile.to_dict()
+
+    if decision.alert is not None:
+        await alerts_topic.send(key=key, value=decision.alert.to_json())
+        stats.alerts_out += 1
+        stats.alerts_by_reason.update(decision.alert.reason_names)
+
+    if message.timestamp:
+        stats.latency_ms.observe(max(0.0, (time.time() - message.timestamp) * 1000.0))
+
+
+@app.task
+async def declare_topics() -> None:
+    """Create the input, alert and dead-letter topics if missing, with the configured partitions."""
+    for topic in (input_topic, alerts_topic, dlq_topic):
+        await topic.maybe_declare()
+
+
+@app.timer(interval=settings.progress_interval)
+async def log_progress() -> None:
+    """A progress line, so an operator tailing the log sees the worker move."""
+    snapshot = stats.to_dict()
+    rate = snapshot["messagesIn"] / snapshot["uptimeSeconds"]
+    log.info(
+        "progress: in=%d alerts=%d %s dlq=%d redelivered=%d avg=%.0f msg/s p99=%sms",
+        snapshot["messagesIn"],
+        snapshot["alertsOut"],
+        snapshot["alertsByReason"],
+        snapshot["dlq"],
+        snapshot["redelivered"],
+        rate,
+        snapshot["latencyMs"]["p99"],
+    )
+
+
+# Web views register themselves on import (kept in their own module).
+from fraudstream import web  # noqa: E402,F401

@@ -1,0 +1,83 @@
+"""Every setting fraudstream reads, in one place (environment prefix ``FRAUDSTREAM_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the worker, the sinks and the CLI.
+
+    Each field maps to ``FRAUDSTREAM_<NAME>`` (case-insensitive); the README lists them all.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FRAUDSTREAM_", extra="ignore")
+
+    # --- Kafka ---------------------------------------------------------------------------
+    broker_url: str = Field("kafka://localhost:9092", description="Kafka bootstrap URL(s).")
+    app_id: str = Field("fraudstream", description="Faust app id = consumer group id.")
+    input_topic: str = Field("transactions-input", description="Topic read for transactions.")
+    alerts_topic: str = Field("fraud-alerts", description="Topic alerts are published to.")
+    dlq_topic: str = Field("transactions-dlq", description="Dead-letter topic for bad input.")
+    partitions: int = Field(
+        4, ge=1, description="Partitions of the input topic; profile tables must match it."
+    )
+    max_message_bytes: int = Field(
+        65536, ge=64, description="Larger input messages go to the DLQ unparsed."
+    )
+    broker_session_timeout: float = Field(30.0, gt=0, description="Consumer session timeout, s.")
+    broker_heartbeat_interval: float = Field(3.0, gt=0, description="Heartbeat interval, s.")
+    broker_rebalance_timeout: float = Field(30.0, gt=0, description="Rebalance timeout, s.")
+
+    # --- Detection ---------------------------------------------------------------------
+    amount_threshold: float = Field(
+        10000.0, ge=0, description="Rule fires when amount is strictly greater."
+    )
+    hst_n_trees: int = Field(10, ge=1, description="Half-Space Trees: number of trees.")
+    hst_height: int = Field(8, ge=1, le=20, description="Half-Space Trees: tree height.")
+    hst_window_size: int = Field(250, ge=1, description="Half-Space Trees: reference window.")
+    hst_seed: int = Field(42, description="Half-Space Trees: random seed.")
+    score_threshold: float = Field(
+        0.8, ge=0, le=1, description="Model alert when score >= this (fixed mode)."
+    )
+    model_warmup: int = Field(
+        0, ge=0, description="Events learned before model alerts; 0 = one HST window."
+    )
+    velocity_window_seconds: float = Field(
+        300.0, gt=0, description="Time constant of the per-user transaction-rate feature, s."
+    )
+    amount_scale_max: float = Field(
+        1_000_000.0, gt=1, description="Amount mapped to 1.0 on the log-amount feature."
+    )
+
+    # --- Worker ------------------------------------------------------------------------
+    web_port: int = Field(6066, ge=0, le=65535, description="Faust web server port.")
+    web_host: str = Field("127.0.0.1", description="Faust web server bind address.")
+    data_dir: str = Field("fraudstream-data", description="Faust data directory (table stores).")
+    table_store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    progress_interval: float = Field(
+        10.0, gt=0, description="Seconds between progress lines in the worker log."
+    )
+
+    # --- InfluxDB (used when influx_enabled) -------------------------------------------
+    influx_enabled: bool = Field(False, description="Write points to InfluxDB.")
+    influx_url: str = Field("http://localhost:8086", description="InfluxDB base URL.")
+    influx_token: SecretStr = Field(SecretStr(""), description="InfluxDB API token.")
+    influx_org: str = Field("fraud-detection-org", description="InfluxDB organisation.")
+    influx_bucket: str = Field("fraud-detection-bucket", description="InfluxDB bucket.")
+
+    @property
+    def effective_warmup(self) -> int:
+        """Events the model must learn before its scores may raise alerts."""
+        return self.model_warmup or self.hst_window_size
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,26 @@
+"""Worker web views: liveness/readiness and the worker's own statistics."""
+
+from __future__ import annotations
+
+from faust.web import Request, Response, View
+
+from fraudstream.app import app, settings, stats
+
+
+@app.page("/health")
+class Health(View):
+    """200 when the worker is up and owns partitions of the input topic, else 503."""
+
+    async def get(self, request: Request) -> Response:
+        assigned = [tp for tp in app.consumer.assignment() if tp.topic == settings.input_topic]
+        ready = bool(assigned)
+        body = {"status": "ready" if ready else "starting", "assignedPartitions": len(assigned)}
+        return self.json(body, status=200 if ready else 503)
+
+
+@app.page("/stats")
+class Stats(View):
+    """The worker's counters and latency percentiles as JSON."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json(stats.to_dict())
