@@ -13,7 +13,7 @@ from typing import Any
 from fraudstream.features import FeatureScales, UserProfile, compute_features, update_profile
 from fraudstream.rules import AmountThresholdRule
 from fraudstream.schema import Alert, Transaction, alert_id_for
-from fraudstream.scoring import HalfSpaceTreesScorer, HSTParams
+from fraudstream.scoring import AdaptiveThreshold, HalfSpaceTreesScorer, HSTParams
 from fraudstream.settings import Settings
 
 
@@ -22,9 +22,11 @@ class DetectorConfig:
     """What the detector needs from the settings."""
 
     amount_threshold: float = 10000.0
-    score_threshold: float = 0.8
+    score_threshold: float = 0.6
+    score_quantile: float | None = 0.99
+    score_quantile_window: int = 5000
     hst: HSTParams = field(default_factory=HSTParams)
-    warmup: int = 250
+    warmup: int = 1000
     scales: FeatureScales = field(default_factory=FeatureScales)
 
     @classmethod
@@ -33,6 +35,8 @@ class DetectorConfig:
         return cls(
             amount_threshold=settings.amount_threshold,
             score_threshold=settings.score_threshold,
+            score_quantile=settings.score_quantile,
+            score_quantile_window=settings.score_quantile_window,
             hst=HSTParams(
                 n_trees=settings.hst_n_trees,
                 height=settings.hst_height,
@@ -68,6 +72,9 @@ class Detector:
         self.config = config
         self.rule = AmountThresholdRule(config.amount_threshold)
         self.scorer = scorer or HalfSpaceTreesScorer(config.hst, config.warmup)
+        self.threshold = AdaptiveThreshold(
+            config.score_threshold, config.score_quantile, config.score_quantile_window
+        )
 
     def process(
         self,
@@ -92,15 +99,19 @@ class Detector:
         rule_reason = self.rule.check(tx)
         if rule_reason is not None:
             reasons.append(rule_reason)
-        if self.scorer.warmed_up and score >= self.config.score_threshold:
-            reasons.append(
-                {
-                    "type": "model",
-                    "name": "half_space_trees",
-                    "score": round(score, 4),
-                    "threshold": self.config.score_threshold,
-                }
-            )
+        if self.scorer.warmed_up:
+            threshold = self.threshold.value
+            if score >= threshold:
+                reasons.append(
+                    {
+                        "type": "model",
+                        "name": "half_space_trees",
+                        "score": round(score, 4),
+                        "threshold": round(threshold, 4),
+                    }
+                )
+            if not redelivered:
+                self.threshold.observe(score)
         suspicious = bool(reasons)
 
         if not redelivered:

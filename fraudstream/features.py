@@ -23,6 +23,10 @@ MIN_HISTORY = 3
 PRIOR_LOG_STD = 1.0
 
 FEATURE_NAMES = ("amount", "amount_zscore", "since_previous", "velocity")
+#: What the anomaly model sees. ``since_previous`` stays in alerts as context only: fed to
+#: Half-Space Trees it mostly separates new users from old ones and halved recall on
+#: habit spikes at a 1% false-positive rate in our offline runs.
+MODEL_FEATURES = ("amount", "amount_zscore", "velocity")
 
 
 @dataclass(slots=True)

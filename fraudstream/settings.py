@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,12 +38,19 @@ class Settings(BaseSettings):
         10000.0, ge=0, description="Rule fires when amount is strictly greater."
     )
     hst_n_trees: int = Field(10, ge=1, description="Half-Space Trees: number of trees.")
-    hst_height: int = Field(8, ge=1, le=20, description="Half-Space Trees: tree height.")
-    hst_window_size: int = Field(250, ge=1, description="Half-Space Trees: reference window.")
+    hst_height: int = Field(4, ge=1, le=20, description="Half-Space Trees: tree height.")
+    hst_window_size: int = Field(1000, ge=1, description="Half-Space Trees: reference window.")
     hst_seed: int = Field(42, description="Half-Space Trees: random seed.")
     score_threshold: float = Field(
-        0.8, ge=0, le=1, description="Model alert when score >= this (fixed mode)."
+        0.6, ge=0, le=1, description="Model alert when score >= this (the floor, adaptive mode)."
     )
+    score_quantile: float | None = Field(
+        0.99,
+        gt=0,
+        lt=1,
+        description="Adaptive threshold: quantile of recent scores; unset/empty = fixed.",
+    )
+    score_quantile_window: int = Field(5000, ge=10, description="Scores the quantile looks at.")
     model_warmup: int = Field(
         0, ge=0, description="Events learned before model alerts; 0 = one HST window."
     )
@@ -59,7 +66,7 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", description="Faust web server bind address.")
     data_dir: str = Field("fraudstream-data", description="Faust data directory (table stores).")
     table_store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warn", "error", "crit"] = "info"
     progress_interval: float = Field(
         10.0, gt=0, description="Seconds between progress lines in the worker log."
     )
@@ -70,6 +77,14 @@ class Settings(BaseSettings):
     influx_token: SecretStr = Field(SecretStr(""), description="InfluxDB API token.")
     influx_org: str = Field("fraud-detection-org", description="InfluxDB organisation.")
     influx_bucket: str = Field("fraud-detection-bucket", description="InfluxDB bucket.")
+
+    @field_validator("score_quantile", mode="before")
+    @classmethod
+    def _quantile_off(cls, value: object) -> object:
+        """``off``, ``none`` or an empty value switch the adaptive threshold off."""
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off", "fixed"}:
+            return None
+        return value
 
     @property
     def effective_warmup(self) -> int:

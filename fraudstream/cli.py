@@ -1,0 +1,99 @@
+"""The ``fraudstream`` command: worker, demo, tail."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+#: CLI flag -> settings field; a flag given on the command line wins over the environment.
+SETTING_FLAGS = {
+    "broker": "broker_url",
+    "input_topic": "input_topic",
+    "alerts_topic": "alerts_topic",
+    "dlq_topic": "dlq_topic",
+    "amount_threshold": "amount_threshold",
+    "score_threshold": "score_threshold",
+    "partitions": "partitions",
+    "web_port": "web_port",
+}
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", help="Kafka URL, e.g. kafka://localhost:9092")
+    parser.add_argument("--input-topic", help="transactions topic")
+    parser.add_argument("--alerts-topic", help="alerts topic")
+    parser.add_argument("--dlq-topic", help="dead-letter topic")
+    parser.add_argument("--amount-threshold", type=float, help="rule fires above this amount")
+    parser.add_argument("--score-threshold", type=float, help="model alert threshold")
+    parser.add_argument("--partitions", type=int, help="partitions of the input topic")
+    parser.add_argument("--web-port", type=int, help="worker web server port")
+
+
+def _apply_setting_flags(args: argparse.Namespace) -> None:
+    """Export given flags as FRAUDSTREAM_* variables so the settings class sees them."""
+    for flag, field in SETTING_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[f"FRAUDSTREAM_{field.upper()}"] = str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    worker = sub.add_parser("worker", help="run the detection worker (Faust)")
+    _add_setting_flags(worker)
+    worker.add_argument("-l", "--loglevel", default=None, help="debug, info, warn, error, crit")
+
+    tail = sub.add_parser("tail", help="print alerts (and dead letters) as they arrive")
+    _add_setting_flags(tail)
+    tail.add_argument("--dlq", action="store_true", help="also follow the dead-letter topic")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
+    tail.add_argument("--json", action="store_true", help="print raw JSON instead of a summary")
+    tail.add_argument("--max", type=int, default=0, help="stop after this many records")
+    tail.add_argument("--idle-timeout", type=float, default=0, help="stop after N idle seconds")
+
+    demo = sub.add_parser("demo", help="embedded broker + worker + load, alerts on screen")
+    demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
+    demo.add_argument("--rate", type=float, default=300.0, help="transactions/s (default 300)")
+    demo.add_argument("--users", type=int, default=200, help="distinct users (default 200)")
+    demo.add_argument("--fraud-share", type=float, default=0.02, help="share of fraud")
+    demo.add_argument("--show", type=int, default=8, help="alerts to print in full")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the load")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``fraudstream`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "worker":
+        run_worker(args)
+    elif args.command == "tail":
+        _apply_setting_flags(args)
+        from fraudstream.tail import tail
+
+        try:
+            code = asyncio.run(
+                tail(args.dlq, args.from_beginning, args.json, args.max, args.idle_timeout)
+            )
+        except KeyboardInterrupt:
+            code = 130
+        sys.exit(code)
+    elif args.command == "demo":
+        from fraudstream.demo import DemoOptions, run_demo
+
+        options = DemoOptions(args.duration, args.rate, args.users, args.fraud_share, args.show, args.seed)
+        sys.exit(run_demo(options))
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    """Hand over to Faust's own worker command, configured by the settings."""
+    _apply_setting_flags(args)
+    from fraudstream.app import app, settings
+
+    level = args.loglevel or settings.log_level
+    sys.argv = ["fraudstream", "worker", "-l", level, "--web-port", str(settings.web_port)]
+    app.main()

@@ -1,0 +1,45 @@
+"""Topic administration shared by the demo, the evaluator and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+CREATE_TIMEOUT_MS = 15000
+
+
+def bootstrap_of(broker_url: str) -> str:
+    """``kafka://h1:9092;h2:9092`` (Faust style) to ``h1:9092,h2:9092`` (client style)."""
+    hosts = []
+    for part in broker_url.replace(";", ",").split(","):
+        part = part.strip()
+        if "://" in part:
+            part = part.split("://", 1)[1]
+        if part:
+            hosts.append(part)
+    return ",".join(hosts)
+
+
+async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
+    """Create the topics that do not exist yet, with ``partitions`` partitions each."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=CREATE_TIMEOUT_MS)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in dict.fromkeys(names) if n not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+                )
+    finally:
+        await admin.close()
+
+
+def ensure_topics_sync(bootstrap: str, names: Iterable[str], partitions: int) -> None:
+    """Blocking wrapper of :func:`ensure_topics` for scripts and fixtures."""
+    asyncio.run(ensure_topics(bootstrap, list(names), partitions))
