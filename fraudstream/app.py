@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
+
 import faust
 from faust.types import EventT, StreamT
 
@@ -20,14 +21,6 @@ from fraudstream.schema import Rejection, Source, dead_letter, parse_transaction
 from fraudstream.settings import Settings, get_settings
 
 log = logging.getLogger("fraudstream")
-
-
-def _broker_seconds(settings: Settings) -> dict[str, float]:
-    return {
-        "broker_session_timeout": settings.broker_session_timeout,
-        "broker_heartbeat_interval": settings.broker_heartbeat_interval,
-        "broker_rebalance_timeout": settings.broker_rebalance_timeout,
-    }
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -44,7 +37,9 @@ def create_app(settings: Settings) -> faust.App:
         web_host=settings.web_host,
         web_bind=settings.web_host,
         consumer_auto_offset_reset="earliest",
-        **_broker_seconds(settings),
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout,
     )
 
 
@@ -61,12 +56,8 @@ alerts_topic = app.topic(settings.alerts_topic, key_serializer="raw", value_seri
 dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
 
 #: userId -> UserProfile.to_dict(); partitioned like the input topic, backed by a changelog.
-profiles = app.Table(
-    "user-profiles",
-    partitions=settings.partitions,
-    key_type=str,
-    value_type=dict,
-)
+#: No key/value types: plain JSON (Faust would try ``dict.from_data`` during recovery).
+profiles = app.Table("user-profiles", partitions=settings.partitions)
 
 detector = Detector(DetectorConfig.from_settings(settings))
 stats = WorkerStats()
@@ -90,7 +81,9 @@ async def handle_event(event: EventT) -> None:
     if isinstance(parsed, Rejection):
         stats.dlq_by_reason[parsed.reason] += 1
         log.debug("dead letter %s at %s: %s", parsed.reason, source, parsed.detail)
-        await dlq_topic.send(key=message.key, value=dead_letter(raw, message.key, source, parsed, now))
+        await dlq_topic.send(
+            key=message.key, value=dead_letter(raw, message.key, source, parsed, now)
+        )
         return
 
     key = parsed.user_id.encode()

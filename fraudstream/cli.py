@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "demo":
         from fraudstream.demo import DemoOptions, run_demo
 
-        options = DemoOptions(args.duration, args.rate, args.users, args.fraud_share, args.show, args.seed)
+        options = DemoOptions(
+            args.duration, args.rate, args.users, args.fraud_share, args.show, args.seed
+        )
         sys.exit(run_demo(options))
 
 

@@ -109,7 +109,9 @@ def run_demo(options: DemoOptions) -> int:
         env = {"FRAUDSTREAM_BROKER_URL": broker_url, "FRAUDSTREAM_DATA_DIR": str(workdir / "data")}
         if broker is not None:
             env |= FAST_JOIN_ENV
-        settings = Settings(**{k.removeprefix("FRAUDSTREAM_").lower(): v for k, v in env.items()})
+        settings = Settings.model_validate(
+            {k.removeprefix("FRAUDSTREAM_").lower(): v for k, v in env.items()}
+        )
         topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
         ensure_topics_sync(bootstrap_of(broker_url), topics, settings.partitions)
 

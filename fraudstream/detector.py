@@ -25,6 +25,7 @@ class DetectorConfig:
     score_threshold: float = 0.6
     score_quantile: float | None = 0.99
     score_quantile_window: int = 5000
+    score_quantile_min_samples: int = 1000
     hst: HSTParams = field(default_factory=HSTParams)
     warmup: int = 1000
     scales: FeatureScales = field(default_factory=FeatureScales)
@@ -37,6 +38,7 @@ class DetectorConfig:
             score_threshold=settings.score_threshold,
             score_quantile=settings.score_quantile,
             score_quantile_window=settings.score_quantile_window,
+            score_quantile_min_samples=settings.score_quantile_min_samples,
             hst=HSTParams(
                 n_trees=settings.hst_n_trees,
                 height=settings.hst_height,
@@ -73,7 +75,10 @@ class Detector:
         self.rule = AmountThresholdRule(config.amount_threshold)
         self.scorer = scorer or HalfSpaceTreesScorer(config.hst, config.warmup)
         self.threshold = AdaptiveThreshold(
-            config.score_threshold, config.score_quantile, config.score_quantile_window
+            config.score_threshold,
+            config.score_quantile,
+            config.score_quantile_window,
+            min_samples=config.score_quantile_min_samples,
         )
 
     def process(
@@ -101,7 +106,7 @@ class Detector:
             reasons.append(rule_reason)
         if self.scorer.warmed_up:
             threshold = self.threshold.value
-            if score >= threshold:
+            if self.threshold.ready and score >= threshold:
                 reasons.append(
                     {
                         "type": "model",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from river import anomaly
@@ -42,7 +43,7 @@ class HalfSpaceTreesScorer:
         self.params = params
         self.warmup = warmup
         self.learned = 0
-        limits = {name: (0.0, 1.0) for name in MODEL_FEATURES}
+        limits: dict[Hashable, tuple[float, float]] = {name: (0.0, 1.0) for name in MODEL_FEATURES}
         self.model = anomaly.HalfSpaceTrees(
             n_trees=params.n_trees,
             height=params.height,
@@ -72,7 +73,7 @@ class HalfSpaceTreesScorer:
     @classmethod
     def loads(cls, blob: bytes) -> HalfSpaceTreesScorer:
         """Restore a snapshot made by :meth:`dumps` (trusted, locally written data only)."""
-        params, warmup, learned, model = pickle.loads(blob)  # noqa: S301
+        params, warmup, learned, model = pickle.loads(blob)
         scorer = cls(params, warmup)
         scorer.learned = learned
         scorer.model = model
@@ -89,25 +90,37 @@ class AdaptiveThreshold:
     The threshold is the ``quantile`` of the last ``window`` scores, recomputed every
     ``refresh_every`` scores, but never below ``floor``: a quiet stream does not get
     alerts just because some score must be the highest. With ``quantile=None`` it is the
-    fixed ``floor``.
+    fixed ``floor``. Until it has seen ``min_samples`` scores it is not :attr:`ready`: the
+    quantile of a handful of scores would let a burst of alerts through right after warm-up.
 
-    >>> threshold = AdaptiveThreshold(floor=0.5, quantile=0.9, window=10, refresh_every=1)
+    >>> threshold = AdaptiveThreshold(0.5, 0.9, window=10, refresh_every=1, min_samples=10)
     >>> for s in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]:
     ...     threshold.observe(s)
-    >>> threshold.value
-    1.0
+    >>> threshold.ready, threshold.value
+    (True, 1.0)
     """
 
     def __init__(
-        self, floor: float, quantile: float | None, window: int = 5000, refresh_every: int = 100
+        self,
+        floor: float,
+        quantile: float | None,
+        window: int = 5000,
+        refresh_every: int = 100,
+        min_samples: int = 1000,
     ) -> None:
         self.floor = floor
         self.quantile = quantile
         self.window = window
         self.refresh_every = refresh_every
+        self.min_samples = min(min_samples, window)
         self.recent: deque[float] = deque(maxlen=window)
         self.value = floor
         self._since_refresh = 0
+
+    @property
+    def ready(self) -> bool:
+        """True once the threshold has seen enough scores to be trusted."""
+        return self.quantile is None or len(self.recent) >= self.min_samples
 
     def observe(self, score: float) -> None:
         """Add a score (of an event past the warm-up) to the recent distribution."""

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         description="Adaptive threshold: quantile of recent scores; unset/empty = fixed.",
     )
     score_quantile_window: int = Field(5000, ge=10, description="Scores the quantile looks at.")
+    score_quantile_min_samples: int = Field(
+        1000, ge=1, description="Scores seen after warm-up before the adaptive threshold is used."
+    )
     model_warmup: int = Field(
         0, ge=0, description="Events learned before model alerts; 0 = one HST window."
     )

@@ -29,7 +29,9 @@ async def tail(
         enable_auto_commit=False,
     )
     await consumer.start()
-    print(f"following {', '.join(topics)} on {settings.broker_url} (Ctrl-C to stop)", file=sys.stderr)
+    print(
+        f"following {', '.join(topics)} on {settings.broker_url} (Ctrl-C to stop)", file=sys.stderr
+    )
     shown = 0
     last_record = time.monotonic()
     try:

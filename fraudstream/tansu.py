@@ -53,7 +53,9 @@ class TansuBroker:
     kafka://127.0.0.1:41234
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None):
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+    ):
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
@@ -72,7 +74,14 @@ class TansuBroker:
     def start(self) -> TansuBroker:
         """Launch the broker and wait until it accepts connections."""
         listener = f"tcp://{self.bootstrap}"
-        cmd = [tansu_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener]
+        cmd = [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+        ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self.process = subprocess.Popen(
@@ -82,11 +91,16 @@ class TansuBroker:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BrokerUnavailable(f"tansu exited with code {self.process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), 0.2):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), 0.2),
+            ):
                 return self
             time.sleep(0.05)
         self.stop()
-        raise BrokerUnavailable(f"tansu did not listen on {self.bootstrap} within {STARTUP_TIMEOUT_SECONDS}s")
+        raise BrokerUnavailable(
+            f"tansu did not listen on {self.bootstrap} within {STARTUP_TIMEOUT_SECONDS}s"
+        )
 
     def stop(self) -> None:
         """Terminate the broker (SIGTERM, then SIGKILL after a deadline)."""
@@ -105,6 +119,9 @@ class TansuBroker:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

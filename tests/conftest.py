@@ -1,0 +1,151 @@
+"""Shared fixtures: a real Tansu broker for the session and real worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from hypothesis import HealthCheck, settings
+
+from fraudstream.tansu import BrokerUnavailable, TansuBroker
+from fraudstream.topics import ensure_topics_sync
+from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Two shared cores also run brokers and workers: wall-clock limits would make tests flaky.
+settings.register_profile(
+    "shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("shared-machine")
+
+
+def require(reason: str) -> None:
+    """A missing real component fails the run in CI and skips it on a laptop."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: integration tests must not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """A real Kafka-protocol broker (Tansu) on a free port for the whole session."""
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    try:
+        tansu = TansuBroker(log_path=log).start()
+    except BrokerUnavailable as exc:
+        require(f"embedded broker unavailable: {exc}")
+    yield tansu
+    tansu.stop()
+
+
+class Pipeline:
+    """Topics, settings and worker processes of one test, isolated by unique names."""
+
+    def __init__(self, broker: TansuBroker, tmp_path: Path, **overrides: str) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.broker = broker
+        self.tmp_path = tmp_path
+        self.input_topic = f"tx-{tag}"
+        self.alerts_topic = f"alerts-{tag}"
+        self.dlq_topic = f"dlq-{tag}"
+        self.env = {
+            "FRAUDSTREAM_BROKER_URL": broker.url,
+            "FRAUDSTREAM_APP_ID": f"fraudstream-test-{tag}",
+            "FRAUDSTREAM_INPUT_TOPIC": self.input_topic,
+            "FRAUDSTREAM_ALERTS_TOPIC": self.alerts_topic,
+            "FRAUDSTREAM_DLQ_TOPIC": self.dlq_topic,
+            "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
+            **FAST_JOIN_ENV,
+            **overrides,
+        }
+        self.workers: list[WorkerProcess] = []
+        ensure_topics_sync(
+            broker.bootstrap, [self.input_topic, self.alerts_topic, self.dlq_topic], 4
+        )
+
+    def start_worker(self) -> WorkerProcess:
+        """Start a real worker process and wait until it owns the input partitions."""
+        log = self.tmp_path / f"worker-{len(self.workers)}.log"
+        worker = WorkerProcess(self.env, log).start()
+        self.workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    def send(self, messages: list[tuple[bytes | None, bytes]]) -> None:
+        """Produce (key, value) pairs to the input topic and wait for the acks."""
+
+        async def go() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=self.broker.bootstrap)
+            await producer.start()
+            try:
+                for key, value in messages:
+                    await producer.send_and_wait(self.input_topic, value, key=key)
+            finally:
+                await producer.stop()
+
+        asyncio.run(go())
+
+    def send_json(self, records: list[dict[str, object]]) -> None:
+        """Produce JSON transactions keyed by their userId."""
+        self.send([(str(r["userId"]).encode(), orjson.dumps(r)) for r in records])
+
+    def read(self, topic: str, expected: int, timeout: float = 30.0) -> list[tuple[bytes, dict]]:
+        """Read a topic from the start until ``expected`` records arrived (or the timeout).
+
+        Counts records instead of trusting end offsets, which Tansu understates.
+        """
+
+        async def go() -> list[tuple[bytes, dict]]:
+            consumer = AIOKafkaConsumer(
+                topic,
+                bootstrap_servers=self.broker.bootstrap,
+                group_id=None,
+                auto_offset_reset="earliest",
+            )
+            await consumer.start()
+            records: list[tuple[bytes, dict]] = []
+            try:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + timeout
+                while len(records) < expected and loop.time() < deadline:
+                    batches = await consumer.getmany(timeout_ms=200)
+                    for messages in batches.values():
+                        records += [(m.key, orjson.loads(m.value)) for m in messages]
+            finally:
+                await consumer.stop()
+            return records
+
+        return asyncio.run(go())
+
+    def close(self) -> None:
+        """Stop every worker this test started."""
+        for worker in self.workers:
+            worker.stop()
+
+
+@pytest.fixture
+def pipeline_factory(broker: TansuBroker, tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+    """Build isolated pipelines (unique topics and group) on the session broker."""
+    made: list[Pipeline] = []
+
+    def make(**overrides: str) -> Pipeline:
+        pipeline = Pipeline(broker, tmp_path, **overrides)
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        pipeline.close()
+
+
+@pytest.fixture
+def pipeline(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
+    """One isolated pipeline with default settings."""
+    return pipeline_factory()

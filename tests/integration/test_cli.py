@@ -1,0 +1,97 @@
+"""The ``fraudstream`` command as a user runs it: tail and the embedded demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pipeline
+from tests.integration.test_worker import SEED
+
+pytestmark = pytest.mark.integration
+
+
+def test_tail_prints_alerts_and_dead_letters_readably(pipeline: Pipeline) -> None:
+    worker = pipeline.start_worker()
+    pipeline.send([(b"bad", b"not json")])
+    pipeline.send_json([{**SEED, "transactionId": "tx-seed"}])
+    worker.wait_processed(2)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "fraudstream", "tail", "--dlq", "--from-beginning", "--max", "2"],
+        env={**os.environ, **pipeline.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = sorted(result.stdout.splitlines())
+    assert len(lines) == 2
+    assert lines[0].startswith("ALERT 2024-12-04T15:00:00.000Z  user=12345")
+    assert "reasons=[amount_threshold(>10000)]" in lines[0] and "tx=tx-seed" in lines[0]
+    assert lines[1].startswith(f"DLQ   {pipeline.input_topic}[")
+    assert "invalid_json" in lines[1]
+
+
+def our_processes() -> dict[int, str]:
+    """PID -> command line of every running tansu or fraudstream process (from /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "tansu" in cmdline or "fraudstream" in cmdline:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def demo_command(duration: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "fraudstream",
+        "demo",
+        "--duration",
+        str(duration),
+        "--rate",
+        "200",
+    ]
+
+
+DEMO_ENV = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
+
+
+def test_demo_runs_end_to_end_and_leaves_no_process_behind() -> None:
+    before = our_processes()
+    result = subprocess.run(
+        demo_command(6), env=DEMO_ENV, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "worker ready" in result.stdout
+    assert "ALERT " in result.stdout
+    assert "transactions sent      1200" in result.stdout
+    assert "worker read            1200 messages" in result.stdout
+    assert set(our_processes()) - set(before) == set()
+
+
+def test_demo_stops_everything_on_ctrl_c() -> None:
+    before = our_processes()
+    demo = subprocess.Popen(
+        demo_command(120), env=DEMO_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert demo.stdout is not None
+    for line in demo.stdout:  # wait until the load is flowing
+        if line.startswith("["):
+            break
+    demo.send_signal(signal.SIGINT)
+    output, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 130, output
+    assert set(our_processes()) - set(before) == set()

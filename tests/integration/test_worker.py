@@ -1,0 +1,112 @@
+"""The real worker on a real broker: alerts, silence, dead letters, restarts."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Pipeline
+
+pytestmark = pytest.mark.integration
+
+SEED = {"userId": "12345", "amount": 15000, "timestamp": "2024-12-04T15:00:00Z"}
+
+
+def normal_transactions(count: int, prefix: str = "n") -> list[dict[str, object]]:
+    """Everyday amounts spread over a few users, well under the rule threshold."""
+    return [
+        {
+            "transactionId": f"{prefix}-{i}",
+            "userId": f"user-{i % 7}",
+            "amount": 20 + (i % 13) * 3.5,
+            "timestamp": f"2024-12-04T15:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        }
+        for i in range(count)
+    ]
+
+
+def test_seed_example_yields_exactly_one_alert_with_the_rule_reason(pipeline: Pipeline) -> None:
+    worker = pipeline.start_worker()
+    pipeline.send_json([SEED])
+    stats = worker.wait_processed(1)
+
+    alerts = pipeline.read(pipeline.alerts_topic, expected=1)
+    assert stats["alertsOut"] == 1
+    assert len(alerts) == 1
+    key, alert = alerts[0]
+    assert key == b"12345"
+    assert alert["userId"] == "12345"
+    assert alert["amount"] == 15000
+    assert alert["timestamp"] == "2024-12-04T15:00:00.000Z"
+    assert alert["reasons"] == [{"type": "rule", "name": "amount_threshold", "threshold": 10000.0}]
+    assert alert["alertId"] and alert["transactionId"] and alert["detectedAt"]
+
+
+def test_normal_transactions_raise_no_alert(pipeline: Pipeline) -> None:
+    worker = pipeline.start_worker()
+    normals = normal_transactions(200)
+    pipeline.send_json(normals)
+    stats = worker.wait_processed(len(normals))
+
+    assert stats["transactionsIn"] == 200
+    assert stats["alertsOut"] == 0
+    assert stats["dlq"] == 0
+
+
+def test_bad_messages_go_to_the_dead_letter_topic_and_the_worker_keeps_going(
+    pipeline: Pipeline,
+) -> None:
+    worker = pipeline.start_worker()
+    bad = [
+        (b"k1", b"not json at all"),
+        (b"k2", b"[1, 2, 3]"),
+        (b"k3", b'{"userId": "u1", "amount": "12", "timestamp": "2024-12-04T15:00:00Z"}'),
+        (b"k4", b'{"userId": "u1", "amount": NaN, "timestamp": "2024-12-04T15:00:00Z"}'),
+        (b"k5", b'{"userId": true, "amount": 5, "timestamp": "2024-12-04T15:00:00Z"}'),
+        (b"k6", b'{"userId": "u1", "amount": 5}'),
+        (b"k7", b"\xff\xfe\x00garbage"),
+        (b"k8", b""),
+        (b"k9", b'{"userId": "u1", "amount": 5, "timestamp": "x' + b"y" * 70000 + b'"}'),
+    ]
+    pipeline.send(bad)
+    pipeline.send_json([SEED])
+    stats = worker.wait_processed(len(bad) + 1)
+
+    dead = pipeline.read(pipeline.dlq_topic, expected=len(bad))
+    assert worker.alive()
+    assert stats["dlq"] == len(bad)
+    assert stats["alertsOut"] == 1
+    by_key = {key: record for key, record in dead}
+    assert set(by_key) == {key for key, _ in bad}
+    assert by_key[b"k1"]["reason"] == "invalid_json"
+    assert by_key[b"k1"]["payload"] == "not json at all"
+    assert by_key[b"k2"]["reason"] == "not_an_object"
+    assert by_key[b"k3"]["reason"] == "invalid_field"
+    assert "amount" in by_key[b"k3"]["error"]
+    assert by_key[b"k7"]["reason"] == "invalid_json"
+    assert "payloadBase64" in by_key[b"k7"]
+    assert by_key[b"k8"]["reason"] == "empty"
+    assert by_key[b"k9"]["reason"] == "oversized"
+    assert by_key[b"k9"]["truncated"] is True
+    for record in by_key.values():
+        assert record["source"]["topic"] == pipeline.input_topic
+        assert record["source"]["offset"] >= 0
+
+
+def test_restarted_worker_resumes_from_committed_offsets_without_re_alerting(
+    pipeline: Pipeline,
+) -> None:
+    first = pipeline.start_worker()
+    batch1 = [*normal_transactions(50, "a"), {**SEED, "transactionId": "fraud-1"}]
+    pipeline.send_json(batch1)
+    first.wait_processed(len(batch1))
+    assert first.stop() == 0
+
+    second = pipeline.start_worker()
+    batch2 = [*normal_transactions(30, "b"), {**SEED, "transactionId": "fraud-2"}]
+    pipeline.send_json(batch2)
+    stats = second.wait_processed(len(batch2))
+
+    alerts = pipeline.read(pipeline.alerts_topic, expected=2)
+    assert stats["messagesIn"] == len(batch2), f"the restarted worker re-read old messages: {stats}"
+    assert stats["alertsOut"] == 1
+    assert sorted(a["transactionId"] for _, a in alerts) == ["fraud-1", "fraud-2"]

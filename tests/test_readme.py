@@ -1,0 +1,37 @@
+"""The README documents every setting, with the default the code really uses."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fraudstream.settings import Settings
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def documented_defaults() -> dict[str, str]:
+    rows = re.findall(r"^\| `(FRAUDSTREAM_[A-Z0-9_]+)` \| ([^|]+) \|", README, flags=re.M)
+    return {name: default.strip() for name, default in rows}
+
+
+def test_every_setting_is_in_the_readme_table_with_its_default() -> None:
+    documented = documented_defaults()
+    for name, field in Settings.model_fields.items():
+        variable = f"FRAUDSTREAM_{name.upper()}"
+        assert variable in documented, f"{variable} missing from the README settings table"
+        default = field.default
+        if hasattr(default, "get_secret_value"):
+            assert documented[variable] == "(empty)"
+        else:
+            assert documented[variable] == f"`{default}`", variable
+
+
+def test_readme_documents_no_setting_that_does_not_exist() -> None:
+    known = {f"FRAUDSTREAM_{name.upper()}" for name in Settings.model_fields}
+    assert set(documented_defaults()) <= known
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
+    assert "make test" in README and "make test" in ci

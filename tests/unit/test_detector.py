@@ -1,0 +1,103 @@
+"""The detection core end to end on plain data: reasons, warm-up, learning, redelivery."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+from fraudstream.detector import Detector, DetectorConfig
+from fraudstream.features import UserProfile
+from fraudstream.schema import Transaction
+from fraudstream.scoring import HSTParams
+
+T0 = datetime(2024, 12, 4, tzinfo=timezone.utc)
+SMALL = DetectorConfig(hst=HSTParams(window_size=100), warmup=100, score_quantile=None)
+
+
+def tx(i: int, amount: float, user: str = "u1") -> Transaction:
+    return Transaction(f"t{i}", user, amount, T0 + timedelta(minutes=i))
+
+
+def test_rule_alone_raises_an_alert_with_only_the_rule_reason() -> None:
+    detector = Detector(SMALL)
+    decision = detector.process(tx(0, 15000), UserProfile(), 0, 0, T0)
+    assert decision.alert is not None
+    assert decision.alert.reason_names == ["amount_threshold"]
+
+
+def test_no_model_alert_during_warm_up_even_for_extreme_scores() -> None:
+    detector = Detector(
+        DetectorConfig(hst=HSTParams(window_size=100), warmup=100, score_threshold=0.0)
+    )
+    profile = UserProfile()
+    for i in range(99):
+        decision = detector.process(tx(i, 50 + i % 7), profile, 0, i, T0)
+        assert decision.alert is None, i
+    assert not detector.scorer.warmed_up
+
+
+def test_model_flags_a_habit_spike_after_warm_up() -> None:
+    rng = random.Random(3)
+    detector = Detector(SMALL)
+    profiles: dict[str, UserProfile] = {}
+    for i in range(800):
+        user = f"u{i % 40}"
+        profile = profiles.setdefault(user, UserProfile())
+        amount = 30 * rng.lognormvariate(0, 0.3)
+        detector.process(tx(i, amount, user), profile, 0, i, T0)
+    decision = detector.process(tx(800, 3000, "u0"), profiles["u0"], 0, 800, T0)
+    assert decision.alert is not None
+    assert decision.alert.reason_names == ["half_space_trees"]
+    model_reason = decision.alert.reasons[0]
+    assert model_reason["score"] >= model_reason["threshold"]
+
+
+def test_both_reasons_are_listed_when_both_fire() -> None:
+    detector = Detector(
+        DetectorConfig(
+            hst=HSTParams(window_size=10), warmup=10, score_threshold=0.0, score_quantile=None
+        )
+    )
+    profile = UserProfile()
+    for i in range(10):
+        detector.process(tx(i, 20), profile, 0, i, T0)
+    decision = detector.process(tx(10, 20000), profile, 0, 10, T0)
+    assert decision.alert is not None
+    assert decision.alert.reason_names == ["amount_threshold", "half_space_trees"]
+
+
+def test_alerted_events_are_not_learned() -> None:
+    detector = Detector(SMALL)
+    detector.process(tx(0, 15000), UserProfile(), 0, 0, T0)
+    assert detector.scorer.learned == 0
+    detector.process(tx(1, 15), UserProfile(), 0, 1, T0)
+    assert detector.scorer.learned == 1
+
+
+def test_redelivered_message_changes_nothing_and_keeps_its_alert_id() -> None:
+    detector = Detector(SMALL)
+    profile = UserProfile()
+    first = detector.process(tx(0, 15000), profile, 3, 7, T0)
+    snapshot = profile.to_dict()
+    again = detector.process(tx(0, 15000), profile, 3, 7, T0 + timedelta(seconds=5))
+    assert again.redelivered and not first.redelivered
+    assert profile.to_dict() == snapshot
+    assert first.alert is not None and again.alert is not None
+    assert again.alert.alert_id == first.alert.alert_id
+
+
+def test_adaptive_threshold_must_calibrate_before_the_model_alerts() -> None:
+    config = DetectorConfig(
+        hst=HSTParams(window_size=50),
+        warmup=50,
+        score_threshold=0.0,
+        score_quantile=0.99,
+        score_quantile_min_samples=100,
+    )
+    detector = Detector(config)
+    profile = UserProfile()
+    alerts = [
+        detector.process(tx(i, 20 + i % 5), profile, 0, i, T0).alert is not None for i in range(150)
+    ]
+    assert not any(alerts), "model alerted before its threshold had seen enough scores"
+    assert detector.threshold.ready
