@@ -111,6 +111,7 @@ async def handle_event(event: EventT) -> None:
         stats.alerts_out += 1
         stats.alerts_by_reason.update(decision.alert.reason_names)
 
+    stats.positions[source.partition] = source.offset
     if message.timestamp:
         stats.latency_ms.observe(max(0.0, (time.time() - message.timestamp) * 1000.0))
 
@@ -122,19 +123,36 @@ async def declare_topics() -> None:
         await topic.maybe_declare()
 
 
+def consumer_lag() -> int | None:
+    """Messages between what this worker processed and the high watermark of its partitions."""
+    lag = 0
+    assigned = [tp for tp in app.consumer.assignment() if tp.topic == settings.input_topic]
+    if not assigned:
+        return None
+    for tp in assigned:
+        highwater = app.consumer.highwater(tp)
+        if highwater is None:
+            return None
+        processed = stats.positions.get(tp.partition)
+        lag += max(0, highwater - (processed + 1 if processed is not None else 0))
+    return lag
+
+
 @app.timer(interval=settings.progress_interval)
-async def log_progress() -> None:
-    """A progress line, so an operator tailing the log sees the worker move."""
+async def report_progress() -> None:
+    """A progress line in the log (and a metrics point), so operators see the worker move."""
+    stats.update_rate()
+    stats.consumer_lag = consumer_lag()
     snapshot = stats.to_dict()
-    rate = snapshot["messagesIn"] / snapshot["uptimeSeconds"]
     log.info(
-        "progress: in=%d alerts=%d %s dlq=%d redelivered=%d avg=%.0f msg/s p99=%sms",
+        "progress: in=%d alerts=%d %s dlq=%d redelivered=%d rate=%.0f msg/s lag=%s p99<=%sms",
         snapshot["messagesIn"],
         snapshot["alertsOut"],
         snapshot["alertsByReason"],
         snapshot["dlq"],
         snapshot["redelivered"],
-        rate,
+        snapshot["eventsPerSecond"],
+        snapshot["consumerLag"],
         snapshot["latencyMs"]["p99"],
     )
 

@@ -52,6 +52,20 @@ class WorkerStats:
     redelivered: int = 0
     misrouted: int = 0  # messages whose Kafka key is not their userId
     latency_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
+    positions: dict[int, int] = field(default_factory=dict)  # partition -> last offset read
+    consumer_lag: int | None = None  # messages behind the high watermark, all partitions
+    events_per_second: float = 0.0  # over the last progress interval
+    _last_rate_at: float = field(default_factory=time.monotonic)
+    _last_rate_count: int = 0
+
+    def update_rate(self) -> float:
+        """Messages per second since the previous call (called by the progress timer)."""
+        now = time.monotonic()
+        elapsed = now - self._last_rate_at
+        if elapsed > 0:
+            self.events_per_second = (self.messages_in - self._last_rate_count) / elapsed
+        self._last_rate_at, self._last_rate_count = now, self.messages_in
+        return self.events_per_second
 
     @property
     def dlq_total(self) -> int:
@@ -76,6 +90,8 @@ class WorkerStats:
             "dlqByReason": dict(self.dlq_by_reason),
             "redelivered": self.redelivered,
             "misrouted": self.misrouted,
+            "consumerLag": self.consumer_lag,
+            "eventsPerSecond": round(self.events_per_second, 1),
             "latencyMs": {
                 "count": self.latency_ms.total,
                 "p50": self.latency_ms.quantile(0.50),
@@ -83,3 +99,75 @@ class WorkerStats:
                 "p99": self.latency_ms.quantile(0.99),
             },
         }
+
+
+def prometheus_text(stats: WorkerStats, prefix: str = "fraudstream") -> str:
+    """The worker's counters in the Prometheus text exposition format."""
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP {prefix}_{name} {help_text}")
+        lines.append(f"# TYPE {prefix}_{name} {kind}")
+        lines.extend(f"{prefix}_{name}{labels} {value}" for labels, value in samples)
+
+    metric(
+        "transactions_total",
+        "counter",
+        "Valid transactions processed.",
+        [("", stats.transactions_in)],
+    )
+    metric(
+        "alerts_total",
+        "counter",
+        "Alerts published, by reason (an alert with two reasons counts for both).",
+        [(f'{{reason="{r}"}}', n) for r, n in sorted(stats.alerts_by_reason.items())]
+        or [('{reason="amount_threshold"}', 0)],
+    )
+    metric(
+        "alerts_published_total", "counter", "Alert records published.", [("", stats.alerts_out)]
+    )
+    metric(
+        "dead_letters_total",
+        "counter",
+        "Messages sent to the dead-letter topic, by reason.",
+        [(f'{{reason="{r}"}}', n) for r, n in sorted(stats.dlq_by_reason.items())]
+        or [('{reason="invalid_json"}', 0)],
+    )
+    metric(
+        "redelivered_total",
+        "counter",
+        "Messages seen again after a restart.",
+        [("", stats.redelivered)],
+    )
+    metric(
+        "misrouted_total",
+        "counter",
+        "Messages whose key is not their userId.",
+        [("", stats.misrouted)],
+    )
+    if stats.consumer_lag is not None:
+        metric(
+            "consumer_lag",
+            "gauge",
+            "Messages behind the high watermark.",
+            [("", stats.consumer_lag)],
+        )
+    metric(
+        "events_per_second",
+        "gauge",
+        "Input rate over the last interval.",
+        [("", stats.events_per_second)],
+    )
+    histogram = stats.latency_ms
+    buckets: list[tuple[str, float]] = []
+    cumulative = 0
+    for bound, count in zip(histogram.bounds, histogram.counts, strict=False):
+        cumulative += count
+        buckets.append((f'_bucket{{le="{bound / 1000:g}"}}', cumulative))
+    buckets.append(('_bucket{le="+Inf"}', histogram.total))
+    buckets.append(("_sum", histogram.sum_ms / 1000))
+    buckets.append(("_count", histogram.total))
+    lines.append(f"# HELP {prefix}_processing_latency_seconds Record timestamp to processed.")
+    lines.append(f"# TYPE {prefix}_processing_latency_seconds histogram")
+    lines.extend(f"{prefix}_processing_latency_seconds{suffix} {v}" for suffix, v in buckets)
+    return "\n".join(lines) + "\n"

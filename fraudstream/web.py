@@ -5,6 +5,7 @@ from __future__ import annotations
 from faust.web import Request, Response, View
 
 from fraudstream.app import app, settings, stats
+from fraudstream.metrics import prometheus_text
 
 
 @app.page("/health")
@@ -24,3 +25,11 @@ class Stats(View):
 
     async def get(self, request: Request) -> Response:
         return self.json(stats.to_dict())
+
+
+@app.page("/metrics")
+class Metrics(View):
+    """The same counters in the Prometheus text format, for scraping."""
+
+    async def get(self, request: Request) -> Response:
+        return self.text(prometheus_text(stats), content_type="text/plain; version=0.0.4")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 
 from tests.conftest import Pipeline
@@ -39,6 +41,18 @@ def test_seed_example_yields_exactly_one_alert_with_the_rule_reason(pipeline: Pi
     assert alert["timestamp"] == "2024-12-04T15:00:00.000Z"
     assert alert["reasons"] == [{"type": "rule", "name": "amount_threshold", "threshold": 10000.0}]
     assert alert["alertId"] and alert["transactionId"] and alert["detectedAt"]
+
+
+def test_worker_serves_health_stats_and_prometheus_metrics(pipeline: Pipeline) -> None:
+    worker = pipeline.start_worker()
+    pipeline.send_json([SEED])
+    worker.wait_processed(1)
+
+    assert worker.get_json("/health") == (200, {"status": "ready", "assignedPartitions": 4})
+    with urllib.request.urlopen(worker.base_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert 'fraudstream_alerts_total{reason="amount_threshold"} 1' in text
+    assert "fraudstream_transactions_total 1" in text
 
 
 def test_normal_transactions_raise_no_alert(pipeline: Pipeline) -> None:
