@@ -15,6 +15,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from fraudstream.detector import Detector, DetectorConfig
+from fraudstream.faust_tuning import set_fetch_max_wait
 from fraudstream.features import UserProfile
 from fraudstream.metrics import WorkerStats
 from fraudstream.schema import Rejection, Source, dead_letter, parse_transaction
@@ -44,6 +45,7 @@ def create_app(settings: Settings) -> faust.App:
 
 
 settings = get_settings()
+set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
 app = create_app(settings)
 
 input_topic = app.topic(

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         65536, ge=64, description="Larger input messages go to the DLQ unparsed."
     )
+    consumer_fetch_max_wait_ms: int = Field(
+        100, ge=1, le=30000, description="Longest a fetch may wait for data (Faust uses 1500)."
+    )
     broker_session_timeout: float = Field(30.0, gt=0, description="Consumer session timeout, s.")
     broker_heartbeat_interval: float = Field(3.0, gt=0, description="Heartbeat interval, s.")
     broker_rebalance_timeout: float = Field(30.0, gt=0, description="Rebalance timeout, s.")
