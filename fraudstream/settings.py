@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -81,8 +82,29 @@ class Settings(BaseSettings):
     influx_enabled: bool = Field(False, description="Write points to InfluxDB.")
     influx_url: str = Field("http://localhost:8086", description="InfluxDB base URL.")
     influx_token: SecretStr = Field(SecretStr(""), description="InfluxDB API token.")
+    influx_token_file: str | None = Field(
+        None, description="File holding the token (e.g. a Docker secret); wins over the variable."
+    )
     influx_org: str = Field("fraud-detection-org", description="InfluxDB organisation.")
     influx_bucket: str = Field("fraud-detection-bucket", description="InfluxDB bucket.")
+    influx_write_transactions: bool = Field(
+        True, description="Also write one point per transaction (not only per alert)."
+    )
+    influx_batch_size: int = Field(5000, ge=1, description="Points per write request.")
+    influx_flush_interval: float = Field(1.0, gt=0, description="Seconds before a partial batch.")
+    influx_max_buffered_points: int = Field(
+        100_000, ge=1, description="Points held while InfluxDB is unreachable; oldest dropped."
+    )
+    influx_close_timeout: float = Field(
+        10.0, gt=0, description="Seconds a stopping worker spends draining buffered points."
+    )
+    worker_name: str = Field("", description="Tag of this worker's metrics; default hostname.")
+
+    def influx_token_value(self) -> str:
+        """The InfluxDB token, from ``influx_token_file`` when set, else the variable."""
+        if self.influx_token_file:
+            return Path(self.influx_token_file).read_text().strip()
+        return self.influx_token.get_secret_value()
 
     @field_validator("score_quantile", mode="before")
     @classmethod

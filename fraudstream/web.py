@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.web import Request, Response, View
 
-from fraudstream.app import app, settings, stats
+from fraudstream.app import app, settings, sink, stats
 from fraudstream.metrics import prometheus_text
 
 
@@ -24,7 +24,10 @@ class Stats(View):
     """The worker's counters and latency percentiles as JSON."""
 
     async def get(self, request: Request) -> Response:
-        return self.json(stats.to_dict())
+        body = stats.to_dict()
+        if sink is not None:
+            body["sink"] = sink.stats()
+        return self.json(body)
 
 
 @app.page("/metrics")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,21 +15,18 @@ from hypothesis import HealthCheck, settings
 from fraudstream.tansu import BrokerUnavailable, TansuBroker
 from fraudstream.topics import ensure_topics_sync
 from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
+from tests.support.environment import require
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: InfluxDB fixtures (influx_server, fresh_influx_server, influx_proxy, influx_bucket,
+#: influx_sink_factory): a real influxd 1.6 behind the v2 write proxy.
+pytest_plugins = ["tests.support.influxdb"]
+
 
 # Two shared cores also run brokers and workers: wall-clock limits would make tests flaky.
 settings.register_profile(
     "shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("shared-machine")
-
-
-def require(reason: str) -> None:
-    """A missing real component fails the run in CI and skips it on a laptop."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: integration tests must not skip)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

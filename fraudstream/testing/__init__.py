@@ -1,0 +1,1 @@
+"""Reusable dev tooling for tests and benchmarks (stdlib only, never imported by the worker)."""

@@ -1,0 +1,48 @@
+"""Small helpers for sink tests: building processed records and polling with a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import pytest
+
+from fraudstream.schema import Alert, Transaction, alert_id_for
+from fraudstream.sinks.base import ProcessedRecord
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 15.0, interval: float = 0.01, what: str = ""
+) -> None:
+    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def make_record(
+    transaction_id: str,
+    user_id: str = "user-1",
+    amount: float = 12.5,
+    timestamp: datetime | float = 1_700_000_000.123,
+    score: float = 0.25,
+    reasons: list[str] | None = None,
+) -> ProcessedRecord:
+    """A processed record; with ``reasons`` it carries an alert naming them."""
+    if not isinstance(timestamp, datetime):
+        timestamp = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    tx = Transaction(transaction_id, user_id, amount, timestamp)
+    alert = None
+    if reasons is not None:
+        alert = Alert(
+            alert_id=alert_id_for(tx),
+            transaction=tx,
+            detected_at=datetime.now(timezone.utc),
+            score=score,
+            reasons=[{"name": name, "detail": f"{name} fired"} for name in reasons],
+            features={"log_amount": 0.5},
+        )
+    return ProcessedRecord(tx, score, alert)
