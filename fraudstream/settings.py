@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     consumer_fetch_max_wait_ms: int = Field(
         100, ge=1, le=30000, description="Longest a fetch may wait for data (Faust uses 1500)."
     )
+    producer_linger_ms: float = Field(
+        5.0, ge=0, description="Producer batching delay for alerts and changelog writes, ms."
+    )
     broker_session_timeout: float = Field(30.0, gt=0, description="Consumer session timeout, s.")
     broker_heartbeat_interval: float = Field(3.0, gt=0, description="Heartbeat interval, s.")
     broker_rebalance_timeout: float = Field(30.0, gt=0, description="Rebalance timeout, s.")
