@@ -17,6 +17,7 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT
 
+from fraudstream.checkpoint import ModelCheckpoint
 from fraudstream.detector import Detector, DetectorConfig
 from fraudstream.faust_tuning import set_fetch_max_wait
 from fraudstream.features import UserProfile
@@ -68,6 +69,23 @@ dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer
 profiles = app.Table("user-profiles", partitions=settings.partitions)
 
 detector = Detector(DetectorConfig.from_settings(settings))
+checkpoint = ModelCheckpoint(settings.checkpoint_file)
+
+
+def restore_model() -> None:
+    """Continue from the last model checkpoint, so a restart does not re-learn from scratch."""
+    blob = checkpoint.load()
+    if blob is None:
+        log.info("no model checkpoint at %s: the model starts its warm-up", checkpoint.path)
+        return
+    refused = detector.restore_model_state(blob)
+    if refused:
+        log.warning("model checkpoint %s not used: %s", checkpoint.path, refused)
+    else:
+        log.info("model restored from %s (%d learned)", checkpoint.path, detector.scorer.learned)
+
+
+restore_model()  # before the first event: the file is local and small
 stats = WorkerStats()
 worker_name = settings.worker_name or socket.gethostname()
 sink: Sink | None = InfluxSink.from_settings(settings) if settings.influx_enabled else None
@@ -129,6 +147,12 @@ async def handle_event(event: EventT) -> None:
         stats.latency_ms.observe(max(0.0, (time.time() - message.timestamp) * 1000.0))
 
 
+@app.timer(interval=settings.model_checkpoint_interval)
+async def save_model() -> None:
+    """Checkpoint the model periodically; a crash loses at most one interval of learning."""
+    checkpoint.save(detector.model_state())
+
+
 @app.task
 async def declare_topics() -> None:
     """Create the input, alert and dead-letter topics if missing, with the configured partitions."""
@@ -173,8 +197,9 @@ async def report_progress() -> None:
 
 
 @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's stub rejects async receivers
-async def drain_sink(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-    """Give buffered points a bounded chance to reach InfluxDB before the worker exits."""
+async def on_shutdown(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Checkpoint the model, then give buffered points a bounded time to reach InfluxDB."""
+    checkpoint.save(detector.model_state())
     if sink is not None:
         stats.update_rate()
         sink.write_metrics(worker_name, stats.to_dict(), time.time())  # the final counts

@@ -6,6 +6,7 @@ Pure Python plus River; the Faust worker, the evaluator and the benchmarks all c
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,10 @@ class Decision:
     features: dict[str, float]
     alert: Alert | None
     redelivered: bool = False
+
+
+#: Bumped when the pickled model state changes shape; older checkpoints are then ignored.
+MODEL_STATE_VERSION = 1
 
 
 class Detector:
@@ -136,3 +141,35 @@ class Detector:
         if suspicious:
             alert = Alert(alert_id_for(tx), tx, now, score, reasons, features)
         return Decision(score, features, alert, redelivered)
+
+    def model_state(self) -> bytes:
+        """The learned state (Half-Space Trees and recent scores) as bytes, for checkpoints."""
+        state = {
+            "version": MODEL_STATE_VERSION,
+            "hst": self.config.hst,
+            "learned": self.scorer.learned,
+            "model": self.scorer.model,
+            "recent_scores": list(self.threshold.recent),
+            "threshold": self.threshold.value,
+        }
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore_model_state(self, blob: bytes) -> str | None:
+        """Continue from a checkpoint; returns why it was refused, or None when restored.
+
+        Only unpickle checkpoints this worker wrote itself: pickle runs code on load.
+        """
+        try:
+            state = pickle.loads(blob)  # only our own checkpoint file, never foreign input
+        except Exception as exc:  # a torn or foreign file must not stop the worker
+            return f"unreadable checkpoint ({type(exc).__name__}: {exc})"
+        if not isinstance(state, dict) or state.get("version") != MODEL_STATE_VERSION:
+            return "checkpoint from another fraudstream version"
+        if state["hst"] != self.config.hst:
+            return f"checkpoint has HST {state['hst']}, settings say {self.config.hst}"
+        self.scorer.model = state["model"]
+        self.scorer.learned = state["learned"]
+        self.threshold.recent.clear()
+        self.threshold.recent.extend(state["recent_scores"])
+        self.threshold.value = state["threshold"]
+        return None

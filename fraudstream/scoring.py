@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -65,19 +64,6 @@ class HalfSpaceTreesScorer:
         """Add one event to the model's reference of normal behaviour."""
         self.model.learn_one(_model_view(features))
         self.learned += 1
-
-    def dumps(self) -> bytes:
-        """Snapshot of the model and its progress (for checkpoints)."""
-        return pickle.dumps((self.params, self.warmup, self.learned, self.model))
-
-    @classmethod
-    def loads(cls, blob: bytes) -> HalfSpaceTreesScorer:
-        """Restore a snapshot made by :meth:`dumps` (trusted, locally written data only)."""
-        params, warmup, learned, model = pickle.loads(blob)
-        scorer = cls(params, warmup)
-        scorer.learned = learned
-        scorer.model = model
-        return scorer
 
 
 def _model_view(features: dict[str, float]) -> dict[str, float]:

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         1_000_000.0, gt=1, description="Amount mapped to 1.0 on the log-amount feature."
     )
 
+    model_checkpoint_interval: float = Field(
+        30.0, gt=0, description="Seconds between model checkpoints (also written on shutdown)."
+    )
+    model_checkpoint_path: str = Field(
+        "", description="Model checkpoint file; empty = <data_dir>/<app_id>-model.ckpt."
+    )
+
     # --- Worker ------------------------------------------------------------------------
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web server port.")
     web_host: str = Field("127.0.0.1", description="Faust web server bind address.")
@@ -116,6 +123,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in {"", "none", "off", "fixed"}:
             return None
         return value
+
+    @property
+    def checkpoint_file(self) -> Path:
+        """Where this worker keeps its model checkpoint."""
+        return Path(self.model_checkpoint_path or f"{self.data_dir}/{self.app_id}-model.ckpt")
 
     @property
     def effective_warmup(self) -> int:

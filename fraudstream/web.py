@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.web import Request, Response, View
 
-from fraudstream.app import app, settings, sink, stats
+from fraudstream.app import app, detector, settings, sink, stats
 from fraudstream.metrics import prometheus_text
 
 
@@ -25,6 +25,12 @@ class Stats(View):
 
     async def get(self, request: Request) -> Response:
         body = stats.to_dict()
+        body["model"] = {
+            "learned": detector.scorer.learned,
+            "warmedUp": detector.scorer.warmed_up,
+            "threshold": detector.threshold.value,
+            "thresholdReady": detector.threshold.ready,
+        }
         if sink is not None:
             body["sink"] = sink.stats()
         return self.json(body)

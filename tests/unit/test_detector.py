@@ -101,3 +101,33 @@ def test_adaptive_threshold_must_calibrate_before_the_model_alerts() -> None:
     ]
     assert not any(alerts), "model alerted before its threshold had seen enough scores"
     assert detector.threshold.ready
+
+
+def trained_detector(events: int = 300) -> Detector:
+    detector = Detector(SMALL)
+    profile = UserProfile()
+    for i in range(events):
+        detector.process(tx(i, 20 + i % 9), profile, 0, i, T0)
+    return detector
+
+
+def test_restored_model_state_scores_exactly_like_the_original() -> None:
+    original = trained_detector()
+    restored = Detector(SMALL)
+    assert restored.restore_model_state(original.model_state()) is None
+    assert restored.scorer.learned == original.scorer.learned
+    assert restored.scorer.warmed_up
+    assert list(restored.threshold.recent) == list(original.threshold.recent)
+    probe = {"amount": 0.4, "amount_zscore": 0.9, "since_previous": 0.2, "velocity": 0.3}
+    assert restored.scorer.score(probe) == original.scorer.score(probe)
+
+
+def test_checkpoint_with_other_model_parameters_is_refused() -> None:
+    other = Detector(DetectorConfig(hst=HSTParams(window_size=100, height=6), warmup=100))
+    reason = other.restore_model_state(trained_detector(10).model_state())
+    assert reason is not None and "HST" in reason
+    assert other.scorer.learned == 0
+
+
+def test_corrupt_checkpoint_is_refused_not_raised() -> None:
+    assert Detector(SMALL).restore_model_state(b"\x80\x05garbage") is not None

@@ -36,17 +36,6 @@ def test_outlier_scores_higher_than_normal_points_after_training() -> None:
     assert scorer.score(outlier) > max(normal)
 
 
-def test_scorer_snapshot_restores_the_same_scores() -> None:
-    scorer = HalfSpaceTreesScorer(HSTParams(window_size=30), warmup=30)
-    rng = random.Random(2)
-    for _ in range(100):
-        scorer.learn(normal_point(rng))
-    probe = normal_point(rng)
-    restored = HalfSpaceTreesScorer.loads(scorer.dumps())
-    assert restored.learned == 100
-    assert restored.score(probe) == scorer.score(probe)
-
-
 def test_fixed_threshold_ignores_the_score_distribution() -> None:
     threshold = AdaptiveThreshold(floor=0.7, quantile=None)
     for _ in range(1000):
