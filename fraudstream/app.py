@@ -175,12 +175,19 @@ def consumer_lag() -> int | None:
     return lag
 
 
+def refresh_stats() -> dict[str, Any]:
+    """Update the derived figures (rate, lag) and return a snapshot of every counter."""
+    stats.update_rate()
+    lag = consumer_lag()
+    if lag is not None:  # keep the last known lag while partitions are being reassigned
+        stats.consumer_lag = lag
+    return stats.to_dict()
+
+
 @app.timer(interval=settings.progress_interval)
 async def report_progress() -> None:
     """A progress line in the log (and a metrics point), so operators see the worker move."""
-    stats.update_rate()
-    stats.consumer_lag = consumer_lag()
-    snapshot = stats.to_dict()
+    snapshot = refresh_stats()
     if sink is not None:
         sink.write_metrics(worker_name, snapshot, time.time())
     log.info(
@@ -201,8 +208,7 @@ async def on_shutdown(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     """Checkpoint the model, then give buffered points a bounded time to reach InfluxDB."""
     checkpoint.save(detector.model_state())
     if sink is not None:
-        stats.update_rate()
-        sink.write_metrics(worker_name, stats.to_dict(), time.time())  # the final counts
+        sink.write_metrics(worker_name, refresh_stats(), time.time())  # the final counts
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sink.close, settings.influx_close_timeout)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 
+from fraudstream.dashboard import load_dashboard, panel_queries, render_query
 from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
 from tests.conftest import Pipeline
 from tests.integration.test_worker import SEED, normal_transactions
 from tests.support.influxdb import TEST_ORG, TEST_TOKEN
+from tests.support.records import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb]
 
@@ -57,3 +60,75 @@ def test_worker_writes_alerts_transactions_and_its_metrics(
 
     stats = influx_server.query('SELECT last("messagesIn") AS m FROM "worker_stats"', influx_bucket)
     assert stats and stats[0]["m"] == 41
+
+
+def run_panels(
+    server: InfluxServer, bucket: str, user_ids: list[str] | None
+) -> dict[str, list[dict[str, object]]]:
+    """Every dashboard panel's query, variables substituted, run on the real InfluxDB."""
+    start_ms = 1_733_270_400_000  # 2024-12-04T00:00:00Z: the transactions' event time
+    end_ms = int(time.time() * 1000) + 3_600_000  # worker_stats points carry wall-clock time
+    results = {}
+    for panel in panel_queries(load_dashboard()):
+        query = render_query(
+            panel.query, start_ms=start_ms, end_ms=end_ms, user_ids=user_ids, interval="1h"
+        )
+        results[panel.panel_title] = server.query(query, bucket)
+    return results
+
+
+def test_every_dashboard_panel_query_returns_the_expected_numbers_after_a_worker_run(
+    influx_pipeline: Pipeline, influx_server: InfluxServer, influx_bucket: str
+) -> None:
+    worker = influx_pipeline.start_worker()
+    normals = normal_transactions(40)
+    influx_pipeline.send([(b"junk", b"not json")])
+    influx_pipeline.send_json([*normals, {**SEED, "transactionId": "seed-1"}])
+    worker.wait_processed(len(normals) + 2)
+    wait_until(lambda: worker.stats()["consumerLag"] is not None, timeout=30)  # a progress tick
+    assert worker.stop() == 0
+
+    everyone = run_panels(influx_server, influx_bucket, user_ids=None)
+    seed_user = run_panels(influx_server, influx_bucket, user_ids=["12345"])
+    normal_user = run_panels(influx_server, influx_bucket, user_ids=["user-1"])
+    assert set(everyone) >= {
+        "Suspicious transactions",
+        "Total suspicious amount",
+        "Latest alerts",
+        "Consumer lag",
+    }
+
+    for panels in (everyone, seed_user):
+        assert panels["Suspicious transactions"][0]["alerts"] == 1
+        assert panels["Total suspicious amount"][0]["amount"] == 15000
+        assert [(r["userId"], r["alerts"]) for r in panels["Suspicious transactions per user"]] == [
+            ("12345", 1)
+        ]
+        top = panels["Top users by suspicious amount"]
+        assert [(r["userId"], r["total"]) for r in top] == [("12345", 15000)]
+        latest = panels["Latest alerts"]
+        assert [(r["transactionId"], r["reasons"]) for r in latest] == [
+            ("seed-1", "amount_threshold")
+        ]
+        by_reason = panels["Alerts over time by reason"]
+        assert sum(int(r["alerts"]) for r in by_reason) == 1
+        assert {r["reasons"] for r in by_reason} == {"amount_threshold"}
+
+    assert everyone["Transactions processed"][0]["transactions"] == 41
+    assert everyone["Suspicious share"][0]["share"] == pytest.approx(1 / 41)
+    assert len(everyone["Score distribution"]) == 41
+    assert seed_user["Suspicious share"][0]["share"] == 1.0
+    assert seed_user["Transactions processed"][0]["transactions"] == 1
+
+    assert normal_user["Suspicious transactions"] == []
+    assert normal_user["Latest alerts"] == []
+    user_1_count = sum(1 for tx in normals if tx["userId"] == "user-1")
+    assert normal_user["Transactions processed"][0]["transactions"] == user_1_count
+
+    def series_values(panel: str, field: str) -> list[object]:
+        return [r[field] for r in everyone[panel] if r.get(field) is not None]
+
+    assert series_values("Worker throughput", "events/s")
+    assert series_values("Consumer lag", "lag")[-1] == 0
+    assert series_values("Processing latency p50/p95/p99", "p99")
+    assert max(series_values("Dead letters, redeliveries, misrouted", "dlq")) == 1  # type: ignore[type-var]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Creates fraudstream's topics on the compose Kafka (idempotent: --if-not-exists), then exits 0.
+# Runs in the apache/kafka image as the one-shot `kafka-init` service; the worker starts after it.
+set -euo pipefail
+
+BOOTSTRAP="${KAFKA_BOOTSTRAP:-kafka:9092}"
+PARTITIONS="${FRAUDSTREAM_PARTITIONS:-4}"
+TOPICS=/opt/kafka/bin/kafka-topics.sh
+
+create() {
+  local topic="$1" partitions="$2"
+  "$TOPICS" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
+    --topic "$topic" --partitions "$partitions" --replication-factor 1
+}
+
+# Producers key transactions by userId; the worker's per-user state is partitioned like this
+# topic, so FRAUDSTREAM_PARTITIONS must equal its partition count (the worker uses the same value).
+create transactions-input "$PARTITIONS"
+create fraud-alerts "$PARTITIONS"
+create transactions-dlq "$PARTITIONS"
+
+# An existing topic keeps its partition count: say so if it differs from FRAUDSTREAM_PARTITIONS.
+actual="$("$TOPICS" --bootstrap-server "$BOOTSTRAP" --describe --topic transactions-input \
+  | sed -n 's/.*PartitionCount: *\([0-9]*\).*/\1/p' | head -n 1)"
+if [ -n "$actual" ] && [ "$actual" != "$PARTITIONS" ]; then
+  echo "WARNING: transactions-input has $actual partitions, FRAUDSTREAM_PARTITIONS=$PARTITIONS" >&2
+fi
+
+"$TOPICS" --bootstrap-server "$BOOTSTRAP" --list
