@@ -1,0 +1,5 @@
+"""``python -m producer``: see :mod:`producer.cli`."""
+
+from producer.cli import main
+
+raise SystemExit(main())

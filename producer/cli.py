@@ -1,0 +1,323 @@
+"""``python -m producer``: realistic, labeled load on the transactions topic (or stdout)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from aiokafka.errors import KafkaError
+
+from producer.csv_replay import CSV_FORMATS, CsvFormatError, CsvReplay, CsvScan
+from producer.generator import (
+    DEFAULT_FRAUD_SHARE,
+    DEFAULT_RULE_THRESHOLD,
+    DEFAULT_SEED,
+    DEFAULT_START_TIME,
+    DEFAULT_USERS,
+    FRAUD_SCENARIOS,
+    GeneratorParameters,
+    ScenarioGenerator,
+)
+from producer.kafka import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_TOPIC,
+    LABEL_HEADER,
+    SCENARIO_HEADER,
+    ProduceSummary,
+    produce,
+    produce_to_stream,
+)
+from producer.records import LabeledTransaction, epoch_ms, format_timestamp_ms
+
+DEFAULT_RATE = 1000.0
+BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
+TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def bootstrap_from_broker_url(url: str) -> str:
+    """Faust broker URL(s), e.g. ``kafka://h1:9092;kafka://h2:9092``, as ``h1:9092,h2:9092``."""
+    hosts = [part.strip() for part in url.replace(";", ",").split(",") if part.strip()]
+    return ",".join(host.removeprefix("kafka://") for host in hosts)
+
+
+def default_bootstrap() -> str:
+    """``FRAUDSTREAM_BROKER_URL`` without ``kafka://``, else localhost:9092."""
+    url = os.environ.get(BROKER_URL_ENV, "").strip()
+    return bootstrap_from_broker_url(url) if url else DEFAULT_BOOTSTRAP
+
+
+def parse_start_time(text: str) -> datetime:
+    """``now`` or an ISO-8601 moment (no zone means UTC)."""
+    if text.strip().lower() == "now":
+        return datetime.now(timezone.utc).replace(microsecond=0)
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not ISO-8601 or 'now': {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def parse_scenarios(text: str) -> tuple[str, ...]:
+    """Comma-separated scenario names; ``all`` or ``none`` as shortcuts."""
+    value = text.strip().lower()
+    if value == "all":
+        return FRAUD_SCENARIOS
+    if value in ("none", ""):
+        return ()
+    names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    unknown = [name for name in names if name not in FRAUD_SCENARIOS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(FRAUD_SCENARIOS)}"
+        )
+    return names
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m producer``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m producer",
+        description="Generate (or replay from CSV) labeled card transactions and send them "
+        "to Kafka as JSON keyed by userId. Labels go to the ground-truth file and headers, "
+        "never into the message.",
+    )
+    kafka = parser.add_argument_group("output")
+    kafka.add_argument(
+        "--bootstrap",
+        default=default_bootstrap(),
+        help=f"Kafka bootstrap servers (default: ${BROKER_URL_ENV} without kafka://, else "
+        f"{DEFAULT_BOOTSTRAP}; now %(default)s)",
+    )
+    kafka.add_argument(
+        "--topic",
+        default=os.environ.get(TOPIC_ENV, DEFAULT_TOPIC),
+        help=f"topic to send to (default: ${TOPIC_ENV}, else {DEFAULT_TOPIC})",
+    )
+    kafka.add_argument(
+        "--dry-run", action="store_true", help="print JSON lines to stdout instead of sending"
+    )
+    kafka.add_argument(
+        "--no-headers",
+        dest="headers",
+        action="store_false",
+        help=f"omit the Kafka headers {SCENARIO_HEADER} and {LABEL_HEADER}",
+    )
+    kafka.add_argument(
+        "--ground-truth",
+        type=Path,
+        metavar="FILE",
+        help="write one JSON line per transaction: transactionId, userId, scenario, is_fraud",
+    )
+    kafka.add_argument(
+        "--send-times",
+        action="store_true",
+        help="add sentAt (epoch seconds) to each ground-truth line",
+    )
+    kafka.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+
+    pace = parser.add_argument_group("pace and length")
+    pace.add_argument(
+        "--rate",
+        type=_non_negative,
+        default=DEFAULT_RATE,
+        help="messages per second, 0 = as fast as possible (default: %(default)s)",
+    )
+    pace.add_argument("--count", type=_positive_int, help="stop after this many messages")
+    pace.add_argument(
+        "--duration", type=_non_negative, help="stop after this many seconds of sending"
+    )
+    pace.add_argument(
+        "--speedup",
+        type=_non_negative,
+        default=0.0,
+        help="also pace by event time: gaps divided by X (1 = real time; default 0 = off)",
+    )
+
+    synth = parser.add_argument_group("synthetic traffic (ignored with --csv)")
+    synth.add_argument(
+        "--users",
+        type=_positive_int,
+        default=DEFAULT_USERS,
+        help="simulated card holders (default: %(default)s)",
+    )
+    synth.add_argument(
+        "--fraud-share",
+        type=_share,
+        default=DEFAULT_FRAUD_SHARE,
+        help="fraction of transactions that are fraud (default: %(default)s)",
+    )
+    synth.add_argument(
+        "--scenarios",
+        type=parse_scenarios,
+        default="all",
+        help=f"comma-separated, 'all' (default) or 'none'; from: {', '.join(FRAUD_SCENARIOS)}",
+    )
+    synth.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="same seed, same stream (default: %(default)s)",
+    )
+    synth.add_argument(
+        "--start-time",
+        type=parse_start_time,
+        default=format_timestamp_ms(epoch_ms(DEFAULT_START_TIME)),
+        help="event time of the stream's start and of PaySim's step 0: ISO-8601 or 'now' "
+        "(default: %(default)s)",
+    )
+    synth.add_argument(
+        "--rule-threshold",
+        type=float,
+        default=DEFAULT_RULE_THRESHOLD,
+        help="the detector's amount rule: large_amount goes above it, the other scenarios "
+        "stay below (default: %(default)s)",
+    )
+    synth.add_argument(
+        "--normal-amount-cap",
+        type=float,
+        help="largest amount of normal traffic (default: the rule threshold)",
+    )
+
+    replay = parser.add_argument_group("CSV replay")
+    replay.add_argument("--csv", type=Path, metavar="FILE", help="replay this CSV (or .csv.gz)")
+    replay.add_argument(
+        "--csv-format",
+        choices=CSV_FORMATS,
+        default="generic",
+        help="paysim, or generic: header userId,amount,timestamp[,label] (default: %(default)s)",
+    )
+    return parser
+
+
+def build_records(
+    args: argparse.Namespace,
+) -> tuple[Iterable[LabeledTransaction], CsvScan | None]:
+    """The records to send (limited by --count) and, for CSV, its validation report."""
+    scan: CsvScan | None = None
+    records: Iterable[LabeledTransaction]
+    if args.csv is not None:
+        replay = CsvReplay(args.csv, args.csv_format, args.start_time)
+        scan = replay.scan()
+        records = replay
+    else:
+        records = ScenarioGenerator(
+            GeneratorParameters(
+                seed=args.seed,
+                users=args.users,
+                fraud_share=args.fraud_share,
+                scenarios=args.scenarios,
+                start_time=args.start_time,
+                rule_threshold=args.rule_threshold,
+                normal_amount_cap=args.normal_amount_cap,
+            )
+        )
+    if args.count is not None:
+        records = itertools.islice(records, args.count)
+    return records, scan
+
+
+async def _run(args: argparse.Namespace, records: Iterable[LabeledTransaction]) -> ProduceSummary:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+
+    def on_signal() -> None:
+        # First Ctrl-C: finish cleanly with a summary; second: give up at once.
+        if stop.is_set() and main_task is not None:
+            main_task.cancel()
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, on_signal)
+    progress = None if args.quiet else sys.stderr
+    if args.dry_run:
+        return await produce_to_stream(
+            records,
+            sys.stdout.buffer,
+            rate=args.rate,
+            speedup=args.speedup,
+            duration=args.duration,
+            progress=progress,
+            ground_truth_path=args.ground_truth,
+            record_send_times=args.send_times,
+            stop=stop,
+        )
+    return await produce(
+        records,
+        bootstrap=args.bootstrap,
+        topic=args.topic,
+        rate=args.rate,
+        headers=args.headers,
+        progress=progress,
+        ground_truth_path=args.ground_truth,
+        record_send_times=args.send_times,
+        speedup=args.speedup,
+        duration=args.duration,
+        stop=stop,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        records, scan = build_records(args)
+    except (CsvFormatError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.quiet:
+        target = "stdout" if args.dry_run else f"{args.bootstrap} topic {args.topic}"
+        source = f"{args.csv} ({args.csv_format})" if args.csv else f"seed {args.seed}"
+        start = format_timestamp_ms(epoch_ms(args.start_time))
+        print(f"producing to {target} from {source}, event time from {start}", file=sys.stderr)
+    try:
+        summary = asyncio.run(_run(args, records))
+    except BrokenPipeError:
+        # The reader of --dry-run output went away (e.g. `| head`): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except (KafkaError, OSError) as exc:
+        print(f"error: cannot produce to {args.bootstrap}: {exc!r}", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary.describe(), file=sys.stderr)
+    if scan is not None:
+        print(scan.describe(), file=sys.stderr)
+    return EXIT_FAILED if summary.failed else EXIT_OK

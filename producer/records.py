@@ -1,0 +1,104 @@
+"""The record every producer source yields: a transaction plus its ground-truth label.
+
+The label (``scenario``, ``is_fraud``) travels in the ground-truth file and optionally in
+Kafka headers, never in the message JSON the detector reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+#: Scenario name of legitimate traffic.
+NORMAL_SCENARIO = "normal"
+#: Scenario name of a fraud row replayed from a labeled CSV file.
+CSV_FRAUD_SCENARIO = "labeled_fraud"
+#: Scenario name of a CSV row without a label.
+UNLABELED_SCENARIO = "unlabeled"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MILLISECONDS_PER_DAY = 86_400_000
+DAYS_OF_DATE_PREFIXES_CACHED = 4096
+
+
+@lru_cache(maxsize=DAYS_OF_DATE_PREFIXES_CACHED)
+def _date_prefix(epoch_day: int) -> str:
+    """``YYYY-MM-DDT`` of a day counted from the epoch (cached: streams revisit few days)."""
+    return (_EPOCH + timedelta(days=epoch_day)).strftime("%Y-%m-%dT")
+
+
+def format_timestamp_ms(epoch_ms: int) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2024-12-04T15:00:00.123Z``."""
+    epoch_day, ms_of_day = divmod(epoch_ms, MILLISECONDS_PER_DAY)
+    seconds_of_day, millis = divmod(ms_of_day, 1000)
+    minutes_of_day, second = divmod(seconds_of_day, 60)
+    hour, minute = divmod(minutes_of_day, 60)
+    return f"{_date_prefix(epoch_day)}{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch of an aware (or UTC-naive) datetime."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class LabeledTransaction:
+    """One transaction to send, with the ground truth that never enters its message."""
+
+    transaction_id: str
+    user_id: str
+    amount: float
+    timestamp_ms: int  # event time, milliseconds since the Unix epoch (UTC)
+    scenario: str  # "normal", a fraud scenario name, or a CSV label category
+    is_fraud: bool | None  # None when the source carries no label
+    merchant_id: str | None = None
+    country: str | None = None
+    channel: str | None = None
+
+    @property
+    def timestamp(self) -> datetime:
+        """Event time as an aware UTC datetime."""
+        return _EPOCH + timedelta(milliseconds=self.timestamp_ms)
+
+    @property
+    def key(self) -> bytes:
+        """Kafka message key: the user id, so one user's transactions share a partition."""
+        return self.user_id.encode()
+
+    def message(self) -> dict[str, Any]:
+        """The JSON object the detector reads (no label, no scenario)."""
+        doc: dict[str, Any] = {
+            "transactionId": self.transaction_id,
+            "userId": self.user_id,
+            "amount": self.amount,
+            "timestamp": format_timestamp_ms(self.timestamp_ms),
+        }
+        if self.merchant_id is not None:
+            doc["merchantId"] = self.merchant_id
+        if self.country is not None:
+            doc["country"] = self.country
+        if self.channel is not None:
+            doc["channel"] = self.channel
+        return doc
+
+    def message_json(self) -> bytes:
+        """The Kafka message value: compact JSON of :meth:`message`."""
+        return orjson.dumps(self.message())
+
+    def ground_truth(self, sent_at: float | None = None) -> dict[str, Any]:
+        """One line of the ground-truth file; ``sentAt`` (epoch seconds) when given."""
+        doc: dict[str, Any] = {
+            "transactionId": self.transaction_id,
+            "userId": self.user_id,
+            "scenario": self.scenario,
+            "is_fraud": self.is_fraud,
+        }
+        if sent_at is not None:
+            doc["sentAt"] = sent_at
+        return doc

@@ -1,0 +1,138 @@
+"""Specification of ``python -m producer`` (``--dry-run``: no broker needed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from producer.cli import bootstrap_from_broker_url, build_parser, default_bootstrap
+from producer.generator import FRAUD_SCENARIOS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_producer(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run the command line as a user would, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "producer", *args], cwd=REPO_ROOT, capture_output=True
+    )
+
+
+def dry_run(*args: str) -> bytes:
+    result = run_producer("--dry-run", "--rate", "0", "--quiet", *args)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout
+
+
+def test_same_seed_prints_a_byte_identical_stream() -> None:
+    options = ("--seed", "17", "--count", "2000", "--fraud-share", "0.1")
+    assert dry_run(*options) == dry_run(*options)
+
+
+def test_different_seed_prints_a_different_stream() -> None:
+    assert dry_run("--seed", "1", "--count", "200") != dry_run("--seed", "2", "--count", "200")
+
+
+def test_ground_truth_has_a_line_for_every_transaction_and_stdout_no_label(
+    tmp_path: Path,
+) -> None:
+    truth = tmp_path / "truth.jsonl"
+    out = dry_run("--count", "3000", "--fraud-share", "0.1", "--ground-truth", str(truth))
+    messages = [orjson.loads(line) for line in out.splitlines()]
+    lines = [orjson.loads(line) for line in truth.read_bytes().splitlines()]
+    assert [m["transactionId"] for m in messages] == [t["transactionId"] for t in lines]
+    assert {t["scenario"] for t in lines} == {"normal", *FRAUD_SCENARIOS}
+    assert all(t["is_fraud"] == (t["scenario"] != "normal") for t in lines)
+    assert all(set(t) == {"transactionId", "userId", "scenario", "is_fraud"} for t in lines)
+    assert all("scenario" not in m and "is_fraud" not in m for m in messages)
+
+
+def test_send_times_add_sent_at_to_the_ground_truth(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.jsonl"
+    dry_run("--count", "10", "--ground-truth", str(truth), "--send-times")
+    assert all(
+        isinstance(orjson.loads(line)["sentAt"], float) for line in truth.read_bytes().splitlines()
+    )
+
+
+def test_only_the_chosen_scenarios_occur(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.jsonl"
+    options = ("--scenarios", "large_amount,card_testing", "--fraud-share", "0.2")
+    dry_run("--count", "3000", "--ground-truth", str(truth), *options)
+    scenarios = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
+    assert scenarios == {"normal", "large_amount", "card_testing"}
+
+
+def test_start_time_now_puts_event_time_near_the_wall_clock() -> None:
+    first = orjson.loads(dry_run("--count", "1", "--start-time", "now").splitlines()[0])
+    stamp = datetime.fromisoformat(first["timestamp"].replace("Z", "+00:00"))
+    assert abs((stamp - datetime.now(timezone.utc)).total_seconds()) < 6 * 3600
+
+
+def test_summary_on_stderr_counts_sent_messages_per_scenario() -> None:
+    result = run_producer("--dry-run", "--rate", "0", "--count", "500", "--fraud-share", "0.2")
+    assert result.returncode == 0
+    stderr = result.stderr.decode()
+    assert "sent 500 messages" in stderr
+    assert "normal" in stderr and "msg/s" in stderr
+
+
+def test_csv_replay_skips_bad_rows_and_reports_their_line_numbers(tmp_path: Path) -> None:
+    csv_path = tmp_path / "tx.csv"
+    csv_path.write_text(
+        "userId,amount,timestamp,label\n"
+        "u1,10,2024-12-04T10:00:00Z,0\n"
+        "u2,oops,2024-12-04T10:01:00Z,0\n"
+        "u3,30,2024-12-04T09:00:00Z,1\n"
+    )
+    truth = tmp_path / "truth.jsonl"
+    result = run_producer(
+        "--dry-run", "--rate", "0", "--csv", str(csv_path), "--ground-truth", str(truth)
+    )
+    assert result.returncode == 0
+    assert "line 3: amount is not a number" in result.stderr.decode()
+    users = [orjson.loads(line)["userId"] for line in result.stdout.splitlines()]
+    assert users == ["u3", "u1"]
+    labels = [orjson.loads(line)["is_fraud"] for line in truth.read_bytes().splitlines()]
+    assert labels == [True, False]
+
+
+def test_csv_with_missing_columns_exits_with_a_usage_error(tmp_path: Path) -> None:
+    csv_path = tmp_path / "bad.csv"
+    csv_path.write_text("who,what\n1,2\n")
+    result = run_producer("--dry-run", "--csv", str(csv_path), "--csv-format", "paysim")
+    assert result.returncode == 2
+    assert "nameOrig" in result.stderr.decode()
+
+
+def test_unknown_scenario_is_a_usage_error() -> None:
+    result = run_producer("--dry-run", "--scenarios", "phishing")
+    assert result.returncode == 2
+    assert "unknown scenario" in result.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("url", "bootstrap"),
+    [
+        ("kafka://localhost:9092", "localhost:9092"),
+        ("kafka://a:9092;kafka://b:9093", "a:9092,b:9093"),
+        ("broker:29092", "broker:29092"),
+    ],
+)
+def test_broker_url_becomes_an_aiokafka_bootstrap(url: str, bootstrap: str) -> None:
+    assert bootstrap_from_broker_url(url) == bootstrap
+
+
+def test_bootstrap_defaults_to_the_fraudstream_broker_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_BROKER_URL", "kafka://kafka:9092")
+    assert default_bootstrap() == "kafka:9092"
+    assert build_parser().parse_args([]).bootstrap == "kafka:9092"
+    monkeypatch.delenv("FRAUDSTREAM_BROKER_URL")
+    assert build_parser().parse_args([]).bootstrap == "localhost:9092"
