@@ -92,11 +92,21 @@ class Pipeline:
         """Produce JSON transactions keyed by their userId."""
         self.send([(str(r["userId"]).encode(), orjson.dumps(r)) for r in records])
 
-    def read(self, topic: str, expected: int, timeout: float = 30.0) -> list[tuple[bytes, dict]]:
-        """Read a topic from the start until ``expected`` records arrived (or the timeout).
+    def read(
+        self,
+        topic: str,
+        expected: int = 0,
+        timeout: float = 30.0,
+        until: Callable[[list[tuple[bytes, dict]]], bool] | None = None,
+        settle: float = 0.0,
+    ) -> list[tuple[bytes, dict]]:
+        """Read a topic from the start until ``expected`` records (or ``until``) or the timeout.
 
-        Counts records instead of trusting end offsets, which Tansu understates.
+        Counts records instead of trusting end offsets, which Tansu understates. With
+        ``settle``, keep reading until nothing new arrived for that many seconds (to count
+        duplicates that trail behind).
         """
+        done = until or (lambda records: len(records) >= expected)
 
         async def go() -> list[tuple[bytes, dict]]:
             consumer = AIOKafkaConsumer(
@@ -110,10 +120,16 @@ class Pipeline:
             try:
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + timeout
-                while len(records) < expected and loop.time() < deadline:
+                while not done(records) and loop.time() < deadline:
                     batches = await consumer.getmany(timeout_ms=200)
                     for messages in batches.values():
                         records += [(m.key, orjson.loads(m.value)) for m in messages]
+                quiet_since = loop.time()
+                while settle and loop.time() - quiet_since < settle:
+                    batches = await consumer.getmany(timeout_ms=200)
+                    for messages in batches.values():
+                        records += [(m.key, orjson.loads(m.value)) for m in messages]
+                        quiet_since = loop.time()
             finally:
                 await consumer.stop()
             return records

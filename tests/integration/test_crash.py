@@ -1,0 +1,116 @@
+"""Fault suite: kill -9 the worker mid-stream, restart it, and account for every alert."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections import defaultdict
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.conftest import Pipeline
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+TOTAL = 20_000
+RATE = 1_500  # tx/s: the stream lasts ~13 s, long enough for three kills and restarts
+KILLS = 3
+RULE_SHARE = 0.02
+
+
+def stream(seed: int = 11) -> list[dict[str, object]]:
+    """Deterministic transactions; about 2% exceed the rule threshold."""
+    rng = random.Random(seed)
+    records = []
+    for i in range(TOTAL):
+        large = rng.random() < RULE_SHARE
+        records.append(
+            {
+                "transactionId": f"crash-{i}",
+                "userId": f"user-{rng.randrange(500)}",
+                "amount": round(rng.uniform(10_500, 40_000) if large else rng.uniform(1, 300), 2),
+                "timestamp": 1_733_320_000 + i * 0.05,
+            }
+        )
+    return records
+
+
+class PacedProducer(threading.Thread):
+    """Sends the stream at a fixed rate from its own thread and event loop."""
+
+    def __init__(self, bootstrap: str, topic: str, records: list[dict[str, object]]) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.records = bootstrap, topic, records
+        self.sent = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._send())
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+    async def _send(self) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, acks="all")
+        await producer.start()
+        try:
+            start = time.monotonic()
+            for i, record in enumerate(self.records):
+                delay = start + i / RATE - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                key = str(record["userId"]).encode()
+                await producer.send(self.topic, orjson.dumps(record), key=key)
+                self.sent += 1
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+
+def test_kill_9_three_times_loses_no_alert_and_duplicates_share_their_id(
+    pipeline_factory: type[Pipeline], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The model never alerts here (endless warm-up): the expected alerts are exactly the rule's.
+    pipeline = pipeline_factory(FRAUDSTREAM_MODEL_WARMUP=str(10**9))
+    records = stream()
+    expected = {str(r["transactionId"]) for r in records if float(r["amount"]) > 10_000}  # type: ignore[arg-type]
+
+    worker = pipeline.start_worker()
+    producer = PacedProducer(pipeline.broker.bootstrap, pipeline.input_topic, records)
+    producer.start()
+    kills = 0
+    for kills in range(1, KILLS + 1):
+        target = TOTAL * kills // (KILLS + 2)
+        worker.wait_processed(min(500, target // kills), timeout=120)  # mid-work, not idle
+        while producer.sent < target:
+            time.sleep(0.05)
+        worker.kill()
+        worker = pipeline.start_worker()
+    producer.join(timeout=120)
+    assert producer.error is None and producer.sent == TOTAL
+
+    alerts = pipeline.read(
+        pipeline.alerts_topic,
+        timeout=120,
+        until=lambda got: expected <= {a["transactionId"] for _, a in got},
+        settle=3.0,  # duplicates may trail the last new alert
+    )
+    by_transaction: dict[str, set[str]] = defaultdict(set)
+    for _, alert in alerts:
+        by_transaction[alert["transactionId"]].add(alert["alertId"])
+    seen = set(by_transaction)
+    duplicates = len(alerts) - len(seen)
+    with capsys.disabled():
+        print(
+            f"\ncrash test: inputs={TOTAL} kills={kills} alerts expected={len(expected)} "
+            f"alerts seen={len(seen)} records on topic={len(alerts)} duplicates={duplicates} "
+            f"missing={len(expected - seen)}"
+        )
+    assert expected - seen == set(), "alerts lost after kill -9"
+    assert seen - expected == set(), "alerts for transactions that should not alert"
+    assert all(len(ids) == 1 for ids in by_transaction.values()), "a duplicate changed its id"
+    assert worker.alive()
