@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from fraudstream.masking import mask_text, mask_value
+
 #: Fields the detector interprets; everything else is passed through into alerts.
 KNOWN_FIELDS = frozenset({"userId", "amount", "timestamp", "transactionId"})
 #: Epoch numbers above this are milliseconds (1e11 s is the year 5138).
@@ -94,7 +96,7 @@ def transaction_from_dict(doc: dict[str, Any], source: Source) -> Transaction:
         tx_id = f"{source.topic}-{source.partition}-{source.offset}"
     elif isinstance(tx_id, bool) or not isinstance(tx_id, str | int) or str(tx_id).strip() == "":
         raise InvalidField("'transactionId' must be a non-empty string or an integer")
-    extra = {k: v for k, v in doc.items() if k not in KNOWN_FIELDS}
+    extra = {k: mask_value(v) for k, v in doc.items() if k not in KNOWN_FIELDS}
     return Transaction(str(tx_id).strip(), user_id, amount, timestamp, extra)
 
 
@@ -236,7 +238,7 @@ def dead_letter(
         raw = raw[:DLQ_PAYLOAD_PREVIEW_BYTES]
         record["truncated"] = True
     try:
-        record["payload"] = raw.decode("utf-8")
+        record["payload"] = mask_text(raw.decode("utf-8"))
     except UnicodeDecodeError:
         record["payloadBase64"] = base64.b64encode(raw).decode("ascii")
     return orjson.dumps(record)
