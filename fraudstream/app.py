@@ -23,6 +23,7 @@ from fraudstream.faust_tuning import set_fetch_max_wait
 from fraudstream.features import UserProfile
 from fraudstream.metrics import WorkerStats
 from fraudstream.schema import Rejection, Source, dead_letter, parse_transaction
+from fraudstream.security import broker_credentials
 from fraudstream.settings import Settings, get_settings
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.sinks.influx import InfluxSink
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
         broker=settings.broker_url,
+        broker_credentials=broker_credentials(settings),
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.partitions,

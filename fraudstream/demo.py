@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fraudstream.console import format_alert, format_dead_letter
 from fraudstream.schema import isoformat_utc
+from fraudstream.security import aiokafka_security
 from fraudstream.settings import Settings
 from fraudstream.tansu import TansuBroker
 from fraudstream.topics import bootstrap_of, ensure_topics_sync
@@ -109,11 +110,12 @@ def run_demo(options: DemoOptions) -> int:
         env = {"FRAUDSTREAM_BROKER_URL": broker_url, "FRAUDSTREAM_DATA_DIR": str(workdir / "data")}
         if broker is not None:
             env |= FAST_JOIN_ENV
-        settings = Settings.model_validate(
-            {k.removeprefix("FRAUDSTREAM_").lower(): v for k, v in env.items()}
-        )
+        os.environ.update(env)  # this process and the worker read the same settings
+        settings = Settings()
         topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
-        ensure_topics_sync(bootstrap_of(broker_url), topics, settings.partitions)
+        ensure_topics_sync(
+            bootstrap_of(broker_url), topics, settings.partitions, aiokafka_security(settings)
+        )
 
         worker = WorkerProcess(env, workdir / "worker.log", log_level="warn").start()
         print(f"starting the worker (log: {worker.log_path}) ...")
@@ -138,13 +140,15 @@ async def _drive(
     options: DemoOptions, settings: Settings, bootstrap: str, worker: WorkerProcess
 ) -> DemoCounts:
     counts = DemoCounts()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    security = aiokafka_security(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **security)
     consumer = AIOKafkaConsumer(
         settings.alerts_topic,
         settings.dlq_topic,
         bootstrap_servers=bootstrap,
         group_id=None,
         auto_offset_reset="earliest",
+        **security,
     )
     await producer.start()
     await consumer.start()

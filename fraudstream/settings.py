@@ -27,6 +27,17 @@ class Settings(BaseSettings):
     partitions: int = Field(
         4, ge=1, description="Partitions of the input topic; profile tables must match it."
     )
+    broker_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How to talk to the broker."
+    )
+    broker_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism (with SASL_* protocols)."
+    )
+    broker_sasl_username: str = Field("", description="SASL user name.")
+    broker_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password.")
+    broker_ssl_cafile: str = Field("", description="CA bundle for TLS; empty = system CAs.")
+    broker_ssl_certfile: str = Field("", description="Client certificate for mutual TLS.")
+    broker_ssl_keyfile: str = Field("", description="Client key for mutual TLS.")
     max_message_bytes: int = Field(
         65536, ge=64, description="Larger input messages go to the DLQ unparsed."
     )

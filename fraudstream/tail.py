@@ -9,6 +9,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from fraudstream.console import format_alert, format_dead_letter
+from fraudstream.security import aiokafka_security
 from fraudstream.settings import get_settings
 from fraudstream.topics import bootstrap_of
 
@@ -27,6 +28,7 @@ async def tail(
         group_id=None,  # no group: tail never moves anybody's committed offsets
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
+        **aiokafka_security(settings),
     )
     await consumer.start()
     print(

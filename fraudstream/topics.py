@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -24,9 +25,16 @@ def bootstrap_of(broker_url: str) -> str:
     return ",".join(hosts)
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
+async def ensure_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    security: Mapping[str, Any] | None = None,
+) -> None:
     """Create the topics that do not exist yet, with ``partitions`` partitions each."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=CREATE_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=CREATE_TIMEOUT_MS, **(security or {})
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -40,6 +48,11 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -
         await admin.close()
 
 
-def ensure_topics_sync(bootstrap: str, names: Iterable[str], partitions: int) -> None:
+def ensure_topics_sync(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    security: Mapping[str, Any] | None = None,
+) -> None:
     """Blocking wrapper of :func:`ensure_topics` for scripts and fixtures."""
-    asyncio.run(ensure_topics(bootstrap, list(names), partitions))
+    asyncio.run(ensure_topics(bootstrap, list(names), partitions, security))

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -38,19 +39,27 @@ def test_tail_prints_alerts_and_dead_letters_readably(pipeline: Pipeline) -> Non
     assert "invalid_json" in lines[1]
 
 
-def our_processes() -> dict[int, str]:
-    """PID -> command line of every running tansu or fraudstream process (from /proc)."""
-    found = {}
+def processes_with(marker: str) -> set[int]:
+    """PIDs of running processes whose environment carries ``marker`` (children inherit it)."""
+    found = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if "tansu" in cmdline or "fraudstream" in cmdline:
-            found[int(entry.name)] = cmdline
+        if marker.encode() in environ:
+            found.add(int(entry.name))
     return found
+
+
+def demo_env() -> tuple[dict[str, str], str]:
+    """The user's environment without FRAUDSTREAM_* settings, tagged to find our children."""
+    marker = f"DEMO_TEST_MARKER={uuid.uuid4().hex}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
+    env["DEMO_TEST_MARKER"] = marker.split("=", 1)[1]
+    return env, marker
 
 
 def demo_command(duration: int) -> list[str]:
@@ -66,26 +75,21 @@ def demo_command(duration: int) -> list[str]:
     ]
 
 
-DEMO_ENV = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
-
-
 def test_demo_runs_end_to_end_and_leaves_no_process_behind() -> None:
-    before = our_processes()
-    result = subprocess.run(
-        demo_command(6), env=DEMO_ENV, capture_output=True, text=True, timeout=240
-    )
+    env, marker = demo_env()
+    result = subprocess.run(demo_command(6), env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "worker ready" in result.stdout
     assert "ALERT " in result.stdout
     assert "transactions sent      1200" in result.stdout
     assert "worker read            1200 messages" in result.stdout
-    assert set(our_processes()) - set(before) == set()
+    assert processes_with(marker) == set()
 
 
 def test_demo_stops_everything_on_ctrl_c() -> None:
-    before = our_processes()
+    env, marker = demo_env()
     demo = subprocess.Popen(
-        demo_command(120), env=DEMO_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        demo_command(120), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     assert demo.stdout is not None
     for line in demo.stdout:  # wait until the load is flowing
@@ -94,4 +98,4 @@ def test_demo_stops_everything_on_ctrl_c() -> None:
     demo.send_signal(signal.SIGINT)
     output, _ = demo.communicate(timeout=60)
     assert demo.returncode == 130, output
-    assert set(our_processes()) - set(before) == set()
+    assert processes_with(marker) == set()
