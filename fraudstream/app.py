@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT
 
+from fraudstream.broker_watch import BrokerWatch
 from fraudstream.checkpoint import ModelCheckpoint
 from fraudstream.detector import Detector, DetectorConfig
 from fraudstream.faust_tuning import set_fetch_max_wait
@@ -27,6 +29,7 @@ from fraudstream.security import broker_credentials
 from fraudstream.settings import Settings, get_settings
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.sinks.influx import InfluxSink
+from fraudstream.topics import bootstrap_of
 
 log = logging.getLogger("fraudstream")
 
@@ -203,6 +206,40 @@ async def report_progress() -> None:
         snapshot["consumerLag"],
         snapshot["latencyMs"]["p99"],
     )
+
+
+#: Exit status when the broker stayed unreachable: a supervisor should restart the worker.
+EXIT_BROKER_UNREACHABLE = 3
+broker_watch = BrokerWatch(bootstrap_of(settings.broker_url))
+
+
+@app.timer(interval=settings.broker_check_interval)
+async def watch_broker() -> None:
+    """Ride out short broker outages; exit non-zero after a long one instead of hanging."""
+    reachable = await asyncio.to_thread(broker_watch.check)
+    if reachable:
+        if broker_watch.recovered():
+            log.warning("broker %s reachable again", broker_watch.bootstrap)
+        return
+    down_for = broker_watch.down_for()
+    if down_for < settings.broker_unavailable_timeout:
+        log.warning(
+            "broker %s unreachable for %.0f s (exit after %.0f s)",
+            broker_watch.bootstrap,
+            down_for,
+            settings.broker_unavailable_timeout,
+        )
+        return
+    log.critical(
+        "broker %s unreachable for %.0f s: exiting with status %d so a supervisor restarts "
+        "the worker (offsets since the last commit will be processed again)",
+        broker_watch.bootstrap,
+        down_for,
+        EXIT_BROKER_UNREACHABLE,
+    )
+    logging.shutdown()
+    # Faust's own shutdown can hang without a broker (seen > 90 s): leave at once.
+    os._exit(EXIT_BROKER_UNREACHABLE)
 
 
 @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's stub rejects async receivers

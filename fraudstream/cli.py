@@ -1,4 +1,4 @@
-"""The ``fraudstream`` command: worker, demo, tail."""
+"""The ``fraudstream`` command: worker, demo, tail, replay-dlq."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int, default=0, help="stop after this many records")
     tail.add_argument("--idle-timeout", type=float, default=0, help="stop after N idle seconds")
 
+    replay = sub.add_parser("replay-dlq", help="re-send dead-lettered payloads to the input")
+    _add_setting_flags(replay)
+    replay.add_argument("--reason", action="append", default=[], help="only this reason")
+    replay.add_argument("--idle-timeout", type=float, default=3.0, help="stop after N idle s")
+    replay.add_argument("--dry-run", action="store_true", help="count, send nothing")
+
     demo = sub.add_parser("demo", help="embedded broker + worker + load, alerts on screen")
     demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
     demo.add_argument("--rate", type=float, default=300.0, help="transactions/s (default 300)")
@@ -82,6 +88,11 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             code = 130
         sys.exit(code)
+    elif args.command == "replay-dlq":
+        _apply_setting_flags(args)
+        from fraudstream.replay import replay_dlq
+
+        sys.exit(asyncio.run(replay_dlq(set(args.reason), args.idle_timeout, args.dry_run)))
     elif args.command == "demo":
         from fraudstream.demo import DemoOptions, run_demo
 

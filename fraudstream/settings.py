@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     broker_ssl_cafile: str = Field("", description="CA bundle for TLS; empty = system CAs.")
     broker_ssl_certfile: str = Field("", description="Client certificate for mutual TLS.")
     broker_ssl_keyfile: str = Field("", description="Client key for mutual TLS.")
+    broker_unavailable_timeout: float = Field(
+        120.0, gt=0, description="Exit (code 3) after the broker is unreachable this long, s."
+    )
+    broker_check_interval: float = Field(5.0, gt=0, description="Broker reachability check, s.")
     max_message_bytes: int = Field(
         65536, ge=64, description="Larger input messages go to the DLQ unparsed."
     )

@@ -7,8 +7,10 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.conftest import Pipeline
@@ -99,3 +101,29 @@ def test_demo_stops_everything_on_ctrl_c() -> None:
     output, _ = demo.communicate(timeout=60)
     assert demo.returncode == 130, output
     assert processes_with(marker) == set()
+
+
+def test_replay_dlq_resends_fixed_input_after_a_limit_is_raised(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(FRAUDSTREAM_MAX_MESSAGE_BYTES="100")
+    worker = pipeline.start_worker()
+    big = {**SEED, "transactionId": "big-1", "note": "x" * 150}  # over the 100-byte limit
+    pipeline.send([(b"12345", orjson.dumps(big)), (b"k", b"\xff\xfe")])
+    worker.wait_processed(2)
+    assert worker.stop() == 0
+
+    pipeline.env["FRAUDSTREAM_MAX_MESSAGE_BYTES"] = "65536"  # the fix
+    worker = pipeline.start_worker()
+    # An oversized payload is kept truncated, so it cannot be replayed; bad UTF-8 can.
+    result = subprocess.run(
+        [sys.executable, "-m", "fraudstream", "replay-dlq", "--idle-timeout", "2"],
+        env={**os.environ, **pipeline.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "re-sent 1 dead letters" in result.stderr and "skipped 1" in result.stderr
+    stats = worker.wait_processed(1)
+    assert stats["dlq"] == 1  # the replayed garbage is refused again, with its reason

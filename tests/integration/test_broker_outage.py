@@ -1,0 +1,41 @@
+"""A worker whose broker goes away exits non-zero with a clear message instead of hanging."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from fraudstream.tansu import TansuBroker
+from fraudstream.topics import ensure_topics_sync
+from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
+
+pytestmark = pytest.mark.integration
+
+
+def test_worker_exits_with_status_3_when_the_broker_stays_away(tmp_path: Path) -> None:
+    broker = TansuBroker(log_path=tmp_path / "tansu.log").start()  # its own: this test kills it
+    try:
+        ensure_topics_sync(broker.bootstrap, ["transactions-input"], 4)
+        worker = WorkerProcess(
+            {
+                "FRAUDSTREAM_BROKER_URL": broker.url,
+                "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
+                "FRAUDSTREAM_BROKER_UNAVAILABLE_TIMEOUT": "4",
+                "FRAUDSTREAM_BROKER_CHECK_INTERVAL": "1",
+                **FAST_JOIN_ENV,
+            },
+            tmp_path / "worker.log",
+        ).start()
+        worker.wait_ready()
+    finally:
+        broker.stop()
+    assert worker.process is not None
+    started = time.monotonic()
+    code = worker.process.wait(timeout=60)
+    waited = time.monotonic() - started
+    log = worker.log_path.read_text()
+    assert code == 3, worker.log_tail()
+    assert "unreachable for" in log and "exiting with status 3" in log
+    assert waited < 30
