@@ -42,9 +42,11 @@ def stream(seed: int = 11) -> list[dict[str, object]]:
 class PacedProducer(threading.Thread):
     """Sends the stream at a fixed rate from its own thread and event loop."""
 
-    def __init__(self, bootstrap: str, topic: str, records: list[dict[str, object]]) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, records: list[dict[str, object]], rate: float
+    ) -> None:
         super().__init__(daemon=True)
-        self.bootstrap, self.topic, self.records = bootstrap, topic, records
+        self.bootstrap, self.topic, self.records, self.rate = bootstrap, topic, records, rate
         self.sent = 0
         self.error: BaseException | None = None
 
@@ -60,7 +62,7 @@ class PacedProducer(threading.Thread):
         try:
             start = time.monotonic()
             for i, record in enumerate(self.records):
-                delay = start + i / RATE - time.monotonic()
+                delay = start + i / self.rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 key = str(record["userId"]).encode()
@@ -80,7 +82,7 @@ def test_kill_9_three_times_loses_no_alert_and_duplicates_share_their_id(
     expected = {str(r["transactionId"]) for r in records if float(r["amount"]) > 10_000}  # type: ignore[arg-type]
 
     worker = pipeline.start_worker()
-    producer = PacedProducer(pipeline.broker.bootstrap, pipeline.input_topic, records)
+    producer = PacedProducer(pipeline.broker.bootstrap, pipeline.input_topic, records, RATE)
     producer.start()
     kills = 0
     for kills in range(1, KILLS + 1):
