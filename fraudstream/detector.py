@@ -24,7 +24,7 @@ class DetectorConfig:
 
     amount_threshold: float = 10000.0
     score_threshold: float = 0.6
-    score_quantile: float | None = 0.99
+    score_quantile: float | None = 0.98
     score_quantile_window: int = 5000
     score_quantile_min_samples: int = 1000
     hst: HSTParams = field(default_factory=HSTParams)

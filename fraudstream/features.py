@@ -13,10 +13,10 @@ from typing import Any
 
 #: Gaps longer than this map to 1.0 on the ``since_previous`` feature.
 MAX_GAP_SECONDS = 30 * 24 * 3600.0
-#: Z-scores are squashed with tanh(z / Z_SCALE), so |z| ~ 2 * Z_SCALE saturates.
-Z_SCALE = 3.0
+#: Z-scores are squashed with tanh(z / Z_SCALE): |z| >= 2 saturates (sharper corners for HST).
+Z_SCALE = 1.0
 #: Decayed transaction counts at this value map to 1.0 on the ``velocity`` feature.
-VELOCITY_CAP = 20.0
+VELOCITY_CAP = 6.0
 #: History needed before a user's own spread is trusted for the z-score.
 MIN_HISTORY = 3
 #: Spread assumed (in log-amount units) while a user has too little history.

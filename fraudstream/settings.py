@@ -59,15 +59,15 @@ class Settings(BaseSettings):
     amount_threshold: float = Field(
         10000.0, ge=0, description="Rule fires when amount is strictly greater."
     )
-    hst_n_trees: int = Field(10, ge=1, description="Half-Space Trees: number of trees.")
-    hst_height: int = Field(4, ge=1, le=20, description="Half-Space Trees: tree height.")
+    hst_n_trees: int = Field(25, ge=1, description="Half-Space Trees: number of trees.")
+    hst_height: int = Field(5, ge=1, le=20, description="Half-Space Trees: tree height.")
     hst_window_size: int = Field(1000, ge=1, description="Half-Space Trees: reference window.")
     hst_seed: int = Field(42, description="Half-Space Trees: random seed.")
     score_threshold: float = Field(
         0.6, ge=0, le=1, description="Model alert when score >= this (the floor, adaptive mode)."
     )
     score_quantile: float | None = Field(
-        0.99,
+        0.98,
         gt=0,
         lt=1,
         description="Adaptive threshold: quantile of recent scores; unset/empty = fixed.",

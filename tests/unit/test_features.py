@@ -74,7 +74,7 @@ def test_burst_raises_the_velocity_feature_and_it_decays() -> None:
     burst = fold([5.0] * 10, gap=2.0)
     calm = fold([5.0] * 10, gap=3600.0)
     assert compute_features(burst, 5.0, 20.0, SCALES)["velocity"] > 0.45
-    assert compute_features(calm, 5.0, 36000.0, SCALES)["velocity"] < 0.1
+    assert compute_features(calm, 5.0, 36000.0, SCALES)["velocity"] < 0.2
 
 
 def test_first_transaction_of_a_user_has_neutral_history_features() -> None:
