@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hypothesis import HealthCheck, settings
 
 from fraudstream.tansu import BrokerUnavailable, TansuBroker
@@ -133,6 +133,29 @@ class Pipeline:
             finally:
                 await consumer.stop()
             return records
+
+        return asyncio.run(go())
+
+    def committed(self) -> int:
+        """Messages of the input topic the consumer group has committed (sum over partitions)."""
+
+        async def go() -> int:
+            # A consumer that never joins the group can still read its committed offsets.
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.broker.bootstrap,
+                group_id=self.env["FRAUDSTREAM_APP_ID"],
+                enable_auto_commit=False,
+            )
+            await consumer.start()
+            try:
+                partitions = consumer.partitions_for_topic(self.input_topic) or set()
+                total = 0
+                for partition in partitions:
+                    offset = await consumer.committed(TopicPartition(self.input_topic, partition))
+                    total += offset or 0
+            finally:
+                await consumer.stop()
+            return total
 
         return asyncio.run(go())
 

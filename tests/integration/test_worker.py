@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import Pipeline
+from tests.support.records import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +114,8 @@ def test_restarted_worker_resumes_from_committed_offsets_without_re_alerting(
     batch1 = [*normal_transactions(50, "a"), {**SEED, "transactionId": "fraud-1"}]
     pipeline.send_json(batch1)
     first.wait_processed(len(batch1))
+    # Resume point = committed offsets (committed every few seconds while running).
+    wait_until(lambda: pipeline.committed() >= len(batch1), timeout=60, interval=0.2)
     assert first.stop() == 0
 
     second = pipeline.start_worker()
