@@ -10,7 +10,7 @@ import pytest
 from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
 from tests.conftest import Pipeline
 from tests.integration.test_crash import PacedProducer
-from tests.support.influxdb import TEST_ORG, TEST_TOKEN
+from tests.support.influxdb import worker_influx_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb, pytest.mark.timeout(600)]
 
@@ -39,13 +39,7 @@ def test_influxdb_outage_of_30_seconds_loses_no_point_and_does_not_slow_the_stre
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     pipeline = pipeline_factory(
-        FRAUDSTREAM_INFLUX_ENABLED="true",
-        FRAUDSTREAM_INFLUX_URL=influx_proxy.url,
-        FRAUDSTREAM_INFLUX_TOKEN=TEST_TOKEN,
-        FRAUDSTREAM_INFLUX_ORG=TEST_ORG,
-        FRAUDSTREAM_INFLUX_BUCKET=influx_bucket,
-        FRAUDSTREAM_INFLUX_FLUSH_INTERVAL="0.2",
-        FRAUDSTREAM_INFLUX_CLOSE_TIMEOUT="60",
+        **worker_influx_env(influx_proxy, influx_bucket), FRAUDSTREAM_INFLUX_CLOSE_TIMEOUT="60"
     )
     stream = records()
     worker = pipeline.start_worker()

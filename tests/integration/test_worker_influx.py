@@ -11,7 +11,7 @@ from fraudstream.dashboard import load_dashboard, panel_queries, render_query
 from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
 from tests.conftest import Pipeline
 from tests.integration.test_worker import SEED, normal_transactions
-from tests.support.influxdb import TEST_ORG, TEST_TOKEN
+from tests.support.influxdb import worker_influx_env
 from tests.support.records import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb]
@@ -23,13 +23,7 @@ def influx_pipeline(
 ) -> Pipeline:
     """A pipeline whose workers write to the test's InfluxDB bucket."""
     return pipeline_factory(
-        FRAUDSTREAM_INFLUX_ENABLED="true",
-        FRAUDSTREAM_INFLUX_URL=influx_proxy.url,
-        FRAUDSTREAM_INFLUX_TOKEN=TEST_TOKEN,
-        FRAUDSTREAM_INFLUX_ORG=TEST_ORG,
-        FRAUDSTREAM_INFLUX_BUCKET=influx_bucket,
-        FRAUDSTREAM_INFLUX_FLUSH_INTERVAL="0.2",
-        FRAUDSTREAM_PROGRESS_INTERVAL="0.5",
+        **worker_influx_env(influx_proxy, influx_bucket), FRAUDSTREAM_PROGRESS_INTERVAL="0.5"
     )
 
 

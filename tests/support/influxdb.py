@@ -116,3 +116,15 @@ def influx_sink_factory(
     yield make
     for sink in made:
         sink.close(timeout=0)
+
+
+def worker_influx_env(proxy: InfluxV2Proxy, bucket: str) -> dict[str, str]:
+    """Settings that make a worker write to the test's InfluxDB bucket through the proxy."""
+    return {
+        "FRAUDSTREAM_INFLUX_ENABLED": "true",
+        "FRAUDSTREAM_INFLUX_URL": proxy.url,
+        "FRAUDSTREAM_INFLUX_TOKEN": TEST_TOKEN,
+        "FRAUDSTREAM_INFLUX_ORG": TEST_ORG,
+        "FRAUDSTREAM_INFLUX_BUCKET": bucket,
+        "FRAUDSTREAM_INFLUX_FLUSH_INTERVAL": "0.2",
+    }
