@@ -1,4 +1,4 @@
-"""The ``fraudstream`` command: worker, demo, tail, replay-dlq."""
+"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq."""
 
 from __future__ import annotations
 
@@ -62,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--idle-timeout", type=float, default=3.0, help="stop after N idle s")
     replay.add_argument("--dry-run", action="store_true", help="count, send nothing")
 
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="labeled stream through the real worker: precision, recall, latency",
+        description="Runs the producer's labeled stream through a real worker on the embedded "
+        "broker (or FRAUDSTREAM_BROKER_URL, with topics and a group of its own) and joins "
+        "alerts to the ground truth. --offline runs the same stream through the detection "
+        "core only: same decisions in the same order, no latency figures.",
+    )
+    evaluate.add_argument("--count", type=int, default=20_000, help="transactions (20000)")
+    evaluate.add_argument("--users", type=int, default=1_000, help="distinct users (1000)")
+    evaluate.add_argument("--fraud-share", type=float, default=0.02, help="fraud share (0.02)")
+    evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
+    evaluate.add_argument("--rate", type=float, default=0.0, help="tx/s; 0 = as fast as possible")
+    evaluate.add_argument("--offline", action="store_true", help="detection core only, no Kafka")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
     demo = sub.add_parser("demo", help="embedded broker + worker + load, alerts on screen")
     demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
     demo.add_argument("--rate", type=float, default=300.0, help="transactions/s (default 300)")
@@ -93,6 +109,23 @@ def main(argv: list[str] | None = None) -> None:
         from fraudstream.replay import replay_dlq
 
         sys.exit(asyncio.run(replay_dlq(set(args.reason), args.idle_timeout, args.dry_run)))
+    elif args.command == "evaluate":
+        from fraudstream.evaluate import EvaluateOptions
+        from fraudstream.evaluate import main as evaluate_main
+
+        sys.exit(
+            evaluate_main(
+                EvaluateOptions(
+                    args.count,
+                    args.users,
+                    args.fraud_share,
+                    args.seed,
+                    args.rate,
+                    args.offline,
+                    args.json,
+                )
+            )
+        )
     elif args.command == "demo":
         from fraudstream.demo import DemoOptions, run_demo
 
