@@ -1,0 +1,61 @@
+"""A bare Faust agent that only decodes JSON: the framework's own cost, for comparison.
+
+``BENCH_SAME_SETTINGS=1`` gives it fraudstream's consumer/producer settings; otherwise Faust's
+defaults. Counts are served on ``/count`` of ``BENCH_WEB_PORT``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import faust
+import orjson
+from faust.web import Request, Response, View
+
+SAME = os.environ.get("BENCH_SAME_SETTINGS") == "1"
+extra: dict[str, Any] = {}
+if SAME:
+    from fraudstream.faust_tuning import set_fetch_max_wait
+    from fraudstream.settings import Settings
+
+    settings = Settings()
+    set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
+    extra["producer_linger"] = settings.producer_linger_ms / 1000.0
+
+app = faust.App(
+    os.environ["BENCH_APP_ID"],
+    broker=os.environ["BENCH_BROKER_URL"],
+    value_serializer="raw",
+    web_port=int(os.environ["BENCH_WEB_PORT"]),
+    consumer_auto_offset_reset="earliest",
+    broker_session_timeout=6,
+    broker_rebalance_timeout=6,
+    broker_heartbeat_interval=2,
+    topic_partitions=4,
+    datadir=os.environ["BENCH_DATA_DIR"],
+    **extra,
+)
+topic = app.topic(os.environ["BENCH_TOPIC"], value_serializer="raw")
+state = {"count": 0, "first": 0.0, "last": 0.0}
+
+
+@app.agent(topic)
+async def decode(stream: Any) -> None:
+    """Decode each message; nothing else."""
+    async for value in stream:
+        orjson.loads(value)
+        now = time.monotonic()
+        if not state["count"]:
+            state["first"] = now
+        state["count"] += 1
+        state["last"] = now
+
+
+@app.page("/count")
+class Count(View):
+    """Messages decoded and the first/last monotonic timestamps."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json(state)

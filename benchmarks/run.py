@@ -1,0 +1,366 @@
+"""Throughput side by side on one broker: ceiling, bare Faust, full worker, core per stage.
+
+    python benchmarks/run.py            # 60,000 pre-produced transactions per contender
+    python benchmarks/run.py --quick    # 15,000
+
+Every contender reads the same kind of pre-produced stream from the same embedded Tansu broker;
+rates are counted from the first to the last message each one processed. Prints events/s, the
+ratios the performance issue asks for, and peak RSS. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fraudstream.detector import Detector, DetectorConfig
+from fraudstream.features import UserProfile, compute_features, update_profile
+from fraudstream.rules import AmountThresholdRule
+from fraudstream.schema import Alert, Source, Transaction, parse_transaction
+from fraudstream.settings import Settings
+from fraudstream.tansu import TansuBroker, free_port
+from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
+from fraudstream.topics import ensure_topics_sync
+from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
+
+USERS = 10_000
+TOKEN = "benchmark-token"
+
+
+def transactions(count: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs: log-normal amounts, 1% above the rule threshold."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        user = str(rng.randrange(USERS))
+        amount = 15_000.0 if i % 100 == 0 else round(rng.lognormvariate(3, 1), 2)
+        record = {
+            "transactionId": f"b{i}",
+            "userId": user,
+            "amount": amount,
+            "timestamp": 1_733_320_000 + i * 0.01,
+        }
+        out.append((user.encode(), orjson.dumps(record)))
+    return out
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=262144)
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def ceiling(bootstrap: str, topic: str, count: int) -> float:
+    """Raw aiokafka consumption + orjson decoding."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        max_poll_records=5000,
+    )
+    await consumer.start()
+    seen, first, last = 0, 0.0, 0.0
+    try:
+        deadline = time.monotonic() + 120
+        while seen < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for messages in batches.values():
+                for message in messages:
+                    orjson.loads(message.value or b"{}")
+                    if not seen:
+                        first = time.monotonic()
+                    seen += 1
+                    last = time.monotonic()
+    finally:
+        await consumer.stop()
+    return (seen - 1) / (last - first) if seen > 1 else 0.0
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def bare_faust(
+    broker: TansuBroker, topic: str, count: int, same: bool, workdir: Path
+) -> tuple[float, float]:
+    """A decode-only Faust agent in its own process."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "BENCH_BROKER_URL": broker.url,
+        "BENCH_TOPIC": topic,
+        "BENCH_APP_ID": f"bench-bare-{uuid.uuid4().hex[:6]}",
+        "BENCH_WEB_PORT": str(port),
+        "BENCH_SAME_SETTINGS": "1" if same else "0",
+        "BENCH_DATA_DIR": str(workdir / f"bare-{same}"),
+    }
+    log = open(workdir / f"bare-{same}.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "faust",
+            "-A",
+            "benchmarks.bare_faust_app",
+            "worker",
+            "-l",
+            "warn",
+            "--web-port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        state: dict[str, Any] = {"count": 0}
+        deadline = time.monotonic() + 300
+        while state["count"] < count and time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"bare Faust worker exited; see {workdir}")
+            time.sleep(0.5)
+            try:
+                state = get_json(f"http://127.0.0.1:{port}/count")
+            except OSError:
+                continue
+        rss = peak_rss_mib(process.pid)
+        rate = (
+            (state["count"] - 1) / (state["last"] - state["first"]) if state["count"] > 1 else 0.0
+        )
+        return rate, rss
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def full_worker(
+    broker: TansuBroker,
+    count: int,
+    messages: list[tuple[bytes, bytes]],
+    influx: InfluxV2Proxy,
+    workdir: Path,
+) -> tuple[float, float]:
+    """The real worker (validation, table, rule, HST, alerts, InfluxDB sink)."""
+    tag = uuid.uuid4().hex[:6]
+    env = {
+        "FRAUDSTREAM_BROKER_URL": broker.url,
+        "FRAUDSTREAM_APP_ID": f"bench-full-{tag}",
+        "FRAUDSTREAM_INPUT_TOPIC": f"full-{tag}",
+        "FRAUDSTREAM_ALERTS_TOPIC": f"full-alerts-{tag}",
+        "FRAUDSTREAM_DLQ_TOPIC": f"full-dlq-{tag}",
+        "FRAUDSTREAM_DATA_DIR": str(workdir / "full"),
+        "FRAUDSTREAM_INFLUX_ENABLED": "true",
+        "FRAUDSTREAM_INFLUX_URL": influx.url,
+        "FRAUDSTREAM_INFLUX_TOKEN": TOKEN,
+        "FRAUDSTREAM_INFLUX_BUCKET": "bench",
+        **FAST_JOIN_ENV,
+    }
+    ensure_topics_sync(
+        broker.bootstrap,
+        [
+            env["FRAUDSTREAM_INPUT_TOPIC"],
+            env["FRAUDSTREAM_ALERTS_TOPIC"],
+            env["FRAUDSTREAM_DLQ_TOPIC"],
+        ],
+        4,
+    )
+    worker = WorkerProcess(env, workdir / "full.log", log_level="warn").start()
+    try:
+        worker.wait_ready()
+        asyncio.run(produce(broker.bootstrap, env["FRAUDSTREAM_INPUT_TOPIC"], messages))
+        first_at, first_n = None, 0
+        deadline = time.monotonic() + 600
+        stats: dict[str, Any] = {"messagesIn": 0}
+        while time.monotonic() < deadline:
+            stats = worker.stats()
+            if first_at is None and stats["messagesIn"] > 0:
+                first_at, first_n = time.monotonic(), stats["messagesIn"]
+            if stats["messagesIn"] >= count:
+                break
+            time.sleep(0.1)
+        assert first_at is not None
+        rate = (stats["messagesIn"] - first_n) / (time.monotonic() - first_at)
+        assert worker.process is not None
+        return rate, peak_rss_mib(worker.process.pid)
+    finally:
+        worker.stop()
+
+
+def core_stages(messages: list[tuple[bytes, bytes]]) -> dict[str, float]:
+    """Microseconds per event for each stage of the detection core, and end to end."""
+    settings = Settings()
+    config = DetectorConfig.from_settings(settings)
+    raws = [value for _, value in messages]
+    now = datetime.now(timezone.utc)
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    txs = [parse_transaction(raw, Source("b", 0, i), 65536) for i, raw in enumerate(raws)]
+    timings["parse"] = time.perf_counter() - start
+    txs_ok = [t for t in txs if isinstance(t, Transaction)]
+
+    profiles: dict[str, UserProfile] = {}
+    start = time.perf_counter()
+    features = []
+    for i, tx in enumerate(txs_ok):
+        profile = profiles.setdefault(tx.user_id, UserProfile())
+        features.append(compute_features(profile, tx.amount, tx.epoch_seconds, config.scales))
+        update_profile(profile, tx.amount, tx.epoch_seconds, config.scales, 0, i)
+    timings["features"] = time.perf_counter() - start
+
+    rule = AmountThresholdRule(config.amount_threshold)
+    start = time.perf_counter()
+    for tx in txs_ok:
+        rule.check(tx)
+    timings["rule"] = time.perf_counter() - start
+
+    scorer = Detector(config).scorer
+    start = time.perf_counter()
+    for vector in features:
+        scorer.score(vector)
+        scorer.learn(vector)
+    timings["score+learn"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    for tx, vector in zip(txs_ok, features, strict=True):
+        Alert("id", tx, now, 0.5, [], vector).to_json()
+    timings["alert record"] = time.perf_counter() - start
+
+    detector, profiles = Detector(config), {}
+    start = time.perf_counter()
+    for i, tx in enumerate(txs_ok):
+        detector.process(tx, profiles.setdefault(tx.user_id, UserProfile()), 0, i, now)
+    timings["Detector.process"] = time.perf_counter() - start
+    return {stage: seconds / len(txs_ok) * 1e6 for stage, seconds in timings.items()}
+
+
+def machine() -> str:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        "?",
+    )
+    mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+    import aiokafka
+    import faust
+    import river
+
+    return (
+        f"{os.cpu_count()} cores ({model}), {int(mem) // 1024 // 1024} GiB, "
+        f"Python {platform.python_version()}, faust-streaming {faust.__version__}, "
+        f"aiokafka {aiokafka.__version__}, river {river.__version__}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="15,000 messages instead of 60,000")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    count = 15_000 if args.quick else 60_000
+    messages = transactions(count)
+    workdir = Path(tempfile.mkdtemp(prefix="fraudstream-bench-"))
+    results: dict[str, Any] = {"machine": machine(), "messages": count}
+    print(results["machine"], file=sys.stderr)
+
+    print("core stages ...", file=sys.stderr)
+    results["coreMicrosecondsPerEvent"] = core_stages(messages)
+
+    influxd = InfluxServer(workdir / "influxd")
+    influxd.start()
+    influxd.create_database("bench")
+    proxy = InfluxV2Proxy(influxd.url, token=TOKEN).start()
+    try:
+        with TansuBroker(log_path=workdir / "tansu.log") as broker:
+            topic = f"bench-{uuid.uuid4().hex[:6]}"
+            ensure_topics_sync(broker.bootstrap, [topic], 4)
+            asyncio.run(produce(broker.bootstrap, topic, messages))
+            print("ceiling (aiokafka + orjson) ...", file=sys.stderr)
+            results["ceiling"] = asyncio.run(ceiling(broker.bootstrap, topic, count))
+            print("bare Faust, default settings ...", file=sys.stderr)
+            results["bareFaustDefault"], results["bareFaustDefaultRssMiB"] = bare_faust(
+                broker, topic, count, same=False, workdir=workdir
+            )
+            print("bare Faust, fraudstream's settings ...", file=sys.stderr)
+            results["bareFaustSame"], results["bareFaustSameRssMiB"] = bare_faust(
+                broker, topic, count, same=True, workdir=workdir
+            )
+            print("full worker with InfluxDB sink ...", file=sys.stderr)
+            results["fullWorker"], results["fullWorkerRssMiB"] = full_worker(
+                broker, count, messages, proxy, workdir
+            )
+    finally:
+        proxy.stop()
+        influxd.stop()
+
+    full = results["fullWorker"]
+    results["ratios"] = {
+        "full/bareFaustDefault": full / results["bareFaustDefault"],
+        "full/bareFaustSame": full / results["bareFaustSame"],
+        "full/ceiling": full / results["ceiling"],
+    }
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"\nmachine: {results['machine']}\nmessages per contender: {count}\n")
+    print(f"{'contender':<40}{'events/s':>12}{'peak RSS MiB':>14}")
+    print(f"{'ceiling: aiokafka + orjson':<40}{results['ceiling']:>12,.0f}{'-':>14}")
+    print(
+        f"{'bare Faust agent, default settings':<40}{results['bareFaustDefault']:>12,.0f}"
+        f"{results['bareFaustDefaultRssMiB']:>14.0f}"
+    )
+    print(
+        f"{'bare Faust agent, same settings':<40}{results['bareFaustSame']:>12,.0f}"
+        f"{results['bareFaustSameRssMiB']:>14.0f}"
+    )
+    full_rss = results["fullWorkerRssMiB"]
+    print(f"{'full fraudstream worker + InfluxDB':<40}{full:>12,.0f}{full_rss:>14.0f}")
+    print("\nratios: " + "  ".join(f"{k} {v:.2f}" for k, v in results["ratios"].items()))
+    print("\ndetection core alone, µs per event (events/s):")
+    for stage, micros in results["coreMicrosecondsPerEvent"].items():
+        print(f"  {stage:<20}{micros:>8.1f}  ({1e6 / micros:>10,.0f}/s)")
+
+
+if __name__ == "__main__":
+    main()
