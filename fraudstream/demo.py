@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import sys
 import tempfile
@@ -18,12 +17,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fraudstream.console import format_alert, format_dead_letter
+from fraudstream.local_pipeline import LocalPipeline, local_pipeline
 from fraudstream.schema import isoformat_utc
-from fraudstream.security import aiokafka_security
 from fraudstream.settings import Settings
-from fraudstream.tansu import TansuBroker
-from fraudstream.topics import bootstrap_of, ensure_topics_sync
-from fraudstream.worker_process import FAST_JOIN_ENV, WorkerFailed, WorkerProcess
+from fraudstream.worker_process import WorkerFailed, WorkerProcess
 
 STATUS_EVERY_SECONDS = 2.0
 CATCH_UP_TIMEOUT_SECONDS = 60.0
@@ -95,52 +92,24 @@ class DemoLoad:
 
 def run_demo(options: DemoOptions) -> int:
     """Run the whole pipeline for ``options.duration`` seconds; 0 when alerts came out."""
-    external = os.environ.get("FRAUDSTREAM_BROKER_URL")
     workdir = Path(tempfile.mkdtemp(prefix="fraudstream-demo-"))
-    broker: TansuBroker | None = None
-    worker: WorkerProcess | None = None
     try:
-        if external:
-            broker_url = external
-            print(f"using the broker at {broker_url}")
-        else:
-            broker = TansuBroker(log_path=workdir / "broker.log").start()
-            broker_url = broker.url
-            print(f"started the embedded Tansu broker at {broker.bootstrap}")
-        env = {"FRAUDSTREAM_BROKER_URL": broker_url, "FRAUDSTREAM_DATA_DIR": str(workdir / "data")}
-        if broker is not None:
-            env |= FAST_JOIN_ENV
-        os.environ.update(env)  # this process and the worker read the same settings
-        settings = Settings()
-        topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
-        ensure_topics_sync(
-            bootstrap_of(broker_url), topics, settings.partitions, aiokafka_security(settings)
-        )
-
-        worker = WorkerProcess(env, workdir / "worker.log", log_level="warn").start()
-        print(f"starting the worker (log: {worker.log_path}) ...")
-        worker.wait_ready()
-        print(f"worker ready; sending {options.rate:g} tx/s for {options.duration:g}s\n")
-        counts = asyncio.run(_drive(options, settings, bootstrap_of(broker_url), worker))
-        return _summarise(counts, worker)
+        with local_pipeline(workdir, print) as pipeline:
+            print(f"worker ready; sending {options.rate:g} tx/s for {options.duration:g}s\n")
+            counts = asyncio.run(_drive(options, pipeline))
+            return _summarise(counts, pipeline.worker)
     except WorkerFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", file=sys.stderr)
         return 130
-    finally:
-        if worker is not None:
-            worker.stop()
-        if broker is not None:
-            broker.stop()
 
 
-async def _drive(
-    options: DemoOptions, settings: Settings, bootstrap: str, worker: WorkerProcess
-) -> DemoCounts:
+async def _drive(options: DemoOptions, pipeline: LocalPipeline) -> DemoCounts:
     counts = DemoCounts()
-    security = aiokafka_security(settings)
+    settings, worker, bootstrap = pipeline.settings, pipeline.worker, pipeline.bootstrap
+    security = pipeline.security
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **security)
     consumer = AIOKafkaConsumer(
         settings.alerts_topic,

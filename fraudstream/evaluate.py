@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import sys
 import tempfile
 import time
@@ -24,12 +23,11 @@ from aiokafka import AIOKafkaConsumer
 
 from fraudstream.detector import Detector, DetectorConfig
 from fraudstream.features import UserProfile
+from fraudstream.local_pipeline import LocalPipeline, local_pipeline
 from fraudstream.quality import Outcome, assess
 from fraudstream.schema import Source, Transaction, parse_transaction
 from fraudstream.settings import Settings
-from fraudstream.tansu import TansuBroker
-from fraudstream.topics import bootstrap_of, ensure_topics_sync
-from fraudstream.worker_process import FAST_JOIN_ENV, WorkerFailed, WorkerProcess
+from fraudstream.worker_process import WorkerFailed
 from producer.generator import GeneratorParameters, ScenarioGenerator
 from producer.kafka import produce
 from producer.records import LabeledTransaction
@@ -86,42 +84,17 @@ def run_online(
     records: list[LabeledTransaction], options: EvaluateOptions, workdir: Path
 ) -> list[Outcome]:
     """Producer -> broker -> real worker -> alerts topic, joined to the truth."""
-    external = os.environ.get("FRAUDSTREAM_BROKER_URL")
-    broker: TansuBroker | None = None
-    worker: WorkerProcess | None = None
-    try:
-        tag = uuid.uuid4().hex[:8]
-        if external:
-            broker_url = external
-        else:
-            broker = TansuBroker(log_path=workdir / "broker.log").start()
-            broker_url = broker.url
-        _say(options, f"broker: {broker_url}")
-        # Own topics and group, so an evaluation never mixes with a real deployment.
-        env = {
-            "FRAUDSTREAM_BROKER_URL": broker_url,
-            "FRAUDSTREAM_APP_ID": f"fraudstream-evaluate-{tag}",
-            "FRAUDSTREAM_INPUT_TOPIC": f"evaluate-{tag}-transactions",
-            "FRAUDSTREAM_ALERTS_TOPIC": f"evaluate-{tag}-alerts",
-            "FRAUDSTREAM_DLQ_TOPIC": f"evaluate-{tag}-dlq",
-            "FRAUDSTREAM_DATA_DIR": str(workdir / "data"),
-            **(FAST_JOIN_ENV if broker is not None else {}),
-        }
-        os.environ.update(env)
-        settings = Settings()
-        bootstrap = bootstrap_of(broker_url)
-        topics = [settings.input_topic, settings.alerts_topic, settings.dlq_topic]
-        ensure_topics_sync(bootstrap, topics, settings.partitions)
-        worker = WorkerProcess(env, workdir / "worker.log", log_level="warn").start()
-        _say(options, f"worker: starting (log {worker.log_path})")
-        worker.wait_ready()
+    tag = uuid.uuid4().hex[:8]
+    # Own topics and group, so an evaluation never mixes with a real deployment.
+    own_names = {
+        "FRAUDSTREAM_APP_ID": f"fraudstream-evaluate-{tag}",
+        "FRAUDSTREAM_INPUT_TOPIC": f"evaluate-{tag}-transactions",
+        "FRAUDSTREAM_ALERTS_TOPIC": f"evaluate-{tag}-alerts",
+        "FRAUDSTREAM_DLQ_TOPIC": f"evaluate-{tag}-dlq",
+    }
+    with local_pipeline(workdir, lambda text: _say(options, text), own_names) as pipeline:
         _say(options, f"producing {len(records)} labeled transactions")
-        sent_at, arrivals = asyncio.run(_produce_and_collect(records, options, settings, worker))
-    finally:
-        if worker is not None:
-            worker.stop()
-        if broker is not None:
-            broker.stop()
+        sent_at, arrivals = asyncio.run(_produce_and_collect(records, options, pipeline))
     outcomes = []
     for record in records:
         alert = arrivals.get(record.transaction_id)
@@ -135,12 +108,9 @@ def run_online(
 
 
 async def _produce_and_collect(
-    records: list[LabeledTransaction],
-    options: EvaluateOptions,
-    settings: Settings,
-    worker: WorkerProcess,
+    records: list[LabeledTransaction], options: EvaluateOptions, pipeline: LocalPipeline
 ) -> tuple[dict[str, float], dict[str, tuple[tuple[str, ...], float]]]:
-    bootstrap = bootstrap_of(settings.broker_url)
+    settings, worker, bootstrap = pipeline.settings, pipeline.worker, pipeline.bootstrap
     sent_at: dict[str, float] = {}
     arrivals: dict[str, tuple[tuple[str, ...], float]] = {}
     consumer = AIOKafkaConsumer(
@@ -149,6 +119,7 @@ async def _produce_and_collect(
         group_id=None,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=20,
+        **pipeline.security,
     )
     await consumer.start()
 
