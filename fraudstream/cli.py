@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import sys
 
@@ -138,8 +139,20 @@ def main(argv: list[str] | None = None) -> None:
 def run_worker(args: argparse.Namespace) -> None:
     """Hand over to Faust's own worker command, configured by the settings."""
     _apply_setting_flags(args)
+    from fraudstream.settings import get_settings
+
+    if get_settings().event_loop == "uvloop" and _has_uvloop():
+        # What ``faust -L uvloop`` does; it must happen before the worker creates its loop.
+        import mode.loop
+
+        mode.loop.use("uvloop")
     from fraudstream.app import app, settings
 
     level = args.loglevel or settings.log_level
     sys.argv = ["fraudstream", "worker", "-l", level, "--web-port", str(settings.web_port)]
     app.main()
+
+
+def _has_uvloop() -> bool:
+    """uvloop is optional (no Windows wheels): fall back to asyncio's loop without it."""
+    return importlib.util.find_spec("uvloop") is not None

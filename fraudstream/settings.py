@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     data_dir: str = Field("fraudstream-data", description="Faust data directory (table stores).")
     table_store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
     log_level: Literal["debug", "info", "warn", "error", "crit"] = "info"
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        "uvloop", description="Worker event loop; uvloop when installed, else asyncio."
+    )
+    faust_monitor: bool = Field(
+        False, description="Keep Faust's Monitor sensor (per-event statistics fraudstream ignores)."
+    )
     progress_interval: float = Field(
         10.0, gt=0, description="Seconds between progress lines in the worker log."
     )

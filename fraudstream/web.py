@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.web import Request, Response, View
 
-from fraudstream.app import app, detector, settings, sink, stats
+from fraudstream.app import app, detector, profiles, settings, sink, stats
 from fraudstream.metrics import prometheus_text
 
 
@@ -31,6 +31,7 @@ class Stats(View):
             "threshold": detector.threshold.value,
             "thresholdReady": detector.threshold.ready,
         }
+        body["profiles"] = {"users": len(profiles)}  # on this worker's partitions
         if sink is not None:
             body["sink"] = sink.stats()
         return self.json(body)
