@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from fraudstream.features import FeatureScales, UserProfile, compute_features, update_profile
-from fraudstream.rules import AmountThresholdRule
+from fraudstream.rules import AmountThresholdRule, HabitSpikeRule, UnfamiliarPlaceRule
 from fraudstream.schema import Alert, Transaction, alert_id_for
 from fraudstream.scoring import AdaptiveThreshold, HalfSpaceTreesScorer, HSTParams
 from fraudstream.settings import Settings
@@ -23,8 +23,11 @@ class DetectorConfig:
     """What the detector needs from the settings."""
 
     amount_threshold: float = 10000.0
-    score_threshold: float = 0.6
-    score_quantile: float | None = 0.98
+    habit_spike_zscore: float = 4.5
+    habit_spike_min_history: int = 3
+    unfamiliar_place_zscore: float = 2.0
+    score_threshold: float = 0.76
+    score_quantile: float | None = None
     score_quantile_window: int = 5000
     score_quantile_min_samples: int = 1000
     hst: HSTParams = field(default_factory=HSTParams)
@@ -36,6 +39,9 @@ class DetectorConfig:
         """Build the detector configuration from the process settings."""
         return cls(
             amount_threshold=settings.amount_threshold,
+            habit_spike_zscore=settings.habit_spike_zscore,
+            habit_spike_min_history=settings.habit_spike_min_history,
+            unfamiliar_place_zscore=settings.unfamiliar_place_zscore,
             score_threshold=settings.score_threshold,
             score_quantile=settings.score_quantile,
             score_quantile_window=settings.score_quantile_window,
@@ -65,11 +71,12 @@ class Decision:
 
 
 #: Bumped when the pickled model state changes shape; older checkpoints are then ignored.
-MODEL_STATE_VERSION = 1
+#: 2: the model sees habit-excess, velocity and new-country features instead of amount/z-score.
+MODEL_STATE_VERSION = 2
 
 
 class Detector:
-    """Amount rule + Half-Space Trees over per-user features.
+    """Rules (amount, habit spike) + Half-Space Trees over per-user features.
 
     The model scores each event before learning it; events that raised an alert are kept
     out of learning so a burst of fraud does not become the model's idea of normal.
@@ -78,6 +85,10 @@ class Detector:
     def __init__(self, config: DetectorConfig, scorer: HalfSpaceTreesScorer | None = None) -> None:
         self.config = config
         self.rule = AmountThresholdRule(config.amount_threshold)
+        self.habit_rule = HabitSpikeRule(config.habit_spike_zscore, config.habit_spike_min_history)
+        self.place_rule = UnfamiliarPlaceRule(
+            config.unfamiliar_place_zscore, config.habit_spike_min_history
+        )
         self.scorer = scorer or HalfSpaceTreesScorer(config.hst, config.warmup)
         self.threshold = AdaptiveThreshold(
             config.score_threshold,
@@ -102,13 +113,18 @@ class Detector:
         """
         event_time = tx.epoch_seconds
         redelivered = profile.has_applied(partition, offset)
-        features = compute_features(profile, tx.amount, event_time, self.config.scales)
+        features = compute_features(profile, tx.amount, event_time, self.config.scales, tx.extra)
         score = self.scorer.score(features)
 
         reasons: list[dict[str, Any]] = []
-        rule_reason = self.rule.check(tx)
-        if rule_reason is not None:
-            reasons.append(rule_reason)
+        rule_reasons = (
+            self.rule.check(tx),
+            self.habit_rule.check(tx, profile),
+            self.place_rule.check(tx, profile, features),
+        )
+        for rule_reason in rule_reasons:
+            if rule_reason is not None:
+                reasons.append(rule_reason)
         if self.scorer.warmed_up:
             threshold = self.threshold.value
             if self.threshold.ready and score >= threshold:
@@ -135,6 +151,7 @@ class Detector:
                 partition,
                 offset,
                 suspicious=suspicious,
+                extra=tx.extra,
             )
 
         alert = None

@@ -203,6 +203,7 @@ def render(report: dict[str, Any]) -> str:
         ("F1", "f1"),
         ("false-positive rate", "falsePositiveRate"),
         ("caught only by the model", "shareCaughtOnlyByModel"),
+        ("caught only by rules", "shareCaughtOnlyByRules"),
         ("model recall < rule threshold", "modelRecallUnderRuleThreshold"),
     ]
     for label, key in rows:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RULE_REASON = "amount_threshold"
+#: The anomaly model's reason; every other reason is a rule (amount, habit spike, place).
 MODEL_REASON = "half_space_trees"
 
 #: What we hold the detector to on the default labeled stream (after warm-up).
@@ -47,7 +48,8 @@ class QualityReport:
     per_scenario: Counter[str] = field(default_factory=Counter)
     caught_per_scenario: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
-    caught_only_by_model: int = 0
+    caught_only_by_model: int = 0  # the model fired and no rule did
+    caught_only_by_rules: int = 0  # some rule fired and the model did not
     frauds_under_rule_threshold: int = 0
     model_caught_under_rule_threshold: int = 0
     latencies_ms: list[float] = field(default_factory=list)
@@ -70,6 +72,7 @@ class QualityReport:
             },
             "alertsByReason": dict(self.reasons),
             "shareCaughtOnlyByModel": _ratio(self.caught_only_by_model, self.frauds),
+            "shareCaughtOnlyByRules": _ratio(self.caught_only_by_rules, self.frauds),
             "modelRecallUnderRuleThreshold": _ratio(
                 self.model_caught_under_rule_threshold, self.frauds_under_rule_threshold
             ),
@@ -103,10 +106,12 @@ def assess(outcomes: list[Outcome], rule_threshold: float) -> QualityReport:
         report.frauds += 1
         report.per_scenario[outcome.scenario] += 1
         model_hit = MODEL_REASON in outcome.reasons
+        rule_hit = any(reason != MODEL_REASON for reason in outcome.reasons)
         if outcome.alerted:
             report.true_positives += 1
             report.caught_per_scenario[outcome.scenario] += 1
-            report.caught_only_by_model += RULE_REASON not in outcome.reasons
+            report.caught_only_by_model += model_hit and not rule_hit
+            report.caught_only_by_rules += rule_hit and not model_hit
         if outcome.amount <= rule_threshold:
             report.frauds_under_rule_threshold += 1
             report.model_caught_under_rule_threshold += model_hit

@@ -31,7 +31,7 @@ class HalfSpaceTreesScorer:
     until its first reference window is full), so :attr:`warmed_up` gates model alerts.
 
     >>> scorer = HalfSpaceTreesScorer(HSTParams(n_trees=3, height=3, window_size=4), warmup=4)
-    >>> x = {"amount": 0.2, "amount_zscore": 0.5, "since_previous": 0.3, "velocity": 0.1}
+    >>> x = dict.fromkeys(MODEL_FEATURES, 0.1)
     >>> for _ in range(4):
     ...     _ = scorer.score(x); scorer.learn(x)
     >>> scorer.warmed_up, 0.0 <= scorer.score(x) <= 1.0

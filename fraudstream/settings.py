@@ -59,18 +59,35 @@ class Settings(BaseSettings):
     amount_threshold: float = Field(
         10000.0, ge=0, description="Rule fires when amount is strictly greater."
     )
+    habit_spike_zscore: float = Field(
+        4.5,
+        gt=0,
+        description="Habit-spike rule: fires when the log amount lies this many of the user's "
+        "own spreads above their habit.",
+    )
+    habit_spike_min_history: int = Field(
+        3, ge=1, description="Habit-spike rule: earlier transactions a user needs first."
+    )
+    unfamiliar_place_zscore: float = Field(
+        2.0,
+        description="Unfamiliar-place rule: fires on a new merchant in a new country when the "
+        "amount's z-score against the user's habit is at least this.",
+    )
     hst_n_trees: int = Field(25, ge=1, description="Half-Space Trees: number of trees.")
     hst_height: int = Field(5, ge=1, le=20, description="Half-Space Trees: tree height.")
     hst_window_size: int = Field(1000, ge=1, description="Half-Space Trees: reference window.")
     hst_seed: int = Field(42, description="Half-Space Trees: random seed.")
     score_threshold: float = Field(
-        0.6, ge=0, le=1, description="Model alert when score >= this (the floor, adaptive mode)."
+        0.76,
+        ge=0,
+        le=1,
+        description="Model alert when score >= this (the floor, in adaptive mode).",
     )
     score_quantile: float | None = Field(
-        0.98,
+        None,
         gt=0,
         lt=1,
-        description="Adaptive threshold: quantile of recent scores; unset/empty = fixed.",
+        description="Adaptive threshold: quantile of recent scores; unset/empty/off = fixed.",
     )
     score_quantile_window: int = Field(5000, ge=10, description="Scores the quantile looks at.")
     score_quantile_min_samples: int = Field(
@@ -80,7 +97,7 @@ class Settings(BaseSettings):
         0, ge=0, description="Events learned before model alerts; 0 = one HST window."
     )
     velocity_window_seconds: float = Field(
-        300.0, gt=0, description="Time constant of the per-user transaction-rate feature, s."
+        30.0, gt=0, description="Time constant of the per-user burst (velocity) feature, s."
     )
     amount_scale_max: float = Field(
         1_000_000.0, gt=1, description="Amount mapped to 1.0 on the log-amount feature."

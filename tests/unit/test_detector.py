@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from fraudstream.detector import Detector, DetectorConfig
-from fraudstream.features import UserProfile
+from fraudstream.features import FeatureScales, UserProfile, compute_features
 from fraudstream.schema import Transaction
 from fraudstream.scoring import HSTParams
 
@@ -14,8 +15,8 @@ T0 = datetime(2024, 12, 4, tzinfo=timezone.utc)
 SMALL = DetectorConfig(hst=HSTParams(window_size=100), warmup=100, score_quantile=None)
 
 
-def tx(i: int, amount: float, user: str = "u1") -> Transaction:
-    return Transaction(f"t{i}", user, amount, T0 + timedelta(minutes=i))
+def tx(i: int, amount: float, user: str = "u1", extra: dict[str, Any] | None = None) -> Transaction:
+    return Transaction(f"t{i}", user, amount, T0 + timedelta(minutes=i), extra or {})
 
 
 def test_rule_alone_raises_an_alert_with_only_the_rule_reason() -> None:
@@ -47,12 +48,41 @@ def test_model_flags_a_habit_spike_after_warm_up() -> None:
         detector.process(tx(i, amount, user), profile, 0, i, T0)
     decision = detector.process(tx(800, 3000, "u0"), profiles["u0"], 0, 800, T0)
     assert decision.alert is not None
-    assert decision.alert.reason_names == ["half_space_trees"]
-    model_reason = decision.alert.reasons[0]
+    assert "half_space_trees" in decision.alert.reason_names
+    model_reason = decision.alert.reasons[decision.alert.reason_names.index("half_space_trees")]
     assert model_reason["score"] >= model_reason["threshold"]
 
 
-def test_both_reasons_are_listed_when_both_fire() -> None:
+def test_habit_spike_rule_fires_with_its_zscore_before_the_model_is_warm() -> None:
+    detector = Detector(SMALL)
+    profile = UserProfile()
+    for i, amount in enumerate([20.0, 25.0, 18.0, 22.0, 30.0]):
+        detector.process(tx(i, amount), profile, 0, i, T0)
+    decision = detector.process(tx(5, 2000.0), profile, 0, 5, T0)
+    assert decision.alert is not None
+    assert decision.alert.reason_names == ["habit_spike"]
+    reason = decision.alert.reasons[0]
+    assert reason["zscore"] >= reason["threshold"] == SMALL.habit_spike_zscore
+
+
+def test_unfamiliar_place_rule_names_the_new_country_and_merchant() -> None:
+    detector = Detector(SMALL)
+    profile = UserProfile()
+    home = {"merchantId": "M1", "country": "DE"}
+    for i, amount in enumerate([20.0, 25.0, 18.0, 22.0, 30.0]):
+        detector.process(tx(i, amount, extra=home), profile, 0, i, T0)
+    away = {"merchantId": "M9", "country": "NG"}
+    decision = detector.process(tx(5, 150.0, extra=away), profile, 0, 5, T0)
+    assert decision.alert is not None
+    assert decision.alert.reason_names == ["unfamiliar_place"]
+    reason = decision.alert.reasons[0]
+    assert (reason["newCountry"], reason["newMerchant"]) == ("NG", "M9")
+    assert reason["zscore"] >= reason["threshold"]
+    usual = detector.process(tx(6, 150.0, extra=home), profile, 0, 6, T0)
+    assert usual.alert is None
+
+
+def test_every_reason_that_fired_is_listed() -> None:
     detector = Detector(
         DetectorConfig(
             hst=HSTParams(window_size=10), warmup=10, score_threshold=0.0, score_quantile=None
@@ -63,7 +93,7 @@ def test_both_reasons_are_listed_when_both_fire() -> None:
         detector.process(tx(i, 20), profile, 0, i, T0)
     decision = detector.process(tx(10, 20000), profile, 0, 10, T0)
     assert decision.alert is not None
-    assert decision.alert.reason_names == ["amount_threshold", "half_space_trees"]
+    assert decision.alert.reason_names == ["amount_threshold", "habit_spike", "half_space_trees"]
 
 
 def test_alerted_events_are_not_learned() -> None:
@@ -77,9 +107,11 @@ def test_alerted_events_are_not_learned() -> None:
 def test_redelivered_message_changes_nothing_and_keeps_its_alert_id() -> None:
     detector = Detector(SMALL)
     profile = UserProfile()
-    first = detector.process(tx(0, 15000), profile, 3, 7, T0)
+    detector.process(tx(0, 20, extra={"merchantId": "M1", "country": "DE"}), profile, 3, 6, T0)
+    first = detector.process(tx(1, 15000, extra={"country": "FR"}), profile, 3, 7, T0)
     snapshot = profile.to_dict()
-    again = detector.process(tx(0, 15000), profile, 3, 7, T0 + timedelta(seconds=5))
+    late = T0 + timedelta(seconds=5)
+    again = detector.process(tx(1, 15000, extra={"country": "FR"}), profile, 3, 7, late)
     assert again.redelivered and not first.redelivered
     assert profile.to_dict() == snapshot
     assert first.alert is not None and again.alert is not None
@@ -118,7 +150,8 @@ def test_restored_model_state_scores_exactly_like_the_original() -> None:
     assert restored.scorer.learned == original.scorer.learned
     assert restored.scorer.warmed_up
     assert list(restored.threshold.recent) == list(original.threshold.recent)
-    probe = {"amount": 0.4, "amount_zscore": 0.9, "since_previous": 0.2, "velocity": 0.3}
+    probe = compute_features(UserProfile(), 40.0, 0.0, FeatureScales())
+    probe.update(velocity=0.3, amount_above_habit=0.6)
     assert restored.scorer.score(probe) == original.scorer.score(probe)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 
@@ -10,9 +11,12 @@ from hypothesis import strategies as st
 
 from fraudstream.features import (
     FEATURE_NAMES,
+    RECENT_COUNTRIES,
+    RECENT_MERCHANTS,
     FeatureScales,
     UserProfile,
     compute_features,
+    place_token,
     update_profile,
 )
 
@@ -100,3 +104,77 @@ def test_redelivered_position_is_recognised() -> None:
     assert profile.has_applied(0, 1) and profile.has_applied(0, 0)
     assert not profile.has_applied(0, 2)
     assert not profile.has_applied(1, 0)
+
+
+def fold_places(places: list[tuple[str, str]], suspicious_last: bool = False) -> UserProfile:
+    profile = UserProfile()
+    for i, (merchant, country) in enumerate(places):
+        extra = {"merchantId": merchant, "country": country}
+        suspicious = suspicious_last and i == len(places) - 1
+        update_profile(profile, 20.0, i * 3600.0, SCALES, 0, i, suspicious, extra)
+    return profile
+
+
+def place_features(profile: UserProfile, merchant: str, country: str) -> tuple[float, float]:
+    extra = {"merchantId": merchant, "country": country}
+    features = compute_features(profile, 20.0, 1e6, SCALES, extra)
+    return features["new_merchant"], features["new_country"]
+
+
+def test_new_merchant_and_country_are_flagged_only_against_known_places() -> None:
+    profile = fold_places([("M1", "DE"), ("M2", "DE")])
+    assert place_features(profile, "M1", "DE") == (0.0, 0.0)
+    assert place_features(profile, "M9", "DE") == (1.0, 0.0)
+    assert place_features(profile, "M9", "NG") == (1.0, 1.0)
+    assert place_features(UserProfile(), "M9", "NG") == (0.0, 0.0)  # nothing known yet
+    no_fields = compute_features(profile, 20.0, 1e6, SCALES)
+    assert (no_fields["new_merchant"], no_fields["new_country"]) == (0.0, 0.0)
+
+
+def test_suspicious_transactions_do_not_make_a_place_familiar() -> None:
+    profile = fold_places([("M1", "DE"), ("M9", "NG")], suspicious_last=True)
+    assert place_features(profile, "M9", "NG") == (1.0, 1.0)
+
+
+def test_known_places_stay_bounded_and_the_profile_stays_under_a_kibibyte() -> None:
+    many = [(f"merchant-with-a-rather-long-name-{i}" * 4, f"country-{i}") for i in range(200)]
+    profile = fold_places(many)
+    assert len(profile.merchants) == RECENT_MERCHANTS
+    assert len(profile.countries) == RECENT_COUNTRIES
+    assert len(json.dumps(profile.to_dict())) <= 1024
+    newest_merchant, newest_country = many[-1]
+    assert place_features(profile, newest_merchant, newest_country) == (0.0, 0.0)
+    oldest_merchant, oldest_country = many[0]
+    assert place_features(profile, oldest_merchant, oldest_country) == (1.0, 1.0)
+
+
+def test_profile_from_an_older_dict_without_places_still_works() -> None:
+    old = fold([10.0, 12.0]).to_dict()
+    del old["merchants"], old["countries"]
+    profile = UserProfile.from_dict(old)
+    assert profile.merchants == [] and profile.countries == []
+    update_profile(profile, 11.0, 500.0, SCALES, 0, 2, extra={"merchantId": "M1"})
+    assert profile.merchants == [place_token("M1")]
+
+
+def test_habit_excess_features_are_zero_for_ordinary_amounts_and_rise_for_extremes() -> None:
+    profile = fold([20.0, 25.0, 18.0, 22.0, 30.0])
+    usual = compute_features(profile, 24.0, 1000.0, SCALES)
+    spike = compute_features(profile, 900.0, 1000.0, SCALES)
+    tiny = compute_features(profile, 0.5, 1000.0, SCALES)
+    assert usual["amount_above_habit"] == usual["amount_below_habit"] == 0.0
+    assert spike["amount_above_habit"] > 0.9 and spike["amount_below_habit"] == 0.0
+    assert tiny["amount_below_habit"] > 0.5 and tiny["amount_above_habit"] == 0.0
+
+
+def test_zscore_spread_is_shrunk_towards_the_prior_while_history_is_short() -> None:
+    short = fold([20.0, 20.0])  # identical amounts: own spread 0
+    z = short.log_amount_zscore(60.0)
+    assert z is not None and z < 3.0  # without the prior this would be infinite
+    assert UserProfile().log_amount_zscore(60.0) is None
+
+
+def test_velocity_is_zero_without_a_recent_transaction() -> None:
+    calm = fold([5.0] * 3, gap=3600.0)
+    assert compute_features(calm, 5.0, 3 * 3600.0 + 600.0, SCALES)["velocity"] < 0.01
+    assert compute_features(UserProfile(), 5.0, 0.0, SCALES)["velocity"] == 0.0

@@ -56,3 +56,16 @@ def test_empty_input_divides_by_nothing() -> None:
 def test_latency_percentiles_use_the_nearest_rank() -> None:
     summary = latency_summary([float(v) for v in range(1, 101)])
     assert (summary["p50"], summary["p95"], summary["p99"]) == (50.0, 95.0, 99.0)
+
+
+def test_rule_only_and_model_only_catches_are_counted_apart() -> None:
+    outcomes = [
+        Outcome("f1", "habit_spike", True, 900, ("habit_spike",)),
+        Outcome("f2", "card_testing", True, 1, MODEL),
+        Outcome("f3", "account_takeover", True, 300, ("unfamiliar_place", "half_space_trees")),
+        Outcome("f4", "card_testing", True, 1, ()),
+    ]
+    figures = assess(outcomes, rule_threshold=10_000).to_dict()
+    assert figures["shareCaughtOnlyByModel"] == 0.25  # f2
+    assert figures["shareCaughtOnlyByRules"] == 0.25  # f1
+    assert figures["modelRecallUnderRuleThreshold"] == 0.5  # f2, f3: rules are not the model

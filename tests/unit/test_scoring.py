@@ -9,10 +9,10 @@ from fraudstream.scoring import AdaptiveThreshold, HalfSpaceTreesScorer, HSTPara
 
 def normal_point(rng: random.Random) -> dict[str, float]:
     return {
-        "amount": rng.uniform(0.25, 0.35),
-        "amount_zscore": rng.uniform(0.4, 0.6),
-        "since_previous": rng.uniform(0.3, 0.5),
-        "velocity": rng.uniform(0.05, 0.1),
+        "amount_above_habit": rng.uniform(0.0, 0.05),
+        "amount_below_habit": rng.uniform(0.0, 0.05),
+        "velocity": rng.uniform(0.0, 0.1),
+        "new_country": 0.0,
     }
 
 
@@ -32,7 +32,12 @@ def test_outlier_scores_higher_than_normal_points_after_training() -> None:
     for _ in range(600):
         scorer.learn(normal_point(rng))
     normal = [scorer.score(normal_point(rng)) for _ in range(50)]
-    outlier = {"amount": 0.9, "amount_zscore": 0.99, "since_previous": 0.4, "velocity": 0.9}
+    outlier = {
+        "amount_above_habit": 0.0,
+        "amount_below_habit": 0.0,
+        "velocity": 0.9,
+        "new_country": 0.0,
+    }
     assert scorer.score(outlier) > max(normal)
 
 
