@@ -25,7 +25,7 @@ from fraudstream.faust_tuning import set_fetch_max_wait
 from fraudstream.features import UserProfile
 from fraudstream.metrics import WorkerStats
 from fraudstream.schema import Rejection, Source, dead_letter, parse_transaction
-from fraudstream.security import broker_credentials
+from fraudstream.security import broker_credentials, ssl_context
 from fraudstream.settings import Settings, get_settings
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.sinks.influx import InfluxSink
@@ -210,12 +210,16 @@ async def report_progress() -> None:
 
 #: Exit status when the broker stayed unreachable: a supervisor should restart the worker.
 EXIT_BROKER_UNREACHABLE = 3
-broker_watch = BrokerWatch(bootstrap_of(settings.broker_url))
+broker_watch = BrokerWatch(bootstrap_of(settings.broker_url), ssl_context=ssl_context(settings))
 
 
 @app.timer(interval=settings.broker_check_interval)
 async def watch_broker() -> None:
-    """Ride out short broker outages; exit non-zero after a long one instead of hanging."""
+    """Ride out short broker outages; exit non-zero after a long one instead of hanging.
+
+    "Unreachable" means no answer to a request, not only a refused connection: a frozen
+    broker still accepts TCP connections, and the worker must not wait on it forever.
+    """
     reachable = await asyncio.to_thread(broker_watch.check)
     if reachable:
         if broker_watch.recovered():
