@@ -23,6 +23,7 @@ from fraudstream.checkpoint import ModelCheckpoint
 from fraudstream.detector import Detector, DetectorConfig
 from fraudstream.faust_tuning import set_fetch_max_wait
 from fraudstream.features import UserProfile
+from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.metrics import WorkerStats
 from fraudstream.schema import Rejection, Source, dead_letter, parse_transaction
 from fraudstream.security import broker_credentials, ssl_context
@@ -58,6 +59,8 @@ def create_app(settings: Settings) -> faust.App:
 
 settings = get_settings()
 set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
+if settings.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
+    throttle_noisy_loggers(settings.log_repeat_interval)
 app = create_app(settings)
 
 input_topic = app.topic(
