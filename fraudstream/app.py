@@ -25,9 +25,10 @@ from fraudstream.checkpoint import ModelCheckpoint
 from fraudstream.detector import Detector, DetectorConfig
 from fraudstream.faust_tuning import set_fetch_max_wait
 from fraudstream.features import UserProfile
+from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.metrics import WorkerStats
 from fraudstream.schema import Rejection, Source, dead_letter, parse_transaction
-from fraudstream.security import broker_credentials
+from fraudstream.security import broker_credentials, ssl_context
 from fraudstream.settings import Settings, get_settings
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.sinks.influx import InfluxSink
@@ -79,6 +80,8 @@ def create_app(settings: Settings) -> faust.App:
 
 settings = get_settings()
 set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
+if settings.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
+    throttle_noisy_loggers(settings.log_repeat_interval)
 app = create_app(settings)
 
 input_topic = app.topic(
@@ -299,12 +302,16 @@ async def report_progress() -> None:
 
 #: Exit status when the broker stayed unreachable: a supervisor should restart the worker.
 EXIT_BROKER_UNREACHABLE = 3
-broker_watch = BrokerWatch(bootstrap_of(settings.broker_url))
+broker_watch = BrokerWatch(bootstrap_of(settings.broker_url), ssl_context=ssl_context(settings))
 
 
 @app.timer(interval=settings.broker_check_interval)
 async def watch_broker() -> None:
-    """Ride out short broker outages; exit non-zero after a long one instead of hanging."""
+    """Ride out short broker outages; exit non-zero after a long one instead of hanging.
+
+    "Unreachable" means no answer to a request, not only a refused connection: a frozen
+    broker still accepts TCP connections, and the worker must not wait on it forever.
+    """
     reachable = await asyncio.to_thread(broker_watch.check)
     if reachable:
         if broker_watch.recovered():

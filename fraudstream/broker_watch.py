@@ -1,38 +1,89 @@
-"""Is any bootstrap broker accepting TCP connections, and for how long has none been?"""
+"""Is any bootstrap broker answering requests, and for how long has none been?
+
+A TCP connect alone is not enough: the kernel keeps accepting connections for a broker that
+is frozen (stopped process, long GC pause, hung disk) while nothing answers. So a check sends
+the smallest Kafka request there is, ApiVersions v0 (allowed before SASL authentication), and
+counts the broker as reachable only when a response frame with its correlation id comes back.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import socket
+import ssl
+import struct
 import time
 
 CONNECT_TIMEOUT_SECONDS = 2.0
+API_VERSIONS_KEY = 18
+CLIENT_ID = b"fraudstream-broker-watch"
+#: Correlation ids only need to differ between our own requests on one connection.
+CORRELATION_ID = 0x0F5A
+#: Any sane ApiVersions response is far smaller; a larger size prefix means garbage.
+MAX_RESPONSE_BYTES = 1 << 20
+
+
+def api_versions_request(correlation_id: int = CORRELATION_ID) -> bytes:
+    """An ApiVersions v0 request frame (size prefix, header v1, empty body)."""
+    header = struct.pack(">hhih", API_VERSIONS_KEY, 0, correlation_id, len(CLIENT_ID)) + CLIENT_ID
+    return struct.pack(">i", len(header)) + header
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("broker closed the connection")
+        data += chunk
+    return data
+
+
+def broker_answers(
+    host: str, port: int, timeout: float, ssl_context: ssl.SSLContext | None = None
+) -> bool:
+    """True when the broker at ``host:port`` answers an ApiVersions request within ``timeout``."""
+    try:
+        with socket.create_connection((host, port), timeout) as raw:
+            raw.settimeout(timeout)
+            tls = ssl_context.wrap_socket(raw, server_hostname=host) if ssl_context else None
+            with tls or raw as sock:
+                sock.sendall(api_versions_request())
+                (size,) = struct.unpack(">i", _receive_exactly(sock, 4))
+                if not 4 <= size <= MAX_RESPONSE_BYTES:
+                    return False
+                (correlation_id,) = struct.unpack(">i", _receive_exactly(sock, 4))
+                return correlation_id == CORRELATION_ID
+    except OSError:  # refused, timed out, reset, closed, TLS failure
+        return False
 
 
 class BrokerWatch:
-    """Tracks broker reachability from plain TCP connects (independent of client internals)."""
+    """Tracks whether the broker answers, from its own probe (independent of client internals)."""
 
-    def __init__(self, bootstrap: str, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.connect_timeout = connect_timeout
+        self.ssl_context = ssl_context
         self.hosts = [_split(address) for address in bootstrap.split(",") if address]
         self.last_ok = time.monotonic()
         self._was_down = False
 
     def check(self) -> bool:
-        """Try each bootstrap address; blocking, so run it off the event loop."""
+        """Probe each bootstrap address; blocking, so run it off the event loop."""
         for host, port in self.hosts:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((host, port), self.connect_timeout),
-            ):
+            if broker_answers(host, port, self.connect_timeout, self.ssl_context):
                 self.last_ok = time.monotonic()
                 return True
         self._was_down = True
         return False
 
     def down_for(self) -> float:
-        """Seconds since a broker last accepted a connection."""
+        """Seconds since a broker last answered."""
         return time.monotonic() - self.last_ok
 
     def recovered(self) -> bool:

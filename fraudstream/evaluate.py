@@ -141,6 +141,7 @@ async def _produce_and_collect(
             topic=settings.input_topic,
             rate=options.rate,
             headers=False,  # labels stay out of what the worker reads
+            security=pipeline.security,
             progress=None if options.as_json else sys.stderr,
             on_sent=lambda record, at: sent_at.__setitem__(record.transaction_id, at),
         )

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     progress_interval: float = Field(
         10.0, gt=0, description="Seconds between progress lines in the worker log."
     )
+    log_repeat_interval: float = Field(
+        10.0,
+        ge=0,
+        description="A Kafka client message repeated within this many seconds is logged once "
+        "(with a count); 0 = log every one.",
+    )
 
     # --- InfluxDB (used when influx_enabled) -------------------------------------------
     influx_enabled: bool = Field(False, description="Write points to InfluxDB.")

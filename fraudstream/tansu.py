@@ -54,17 +54,23 @@ class TansuBroker:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: Path | None = None,
+        advertised_port: int | None = None,
     ):
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        #: Where clients are told to connect, e.g. a proxy in front of ``port`` (tests).
+        self.advertised_port = advertised_port or self.port
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
-        """``host:port`` for Kafka clients."""
-        return f"{self.host}:{self.port}"
+        """``host:port`` for Kafka clients (the advertised address)."""
+        return f"{self.host}:{self.advertised_port}"
 
     @property
     def url(self) -> str:
@@ -73,14 +79,13 @@ class TansuBroker:
 
     def start(self) -> TansuBroker:
         """Launch the broker and wait until it accepts connections."""
-        listener = f"tcp://{self.bootstrap}"
         cmd = [
             tansu_binary(),
             "broker",
             "--listener-url",
-            listener,
+            f"tcp://{self.host}:{self.port}",
             "--advertised-listener-url",
-            listener,
+            f"tcp://{self.bootstrap}",
         ]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
@@ -99,7 +104,7 @@ class TansuBroker:
             time.sleep(0.05)
         self.stop()
         raise BrokerUnavailable(
-            f"tansu did not listen on {self.bootstrap} within {STARTUP_TIMEOUT_SECONDS}s"
+            f"tansu did not listen on {self.host}:{self.port} within {STARTUP_TIMEOUT_SECONDS}s"
         )
 
     def stop(self) -> None:

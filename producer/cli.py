@@ -9,12 +9,14 @@ import itertools
 import os
 import signal
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, get_args
 
 from aiokafka.errors import KafkaError
 
+from fraudstream.settings import Settings
 from producer.csv_replay import CSV_FORMATS, CsvFormatError, CsvReplay, CsvScan
 from producer.generator import (
     DEFAULT_FRAUD_SHARE,
@@ -40,6 +42,16 @@ from producer.records import LabeledTransaction, epoch_ms, format_timestamp_ms
 DEFAULT_RATE = 1000.0
 BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
 TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
+PASSWORD_ENV = "FRAUDSTREAM_BROKER_SASL_PASSWORD"
+#: Security flag -> settings field; a flag wins over its FRAUDSTREAM_BROKER_* variable.
+SECURITY_FLAGS = {
+    "security_protocol": "broker_security_protocol",
+    "sasl_mechanism": "broker_sasl_mechanism",
+    "sasl_username": "broker_sasl_username",
+    "ssl_cafile": "broker_ssl_cafile",
+    "ssl_certfile": "broker_ssl_certfile",
+    "ssl_keyfile": "broker_ssl_keyfile",
+}
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -150,6 +162,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kafka.add_argument("--quiet", action="store_true", help="no progress line on stderr")
 
+    security = parser.add_argument_group(
+        "broker security",
+        "Same settings as the worker: each flag defaults to its FRAUDSTREAM_BROKER_* variable "
+        f"(e.g. FRAUDSTREAM_BROKER_SECURITY_PROTOCOL). The SASL password is read only from "
+        f"${PASSWORD_ENV}: a command line is visible to every user of the machine.",
+    )
+    fields = Settings.model_fields
+    security.add_argument(
+        "--security-protocol",
+        choices=get_args(fields["broker_security_protocol"].annotation),
+        help="PLAINTEXT (default), SSL, SASL_PLAINTEXT or SASL_SSL",
+    )
+    security.add_argument(
+        "--sasl-mechanism",
+        choices=get_args(fields["broker_sasl_mechanism"].annotation),
+        help="with SASL_* protocols (default: PLAIN)",
+    )
+    security.add_argument("--sasl-username", help="SASL user name")
+    security.add_argument(
+        "--ssl-cafile", metavar="FILE", help="CA bundle for TLS (default: the system CAs)"
+    )
+    security.add_argument("--ssl-certfile", metavar="FILE", help="client certificate (mTLS)")
+    security.add_argument("--ssl-keyfile", metavar="FILE", help="client key (mutual TLS)")
+
     pace = parser.add_argument_group("pace and length")
     pace.add_argument(
         "--rate",
@@ -251,7 +287,27 @@ def build_records(
     return records, scan
 
 
-async def _run(args: argparse.Namespace, records: Iterable[LabeledTransaction]) -> ProduceSummary:
+def broker_security(args: argparse.Namespace) -> Mapping[str, Any]:
+    """aiokafka's SASL/TLS arguments from the worker's settings, the flags winning.
+
+    The mapping is the worker's own (:func:`fraudstream.security.aiokafka_security`), so the
+    producer connects to whatever broker the worker connects to.
+    """
+    from fraudstream.security import aiokafka_security  # imports Faust: only when sending
+
+    overrides = {
+        field: getattr(args, flag)
+        for flag, field in SECURITY_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
+    return aiokafka_security(Settings(**overrides))
+
+
+async def _run(
+    args: argparse.Namespace,
+    records: Iterable[LabeledTransaction],
+    security: Mapping[str, Any] | None,
+) -> ProduceSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
@@ -290,6 +346,7 @@ async def _run(args: argparse.Namespace, records: Iterable[LabeledTransaction]) 
         speedup=args.speedup,
         duration=args.duration,
         stop=stop,
+        security=security,
     )
 
 
@@ -302,13 +359,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CsvFormatError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        security = None if args.dry_run else broker_security(args)
+    except (OSError, ValueError) as exc:  # unreadable CA/cert file, SASL without a user
+        print(f"error: broker security: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.quiet:
         target = "stdout" if args.dry_run else f"{args.bootstrap} topic {args.topic}"
         source = f"{args.csv} ({args.csv_format})" if args.csv else f"seed {args.seed}"
         start = format_timestamp_ms(epoch_ms(args.start_time))
         print(f"producing to {target} from {source}, event time from {start}", file=sys.stderr)
     try:
-        summary = asyncio.run(_run(args, records))
+        summary = asyncio.run(_run(args, records, security))
     except BrokenPipeError:
         # The reader of --dry-run output went away (e.g. `| head`): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)

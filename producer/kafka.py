@@ -15,11 +15,11 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -422,14 +422,16 @@ async def produce(
     on_sent: SendHook | None = None,
     stop: asyncio.Event | None = None,
     tuning: ProducerTuning | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> ProduceSummary:
     """Send records to Kafka keyed by user id and return what was delivered.
 
     ``rate`` is messages per second (0 = as fast as possible); ``speedup`` replays event-time
     gaps divided by it (0 = off). ``on_sent`` receives (record, epoch send time) for each
     message, e.g. to measure detection latency; ``record_send_times`` also writes it into the
-    ground-truth file as ``sentAt``. Raises aiokafka's ``KafkaConnectionError`` when the broker
-    is unreachable.
+    ground-truth file as ``sentAt``. ``security`` holds aiokafka's SASL/TLS arguments, as
+    :func:`fraudstream.security.aiokafka_security` makes them from the settings. Raises
+    aiokafka's ``KafkaConnectionError`` when the broker is unreachable.
     """
     tuning = tuning or ProducerTuning()
     producer = AIOKafkaProducer(
@@ -439,6 +441,7 @@ async def produce(
         acks=tuning.acks,
         request_timeout_ms=tuning.request_timeout_ms,
         partitioner=UserKeyPartitioner(),
+        **(security or {}),
     )
     try:
         await producer.start()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -39,3 +43,41 @@ def test_worker_exits_with_status_3_when_the_broker_stays_away(tmp_path: Path) -
     assert code == 3, worker.log_tail()
     assert "unreachable for" in log and "exiting with status 3" in log
     assert waited < 30
+
+
+def test_worker_exits_with_status_3_when_the_broker_freezes_for_good(tmp_path: Path) -> None:
+    """A frozen broker still accepts TCP connections: the watchdog must notice it answers nothing.
+
+    Before the watchdog probed with a Kafka request, a plain connect succeeded and the worker
+    waited on a stopped broker forever.
+    """
+    broker = TansuBroker(log_path=tmp_path / "tansu.log").start()  # its own: this test stops it
+    assert broker.process is not None
+    try:
+        ensure_topics_sync(broker.bootstrap, ["transactions-input"], 4)
+        worker = WorkerProcess(
+            {
+                "FRAUDSTREAM_BROKER_URL": broker.url,
+                "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
+                "FRAUDSTREAM_BROKER_UNAVAILABLE_TIMEOUT": "4",
+                "FRAUDSTREAM_BROKER_CHECK_INTERVAL": "1",
+                **FAST_JOIN_ENV,
+            },
+            tmp_path / "worker.log",
+        ).start()
+        worker.wait_ready()
+        os.kill(broker.process.pid, signal.SIGSTOP)
+        assert worker.process is not None
+        try:
+            code = worker.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the worker still runs 60 s after the broker froze\n{worker.log_tail()}")
+        finally:
+            worker.kill()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(broker.process.pid, signal.SIGCONT)
+        broker.stop()
+    log = worker.log_path.read_text()
+    assert code == 3, worker.log_tail()
+    assert "unreachable for" in log and "exiting with status 3" in log

@@ -43,10 +43,16 @@ class PacedProducer(threading.Thread):
     """Sends the stream at a fixed rate from its own thread and event loop."""
 
     def __init__(
-        self, bootstrap: str, topic: str, records: list[dict[str, object]], rate: float
+        self,
+        bootstrap: str,
+        topic: str,
+        records: list[dict[str, object]],
+        rate: float,
+        **producer_options: object,
     ) -> None:
         super().__init__(daemon=True)
         self.bootstrap, self.topic, self.records, self.rate = bootstrap, topic, records, rate
+        self.producer_options = producer_options
         self.sent = 0
         self.error: BaseException | None = None
 
@@ -57,7 +63,8 @@ class PacedProducer(threading.Thread):
             self.error = exc
 
     async def _send(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5, acks="all")
+        options = {"linger_ms": 5, "acks": "all", **self.producer_options}
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **options)
         await producer.start()
         try:
             start = time.monotonic()

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from fraudstream.dashboard import load_dashboard, panel_queries, render_query
 from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
+from fraudstream.worker_process import WorkerProcess
 from tests.conftest import Pipeline
 from tests.integration.test_worker import SEED, normal_transactions
-from tests.support.influxdb import worker_influx_env
+from tests.support.influxdb import TEST_TOKEN, worker_influx_env
 from tests.support.records import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb]
@@ -54,6 +57,35 @@ def test_worker_writes_alerts_transactions_and_its_metrics(
 
     stats = influx_server.query('SELECT last("messagesIn") AS m FROM "worker_stats"', influx_bucket)
     assert stats and stats[0]["m"] == 41
+
+
+def test_worker_reads_the_token_from_a_file_and_prints_it_nowhere(
+    influx_pipeline: Pipeline, influx_server: InfluxServer, influx_bucket: str, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "influx-token"
+    token_file.write_text(TEST_TOKEN + "\n")
+    influx_pipeline.env["FRAUDSTREAM_INFLUX_TOKEN"] = "not-the-token"  # the file must win
+    influx_pipeline.env["FRAUDSTREAM_INFLUX_TOKEN_FILE"] = str(token_file)
+    # Debug level: the most any log line could say about requests and settings.
+    worker = WorkerProcess(influx_pipeline.env, tmp_path / "worker-debug.log", "debug").start()
+    influx_pipeline.workers.append(worker)
+    worker.wait_ready()
+    influx_pipeline.send_json([{**SEED, "transactionId": "token-file-1"}])
+    worker.wait_processed(1)
+    wait_until(
+        lambda: bool(influx_server.query('SELECT * FROM "fraud_alerts"', influx_bucket)),
+        timeout=30,
+        what="the alert point written with the token from the file",
+    )
+    pages = []
+    for path in ("/stats", "/metrics", "/health"):
+        with urllib.request.urlopen(worker.base_url + path, timeout=5) as response:
+            pages.append(response.read().decode())
+    assert worker.stop() == 0
+    log = worker.log_path.read_text(errors="replace")
+    assert "DEBUG" in log  # the level took effect
+    assert TEST_TOKEN not in log
+    assert all(TEST_TOKEN not in page for page in pages)
 
 
 def run_panels(

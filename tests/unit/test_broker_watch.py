@@ -1,29 +1,101 @@
-"""Broker reachability tracking."""
+"""Broker reachability tracking: a broker counts as reachable only when it answers."""
 
 from __future__ import annotations
 
 import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
 
-from fraudstream.broker_watch import BrokerWatch
+import pytest
+
+from fraudstream.broker_watch import BrokerWatch, api_versions_request
 from fraudstream.tansu import free_port
 
+TIMEOUT = 0.3
 
-def test_a_listening_broker_is_reachable() -> None:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        watch = BrokerWatch(f"127.0.0.1:{server.getsockname()[1]}")
-        assert watch.check()
-        assert watch.down_for() < 1
+
+def _answer_like_a_broker(conn: socket.socket) -> None:
+    """Read one request frame and reply with its correlation id (what Kafka does)."""
+    (size,) = struct.unpack(">i", conn.recv(4, socket.MSG_WAITALL))
+    request = conn.recv(size, socket.MSG_WAITALL)
+    correlation_id = request[4:8]
+    body = b"\x00\x00" + b"\x00\x00\x00\x00"  # error_code 0, empty api_keys array
+    conn.sendall(struct.pack(">i", 4 + len(body)) + correlation_id + body)
+
+
+def _answer_garbage(conn: socket.socket) -> None:
+    conn.recv(1024)
+    conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[[Callable[[socket.socket], None] | None], int]]:
+    """Start a loopback listener that handles each connection with ``handler`` (None: never)."""
+    sockets: list[socket.socket] = []
+
+    def start(handler: Callable[[socket.socket], None] | None) -> int:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        sockets.append(listener)
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    handler(conn)  # type: ignore[misc]
+
+        if handler is not None:  # None: the kernel accepts, nobody reads (a frozen broker)
+            threading.Thread(target=serve, daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    yield start
+    for listener in sockets:
+        listener.close()
+
+
+def test_the_probe_is_an_api_versions_v0_request_frame() -> None:
+    frame = api_versions_request(7)
+    size, api_key, version, correlation_id = struct.unpack(">ihhi", frame[:12])
+    assert (size, api_key, version, correlation_id) == (len(frame) - 4, 18, 0, 7)
+
+
+def test_a_broker_that_answers_is_reachable(server: Callable[..., int]) -> None:
+    watch = BrokerWatch(f"127.0.0.1:{server(_answer_like_a_broker)}", TIMEOUT)
+    assert watch.check()
+    assert watch.down_for() < 1
+
+
+def test_a_frozen_broker_that_accepts_but_never_answers_is_unreachable(
+    server: Callable[..., int],
+) -> None:
+    watch = BrokerWatch(f"127.0.0.1:{server(None)}", TIMEOUT)
+    assert not watch.check()
+
+
+def test_something_else_on_the_port_is_unreachable(server: Callable[..., int]) -> None:
+    assert not BrokerWatch(f"127.0.0.1:{server(_answer_garbage)}", TIMEOUT).check()
+
+
+def test_any_answering_bootstrap_address_is_enough(server: Callable[..., int]) -> None:
+    watch = BrokerWatch(f"127.0.0.1:{free_port()},127.0.0.1:{server(_answer_like_a_broker)}")
+    assert watch.check()
 
 
 def test_nobody_listening_is_unreachable_and_recovery_is_reported_once() -> None:
     port = free_port()
-    watch = BrokerWatch(f"127.0.0.1:{port},127.0.0.1:{free_port()}")
+    watch = BrokerWatch(f"127.0.0.1:{port}", TIMEOUT)
     assert not watch.check()
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", port))
-        server.listen()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        threading.Thread(
+            target=lambda: _answer_like_a_broker(listener.accept()[0]), daemon=True
+        ).start()
         assert watch.check()
         assert watch.recovered()
         assert not watch.recovered()

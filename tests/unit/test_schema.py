@@ -149,6 +149,16 @@ def test_oversized_message_is_rejected_before_parsing() -> None:
     assert rejected(raw, limit=100).reason == "oversized"
 
 
+def test_a_message_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not() -> None:
+    base = {"userId": "u", "amount": 1, "timestamp": "2024-12-04T15:00:00Z", "note": ""}
+    pad = 200 - len(orjson.dumps(base))
+    at_limit = orjson.dumps({**base, "note": "x" * pad})
+    assert len(at_limit) == 200
+    assert isinstance(parse_transaction(at_limit, SOURCE, 200), Transaction)
+    over = orjson.dumps({**base, "note": "x" * (pad + 1)})
+    assert rejected(over, limit=200).reason == "oversized"
+
+
 @given(st.binary(max_size=300))
 def test_parser_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
     assert isinstance(parse_transaction(raw, SOURCE, LIMIT), Transaction | Rejection)

@@ -1,0 +1,209 @@
+"""A broker that goes away for a while and comes back: the same worker process rides it out.
+
+Tansu keeps everything in memory, so restarting it would lose the topics, the committed
+offsets and the group. The two outages here keep the broker's state:
+
+* ``freeze``: the test's own Tansu process is stopped with ``SIGSTOP`` and continued with
+  ``SIGCONT``. The kernel still accepts TCP connections on its port but nothing answers, as
+  with a broker in a long GC pause, on a hung disk or behind a path that drops packets. The
+  worker's connections stay open and its group session does not expire (the broker's clock
+  stops too); what is tested is that the worker notices a silent broker and waits for it.
+* ``cut``: Tansu advertises a TCP proxy in front of it, and the proxy resets every
+  connection and refuses new ones, as when the broker process or its host dies, then
+  listens again. The broker keeps running, so the worker's group session expires: the worker
+  must reconnect, rejoin the group and recover its table, which is the path a real restart
+  of a Kafka broker takes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fraudstream.tansu import BrokerUnavailable, TansuBroker, free_port
+from tests.conftest import Pipeline
+from tests.integration.test_crash import PacedProducer, stream
+from tests.support.environment import require
+from tests.support.records import wait_until
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+TOTAL = 9_000
+RATE = 300  # tx/s: a 30 s stream, with the outage in the middle
+OUTAGE_AFTER = 1_500  # messages the worker has processed before the broker goes away
+OUTAGE_SECONDS = 12.0  # > fetch wait, heartbeat interval and session timeout; < the exit timeout
+UNAVAILABLE_TIMEOUT = 60  # the worker's FRAUDSTREAM_BROKER_UNAVAILABLE_TIMEOUT here
+
+
+@dataclass
+class Outage:
+    """A broker of the test's own and a way to take it away and give it back."""
+
+    kind: str
+    broker: TansuBroker
+    proxy: TcpProxy | None = None
+
+    def begin(self) -> None:
+        """Make the broker unavailable."""
+        if self.proxy is not None:
+            self.proxy.cut()
+        else:
+            _signal(self.broker, signal.SIGSTOP)
+
+    def end(self) -> None:
+        """Bring it back with all its state."""
+        if self.proxy is not None:
+            self.proxy.restore()
+        else:
+            _signal(self.broker, signal.SIGCONT)
+
+
+@pytest.fixture(params=["freeze", "cut"])
+def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
+    """A broker of this test alone: taking it away must not stall the other tests."""
+    proxy = None
+    try:
+        if request.param == "cut":
+            port = free_port()
+            proxy = TcpProxy(("127.0.0.1", port)).start()
+            broker = TansuBroker(
+                port=port, advertised_port=proxy.port, log_path=tmp_path / "tansu.log"
+            ).start()
+        else:
+            broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
+    except BrokerUnavailable as exc:
+        require(f"embedded broker unavailable: {exc}")
+    yield Outage(request.param, broker, proxy)
+    _signal(broker, signal.SIGCONT)  # a frozen broker would ignore SIGTERM until continued
+    broker.stop()
+    if proxy is not None:
+        proxy.stop()
+
+
+def unique_processed(stats: dict[str, Any]) -> int:
+    """Input records the detector applied, not counting recognised redeliveries."""
+    return int(stats["transactionsIn"]) - int(stats["redelivered"])
+
+
+def _signal(broker: TansuBroker, signum: signal.Signals) -> None:
+    """Send ``signum`` to the broker process."""
+    assert broker.process is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(broker.process.pid, signum)
+
+
+def test_worker_rides_out_a_short_broker_outage_and_loses_no_alert(
+    outage: Outage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline = Pipeline(
+        outage.broker,
+        tmp_path,
+        FRAUDSTREAM_MODEL_WARMUP=str(10**9),  # only the rule alerts: the expected set is exact
+        FRAUDSTREAM_BROKER_CHECK_INTERVAL="1",
+        FRAUDSTREAM_BROKER_UNAVAILABLE_TIMEOUT=str(UNAVAILABLE_TIMEOUT),
+    )
+    try:
+        records = stream(seed=23)[:TOTAL]
+        expected = {str(r["transactionId"]) for r in records if float(r["amount"]) > 10_000}  # type: ignore[arg-type]
+        worker = pipeline.start_worker()
+        assert worker.process is not None
+        pid = worker.process.pid
+        # A generous request timeout: sends handed over during the freeze wait for the broker.
+        producer = PacedProducer(
+            outage.broker.bootstrap,
+            pipeline.input_topic,
+            records,
+            RATE,
+            request_timeout_ms=120_000,
+            max_batch_size=1024 * 1024,
+        )
+        producer.start()
+        worker.wait_processed(OUTAGE_AFTER, timeout=120)
+
+        sent_before = producer.sent
+        outage.begin()
+        began_at = time.monotonic()
+        # The outage lasts OUTAGE_SECONDS, and until the worker has noticed it.
+        wait_until(
+            lambda: (
+                time.monotonic() - began_at >= OUTAGE_SECONDS
+                and "unreachable for" in worker.log_path.read_text(errors="replace")
+            ),
+            timeout=OUTAGE_SECONDS + 10,
+            interval=0.1,
+            what="the worker to log the outage",
+        )
+        outage.end()
+        ended_at = time.monotonic()
+        outage_seconds = ended_at - began_at
+        sent_during = producer.sent - sent_before
+        # Beyond what was sent before the outage, a message must have passed the restored broker.
+        wait_until(
+            lambda: worker.stats()["messagesIn"] > sent_before,
+            timeout=UNAVAILABLE_TIMEOUT,
+            interval=0.1,
+            what="the worker to process again after the outage",
+        )
+        resumed_after = time.monotonic() - ended_at
+
+        producer.join(timeout=180)
+        assert producer.error is None and producer.sent == TOTAL
+        # A produce request cut after the broker wrote it is sent again by the producer, so
+        # the input may hold a transaction twice (at-least-once on the producer side too).
+        inputs = pipeline.read(
+            pipeline.input_topic,
+            timeout=120,
+            until=lambda got: len({tx["transactionId"] for _, tx in got}) >= TOTAL,
+            settle=1.0,
+        )
+        wait_until(
+            lambda: unique_processed(worker.stats()) >= len(inputs),
+            timeout=180,
+            interval=0.2,
+            what="the worker to process every input record",
+        )
+        stats = worker.stats()
+        alerts = pipeline.read(
+            pipeline.alerts_topic,
+            timeout=120,
+            until=lambda got: expected <= {a["transactionId"] for _, a in got},
+            settle=3.0,
+        )
+        survived = worker.alive() and worker.process.pid == pid
+    finally:
+        pipeline.close()
+
+    by_transaction: dict[str, set[str]] = defaultdict(set)
+    for _, alert in alerts:
+        by_transaction[alert["transactionId"]].add(alert["alertId"])
+    seen = set(by_transaction)
+    log = worker.log_path.read_text(errors="replace")
+    sent_after = TOTAL - sent_before - sent_during
+    with capsys.disabled():
+        print(
+            f"\nbroker {outage.kind}: outage={outage_seconds:.1f}s inputs={TOTAL} "
+            f"(before={sent_before} during={sent_during} after={sent_after}) "
+            f"alerts expected={len(expected)} seen={len(seen)} records on topic={len(alerts)} "
+            f"duplicates={len(alerts) - len(seen)} input records={len(inputs)} "
+            f"processed={stats['transactionsIn']} "
+            f"(redelivered {stats['redelivered']}) resumed {resumed_after:.1f}s after it ended"
+        )
+    # Each input record reached the detector once, or again as a recognised redelivery.
+    assert len({tx["transactionId"] for _, tx in inputs}) == TOTAL
+    assert unique_processed(stats) == len(inputs)
+    assert expected - seen == set(), "alerts lost across the broker outage"
+    assert seen - expected == set(), "alerts for transactions that should not alert"
+    assert all(len(ids) == 1 for ids in by_transaction.values()), "a duplicate changed its id"
+    assert survived, "the worker process did not survive the outage"
+    assert "unreachable for" in log, "the worker did not log the outage"
+    assert "reachable again" in log, "the worker did not log the recovery"
