@@ -1,7 +1,8 @@
 """A bare Faust agent that only decodes JSON: the framework's own cost, for comparison.
 
-``BENCH_SAME_SETTINGS=1`` gives it fraudstream's consumer/producer settings; otherwise Faust's
-defaults. Counts are served on ``/count`` of ``BENCH_WEB_PORT``.
+``BENCH_SAME_SETTINGS=1`` gives it fraudstream's consumer/producer settings, its Faust app
+class (no Monitor sensor) and root-logger fix (run.py adds ``-L uvloop`` too); otherwise
+Faust's defaults. Counts are served on ``/count`` of ``BENCH_WEB_PORT``.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ import faust
 import orjson
 from faust.web import Request, Response, View
 
+from fraudstream.faust_tuning import FraudstreamApp, raise_root_logger_level, set_fetch_max_wait
+from fraudstream.settings import Settings
+
 SAME = os.environ.get("BENCH_SAME_SETTINGS") == "1"
 extra: dict[str, Any] = {}
 if SAME:
-    from fraudstream.faust_tuning import set_fetch_max_wait
-    from fraudstream.settings import Settings
-
     settings = Settings()
     set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
     extra["producer_linger"] = settings.producer_linger_ms / 1000.0
 
-app = faust.App(
+app = (FraudstreamApp if SAME else faust.App)(
     os.environ["BENCH_APP_ID"],
     broker=os.environ["BENCH_BROKER_URL"],
     value_serializer="raw",
@@ -37,6 +38,15 @@ app = faust.App(
     datadir=os.environ["BENCH_DATA_DIR"],
     **extra,
 )
+if SAME:
+    app.keep_monitor = Settings().faust_monitor  # type: ignore[attr-defined]
+
+    @app.task
+    async def quiet_root_logger() -> None:
+        """As in the worker."""
+        raise_root_logger_level()
+
+
 topic = app.topic(os.environ["BENCH_TOPIC"], value_serializer="raw")
 state = {"count": 0, "first": 0.0, "last": 0.0}
 

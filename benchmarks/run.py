@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import platform
-import random
 import subprocess
 import sys
 import tempfile
@@ -27,50 +26,26 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.harness import (
+    Deployment,
+    drain_rate,
+    influxdb,
+    produce_sync,
+    rss_mib,
+    transactions,
+)
 from fraudstream.detector import Detector, DetectorConfig
 from fraudstream.features import UserProfile, compute_features, update_profile
 from fraudstream.rules import AmountThresholdRule
 from fraudstream.schema import Alert, Source, Transaction, parse_transaction
 from fraudstream.settings import Settings
 from fraudstream.tansu import TansuBroker, free_port
-from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
+from fraudstream.testing.influxdb import InfluxV2Proxy
 from fraudstream.topics import ensure_topics_sync
-from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
-
-USERS = 10_000
-TOKEN = "benchmark-token"
-
-
-def transactions(count: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs: log-normal amounts, 1% above the rule threshold."""
-    rng = random.Random(seed)
-    out = []
-    for i in range(count):
-        user = str(rng.randrange(USERS))
-        amount = 15_000.0 if i % 100 == 0 else round(rng.lognormvariate(3, 1), 2)
-        record = {
-            "transactionId": f"b{i}",
-            "userId": user,
-            "amount": amount,
-            "timestamp": 1_733_320_000 + i * 0.01,
-        }
-        out.append((user.encode(), orjson.dumps(record)))
-    return out
-
-
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=262144)
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send(topic, value, key=key)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def ceiling(bootstrap: str, topic: str, count: int) -> float:
@@ -100,13 +75,6 @@ async def ceiling(bootstrap: str, topic: str, count: int) -> float:
     return (seen - 1) / (last - first) if seen > 1 else 0.0
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def get_json(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.loads(response.read())
@@ -132,6 +100,7 @@ def bare_faust(
             sys.executable,
             "-m",
             "faust",
+            *(["-L", "uvloop"] if same and Settings().event_loop == "uvloop" else []),
             "-A",
             "benchmarks.bare_faust_app",
             "worker",
@@ -156,7 +125,7 @@ def bare_faust(
                 state = get_json(f"http://127.0.0.1:{port}/count")
             except OSError:
                 continue
-        rss = peak_rss_mib(process.pid)
+        rss = rss_mib(process.pid, "VmHWM")
         rate = (
             (state["count"] - 1) / (state["last"] - state["first"]) if state["count"] > 1 else 0.0
         )
@@ -177,49 +146,15 @@ def full_worker(
     workdir: Path,
 ) -> tuple[float, float]:
     """The real worker (validation, table, rule, HST, alerts, InfluxDB sink)."""
-    tag = uuid.uuid4().hex[:6]
-    env = {
-        "FRAUDSTREAM_BROKER_URL": broker.url,
-        "FRAUDSTREAM_APP_ID": f"bench-full-{tag}",
-        "FRAUDSTREAM_INPUT_TOPIC": f"full-{tag}",
-        "FRAUDSTREAM_ALERTS_TOPIC": f"full-alerts-{tag}",
-        "FRAUDSTREAM_DLQ_TOPIC": f"full-dlq-{tag}",
-        "FRAUDSTREAM_DATA_DIR": str(workdir / "full"),
-        "FRAUDSTREAM_INFLUX_ENABLED": "true",
-        "FRAUDSTREAM_INFLUX_URL": influx.url,
-        "FRAUDSTREAM_INFLUX_TOKEN": TOKEN,
-        "FRAUDSTREAM_INFLUX_BUCKET": "bench",
-        **FAST_JOIN_ENV,
-    }
-    ensure_topics_sync(
-        broker.bootstrap,
-        [
-            env["FRAUDSTREAM_INPUT_TOPIC"],
-            env["FRAUDSTREAM_ALERTS_TOPIC"],
-            env["FRAUDSTREAM_DLQ_TOPIC"],
-        ],
-        4,
-    )
-    worker = WorkerProcess(env, workdir / "full.log", log_level="warn").start()
+    deployment = Deployment(broker, workdir / "full", influx=influx)
+    (worker,) = deployment.start_workers(1)
     try:
-        worker.wait_ready()
-        asyncio.run(produce(broker.bootstrap, env["FRAUDSTREAM_INPUT_TOPIC"], messages))
-        first_at, first_n = None, 0
-        deadline = time.monotonic() + 600
-        stats: dict[str, Any] = {"messagesIn": 0}
-        while time.monotonic() < deadline:
-            stats = worker.stats()
-            if first_at is None and stats["messagesIn"] > 0:
-                first_at, first_n = time.monotonic(), stats["messagesIn"]
-            if stats["messagesIn"] >= count:
-                break
-            time.sleep(0.1)
-        assert first_at is not None
-        rate = (stats["messagesIn"] - first_n) / (time.monotonic() - first_at)
+        produce_sync(broker.bootstrap, deployment.input_topic, messages)
+        rate = drain_rate(deployment, count)
         assert worker.process is not None
-        return rate, peak_rss_mib(worker.process.pid)
+        return rate, rss_mib(worker.process.pid, "VmHWM")
     finally:
-        worker.stop()
+        deployment.stop()
 
 
 def core_stages(messages: list[tuple[bytes, bytes]]) -> dict[str, float]:
@@ -307,32 +242,24 @@ def main() -> None:
     print("core stages ...", file=sys.stderr)
     results["coreMicrosecondsPerEvent"] = core_stages(messages)
 
-    influxd = InfluxServer(workdir / "influxd")
-    influxd.start()
-    influxd.create_database("bench")
-    proxy = InfluxV2Proxy(influxd.url, token=TOKEN).start()
-    try:
-        with TansuBroker(log_path=workdir / "tansu.log") as broker:
-            topic = f"bench-{uuid.uuid4().hex[:6]}"
-            ensure_topics_sync(broker.bootstrap, [topic], 4)
-            asyncio.run(produce(broker.bootstrap, topic, messages))
-            print("ceiling (aiokafka + orjson) ...", file=sys.stderr)
-            results["ceiling"] = asyncio.run(ceiling(broker.bootstrap, topic, count))
-            print("bare Faust, default settings ...", file=sys.stderr)
-            results["bareFaustDefault"], results["bareFaustDefaultRssMiB"] = bare_faust(
-                broker, topic, count, same=False, workdir=workdir
-            )
-            print("bare Faust, fraudstream's settings ...", file=sys.stderr)
-            results["bareFaustSame"], results["bareFaustSameRssMiB"] = bare_faust(
-                broker, topic, count, same=True, workdir=workdir
-            )
-            print("full worker with InfluxDB sink ...", file=sys.stderr)
-            results["fullWorker"], results["fullWorkerRssMiB"] = full_worker(
-                broker, count, messages, proxy, workdir
-            )
-    finally:
-        proxy.stop()
-        influxd.stop()
+    with influxdb(workdir) as proxy, TansuBroker(log_path=workdir / "tansu.log") as broker:
+        topic = f"bench-{uuid.uuid4().hex[:6]}"
+        ensure_topics_sync(broker.bootstrap, [topic], 4)
+        produce_sync(broker.bootstrap, topic, messages)
+        print("ceiling (aiokafka + orjson) ...", file=sys.stderr)
+        results["ceiling"] = asyncio.run(ceiling(broker.bootstrap, topic, count))
+        print("bare Faust, default settings ...", file=sys.stderr)
+        results["bareFaustDefault"], results["bareFaustDefaultRssMiB"] = bare_faust(
+            broker, topic, count, same=False, workdir=workdir
+        )
+        print("bare Faust, fraudstream's settings ...", file=sys.stderr)
+        results["bareFaustSame"], results["bareFaustSameRssMiB"] = bare_faust(
+            broker, topic, count, same=True, workdir=workdir
+        )
+        print("full worker with InfluxDB sink ...", file=sys.stderr)
+        results["fullWorker"], results["fullWorkerRssMiB"] = full_worker(
+            broker, count, messages, proxy, workdir
+        )
 
     full = results["fullWorker"]
     results["ratios"] = {

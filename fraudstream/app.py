@@ -18,12 +18,11 @@ from typing import Any
 import faust
 import orjson
 from faust.types import EventT, StreamT
-from faust.utils.terminal import SpinnerHandler
 
 from fraudstream.broker_watch import BrokerWatch
 from fraudstream.checkpoint import ModelCheckpoint
 from fraudstream.detector import Detector, DetectorConfig
-from fraudstream.faust_tuning import set_fetch_max_wait
+from fraudstream.faust_tuning import FraudstreamApp, raise_root_logger_level, set_fetch_max_wait
 from fraudstream.features import UserProfile
 from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.metrics import WorkerStats
@@ -35,23 +34,6 @@ from fraudstream.sinks.influx import InfluxSink
 from fraudstream.topics import bootstrap_of
 
 log = logging.getLogger("fraudstream")
-
-
-class FraudstreamApp(faust.App):
-    """faust.App that can leave out Faust's Monitor sensor.
-
-    The Monitor records statistics for every event (Faust's own tooling reads them);
-    fraudstream keeps its own counters, and the Monitor's per-event work is measurable.
-    """
-
-    keep_monitor: bool = True
-
-    def on_init_dependencies(self) -> Any:
-        """Faust adds the Monitor to the sensors here; take it out again when not wanted."""
-        dependencies = super().on_init_dependencies()
-        if not self.keep_monitor:
-            self.sensors.remove(self.monitor)
-        return dependencies
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -239,15 +221,8 @@ async def save_model() -> None:
 
 @app.task
 async def quiet_root_logger() -> None:
-    """Undo the DEBUG root level Faust sets for its start-up spinner at ``-l warn`` and above.
-
-    With the root at DEBUG every ``log.debug`` in aiokafka and Faust builds a record that the
-    handlers then drop: ~3% of the worker's CPU in a profile. The spinner is done by now.
-    """
-    root = logging.getLogger()
-    levels = [h.level for h in root.handlers if not isinstance(h, SpinnerHandler)]
-    if levels and root.level < min(levels):
-        root.setLevel(min(levels))
+    """Stop building debug log records nobody reads (see :func:`raise_root_logger_level`)."""
+    raise_root_logger_level()
 
 
 @app.task

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from dataclasses import asdict
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -178,3 +179,11 @@ def test_velocity_is_zero_without_a_recent_transaction() -> None:
     calm = fold([5.0] * 3, gap=3600.0)
     assert compute_features(calm, 5.0, 3 * 3600.0 + 600.0, SCALES)["velocity"] < 0.01
     assert compute_features(UserProfile(), 5.0, 0.0, SCALES)["velocity"] == 0.0
+
+
+def test_to_dict_has_every_field_and_copies_the_place_lists() -> None:
+    profile = UserProfile(count=3, merchants=["m1", "m2"], countries=["c1"])
+    data = profile.to_dict()
+    assert data == asdict(profile)
+    data["merchants"].append("m3")
+    assert profile.merchants == ["m1", "m2"]

@@ -1,0 +1,198 @@
+"""What every benchmark needs: an embedded broker, a real InfluxDB, full workers, RSS, progress.
+
+Kept apart from the scripts so each of them reads top to bottom as "set up, measure, print".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fraudstream.tansu import TansuBroker
+from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
+from fraudstream.topics import ensure_topics_sync
+from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
+
+TOKEN = "benchmark-token"
+BUCKET = "bench"
+
+
+USERS = 10_000
+
+
+def transactions(count: int, seed: int = 1, prefix: str = "b") -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs keyed by userId: log-normal amounts, 1% above the rule threshold."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        user = str(rng.randrange(USERS))
+        amount = 15_000.0 if i % 100 == 0 else round(rng.lognormvariate(3, 1), 2)
+        record = {
+            "transactionId": f"{prefix}{i}",
+            "userId": user,
+            "amount": amount,
+            "timestamp": 1_733_320_000 + i * 0.01,
+        }
+        out.append((user.encode(), orjson.dumps(record)))
+    return out
+
+
+def say(text: str) -> None:
+    """Progress on stderr, so stdout stays the report."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def rss_mib(pid: int, field_name: str = "VmRSS") -> float:
+    """Resident (``VmRSS``) or peak resident (``VmHWM``) memory of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextlib.contextmanager
+def influxdb(workdir: Path) -> Iterator[InfluxV2Proxy]:
+    """A real influxd (1.x) behind the v2-write proxy, with the benchmark bucket."""
+    server = InfluxServer(workdir / "influxd")
+    server.start()
+    server.create_database(BUCKET)
+    proxy = InfluxV2Proxy(server.url, token=TOKEN).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+        server.stop()
+
+
+def optional_influxdb(
+    workdir: Path, enabled: bool
+) -> contextlib.AbstractContextManager[InfluxV2Proxy | None]:
+    """:func:`influxdb`, or nothing when the benchmark runs without the sink."""
+    return influxdb(workdir) if enabled else contextlib.nullcontext(None)
+
+
+@dataclass
+class Deployment:
+    """Topics and settings of one fraudstream app under test, and its worker processes."""
+
+    broker: TansuBroker
+    workdir: Path
+    partitions: int = 4
+    influx: InfluxV2Proxy | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex[:6]
+        self.input_topic = f"bench-{tag}-in"
+        self.alerts_topic = f"bench-{tag}-alerts"
+        self.env = {
+            "FRAUDSTREAM_BROKER_URL": self.broker.url,
+            "FRAUDSTREAM_APP_ID": f"bench-{tag}",
+            "FRAUDSTREAM_INPUT_TOPIC": self.input_topic,
+            "FRAUDSTREAM_ALERTS_TOPIC": self.alerts_topic,
+            "FRAUDSTREAM_DLQ_TOPIC": f"bench-{tag}-dlq",
+            "FRAUDSTREAM_PARTITIONS": str(self.partitions),
+            "FRAUDSTREAM_INFLUX_ENABLED": "false",
+            **FAST_JOIN_ENV,
+        }
+        if self.influx is not None:
+            self.env |= {
+                "FRAUDSTREAM_INFLUX_ENABLED": "true",
+                "FRAUDSTREAM_INFLUX_URL": self.influx.url,
+                "FRAUDSTREAM_INFLUX_TOKEN": TOKEN,
+                "FRAUDSTREAM_INFLUX_BUCKET": BUCKET,
+            }
+        self.env |= self.extra_env
+        topics = [self.input_topic, self.alerts_topic, self.env["FRAUDSTREAM_DLQ_TOPIC"]]
+        ensure_topics_sync(self.broker.bootstrap, topics, self.partitions)
+
+    def start_workers(self, count: int = 1) -> list[WorkerProcess]:
+        """Start ``count`` more workers and wait until every worker owns partitions."""
+        for _ in range(count):
+            n = len(self.workers)
+            env = {**self.env, "FRAUDSTREAM_DATA_DIR": str(self.workdir / f"worker-{n}")}
+            worker = WorkerProcess(env, self.workdir / f"worker-{n}.log", log_level="warn")
+            self.workers.append(worker.start())
+        for worker in self.workers:
+            worker.wait_ready()
+        return self.workers
+
+    def processed(self) -> int:
+        """Messages read by all workers together."""
+        return sum(worker.stats()["messagesIn"] for worker in self.workers)
+
+    def stop(self) -> None:
+        """Stop every worker (graceful, then killed)."""
+        for worker in self.workers:
+            worker.stop()
+
+
+def drain_rate(deployment: Deployment, count: int, timeout: float = 900.0) -> float:
+    """Events/s from the first processed message until ``count`` were processed."""
+    first_at, first_n = None, 0
+    deadline = time.monotonic() + timeout
+    last_report = time.monotonic()
+    while time.monotonic() < deadline:
+        done = deployment.processed()
+        now = time.monotonic()
+        if first_at is None and done > 0:
+            first_at, first_n = now, done
+        if done >= count:
+            break
+        if now - last_report > 10:
+            say(f"  ... {done:,}/{count:,} processed")
+            last_report = now
+        time.sleep(0.1)
+    else:
+        raise RuntimeError(f"workers processed {deployment.processed()} of {count} in time")
+    assert first_at is not None
+    return (done - first_n) / max(1e-9, time.monotonic() - first_at)
+
+
+async def produce_all(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    """Produce pre-built (key, value) pairs as fast as possible, then flush."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=262144)
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def produce_sync(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    """:func:`produce_all` from synchronous code."""
+    asyncio.run(produce_all(bootstrap, topic, messages))
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list (None when empty)."""
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def as_row(values: dict[str, Any], columns: list[tuple[str, str, int]]) -> str:
+    """One fixed-width table row: (key, format, width) per column."""
+    cells = []
+    for key, fmt, width in columns:
+        value = values.get(key)
+        cells.append(("-" if value is None else format(value, fmt)).rjust(width))
+    return "".join(cells)
