@@ -15,12 +15,15 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a script
 
 from benchmarks.harness import Deployment, drain_rate, produce_sync, rss_mib, say, transactions
 from fraudstream.tansu import TansuBroker
