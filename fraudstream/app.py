@@ -16,14 +16,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 import faust
-import orjson
 from faust.types import EventT, StreamT
 
 from fraudstream.broker_watch import BrokerWatch
 from fraudstream.checkpoint import ModelCheckpoint
 from fraudstream.detector import Detector, DetectorConfig
 from fraudstream.faust_tuning import FraudstreamApp, raise_root_logger_level, set_fetch_max_wait
-from fraudstream.features import UserProfile
+from fraudstream.features import UserProfile, decode_profile, encode_profile
 from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.metrics import WorkerStats
 from fraudstream.schema import Rejection, Source, dead_letter, parse_transaction
@@ -102,13 +101,12 @@ profiles: BytesTable = app.tables.add(  # type: ignore[assignment]  # add() retu
 
 def load_profile(user_id: str) -> UserProfile:
     """The user's profile from the table (an empty one for a new user)."""
-    stored = profiles.get(user_id)
-    return UserProfile.from_dict(orjson.loads(stored) if stored else None)
+    return decode_profile(profiles.get(user_id))
 
 
 def store_profile(user_id: str, profile: UserProfile) -> None:
     """Write the profile back; Faust sends it to the changelog of the event's partition."""
-    profiles[user_id] = orjson.dumps(profile.to_dict())
+    profiles[user_id] = encode_profile(profile)
 
 
 detector = Detector(DetectorConfig.from_settings(settings))

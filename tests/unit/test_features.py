@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import subprocess
+import sys
 from dataclasses import asdict
 
 from hypothesis import given
@@ -17,6 +19,8 @@ from fraudstream.features import (
     FeatureScales,
     UserProfile,
     compute_features,
+    decode_profile,
+    encode_profile,
     place_token,
     update_profile,
 )
@@ -187,3 +191,33 @@ def test_to_dict_has_every_field_and_copies_the_place_lists() -> None:
     assert data == asdict(profile)
     data["merchants"].append("m3")
     assert profile.merchants == ["m1", "m2"]
+
+
+def test_encoded_profile_round_trips() -> None:
+    profile = fold([10.0, 12.0, 9.0])
+    profile.merchants = ["m1"]
+    assert decode_profile(encode_profile(profile)) == profile
+    assert decode_profile(None) == UserProfile()
+
+
+#: Stores many encoded profiles in a fresh interpreter and prints resident bytes per entry.
+_STORE_MANY = """
+from fraudstream.features import UserProfile, encode_profile
+def rss():
+    return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0]) * 1024
+profile = UserProfile(count=1, mean_amount=20.0, last_seen=1.7e9, velocity=1.0,
+                      last_partition=2, last_offset=123456, merchants=['54e32711'])
+before, table = rss(), {}
+for i in range(200_000):
+    table[f'user-{i}'] = encode_profile(profile)
+print((rss() - before) / len(table))
+"""
+
+
+def test_a_stored_profile_costs_well_under_a_kibibyte_of_memory() -> None:
+    """Regression guard: orjson's raw result held ~4 KiB each (the 1 KiB-per-user target)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _STORE_MANY], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) < 1024
