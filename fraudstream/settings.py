@@ -46,7 +46,7 @@ class Settings(BaseSettings):
         65536, ge=64, description="Larger input messages go to the DLQ unparsed."
     )
     consumer_fetch_max_wait_ms: int = Field(
-        100, ge=1, le=30000, description="Longest a fetch may wait for data (Faust uses 1500)."
+        20, ge=1, le=30000, description="Longest a fetch may wait for data (Faust uses 1500)."
     )
     producer_linger_ms: float = Field(
         5.0, ge=0, description="Producer batching delay for alerts and changelog writes, ms."
