@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
 import sys
 import time
 import uuid
@@ -27,6 +28,15 @@ from fraudstream.topics import ensure_topics_sync
 from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
 
 TOKEN = "benchmark-token"
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """A terminated benchmark still leaves through its ``with`` blocks: broker, InfluxDB and
+    workers are stopped instead of outliving it (seen: a Tansu left holding 580 MB)."""
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _exit_on_sigterm)
 BUCKET = "bench"
 
 
