@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT
 
-from fraudstream.broker_watch import BrokerWatch
+from fraudstream.broker_watch import BrokerWatch, BrokerWatchdog
 from fraudstream.checkpoint import ModelCheckpoint
 from fraudstream.detector import Detector, DetectorConfig
 from fraudstream.faust_tuning import FraudstreamApp, raise_root_logger_level, set_fetch_max_wait
@@ -278,27 +278,8 @@ EXIT_BROKER_UNREACHABLE = 3
 broker_watch = BrokerWatch(bootstrap_of(settings.broker_url), ssl_context=ssl_context(settings))
 
 
-@app.timer(interval=settings.broker_check_interval)
-async def watch_broker() -> None:
-    """Ride out short broker outages; exit non-zero after a long one instead of hanging.
-
-    "Unreachable" means no answer to a request, not only a refused connection: a frozen
-    broker still accepts TCP connections, and the worker must not wait on it forever.
-    """
-    reachable = await asyncio.to_thread(broker_watch.check)
-    if reachable:
-        if broker_watch.recovered():
-            log.warning("broker %s reachable again", broker_watch.bootstrap)
-        return
-    down_for = broker_watch.down_for()
-    if down_for < settings.broker_unavailable_timeout:
-        log.warning(
-            "broker %s unreachable for %.0f s (exit after %.0f s)",
-            broker_watch.bootstrap,
-            down_for,
-            settings.broker_unavailable_timeout,
-        )
-        return
+def exit_broker_unreachable(down_for: float) -> None:
+    """Leave with status 3 so a supervisor restarts the worker, instead of hanging."""
     log.critical(
         "broker %s unreachable for %.0f s: exiting with status %d so a supervisor restarts "
         "the worker (offsets since the last commit will be processed again)",
@@ -309,6 +290,26 @@ async def watch_broker() -> None:
     logging.shutdown()
     # Faust's own shutdown can hang without a broker (seen > 90 s): leave at once.
     os._exit(EXIT_BROKER_UNREACHABLE)
+
+
+watchdog = BrokerWatchdog(
+    broker_watch,
+    interval=settings.broker_check_interval,
+    give_up_after=settings.broker_unavailable_timeout,
+    give_up=exit_broker_unreachable,
+    log=log,
+)
+
+
+@app.on_worker_init.connect  # type: ignore[arg-type]  # mode's stub rejects plain receivers too
+def start_watchdog(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Ride out short broker outages; exit non-zero after a long one. Runs from worker start.
+
+    "Unreachable" means no answer to a request, not only a refused connection: a frozen
+    broker still accepts TCP connections, and the worker must not wait on it forever.
+    """
+    if not watchdog.is_alive():
+        watchdog.start()
 
 
 @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's stub rejects async receivers

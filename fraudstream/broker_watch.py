@@ -8,10 +8,13 @@ counts the broker as reachable only when a response frame with its correlation i
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import struct
+import threading
 import time
+from collections.abc import Callable
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 API_VERSIONS_KEY = 18
@@ -90,6 +93,57 @@ class BrokerWatch:
         """True once after the first successful check that follows a failed one."""
         was_down, self._was_down = self._was_down, False
         return was_down
+
+
+class BrokerWatchdog(threading.Thread):
+    """Probes the broker from its own thread; gives up after ``give_up_after`` seconds down.
+
+    A thread, not a Faust timer: Faust starts timers only after table recovery, and recovery
+    waits on the broker, so a broker that froze during start-up silenced a timer-based watch
+    (seen in CI: no log line for 60 s). A thread also keeps watching if the event loop blocks.
+    """
+
+    def __init__(
+        self,
+        watch: BrokerWatch,
+        interval: float,
+        give_up_after: float,
+        give_up: Callable[[float], None],
+        log: logging.Logger,
+    ) -> None:
+        super().__init__(name="fraudstream-broker-watchdog", daemon=True)
+        self.watch = watch
+        self.interval = interval
+        self.give_up_after = give_up_after
+        self.give_up = give_up
+        self.log = log
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        """Check every ``interval`` seconds until stopped (or given up)."""
+        while not self._stopping.wait(self.interval):
+            self.tick()
+
+    def tick(self) -> None:
+        """One probe: log a recovery, warn while down, give up after the limit."""
+        if self.watch.check():
+            if self.watch.recovered():
+                self.log.warning("broker %s reachable again", self.watch.bootstrap)
+            return
+        down_for = self.watch.down_for()
+        if down_for < self.give_up_after:
+            self.log.warning(
+                "broker %s unreachable for %.0f s (exit after %.0f s)",
+                self.watch.bootstrap,
+                down_for,
+                self.give_up_after,
+            )
+            return
+        self.give_up(down_for)
+
+    def stop(self) -> None:
+        """Stop after the current probe."""
+        self._stopping.set()
 
 
 def _split(address: str) -> tuple[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
 import threading
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fraudstream.broker_watch import BrokerWatch, api_versions_request
+from fraudstream.broker_watch import BrokerWatch, BrokerWatchdog, api_versions_request
 from fraudstream.tansu import free_port
 
 TIMEOUT = 0.3
@@ -99,3 +100,43 @@ def test_nobody_listening_is_unreachable_and_recovery_is_reported_once() -> None
         assert watch.check()
         assert watch.recovered()
         assert not watch.recovered()
+
+
+def test_watchdog_warns_while_down_and_gives_up_after_the_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    given_up: list[float] = []
+    watch = BrokerWatch(f"127.0.0.1:{free_port()}", TIMEOUT)
+    log = logging.getLogger("test-watchdog")
+    dog = BrokerWatchdog(watch, interval=0.01, give_up_after=3600, give_up=given_up.append, log=log)
+    with caplog.at_level(logging.WARNING, logger="test-watchdog"):
+        dog.tick()
+    assert "unreachable for" in caplog.text
+    assert given_up == []
+    dog.give_up_after = 0
+    dog.tick()
+    assert len(given_up) == 1
+
+
+def test_watchdog_reports_a_recovered_broker(
+    server: Callable[..., int], caplog: pytest.LogCaptureFixture
+) -> None:
+    watch = BrokerWatch(f"127.0.0.1:{server(_answer_like_a_broker)}", TIMEOUT)
+    watch._was_down = True  # as after a failed check
+    dog = BrokerWatchdog(watch, 0.01, 3600, lambda down_for: None, logging.getLogger("test-wd"))
+    with caplog.at_level(logging.WARNING, logger="test-wd"):
+        dog.tick()
+    assert "reachable again" in caplog.text
+
+
+def test_watchdog_thread_probes_until_stopped() -> None:
+    given_up = threading.Event()
+    watch = BrokerWatch(f"127.0.0.1:{free_port()}", TIMEOUT)
+    dog = BrokerWatchdog(watch, 0.01, 0, lambda down_for: given_up.set(), logging.getLogger())
+    dog.start()
+    try:
+        assert given_up.wait(10), "the watchdog thread never gave up on a dead broker"
+    finally:
+        dog.stop()
+        dog.join(5)
+    assert not dog.is_alive()

@@ -1,4 +1,4 @@
-"""The fetch-wait override reaches the consumer Faust builds (and notices upstream changes)."""
+"""Faust knobs: the fetch-wait override reaches the consumer, the Monitor can be left out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import inspect
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from fraudstream.faust_tuning import set_fetch_max_wait
+from fraudstream.faust_tuning import FraudstreamApp, RebalanceSensor, set_fetch_max_wait
 
 
 def test_faust_still_hard_codes_the_fetch_wait_we_override() -> None:
@@ -26,3 +26,19 @@ def test_worker_consumer_gets_the_configured_fetch_wait() -> None:
         return int(consumer._fetch_max_wait_ms)
 
     assert asyncio.run(build()) == 42
+
+
+def test_without_the_monitor_only_the_rebalance_sensor_remains() -> None:
+    app = FraudstreamApp("tuning-test", broker="kafka://127.0.0.1:1")
+    app.keep_monitor = False
+    app.on_init_dependencies()
+    sensors = list(app.sensors)
+    assert app.monitor not in sensors
+    assert [type(s) for s in sensors] == [RebalanceSensor]
+    assert app.sensors.on_rebalance_start(app), "empty state makes Faust warn at each rebalance"
+
+
+def test_the_monitor_stays_when_asked_for() -> None:
+    app = FraudstreamApp("tuning-test-2", broker="kafka://127.0.0.1:1")
+    app.on_init_dependencies()
+    assert app.monitor in list(app.sensors)
