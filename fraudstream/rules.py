@@ -55,10 +55,8 @@ class HabitSpikeRule:
 
     def check(self, tx: Transaction, profile: UserProfile) -> dict[str, Any] | None:
         """The reason record when the rule fires, else ``None``; ``profile`` is before ``tx``."""
-        if profile.count < self.min_history:
-            return None
-        z = profile.log_amount_zscore(tx.amount)
-        if z is None or z < self.zscore_threshold:
+        z = _zscore_at_least(profile, tx.amount, self.min_history, self.zscore_threshold)
+        if z is None:
             return None
         return {
             "type": "rule",
@@ -88,10 +86,8 @@ class UnfamiliarPlaceRule:
         """The reason record when the rule fires, else ``None``; ``profile`` is before ``tx``."""
         if not (features["new_country"] and features["new_merchant"]):
             return None
-        if profile.count < self.min_history:
-            return None
-        z = profile.log_amount_zscore(tx.amount)
-        if z is None or z < self.zscore_threshold:
+        z = _zscore_at_least(profile, tx.amount, self.min_history, self.zscore_threshold)
+        if z is None:
             return None
         return {
             "type": "rule",
@@ -101,3 +97,16 @@ class UnfamiliarPlaceRule:
             "zscore": round(z, 2),
             "threshold": float(self.zscore_threshold),
         }
+
+
+def _zscore_at_least(
+    profile: UserProfile, amount: float, min_history: int, threshold: float
+) -> float | None:
+    """The amount's z-score against the user's habit when it reaches ``threshold``, else None.
+
+    ``None`` too while the user has fewer than ``min_history`` transactions to judge by.
+    """
+    if profile.count < min_history:
+        return None
+    z = profile.log_amount_zscore(amount)
+    return z if z is not None and z >= threshold else None
