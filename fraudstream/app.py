@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import faust
-from faust.types import EventT, StreamT
+from faust.types import EventT, Message, StreamT
 
 from fraudstream.broker_watch import BrokerWatch, BrokerWatchdog
 from fraudstream.checkpoint import ModelCheckpoint
@@ -152,30 +152,36 @@ async def dead_letter_failure(event: EventT, exc: Exception) -> None:
     Left to Faust, the exception kills the agent; the restarted agent was seen not to
     resume consuming, so the worker would sit idle with a growing lag.
     """
-    message = event.message
-    raw: bytes = message.value or b""
-    source = Source(message.topic, message.partition, message.offset)
-    stats.dlq_by_reason[PROCESSING_ERROR] += 1
+    source = source_of(event.message)
     log.exception("processing failed at %s; message sent to the dead-letter topic", source)
     rejection = Rejection(PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
-    value = dead_letter(raw, message.key, source, rejection, datetime.now(timezone.utc))
-    await dlq_topic.send(key=message.key, value=value)
+    await send_dead_letter(event.message, source, rejection, datetime.now(timezone.utc))
+
+
+def source_of(message: Message) -> Source:
+    """Where a consumed message came from, as the core names it."""
+    return Source(message.topic, message.partition, message.offset)
+
+
+async def send_dead_letter(
+    message: Any, source: Source, rejection: Rejection, now: datetime
+) -> None:
+    """Count a refused message by its reason and park it, with the reason, on the DLQ."""
+    stats.dlq_by_reason[rejection.reason] += 1
+    record = dead_letter(message.value or b"", message.key, source, rejection, now)
+    await dlq_topic.send(key=message.key, value=record)
 
 
 async def handle_event(event: EventT) -> None:
     """One message: a dead letter, or a transaction scored and maybe alerted."""
     message = event.message
-    raw: bytes = message.value or b""
-    source = Source(message.topic, message.partition, message.offset)
+    source = source_of(message)
     now = datetime.now(timezone.utc)
-    parsed = parse_transaction(raw, source, settings.max_message_bytes)
+    parsed = parse_transaction(message.value or b"", source, settings.max_message_bytes)
 
     if isinstance(parsed, Rejection):
-        stats.dlq_by_reason[parsed.reason] += 1
         log.debug("dead letter %s at %s: %s", parsed.reason, source, parsed.detail)
-        await dlq_topic.send(
-            key=message.key, value=dead_letter(raw, message.key, source, parsed, now)
-        )
+        await send_dead_letter(message, source, parsed, now)
         return
 
     key = parsed.user_id.encode()
