@@ -47,7 +47,8 @@ TICK_SECONDS = 0.005
 async def run_rate(deployment: Deployment, rate: float, seconds: float) -> dict[str, Any]:
     """Send ``rate`` tx/s for ``seconds``; return latency percentiles and whether it kept up."""
     bootstrap = deployment.broker.bootstrap
-    messages = transactions(int(rate * seconds), seed=int(rate), prefix=f"r{int(rate)}-")
+    prefix = f"r{int(rate)}-"  # transaction ids are prefix + sequence number
+    messages = transactions(int(rate * seconds), seed=int(rate), prefix=prefix)
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
     consumer = AIOKafkaConsumer(
@@ -81,7 +82,7 @@ async def run_rate(deployment: Deployment, rate: float, seconds: float) -> dict[
             due = min(len(messages), int(rate * (time.monotonic() - start)) + 1)
             while i < due:
                 key, value = messages[i]
-                sent_at[f"r{int(rate)}-{i}"] = time.time()
+                sent_at[f"{prefix}{i}"] = time.time()
                 await producer.send(deployment.input_topic, value, key=key)
                 i += 1
             await asyncio.sleep(TICK_SECONDS)

@@ -18,20 +18,23 @@ from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
 pytestmark = pytest.mark.integration
 
 
+def start_watched_worker(broker: TansuBroker, tmp_path: Path) -> WorkerProcess:
+    """A worker that checks its broker every second and gives up after 4 s without it."""
+    env = {
+        "FRAUDSTREAM_BROKER_URL": broker.url,
+        "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
+        "FRAUDSTREAM_BROKER_UNAVAILABLE_TIMEOUT": "4",
+        "FRAUDSTREAM_BROKER_CHECK_INTERVAL": "1",
+        **FAST_JOIN_ENV,
+    }
+    return WorkerProcess(env, tmp_path / "worker.log").start()
+
+
 def test_worker_exits_with_status_3_when_the_broker_stays_away(tmp_path: Path) -> None:
     broker = TansuBroker(log_path=tmp_path / "tansu.log").start()  # its own: this test kills it
     try:
         ensure_topics_sync(broker.bootstrap, ["transactions-input"], 4)
-        worker = WorkerProcess(
-            {
-                "FRAUDSTREAM_BROKER_URL": broker.url,
-                "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
-                "FRAUDSTREAM_BROKER_UNAVAILABLE_TIMEOUT": "4",
-                "FRAUDSTREAM_BROKER_CHECK_INTERVAL": "1",
-                **FAST_JOIN_ENV,
-            },
-            tmp_path / "worker.log",
-        ).start()
+        worker = start_watched_worker(broker, tmp_path)
         worker.wait_ready()
     finally:
         broker.stop()
@@ -59,16 +62,7 @@ def test_worker_exits_with_status_3_when_the_broker_freezes_for_good(
     assert broker.process is not None
     try:
         ensure_topics_sync(broker.bootstrap, ["transactions-input"], 4)
-        worker = WorkerProcess(
-            {
-                "FRAUDSTREAM_BROKER_URL": broker.url,
-                "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
-                "FRAUDSTREAM_BROKER_UNAVAILABLE_TIMEOUT": "4",
-                "FRAUDSTREAM_BROKER_CHECK_INTERVAL": "1",
-                **FAST_JOIN_ENV,
-            },
-            tmp_path / "worker.log",
-        ).start()
+        worker = start_watched_worker(broker, tmp_path)
         if freeze_at == "after_ready":
             worker.wait_ready()
         os.kill(broker.process.pid, signal.SIGSTOP)
