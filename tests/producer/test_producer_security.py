@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError
 import producer.kafka
 from fraudstream.tansu import free_port
 from producer.cli import EXIT_FAILED, EXIT_USAGE, main
+from tests.support.environment import require
 
 PASSWORD = "pw-that-must-never-be-printed"
 CA_NAME = "fraudstream-test-ca"
@@ -67,7 +68,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A throw-away self-signed certificate and its key (the CA and a client identity)."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("openssl is needed to make a test certificate")
+        require("openssl is needed to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "ca.pem", folder / "key.pem"
     command = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]

@@ -10,7 +10,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def require(reason: str) -> None:
-    """A missing broker or InfluxDB fails the run in CI and skips the test elsewhere."""
+    """A missing real component (broker, InfluxDB, openssl) fails in CI and skips elsewhere."""
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: integration tests must not skip)", pytrace=False)
     pytest.skip(reason)
