@@ -12,16 +12,25 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import faust
-from faust.types import EventT, Message, StreamT
+from faust.serializers import codecs
+from faust.types import TP, EventT, Message, StreamT
 
 from fraudstream.broker_watch import BrokerWatch, BrokerWatchdog
+from fraudstream.changelog import ChangelogBatch
 from fraudstream.checkpoint import ModelCheckpoint
 from fraudstream.detector import Detector, DetectorConfig
-from fraudstream.faust_tuning import FraudstreamApp, raise_root_logger_level, set_fetch_max_wait
+from fraudstream.faust_tuning import (
+    FraudstreamApp,
+    kafka_producer,
+    raise_root_logger_level,
+    set_current_event,
+    set_fetch_max_wait,
+)
 from fraudstream.features import UserProfile, decode_profile, encode_profile
 from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.metrics import WorkerStats
@@ -104,9 +113,18 @@ def load_profile(user_id: str) -> UserProfile:
     return decode_profile(profiles.get(user_id))
 
 
-def store_profile(user_id: str, profile: UserProfile) -> None:
-    """Write the profile back; Faust sends it to the changelog of the event's partition."""
-    profiles[user_id] = encode_profile(profile)
+def store_profile(
+    user_id: str, profile: UserProfile, partition: int, changes: ChangelogBatch
+) -> None:
+    """Write the profile to the table now and to its changelog when the batch is flushed.
+
+    The changelog record goes to the partition of the event that changed the profile, as
+    Faust's own ``profiles[user_id] = ...`` would send it, but once per user and batch.
+    """
+    value = encode_profile(profile)
+    profiles.data[user_id] = value
+    # Keys in the table's own codec (JSON), so Faust's recovery reads them back unchanged.
+    changes.put(partition, codecs.dumps(profiles.key_serializer, user_id), value)
 
 
 detector = Detector(DetectorConfig.from_settings(settings))
@@ -134,12 +152,39 @@ sink: Sink | None = InfluxSink.from_settings(settings) if settings.influx_enable
 
 @app.agent(input_topic, concurrency=1)  # concurrency > 1 loses messages (faust-streaming #606)
 async def detect(stream: StreamT) -> None:
-    """Validate, score and route every message of the input topic."""
-    async for event in stream.events():
+    """Validate, score and route every message of the input topic, a fetched batch at a time.
+
+    Faust acknowledges a batch's offsets when the loop body returns, so everything the batch
+    changed (profiles in the changelog, alerts, dead letters) is sent before that.
+    """
+    batched = cast(faust.Stream, stream)  # take_events is on the class, not on StreamT
+    async for events in batched.take_events(settings.batch_max_events, settings.batch_max_wait):
+        await handle_batch(events)
+
+
+async def handle_batch(events: Sequence[EventT]) -> None:
+    """Every message of the batch in order, then one changelog write per partition."""
+    changes = ChangelogBatch()
+    for event in events:
+        set_current_event(event)  # the partition tables and the RocksDB store write to
         try:
-            await handle_event(event)
+            await handle_event(event, changes)
         except Exception as exc:  # one message must not stop the stream
             await dead_letter_failure(event, exc)
+    stats.batches += 1
+    if changes:
+        await write_changelog(changes)
+
+
+async def write_changelog(changes: ChangelogBatch) -> None:
+    """Put the batch's profile changes on the broker, or stop before its offsets are committed."""
+    topic = profiles.changelog_topic.get_topic_name()
+    try:
+        last_offsets = await changes.flush(kafka_producer(app), topic)
+    except Exception:
+        exit_state_not_saved()
+    for partition, offset in last_offsets.items():
+        profiles.data.set_persisted_offset(TP(topic, partition), offset)
 
 
 #: Dead-letter reason for a message that passed validation but failed while being processed.
@@ -172,7 +217,7 @@ async def send_dead_letter(
     await dlq_topic.send(key=message.key, value=record)
 
 
-async def handle_event(event: EventT) -> None:
+async def handle_event(event: EventT, changes: ChangelogBatch) -> None:
     """One message: a dead letter, or a transaction scored and maybe alerted."""
     message = event.message
     source = source_of(message)
@@ -202,7 +247,7 @@ async def handle_event(event: EventT) -> None:
     if decision.redelivered:
         stats.redelivered += 1
     else:
-        store_profile(parsed.user_id, profile)
+        store_profile(parsed.user_id, profile, source.partition, changes)
 
     if sink is not None:
         sink.write(ProcessedRecord(parsed, decision.score, decision.alert))
@@ -282,6 +327,26 @@ async def report_progress() -> None:
 #: Exit status when the broker stayed unreachable: a supervisor should restart the worker.
 EXIT_BROKER_UNREACHABLE = 3
 broker_watch = BrokerWatch(bootstrap_of(settings.broker_url), ssl_context=ssl_context(settings))
+
+
+#: Exit status when profile changes could not be written to the changelog.
+EXIT_STATE_NOT_SAVED = 4
+
+
+def exit_state_not_saved() -> NoReturn:
+    """Leave before Faust commits offsets whose profile changes did not reach the changelog.
+
+    The producer has already retried for ``producer_request_timeout``; a restarted worker
+    processes those messages again from the last commit, so nothing is lost.
+    """
+    log.critical(
+        "cannot write profile changes to the changelog: exiting with status %d so a supervisor "
+        "restarts the worker (offsets since the last commit will be processed again)",
+        EXIT_STATE_NOT_SAVED,
+        exc_info=True,
+    )
+    logging.shutdown()
+    os._exit(EXIT_STATE_NOT_SAVED)
 
 
 def exit_broker_unreachable(down_for: float) -> None:

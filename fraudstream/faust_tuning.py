@@ -1,4 +1,4 @@
-"""Faust knobs Faust does not expose: the consumer's fetch wait, the Monitor, the root logger.
+"""Faust knobs Faust does not expose: fetch wait, Monitor, root logger, batch plumbing.
 
 The fetch wait: faust-streaming 0.15 hard-codes ``fetch_max_wait_ms=1500`` for the worker's
 consumer. A broker that holds a fetch until that deadline even when data arrives (Tansu does;
@@ -10,12 +10,15 @@ costs a few more idle fetch requests per second.
 from __future__ import annotations
 
 import logging
+import weakref
 from time import monotonic
 from typing import Any
 
 import faust
+from faust import streams as faust_streams
 from faust.sensors import Sensor
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import EventT
 from faust.utils.terminal import SpinnerHandler
 
 log = logging.getLogger("fraudstream")
@@ -78,3 +81,23 @@ def raise_root_logger_level() -> None:
     levels = [h.level for h in root.handlers if not isinstance(h, SpinnerHandler)]
     if levels and root.level < min(levels):
         root.setLevel(min(levels))
+
+
+def kafka_producer(app: faust.App) -> Any:
+    """The started aiokafka producer under Faust's, for record batches Faust has no API for.
+
+    Records sent through it are flushed by the ``producer.flush()`` Faust runs before every
+    offset commit, like Faust's own sends.
+    """
+    return app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+
+def set_current_event(event: EventT) -> None:
+    """Make ``event`` the one tables see, in this task only.
+
+    Tables and the RocksDB store take the partition of a key from the current event; in a
+    batch from ``take_events`` Faust leaves it at the last one fetched. Only the context
+    variable is set: the stream's own attribute is what ``take_events`` reads while it
+    fills the next batch in another task.
+    """
+    faust_streams._current_event.set(weakref.ref(event))

@@ -51,6 +51,7 @@ class WorkerStats:
     dlq_by_reason: Counter[str] = field(default_factory=Counter)
     redelivered: int = 0
     misrouted: int = 0  # messages whose Kafka key is not their userId
+    batches: int = 0  # batches handled; messagesIn / batches is the mean batch size
     latency_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
     positions: dict[int, int] = field(default_factory=dict)  # partition -> last offset read
     consumer_lag: int | None = None  # messages behind the high watermark, all partitions
@@ -90,6 +91,7 @@ class WorkerStats:
             "dlqByReason": dict(self.dlq_by_reason),
             "redelivered": self.redelivered,
             "misrouted": self.misrouted,
+            "batches": self.batches,
             "consumerLag": self.consumer_lag,
             "eventsPerSecond": round(self.events_per_second, 1),
             "latencyMs": {

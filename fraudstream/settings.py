@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     producer_linger_ms: float = Field(
         5.0, ge=0, description="Producer batching delay for alerts and changelog writes, ms."
     )
+    batch_max_events: int = Field(
+        500,
+        ge=1,
+        description="Most messages handled as one batch (profile changes reach the changelog "
+        "once per user and batch); 1 = one message at a time.",
+    )
+    batch_max_wait_ms: float = Field(
+        5.0,
+        gt=0,
+        description="Longest the worker waits to fill a batch before handling what it has, ms.",
+    )
     broker_session_timeout: float = Field(30.0, gt=0, description="Consumer session timeout, s.")
     broker_heartbeat_interval: float = Field(3.0, gt=0, description="Heartbeat interval, s.")
     broker_rebalance_timeout: float = Field(30.0, gt=0, description="Rebalance timeout, s.")
@@ -172,6 +183,11 @@ class Settings(BaseSettings):
     def checkpoint_file(self) -> Path:
         """Where this worker keeps its model checkpoint."""
         return Path(self.model_checkpoint_path or f"{self.data_dir}/{self.app_id}-model.ckpt")
+
+    @property
+    def batch_max_wait(self) -> float:
+        """:attr:`batch_max_wait_ms` in seconds, as Faust takes it."""
+        return self.batch_max_wait_ms / 1000.0
 
     @property
     def effective_warmup(self) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import orjson
 import pytest
 
 from tests.conftest import Pipeline
 from tests.integration.test_worker import SEED
+from tests.support.kafka import read_records
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +62,29 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
     assert alert["features"]["amount_zscore"] > 0.95, alert
     # A fresh model scores 0 until it has learned a whole window; the restored one scores now.
     assert alert["score"] > 0, alert
+
+
+def test_profile_changes_land_in_the_changelog_partition_of_their_transactions(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """Batches span partitions; each profile must go where recovery for its partition reads."""
+    pipeline = pipeline_factory()
+    worker = pipeline.start_worker()
+    users = [f"user-{u}" for u in range(12)]
+    per_user = 5
+    pipeline.send_json([tx for user in users for tx in history(user, per_user)])
+    worker.wait_processed(len(users) * per_user)
+
+    inputs = read_records(pipeline.broker.bootstrap, pipeline.input_topic, len(users) * per_user)
+    input_partition = {r.key.decode(): r.partition for r in inputs if r.key}
+    assert len(set(input_partition.values())) > 1, "the users should spread over partitions"
+    changelog = f"{pipeline.env['FRAUDSTREAM_APP_ID']}-user-profiles-changelog"
+    latest: dict[str, tuple[int, dict[str, object]]] = {}
+    for record in read_records(pipeline.broker.bootstrap, changelog, len(users)):
+        user = orjson.loads(record.key or b"null")  # keys in the table's JSON codec
+        latest[user] = (record.partition, orjson.loads(record.value or b"{}"))
+    assert set(latest) == set(users)
+    for user, (partition, profile) in latest.items():
+        assert partition == input_partition[user], user
+        assert profile["last_partition"] == partition
+        assert profile["count"] == per_user
