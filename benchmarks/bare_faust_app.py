@@ -1,8 +1,9 @@
 """A bare Faust agent that only decodes JSON: the framework's own cost, for comparison.
 
 ``BENCH_SAME_SETTINGS=1`` gives it fraudstream's consumer/producer settings, its Faust app
-class (no Monitor sensor) and root-logger fix (run.py adds ``-L uvloop`` too); otherwise
-Faust's defaults. Counts are served on ``/count`` of ``BENCH_WEB_PORT``.
+class (no Monitor sensor), root-logger fix and batches of the same size and wait as the
+worker's (run.py adds ``-L uvloop`` too); otherwise Faust's defaults, one message at a
+time. Counts are served on ``/count`` of ``BENCH_WEB_PORT``.
 """
 
 from __future__ import annotations
@@ -48,19 +49,31 @@ if SAME:
 
 
 topic = app.topic(os.environ["BENCH_TOPIC"], value_serializer="raw")
-state = {"count": 0, "first": 0.0, "last": 0.0}
+#: ``firstCount`` messages were decoded by ``first``; the rate is taken from there to ``last``.
+state = {"count": 0, "firstCount": 0, "first": 0.0, "last": 0.0}
+
+
+def count(values: int) -> None:
+    now = time.monotonic()
+    state["count"] += values
+    if not state["firstCount"]:
+        state["first"], state["firstCount"] = now, values
+    state["last"] = now
 
 
 @app.agent(topic)
 async def decode(stream: Any) -> None:
     """Decode each message; nothing else."""
-    async for value in stream:
-        orjson.loads(value)
-        now = time.monotonic()
-        if not state["count"]:
-            state["first"] = now
-        state["count"] += 1
-        state["last"] = now
+    if SAME:
+        settings = Settings()
+        async for events in stream.take_events(settings.batch_max_events, settings.batch_max_wait):
+            for event in events:
+                orjson.loads(event.value)
+            count(len(events))
+    else:
+        async for value in stream:
+            orjson.loads(value)
+            count(1)
 
 
 @app.page("/count")

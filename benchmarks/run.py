@@ -126,9 +126,8 @@ def bare_faust(
             except OSError:
                 continue
         rss = rss_mib(process.pid, "VmHWM")
-        rate = (
-            (state["count"] - 1) / (state["last"] - state["first"]) if state["count"] > 1 else 0.0
-        )
+        timed = state["count"] - state["firstCount"]  # decoded after the first timestamp
+        rate = timed / (state["last"] - state["first"]) if timed > 0 else 0.0
         return rate, rss
     finally:
         process.terminate()
