@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         20, ge=1, le=30000, description="Longest a fetch may wait for data (Faust uses 1500)."
     )
     producer_linger_ms: float = Field(
-        5.0, ge=0, description="Producer batching delay for alerts and changelog writes, ms."
+        5.0, ge=0, description="Producer batching delay for alerts and dead letters, ms."
     )
     batch_max_events: int = Field(
         500,
