@@ -164,6 +164,7 @@ async def detect(stream: StreamT) -> None:
 
 async def handle_batch(events: Sequence[EventT]) -> None:
     """Every message of the batch in order, then one changelog write per partition."""
+    stats.batches += 1  # first, so a snapshot never counts a batch's messages without it
     changes = ChangelogBatch()
     for event in events:
         set_current_event(event)  # the partition tables and the RocksDB store write to
@@ -171,7 +172,6 @@ async def handle_batch(events: Sequence[EventT]) -> None:
             await handle_event(event, changes)
         except Exception as exc:  # one message must not stop the stream
             await dead_letter_failure(event, exc)
-    stats.batches += 1
     if changes:
         await write_changelog(changes)
 

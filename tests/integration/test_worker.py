@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 
@@ -133,3 +134,20 @@ def test_restarted_worker_resumes_from_committed_offsets_without_re_alerting(
     assert stats["messagesIn"] == len(batch2), f"the restarted worker re-read old messages: {stats}"
     assert stats["alertsOut"] == 1
     assert sorted(a["transactionId"] for _, a in alerts) == ["fraud-1", "fraud-2"]
+
+
+@pytest.mark.parametrize("batch_max", [500, 1])
+def test_a_backlog_is_handled_in_batches_of_at_most_the_configured_size(
+    pipeline_factory: Callable[..., Pipeline], batch_max: int
+) -> None:
+    pipeline = pipeline_factory(FRAUDSTREAM_BATCH_MAX_EVENTS=str(batch_max))
+    backlog = normal_transactions(1000)
+    pipeline.send_json(backlog)  # before the worker starts: it finds a backlog
+    worker = pipeline.start_worker()
+    stats = worker.wait_processed(len(backlog))
+
+    assert stats["transactionsIn"] == len(backlog)
+    if batch_max == 1:
+        assert stats["batches"] == len(backlog)
+    else:  # whole fetches at a time (measured: tens of messages per batch), not one by one
+        assert stats["batches"] <= len(backlog) / 5, stats
