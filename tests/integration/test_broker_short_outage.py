@@ -148,12 +148,21 @@ def test_worker_rides_out_a_short_broker_outage_and_loses_no_alert(
         outage_seconds = ended_at - began_at
         sent_during = producer.sent - sent_before
         # Beyond what was sent before the outage, a message must have passed the restored broker.
-        wait_until(
-            lambda: worker.stats()["messagesIn"] > sent_before,
-            timeout=UNAVAILABLE_TIMEOUT,
-            interval=0.1,
-            what="the worker to process again after the outage",
-        )
+        try:
+            wait_until(
+                lambda: worker.stats()["messagesIn"] > sent_before,
+                timeout=UNAVAILABLE_TIMEOUT,
+                interval=0.1,
+                what="the worker to process again after the outage",
+            )
+        except pytest.fail.Exception:
+            # Which side stalled: the test's producer (nothing new on the broker) or the worker.
+            on_broker = len(pipeline.read(pipeline.input_topic, timeout=10, settle=1.0))
+            pytest.fail(
+                f"the worker did not process again after the outage: sent before it "
+                f"{sent_before}, handed to the producer {producer.sent}, on the broker "
+                f"{on_broker}, read by the worker {worker.stats()['messagesIn']}"
+            )
         resumed_after = time.monotonic() - ended_at
 
         producer.join(timeout=180)
