@@ -16,6 +16,7 @@ from fraudstream.tansu import BrokerUnavailable, TansuBroker
 from fraudstream.topics import ensure_topics_sync
 from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
 from tests.support.environment import require
+from tests.support.kafka import Records, read_records
 
 #: InfluxDB fixtures (influx_server, fresh_influx_server, influx_proxy, influx_bucket,
 #: influx_sink_factory): a real influxd 1.6 behind the v2 write proxy.
@@ -106,35 +107,22 @@ class Pipeline:
         ``settle``, keep reading until nothing new arrived for that many seconds (to count
         duplicates that trail behind).
         """
-        done = until or (lambda records: len(records) >= expected)
+        decoded: list[tuple[bytes, dict]] = []
 
-        async def go() -> list[tuple[bytes, dict]]:
-            consumer = AIOKafkaConsumer(
-                topic,
-                bootstrap_servers=self.broker.bootstrap,
-                group_id=None,
-                auto_offset_reset="earliest",
-            )
-            await consumer.start()
-            records: list[tuple[bytes, dict]] = []
-            try:
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + timeout
-                while not done(records) and loop.time() < deadline:
-                    batches = await consumer.getmany(timeout_ms=200)
-                    for messages in batches.values():
-                        records += [(m.key, orjson.loads(m.value)) for m in messages]
-                quiet_since = loop.time()
-                while settle and loop.time() - quiet_since < settle:
-                    batches = await consumer.getmany(timeout_ms=200)
-                    for messages in batches.values():
-                        records += [(m.key, orjson.loads(m.value)) for m in messages]
-                        quiet_since = loop.time()
-            finally:
-                await consumer.stop()
-            return records
+        def decode(records: Records) -> list[tuple[bytes, dict]]:
+            """The records decoded so far, extended by the ones that arrived since."""
+            decoded.extend((m.key, orjson.loads(m.value)) for m in records[len(decoded) :])
+            return decoded
 
-        return asyncio.run(go())
+        done = until or (lambda got: len(got) >= expected)
+        records = read_records(
+            self.broker.bootstrap,
+            topic,
+            until=lambda records: done(decode(records)),
+            timeout=timeout,
+            settle=settle,
+        )
+        return decode(records)
 
     def committed(self) -> int:
         """Messages of the input topic the consumer group has committed (sum over partitions)."""

@@ -26,11 +26,11 @@ def new_topic(broker: TansuBroker) -> str:
 
 
 def read_all(broker: TansuBroker, topic: str, expected: int) -> list[tuple[int, int, bytes, bytes]]:
-    """(partition, offset, key, value) of every record of ``topic``."""
-    return [
+    """(partition, offset, key, value) of every record of ``topic``, in that order."""
+    return sorted(
         (r.partition, r.offset, r.key or b"", r.value or b"")
         for r in read_records(broker.bootstrap, topic, expected)
-    ]
+    )
 
 
 def test_flush_writes_the_last_value_per_key_to_its_partition(broker: TansuBroker) -> None:

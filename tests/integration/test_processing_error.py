@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from tests.conftest import Pipeline
+from tests.support.kafka import read_records
 from tests.support.records import wait_until
 
 pytestmark = pytest.mark.integration
@@ -17,21 +18,14 @@ def tx(user: str, n: int) -> dict[str, object]:
     return {"transactionId": f"{user}-{n}", "userId": user, "amount": 20, "timestamp": 1733320000}
 
 
-async def changelog_partition_of(bootstrap: str, topic: str, key: bytes) -> int:
+def changelog_partition_of(bootstrap: str, topic: str, key: bytes) -> int:
     """Partition of the changelog record stored under ``key`` (Faust JSON-encodes table keys)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    records = read_records(
+        bootstrap, topic, until=lambda got: any(r.key == key for r in got), timeout=20, settle=0
     )
-    await consumer.start()
-    try:
-        for _ in range(100):
-            batches = await consumer.getmany(timeout_ms=200)
-            for tp, messages in batches.items():
-                if any(m.key == key for m in messages):
-                    return tp.partition
-    finally:
-        await consumer.stop()
-    raise AssertionError(f"no changelog record for {key!r} in {topic}")
+    partitions = [r.partition for r in records if r.key == key]
+    assert partitions, f"no changelog record for {key!r} in {topic}"
+    return partitions[0]
 
 
 async def corrupt(bootstrap: str, topic: str, partition: int, key: bytes) -> None:
@@ -53,7 +47,7 @@ def test_a_failing_message_is_dead_lettered_and_the_stream_goes_on(pipeline: Pip
     # transaction raises.
     changelog = f"{pipeline.env['FRAUDSTREAM_APP_ID']}-user-profiles-changelog"
     bootstrap = pipeline.broker.bootstrap
-    partition = asyncio.run(changelog_partition_of(bootstrap, changelog, b'"victim"'))
+    partition = changelog_partition_of(bootstrap, changelog, b'"victim"')
     asyncio.run(corrupt(bootstrap, changelog, partition, b'"victim"'))
 
     second = pipeline.start_worker()

@@ -13,10 +13,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.partitioner import DefaultPartitioner
-from aiokafka.structs import ConsumerRecord
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,43 +29,15 @@ from producer.kafka import (
     produce_to_stream,
 )
 from producer.records import LabeledTransaction
+from tests.support.kafka import read_records
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-READ_TIMEOUT_SECONDS = 30.0
-#: After the expected count, keep polling this long to catch duplicates.
-EXTRA_POLL_MS = 500
 
 
 def records(count: int, seed: int = 3, fraud_share: float = 0.2) -> list[LabeledTransaction]:
     """A small labeled stream with every scenario in it."""
     params = GeneratorParameters(seed=seed, users=100, fraud_share=fraud_share)
     return list(itertools.islice(ScenarioGenerator(params), count))
-
-
-async def read_back(bootstrap: str, topic: str, expected: int) -> list[ConsumerRecord]:
-    """Every record of ``topic`` (counted, not trusting end offsets, which Tansu understates)."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    read: list[ConsumerRecord] = []
-
-    async def until_expected() -> None:
-        while len(read) < expected:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                read.extend(batch)
-
-    try:
-        await asyncio.wait_for(until_expected(), READ_TIMEOUT_SECONDS)
-        for batch in (await consumer.getmany(timeout_ms=EXTRA_POLL_MS)).values():
-            read.extend(batch)
-    finally:
-        await consumer.stop()
-    return read
 
 
 def read_jsonl(path: Path) -> list[dict[str, object]]:
@@ -195,7 +165,7 @@ def test_produce_delivers_every_record_keyed_by_user_with_label_headers(
     assert summary.handed_over == 500
     assert summary.fraud == sum(bool(r.is_fraud) for r in batch)
 
-    read = asyncio.run(read_back(broker.bootstrap, "producer-headers", 500))
+    read = read_records(broker.bootstrap, "producer-headers", 500)
     assert len(read) == 500
     by_id = {r.transaction_id: r for r in batch}
     assert {orjson.loads(m.value)["transactionId"] for m in read} == set(by_id)
@@ -228,7 +198,7 @@ def test_no_headers_sends_bare_messages(broker: TansuBroker) -> None:
         produce(records(50), bootstrap=broker.bootstrap, topic="producer-bare", headers=False)
     )
     assert summary.sent == 50
-    read = asyncio.run(read_back(broker.bootstrap, "producer-bare", 50))
+    read = read_records(broker.bootstrap, "producer-bare", 50)
     assert len(read) == 50
     assert all(not message.headers for message in read)
 
@@ -256,7 +226,7 @@ def test_command_line_sends_what_dry_run_prints(broker: TansuBroker, tmp_path: P
     )
     assert sent.returncode == 0, sent.stderr
     assert "sent 300 messages" in sent.stderr
-    read = asyncio.run(read_back(broker.bootstrap, "producer-cli", 300))
+    read = read_records(broker.bootstrap, "producer-cli", 300)
     assert sorted(m.value for m in read) == sorted(dry.stdout.splitlines())
     assert len(read_jsonl(truth)) == 300
 

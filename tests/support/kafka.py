@@ -1,38 +1,52 @@
-"""Reading a topic back in tests, with partitions and offsets."""
+"""Reading a topic back in tests: every record from the start, with partitions and offsets."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
+Records = list[ConsumerRecord[bytes, bytes]]
+
 
 def read_records(
-    bootstrap: str, topic: str, expected: int, timeout: float = 30.0
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topic``, by (partition, offset), once ``expected`` arrived (or timeout).
+    bootstrap: str,
+    topic: str,
+    expected: int = 0,
+    *,
+    until: Callable[[Records], bool] | None = None,
+    timeout: float = 30.0,
+    settle: float = 0.5,
+) -> Records:
+    """Records of ``topic`` in arrival order, once ``expected`` arrived (or ``until`` holds).
 
-    Counts records instead of trusting end offsets (Tansu understates them), then polls half
-    a second more so extra records show up too.
+    Counts records instead of trusting end offsets, which Tansu understates. Gives up after
+    ``timeout`` seconds and returns what it has. Then keeps reading until nothing new arrived
+    for ``settle`` seconds, so extra records (duplicates trailing behind) show up too.
     """
+    done = until or (lambda records: len(records) >= expected)
 
-    async def go() -> list[ConsumerRecord[bytes, bytes]]:
+    async def go() -> Records:
         consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
         )
         await consumer.start()
-        records: list[ConsumerRecord[bytes, bytes]] = []
+        records: Records = []
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-            while len(records) < expected and loop.time() < deadline:
+            while not done(records) and loop.time() < deadline:
                 for messages in (await consumer.getmany(timeout_ms=200)).values():
                     records += messages
-            for messages in (await consumer.getmany(timeout_ms=500)).values():
-                records += messages
+            quiet_since = loop.time()
+            while settle and loop.time() - quiet_since < settle:
+                for messages in (await consumer.getmany(timeout_ms=200)).values():
+                    records += messages
+                    quiet_since = loop.time()
         finally:
             await consumer.stop()
-        return sorted(records, key=lambda r: (r.partition, r.offset))
+        return records
 
     return asyncio.run(go())
