@@ -20,9 +20,9 @@ from fraudstream.faust_tuning import FraudstreamApp, raise_root_logger_level, se
 from fraudstream.settings import Settings
 
 SAME = os.environ.get("BENCH_SAME_SETTINGS") == "1"
+settings = Settings()  # the worker's, applied only with BENCH_SAME_SETTINGS=1
 extra: dict[str, Any] = {}
 if SAME:
-    settings = Settings()
     set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
     extra["producer_linger"] = settings.producer_linger_ms / 1000.0
 
@@ -40,7 +40,7 @@ app = (FraudstreamApp if SAME else faust.App)(
     **extra,
 )
 if SAME:
-    app.keep_monitor = Settings().faust_monitor  # type: ignore[attr-defined]
+    app.keep_monitor = settings.faust_monitor  # type: ignore[attr-defined]
 
     @app.task
     async def quiet_root_logger() -> None:
@@ -65,7 +65,6 @@ def count(values: int) -> None:
 async def decode(stream: Any) -> None:
     """Decode each message; nothing else."""
     if SAME:
-        settings = Settings()
         async for events in stream.take_events(settings.batch_max_events, settings.batch_max_wait):
             for event in events:
                 orjson.loads(event.value)
