@@ -16,15 +16,16 @@ import faust
 import orjson
 from faust.web import Request, Response, View
 
-from fraudstream.faust_tuning import FraudstreamApp, raise_root_logger_level, set_fetch_max_wait
 from fraudstream.settings import Settings
+from fraudstream.worker.faust_app import FraudstreamApp
+from fraudstream.worker.patches import raise_root_logger_level, set_fetch_max_wait
 
 SAME = os.environ.get("BENCH_SAME_SETTINGS") == "1"
 settings = Settings()  # the worker's, applied only with BENCH_SAME_SETTINGS=1
 extra: dict[str, Any] = {}
 if SAME:
-    set_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
-    extra["producer_linger"] = settings.producer_linger_ms / 1000.0
+    set_fetch_max_wait(settings.kafka.consumer_fetch_max_wait_ms)
+    extra["producer_linger"] = settings.kafka.producer_linger_ms / 1000.0
 
 app = (FraudstreamApp if SAME else faust.App)(
     os.environ["BENCH_APP_ID"],
@@ -40,7 +41,7 @@ app = (FraudstreamApp if SAME else faust.App)(
     **extra,
 )
 if SAME:
-    app.keep_monitor = settings.faust_monitor  # type: ignore[attr-defined]
+    app.keep_monitor = settings.worker.faust_monitor  # type: ignore[attr-defined]
 
     @app.task
     async def quiet_root_logger() -> None:
@@ -65,7 +66,9 @@ def count(values: int) -> None:
 async def decode(stream: Any) -> None:
     """Decode each message; nothing else."""
     if SAME:
-        async for events in stream.take_events(settings.batch_max_events, settings.batch_max_wait):
+        async for events in stream.take_events(
+            settings.worker.batch_max_events, settings.worker.batch_max_wait
+        ):
             for event in events:
                 orjson.loads(event.value)
             count(len(events))

@@ -22,10 +22,10 @@ from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fraudstream.tansu import TansuBroker
-from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
-from fraudstream.topics import ensure_topics_sync
-from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
+from fraudstream.kafka.topics import ensure_topics_sync
+from fraudstream.local.tansu import TansuBroker
+from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
+from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
 
 TOKEN = "benchmark-token"
 

@@ -18,11 +18,14 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
-from fraudstream.schema import Alert, Transaction, alert_id_for
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a script
+
+from fraudstream.core.records import Alert, Reason, ReasonKind, Transaction, alert_id_for
 from fraudstream.sinks.base import ProcessedRecord
 from fraudstream.sinks.influx import InfluxSink
-from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
+from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
 
 TOKEN = "benchmark-token"
 ORG = "fraud-detection-org"
@@ -56,7 +59,7 @@ def build_records(n: int, users: int, alert_ratio: float, seed: int) -> list[Pro
                 transaction=tx,
                 detected_at=datetime.now(timezone.utc),
                 score=score,
-                reasons=[{"name": r} for r in reasons],
+                reasons=[Reason(ReasonKind.RULE, r) for r in reasons],
                 features={},
             )
         records.append(ProcessedRecord(tx, score, alert))

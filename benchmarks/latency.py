@@ -36,7 +36,7 @@ from benchmarks.harness import (
     say,
     transactions,
 )
-from fraudstream.tansu import TansuBroker
+from fraudstream.local.tansu import TansuBroker
 
 #: Producer batching of the load generator, as a client at these rates would configure it.
 PRODUCER_LINGER_MS = 5

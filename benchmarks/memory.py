@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a script
 
 from benchmarks.harness import Deployment, drain_rate, produce_sync, rss_mib, say, transactions
-from fraudstream.tansu import TansuBroker
+from fraudstream.local.tansu import TansuBroker
 
 #: Transactions before the baseline, so the model's fixed memory is part of it.
 WARMUP_TRANSACTIONS = 3000

@@ -38,14 +38,16 @@ from benchmarks.harness import (
     rss_mib,
     transactions,
 )
-from fraudstream.detector import Detector, DetectorConfig
-from fraudstream.features import UserProfile, compute_features, update_profile
-from fraudstream.rules import AmountThresholdRule
-from fraudstream.schema import Alert, Source, Transaction, parse_transaction
+from fraudstream.core.detector import Detector
+from fraudstream.core.features import UserProfile, compute_features, update_profile
+from fraudstream.core.parsing import parse_transaction
+from fraudstream.core.records import Alert, Source, Transaction
+from fraudstream.core.rules import AmountThresholdRule
+from fraudstream.kafka.topics import ensure_topics_sync
+from fraudstream.local.ports import free_port
+from fraudstream.local.tansu import TansuBroker
 from fraudstream.settings import Settings
-from fraudstream.tansu import TansuBroker, free_port
-from fraudstream.testing.influxdb import InfluxV2Proxy
-from fraudstream.topics import ensure_topics_sync
+from tests.support.influxdb_server import InfluxV2Proxy
 
 
 async def ceiling(bootstrap: str, topic: str, count: int) -> float:
@@ -100,7 +102,7 @@ def bare_faust(
             sys.executable,
             "-m",
             "faust",
-            *(["-L", "uvloop"] if same and Settings().event_loop == "uvloop" else []),
+            *(["-L", "uvloop"] if same and Settings().worker.event_loop == "uvloop" else []),
             "-A",
             "benchmarks.bare_faust_app",
             "worker",
@@ -159,7 +161,7 @@ def full_worker(
 def core_stages(messages: list[tuple[bytes, bytes]]) -> dict[str, float]:
     """Microseconds per event for each stage of the detection core, and end to end."""
     settings = Settings()
-    config = DetectorConfig.from_settings(settings)
+    config = settings.detection.detector_config()
     raws = [value for _, value in messages]
     now = datetime.now(timezone.utc)
     timings: dict[str, float] = {}

@@ -30,7 +30,7 @@ from benchmarks.harness import (
     say,
     transactions,
 )
-from fraudstream.tansu import TansuBroker
+from fraudstream.local.tansu import TansuBroker
 
 
 def main() -> None:

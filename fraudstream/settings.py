@@ -1,24 +1,36 @@
-"""Every setting fraudstream reads, in one place (environment prefix ``FRAUDSTREAM_``)."""
+"""Every setting fraudstream reads, in one root with a section per concern.
+
+Each section reads its own ``FRAUDSTREAM_<NAME>`` variables (case-insensitive, the names
+users have always set: ``FRAUDSTREAM_BROKER_URL``, ``FRAUDSTREAM_AMOUNT_THRESHOLD``, ...);
+the README lists them all with their defaults.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from fraudstream.core.detector import DetectorConfig
 
-class Settings(BaseSettings):
-    """Configuration of the worker, the sinks and the CLI.
+#: Every variable fraudstream reads starts with this.
+ENV_PREFIX = "FRAUDSTREAM_"
 
-    Each field maps to ``FRAUDSTREAM_<NAME>`` (case-insensitive); the README lists them all.
-    """
 
-    model_config = SettingsConfigDict(env_prefix="FRAUDSTREAM_", extra="ignore")
+class _Section(BaseSettings):
+    """A group of settings read from ``FRAUDSTREAM_*`` variables with their flat names."""
 
-    # --- Kafka ---------------------------------------------------------------------------
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+
+class KafkaSettings(_Section):
+    """Where the broker is, how to reach it securely, the topics and the consumer group."""
+
     broker_url: str = Field("kafka://localhost:9092", description="Kafka bootstrap URL(s).")
     app_id: str = Field("fraudstream", description="Faust app id = consumer group id.")
     input_topic: str = Field("transactions-input", description="Topic read for transactions.")
@@ -38,35 +50,20 @@ class Settings(BaseSettings):
     broker_ssl_cafile: str = Field("", description="CA bundle for TLS; empty = system CAs.")
     broker_ssl_certfile: str = Field("", description="Client certificate for mutual TLS.")
     broker_ssl_keyfile: str = Field("", description="Client key for mutual TLS.")
-    broker_unavailable_timeout: float = Field(
-        120.0, gt=0, description="Exit (code 3) after the broker is unreachable this long, s."
-    )
-    broker_check_interval: float = Field(5.0, gt=0, description="Broker reachability check, s.")
-    max_message_bytes: int = Field(
-        65536, ge=64, description="Larger input messages go to the DLQ unparsed."
-    )
     consumer_fetch_max_wait_ms: int = Field(
         20, ge=1, le=30000, description="Longest a fetch may wait for data (Faust uses 1500)."
     )
     producer_linger_ms: float = Field(
         5.0, ge=0, description="Producer batching delay for alerts and dead letters, ms."
     )
-    batch_max_events: int = Field(
-        500,
-        ge=1,
-        description="Most messages handled as one batch (profile changes reach the changelog "
-        "once per user and batch); 1 = one message at a time.",
-    )
-    batch_max_wait_ms: float = Field(
-        5.0,
-        gt=0,
-        description="Longest the worker waits to fill a batch before handling what it has, ms.",
-    )
     broker_session_timeout: float = Field(30.0, gt=0, description="Consumer session timeout, s.")
     broker_heartbeat_interval: float = Field(3.0, gt=0, description="Heartbeat interval, s.")
     broker_rebalance_timeout: float = Field(30.0, gt=0, description="Rebalance timeout, s.")
 
-    # --- Detection ---------------------------------------------------------------------
+
+class DetectionSettings(_Section):
+    """Rules and model parameters; the worker turns them into the core's own config."""
+
     amount_threshold: float = Field(
         10000.0, ge=0, description="Rule fires when amount is strictly greater."
     )
@@ -114,14 +111,75 @@ class Settings(BaseSettings):
         1_000_000.0, gt=1, description="Amount mapped to 1.0 on the log-amount feature."
     )
 
+    @field_validator("score_quantile", mode="before")
+    @classmethod
+    def _quantile_off(cls, value: object) -> object:
+        """``off``, ``none`` or an empty value switch the adaptive threshold off."""
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off", "fixed"}:
+            return None
+        return value
+
+    @property
+    def effective_warmup(self) -> int:
+        """Events the model must learn before its scores may raise alerts."""
+        return self.model_warmup or self.hst_window_size
+
+    def detector_config(self) -> DetectorConfig:
+        """The core's own configuration (the core never reads the process settings)."""
+        from fraudstream.core.detector import DetectorConfig  # the core imports River: lazily
+        from fraudstream.core.features import FeatureScales
+        from fraudstream.core.model import HSTParams
+
+        return DetectorConfig(
+            amount_threshold=self.amount_threshold,
+            habit_spike_zscore=self.habit_spike_zscore,
+            habit_spike_min_history=self.habit_spike_min_history,
+            unfamiliar_place_zscore=self.unfamiliar_place_zscore,
+            score_threshold=self.score_threshold,
+            score_quantile=self.score_quantile,
+            score_quantile_window=self.score_quantile_window,
+            score_quantile_min_samples=self.score_quantile_min_samples,
+            hst=HSTParams(
+                n_trees=self.hst_n_trees,
+                height=self.hst_height,
+                window_size=self.hst_window_size,
+                seed=self.hst_seed,
+            ),
+            warmup=self.effective_warmup,
+            scales=FeatureScales(
+                amount_scale_max=self.amount_scale_max,
+                velocity_window_seconds=self.velocity_window_seconds,
+            ),
+        )
+
+
+class WorkerSettings(_Section):
+    """The worker process: batching, state, supervision, web server and logging."""
+
+    broker_unavailable_timeout: float = Field(
+        120.0, gt=0, description="Exit (code 3) after the broker is unreachable this long, s."
+    )
+    broker_check_interval: float = Field(5.0, gt=0, description="Broker reachability check, s.")
+    max_message_bytes: int = Field(
+        65536, ge=64, description="Larger input messages go to the DLQ unparsed."
+    )
+    batch_max_events: int = Field(
+        500,
+        ge=1,
+        description="Most messages handled as one batch (profile changes reach the changelog "
+        "once per user and batch); 1 = one message at a time.",
+    )
+    batch_max_wait_ms: float = Field(
+        5.0,
+        gt=0,
+        description="Longest the worker waits to fill a batch before handling what it has, ms.",
+    )
     model_checkpoint_interval: float = Field(
         30.0, gt=0, description="Seconds between model checkpoints (also written on shutdown)."
     )
     model_checkpoint_path: str = Field(
         "", description="Model checkpoint file; empty = <data_dir>/<app_id>-model.ckpt."
     )
-
-    # --- Worker ------------------------------------------------------------------------
     web_port: int = Field(6066, ge=0, le=65535, description="Faust web server port.")
     web_host: str = Field("127.0.0.1", description="Faust web server bind address.")
     data_dir: str = Field("fraudstream-data", description="Faust data directory (table stores).")
@@ -142,8 +200,17 @@ class Settings(BaseSettings):
         description="A Kafka client message repeated within this many seconds is logged once "
         "(with a count); 0 = log every one.",
     )
+    worker_name: str = Field("", description="Tag of this worker's metrics; default hostname.")
 
-    # --- InfluxDB (used when influx_enabled) -------------------------------------------
+    @property
+    def batch_max_wait(self) -> float:
+        """:attr:`batch_max_wait_ms` in seconds, as Faust takes it."""
+        return self.batch_max_wait_ms / 1000.0
+
+
+class InfluxSettings(_Section):
+    """The InfluxDB sink (used when ``influx_enabled``)."""
+
     influx_enabled: bool = Field(False, description="Write points to InfluxDB.")
     influx_url: str = Field("http://localhost:8086", description="InfluxDB base URL.")
     influx_token: SecretStr = Field(SecretStr(""), description="InfluxDB API token.")
@@ -163,7 +230,6 @@ class Settings(BaseSettings):
     influx_close_timeout: float = Field(
         10.0, gt=0, description="Seconds a stopping worker spends draining buffered points."
     )
-    worker_name: str = Field("", description="Tag of this worker's metrics; default hostname.")
 
     def influx_token_value(self) -> str:
         """The InfluxDB token, from ``influx_token_file`` when set, else the variable."""
@@ -171,28 +237,30 @@ class Settings(BaseSettings):
             return Path(self.influx_token_file).read_text().strip()
         return self.influx_token.get_secret_value()
 
-    @field_validator("score_quantile", mode="before")
+
+class Settings(BaseSettings):
+    """The root: one section per concern, each read from the environment when not given."""
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
+
     @classmethod
-    def _quantile_off(cls, value: object) -> object:
-        """``off``, ``none`` or an empty value switch the adaptive threshold off."""
-        if isinstance(value, str) and value.strip().lower() in {"", "none", "off", "fixed"}:
-            return None
-        return value
+    def variables(cls) -> dict[str, FieldInfo]:
+        """Every setting of every section by its ``FRAUDSTREAM_*`` variable name."""
+        sections = (KafkaSettings, DetectionSettings, WorkerSettings, InfluxSettings)
+        return {
+            f"{ENV_PREFIX}{name.upper()}": field
+            for section in sections
+            for name, field in section.model_fields.items()
+        }
 
     @property
     def checkpoint_file(self) -> Path:
         """Where this worker keeps its model checkpoint."""
-        return Path(self.model_checkpoint_path or f"{self.data_dir}/{self.app_id}-model.ckpt")
-
-    @property
-    def batch_max_wait(self) -> float:
-        """:attr:`batch_max_wait_ms` in seconds, as Faust takes it."""
-        return self.batch_max_wait_ms / 1000.0
-
-    @property
-    def effective_warmup(self) -> int:
-        """Events the model must learn before its scores may raise alerts."""
-        return self.model_warmup or self.hst_window_size
+        path = self.worker.model_checkpoint_path
+        return Path(path or f"{self.worker.data_dir}/{self.kafka.app_id}-model.ckpt")
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from typing import Any, get_args
 
 from aiokafka.errors import KafkaError
 
-from fraudstream.settings import Settings
+from fraudstream.settings import KafkaSettings
 from producer.csv_replay import CSV_FORMATS, CsvFormatError, CsvReplay, CsvScan
 from producer.generator import (
     DEFAULT_FRAUD_SHARE,
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(e.g. FRAUDSTREAM_BROKER_SECURITY_PROTOCOL). The SASL password is read only from "
         f"${PASSWORD_ENV}: a command line is visible to every user of the machine.",
     )
-    fields = Settings.model_fields
+    fields = KafkaSettings.model_fields
     security.add_argument(
         "--security-protocol",
         choices=get_args(fields["broker_security_protocol"].annotation),
@@ -293,14 +293,14 @@ def broker_security(args: argparse.Namespace) -> Mapping[str, Any]:
     The mapping is the worker's own (:func:`fraudstream.security.aiokafka_security`), so the
     producer connects to whatever broker the worker connects to.
     """
-    from fraudstream.security import aiokafka_security  # imports Faust: only when sending
+    from fraudstream.kafka.connection import aiokafka_security  # only when sending
 
     overrides = {
         field: getattr(args, flag)
         for flag, field in SECURITY_FLAGS.items()
         if getattr(args, flag, None) is not None
     }
-    return aiokafka_security(Settings(**overrides))
+    return aiokafka_security(KafkaSettings(**overrides))
 
 
 async def _run(

@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hypothesis import HealthCheck, settings
 
-from fraudstream.tansu import BrokerUnavailable, TansuBroker
-from fraudstream.topics import ensure_topics_sync
-from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
+from fraudstream.kafka.topics import ensure_topics_sync
+from fraudstream.local.tansu import BrokerUnavailable, TansuBroker
+from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
 from tests.support.environment import require
 from tests.support.kafka import Records, read_records
 

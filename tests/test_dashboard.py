@@ -1,6 +1,6 @@
 """The Grafana dashboard, its provisioning and the compose stack, checked without any server.
 
-Also unit tests of :mod:`fraudstream.dashboard` (variable substitution as Grafana does it).
+Also unit tests of :mod:`tests.support.dashboard` (variable substitution as Grafana does it).
 Docker and Grafana are not needed: the YAML files are read as text (PyYAML is not a dependency;
 when it is installed, :func:`test_yaml_files_parse` also parses them).
 """
@@ -17,7 +17,7 @@ import yaml  # a dev dependency: a missing one must fail, not skip
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fraudstream.dashboard import (
+from tests.support.dashboard import (
     BUILTIN_VARIABLES,
     DEFAULT_DASHBOARD_PATH,
     escape_regex,
@@ -336,7 +336,7 @@ def test_yaml_files_parse() -> None:
             )
 
 
-# --- fraudstream.dashboard: variable substitution -----------------------------------------------
+# --- tests.support.dashboard: variable substitution -----------------------------------------------
 
 
 def test_time_filter_and_intervals_are_rendered_like_grafana() -> None:

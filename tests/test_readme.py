@@ -17,8 +17,7 @@ def documented_defaults() -> dict[str, str]:
 
 def test_every_setting_is_in_the_readme_table_with_its_default() -> None:
     documented = documented_defaults()
-    for name, field in Settings.model_fields.items():
-        variable = f"FRAUDSTREAM_{name.upper()}"
+    for variable, field in Settings.variables().items():
         assert variable in documented, f"{variable} missing from the README settings table"
         default = field.default
         if hasattr(default, "get_secret_value") or default == "":
@@ -28,7 +27,7 @@ def test_every_setting_is_in_the_readme_table_with_its_default() -> None:
 
 
 def test_readme_documents_no_setting_that_does_not_exist() -> None:
-    known = {f"FRAUDSTREAM_{name.upper()}" for name in Settings.model_fields}
+    known = set(Settings.variables())
     assert set(documented_defaults()) <= known
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fraudstream.schema import Alert, Transaction
+from fraudstream.core.records import Alert, Transaction
 
 
 @dataclass(frozen=True, slots=True)

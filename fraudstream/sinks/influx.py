@@ -89,18 +89,20 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from fraudstream.core.records import ReasonName
 from fraudstream.sinks.base import ProcessedRecord
 
 if TYPE_CHECKING:
-    from fraudstream.settings import Settings
+    from fraudstream.settings import InfluxSettings
 
 log = logging.getLogger(__name__)
 
 ALERTS_MEASUREMENT = "fraud_alerts"
 TRANSACTIONS_MEASUREMENT = "transactions"
 WORKER_STATS_MEASUREMENT = "worker_stats"
-RULE_REASON = "amount_threshold"
-MODEL_REASON = "half_space_trees"
+#: The reasons the ``rule`` and ``model`` 0/1 fields of an alert point stand for.
+RULE_REASON = ReasonName.AMOUNT_THRESHOLD.value
+MODEL_REASON = ReasonName.HALF_SPACE_TREES.value
 #: Offsets added to a transaction's time stay below this many nanoseconds (1 ms).
 TIME_OFFSET_RANGE_NS = 1_000_000
 
@@ -346,7 +348,7 @@ class InfluxSink:
         self._log = _RateLimitedLog(log_interval)
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> InfluxSink:
+    def from_settings(cls, settings: InfluxSettings, **overrides: Any) -> InfluxSink:
         """Build the sink from the ``influx_*`` settings; keyword ``overrides`` win."""
         kwargs: dict[str, Any] = {
             "url": settings.influx_url,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.tansu import TansuBroker
-from fraudstream.topics import ensure_topics_sync
-from fraudstream.worker_process import FAST_JOIN_ENV, WorkerProcess
+from fraudstream.kafka.topics import ensure_topics_sync
+from fraudstream.local.tansu import TansuBroker
+from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
 
 pytestmark = pytest.mark.integration
 

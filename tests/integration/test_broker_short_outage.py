@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from fraudstream.tansu import BrokerUnavailable, TansuBroker, free_port
+from fraudstream.local.ports import free_port
+from fraudstream.local.tansu import BrokerUnavailable, TansuBroker
 from tests.conftest import Pipeline
 from tests.integration.test_crash import PacedProducer, stream
 from tests.support.environment import require

@@ -9,9 +9,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import ProducerClosed
 
-from fraudstream.changelog import ChangelogBatch
-from fraudstream.tansu import TansuBroker
-from fraudstream.topics import ensure_topics_sync
+from fraudstream.kafka.topics import ensure_topics_sync
+from fraudstream.local.tansu import TansuBroker
+from fraudstream.worker.changelog import ChangelogBatch
 from tests.support.kafka import read_records
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
 from tests.conftest import Pipeline
 from tests.integration.test_crash import PacedProducer
 from tests.support.influxdb import worker_influx_env
+from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb, pytest.mark.timeout(600)]
 

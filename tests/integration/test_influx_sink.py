@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from fraudstream.settings import Settings
+from fraudstream.settings import InfluxSettings
 from fraudstream.sinks.influx import InfluxSink, point_time_ns
-from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
+from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
 from tests.support.records import make_record, wait_until
 
 pytestmark = [pytest.mark.influxdb, pytest.mark.timeout(120)]
@@ -389,9 +389,9 @@ def test_from_settings_writes_with_the_configured_bucket_and_token(
 ) -> None:
     token = influx_proxy.token
     assert token is not None
-    settings = Settings(
+    settings = InfluxSettings(
         influx_url=influx_proxy.url,
-        influx_token=token,
+        influx_token=token,  # type: ignore[arg-type]
         influx_org="fraud-detection-org",
         influx_bucket=influx_bucket,
     )

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.dashboard import load_dashboard, panel_queries, render_query
-from fraudstream.testing.influxdb import InfluxServer, InfluxV2Proxy
-from fraudstream.worker_process import WorkerProcess
+from fraudstream.local.worker_process import WorkerProcess
 from tests.conftest import Pipeline
 from tests.integration.test_worker import SEED, normal_transactions
+from tests.support.dashboard import load_dashboard, panel_queries, render_query
 from tests.support.influxdb import TEST_TOKEN, worker_influx_env
+from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
 from tests.support.records import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb]

@@ -18,7 +18,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fraudstream.tansu import TansuBroker, free_port
+from fraudstream.local.ports import free_port
+from fraudstream.local.tansu import TansuBroker
 from producer.generator import GeneratorParameters, ScenarioGenerator
 from producer.kafka import (
     LABEL_HEADER,

@@ -17,7 +17,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 
 import producer.kafka
-from fraudstream.tansu import free_port
+from fraudstream.local.ports import free_port
 from producer.cli import EXIT_FAILED, EXIT_USAGE, main
 from tests.support.environment import require
 

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from fraudstream.sinks.influx import InfluxSink
-from fraudstream.testing.influxdb import InfluxServer, InfluxServerError, InfluxV2Proxy
 from tests.support.environment import require
+from tests.support.influxdb_server import InfluxServer, InfluxServerError, InfluxV2Proxy
 
 TEST_TOKEN = "fraudstream-test-token-7d1f0c9e"
 TEST_ORG = "fraud-detection-org"

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from fraudstream.schema import Alert, Transaction, alert_id_for
+from fraudstream.core.records import Alert, Reason, ReasonKind, Transaction, alert_id_for
 from fraudstream.sinks.base import ProcessedRecord
 
 
@@ -42,7 +42,9 @@ def make_record(
             transaction=tx,
             detected_at=datetime.now(timezone.utc),
             score=score,
-            reasons=[{"name": name, "detail": f"{name} fired"} for name in reasons],
+            reasons=[
+                Reason(ReasonKind.RULE, name, {"detail": f"{name} fired"}) for name in reasons
+            ],
             features={"log_amount": 0.5},
         )
     return ProcessedRecord(tx, score, alert)

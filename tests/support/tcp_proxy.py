@@ -7,7 +7,7 @@ import socket
 import struct
 import threading
 
-from fraudstream.tansu import free_port
+from fraudstream.local.ports import free_port
 
 CHUNK_BYTES = 65536
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.settings import Settings
+from fraudstream.settings import InfluxSettings, KafkaSettings, Settings
 
 TOKEN = "influx-token-6c1d"
 PASSWORD = "sasl-password-93ab"
@@ -19,17 +19,20 @@ def test_the_token_file_wins_over_the_variable_and_loses_its_newline(
     secret.write_text(f"{TOKEN}\n")  # as `echo token > file` or a Docker secret leaves it
     monkeypatch.setenv("FRAUDSTREAM_INFLUX_TOKEN", "from-the-variable")
     monkeypatch.setenv("FRAUDSTREAM_INFLUX_TOKEN_FILE", str(secret))
-    assert Settings().influx_token_value() == TOKEN
+    assert Settings().influx.influx_token_value() == TOKEN
 
 
 def test_the_token_variable_is_used_without_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUDSTREAM_INFLUX_TOKEN", TOKEN)
     monkeypatch.delenv("FRAUDSTREAM_INFLUX_TOKEN_FILE", raising=False)
-    assert Settings().influx_token_value() == TOKEN
+    assert Settings().influx.influx_token_value() == TOKEN
 
 
 def test_secrets_are_in_no_repr_str_or_dump() -> None:
-    settings = Settings(influx_token=TOKEN, broker_sasl_password=PASSWORD)  # type: ignore[arg-type]
+    settings = Settings(
+        kafka=KafkaSettings(broker_sasl_password=PASSWORD),  # type: ignore[arg-type]
+        influx=InfluxSettings(influx_token=TOKEN),  # type: ignore[arg-type]
+    )
     for text in (
         repr(settings),
         str(settings),
@@ -37,3 +40,26 @@ def test_secrets_are_in_no_repr_str_or_dump() -> None:
         str(settings.model_dump()),
     ):
         assert TOKEN not in text and PASSWORD not in text
+
+
+def test_every_variable_users_set_keeps_its_flat_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_BROKER_URL", "kafka://broker-a:9092")
+    monkeypatch.setenv("FRAUDSTREAM_AMOUNT_THRESHOLD", "2500")
+    monkeypatch.setenv("FRAUDSTREAM_BATCH_MAX_EVENTS", "7")
+    monkeypatch.setenv("FRAUDSTREAM_INFLUX_BUCKET", "b")
+    settings = Settings()
+    assert settings.kafka.broker_url == "kafka://broker-a:9092"
+    assert settings.detection.amount_threshold == 2500
+    assert settings.worker.batch_max_events == 7
+    assert settings.influx.influx_bucket == "b"
+
+
+def test_sections_do_not_share_a_variable() -> None:
+    from fraudstream.settings import DetectionSettings, WorkerSettings
+
+    names = [
+        name
+        for section in (KafkaSettings, DetectionSettings, WorkerSettings, InfluxSettings)
+        for name in section.model_fields
+    ]
+    assert len(names) == len(set(names)) == len(Settings.variables())

@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
 
-from fraudstream.metrics import WorkerStats
 from fraudstream.sinks.influx import (
     TIME_OFFSET_RANGE_NS,
     InfluxSink,
@@ -29,6 +28,7 @@ from fraudstream.sinks.influx import (
     time_offset_ns,
     transaction_line,
 )
+from fraudstream.worker.stats import WorkerStats
 from tests.support.records import make_record
 
 TS = datetime(2024, 5, 17, 12, 30, 45, 123000, tzinfo=timezone.utc)

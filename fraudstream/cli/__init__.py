@@ -1,0 +1,138 @@
+"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+#: CLI flag -> settings field; a flag given on the command line wins over the environment.
+SETTING_FLAGS = {
+    "broker": "broker_url",
+    "input_topic": "input_topic",
+    "alerts_topic": "alerts_topic",
+    "dlq_topic": "dlq_topic",
+    "amount_threshold": "amount_threshold",
+    "score_threshold": "score_threshold",
+    "partitions": "partitions",
+    "web_port": "web_port",
+}
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", help="Kafka URL, e.g. kafka://localhost:9092")
+    parser.add_argument("--input-topic", help="transactions topic")
+    parser.add_argument("--alerts-topic", help="alerts topic")
+    parser.add_argument("--dlq-topic", help="dead-letter topic")
+    parser.add_argument("--amount-threshold", type=float, help="rule fires above this amount")
+    parser.add_argument("--score-threshold", type=float, help="model alert threshold")
+    parser.add_argument("--partitions", type=int, help="partitions of the input topic")
+    parser.add_argument("--web-port", type=int, help="worker web server port")
+
+
+def _apply_setting_flags(args: argparse.Namespace) -> None:
+    """Export given flags as FRAUDSTREAM_* variables so the settings class sees them."""
+    for flag, field in SETTING_FLAGS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[f"FRAUDSTREAM_{field.upper()}"] = str(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    worker = sub.add_parser("worker", help="run the detection worker (Faust)")
+    _add_setting_flags(worker)
+    worker.add_argument("-l", "--loglevel", default=None, help="debug, info, warn, error, crit")
+
+    tail = sub.add_parser("tail", help="print alerts (and dead letters) as they arrive")
+    _add_setting_flags(tail)
+    tail.add_argument("--dlq", action="store_true", help="also follow the dead-letter topic")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
+    tail.add_argument("--json", action="store_true", help="print raw JSON instead of a summary")
+    tail.add_argument("--max", type=int, default=0, help="stop after this many records")
+    tail.add_argument("--idle-timeout", type=float, default=0, help="stop after N idle seconds")
+
+    replay = sub.add_parser("replay-dlq", help="re-send dead-lettered payloads to the input")
+    _add_setting_flags(replay)
+    replay.add_argument("--reason", action="append", default=[], help="only this reason")
+    replay.add_argument("--idle-timeout", type=float, default=3.0, help="stop after N idle s")
+    replay.add_argument("--dry-run", action="store_true", help="count, send nothing")
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="labeled stream through the real worker: precision, recall, latency",
+        description="Runs the producer's labeled stream through a real worker on the embedded "
+        "broker (or FRAUDSTREAM_BROKER_URL, with topics and a group of its own) and joins "
+        "alerts to the ground truth. --offline runs the same stream through the detection "
+        "core only: same decisions in the same order, no latency figures.",
+    )
+    evaluate.add_argument("--count", type=int, default=20_000, help="transactions (20000)")
+    evaluate.add_argument("--users", type=int, default=1_000, help="distinct users (1000)")
+    evaluate.add_argument("--fraud-share", type=float, default=0.02, help="fraud share (0.02)")
+    evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
+    evaluate.add_argument("--rate", type=float, default=0.0, help="tx/s; 0 = as fast as possible")
+    evaluate.add_argument("--offline", action="store_true", help="detection core only, no Kafka")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    demo = sub.add_parser("demo", help="embedded broker + worker + load, alerts on screen")
+    demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
+    demo.add_argument("--rate", type=float, default=300.0, help="transactions/s (default 300)")
+    demo.add_argument("--users", type=int, default=200, help="distinct users (default 200)")
+    demo.add_argument("--fraud-share", type=float, default=0.02, help="share of fraud")
+    demo.add_argument("--show", type=int, default=8, help="alerts to print in full")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the load")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``fraudstream`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "worker":
+        _apply_setting_flags(args)
+        from fraudstream.cli.worker import run_worker
+
+        run_worker(args.loglevel)
+    elif args.command == "tail":
+        _apply_setting_flags(args)
+        from fraudstream.cli.tail import tail
+
+        try:
+            code = asyncio.run(
+                tail(args.dlq, args.from_beginning, args.json, args.max, args.idle_timeout)
+            )
+        except KeyboardInterrupt:
+            code = 130
+        sys.exit(code)
+    elif args.command == "replay-dlq":
+        _apply_setting_flags(args)
+        from fraudstream.cli.replay_dlq import replay_dlq
+
+        sys.exit(asyncio.run(replay_dlq(set(args.reason), args.idle_timeout, args.dry_run)))
+    elif args.command == "evaluate":
+        from fraudstream.cli.evaluate import EvaluateOptions
+        from fraudstream.cli.evaluate import main as evaluate_main
+
+        sys.exit(
+            evaluate_main(
+                EvaluateOptions(
+                    args.count,
+                    args.users,
+                    args.fraud_share,
+                    args.seed,
+                    args.rate,
+                    args.offline,
+                    args.json,
+                )
+            )
+        )
+    elif args.command == "demo":
+        from fraudstream.cli.demo import DemoOptions, run_demo
+
+        options = DemoOptions(
+            args.duration, args.rate, args.users, args.fraud_share, args.show, args.seed
+        )
+        sys.exit(run_demo(options))

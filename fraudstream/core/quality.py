@@ -1,0 +1,141 @@
+"""Detection quality and latency from labeled outcomes (pure: no Kafka, no I/O)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from fraudstream.core.records import ReasonName
+
+#: The anomaly model's reason; every other reason is a rule (amount, habit spike, place).
+MODEL_REASON = ReasonName.HALF_SPACE_TREES.value
+
+#: What we hold the detector to on the default labeled stream (after warm-up).
+TARGETS = {
+    "precision": (">=", 0.95),
+    "recall": (">=", 0.90),
+    "falsePositiveRate": ("<", 0.02),
+    "modelRecallUnderRuleThreshold": (">=", 0.70),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One labeled transaction and what the detector did with it."""
+
+    transaction_id: str
+    scenario: str
+    is_fraud: bool
+    amount: float
+    reasons: tuple[str, ...] = ()  # empty: no alert
+    latency_ms: float | None = None  # send -> alert arrival, when measured
+
+    @property
+    def alerted(self) -> bool:
+        """True when an alert was raised for this transaction."""
+        return bool(self.reasons)
+
+
+@dataclass
+class QualityReport:
+    """Confusion counts and the figures derived from them."""
+
+    transactions: int = 0
+    frauds: int = 0
+    alerts: int = 0
+    true_positives: int = 0
+    false_positives: int = 0
+    per_scenario: Counter[str] = field(default_factory=Counter)
+    caught_per_scenario: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    caught_only_by_model: int = 0  # the model fired and no rule did
+    caught_only_by_rules: int = 0  # some rule fired and the model did not
+    frauds_under_rule_threshold: int = 0
+    model_caught_under_rule_threshold: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every figure, JSON-friendly."""
+        legit = self.transactions - self.frauds
+        figures: dict[str, Any] = {
+            "transactions": self.transactions,
+            "frauds": self.frauds,
+            "alerts": self.alerts,
+            "truePositives": self.true_positives,
+            "falsePositives": self.false_positives,
+            "precision": _ratio(self.true_positives, self.alerts),
+            "recall": _ratio(self.true_positives, self.frauds),
+            "falsePositiveRate": _ratio(self.false_positives, legit),
+            "recallByScenario": {
+                s: _ratio(self.caught_per_scenario[s], n)
+                for s, n in sorted(self.per_scenario.items())
+            },
+            "alertsByReason": dict(self.reasons),
+            "shareCaughtOnlyByModel": _ratio(self.caught_only_by_model, self.frauds),
+            "shareCaughtOnlyByRules": _ratio(self.caught_only_by_rules, self.frauds),
+            "modelRecallUnderRuleThreshold": _ratio(
+                self.model_caught_under_rule_threshold, self.frauds_under_rule_threshold
+            ),
+            "latencyMs": latency_summary(self.latencies_ms),
+        }
+        precision, recall = figures["precision"], figures["recall"]
+        figures["f1"] = (
+            2 * precision * recall / (precision + recall)
+            if precision is not None and recall is not None and precision + recall > 0
+            else None
+        )
+        figures["targets"] = {
+            name: _meets(figures[name], op, bound) for name, (op, bound) in TARGETS.items()
+        }
+        return figures
+
+
+def assess(outcomes: list[Outcome], rule_threshold: float) -> QualityReport:
+    """Count what was caught, missed and wrongly flagged."""
+    report = QualityReport()
+    for outcome in outcomes:
+        report.transactions += 1
+        report.reasons.update(outcome.reasons)
+        if outcome.alerted:
+            report.alerts += 1
+            if outcome.latency_ms is not None:
+                report.latencies_ms.append(outcome.latency_ms)
+        if not outcome.is_fraud:
+            report.false_positives += outcome.alerted
+            continue
+        report.frauds += 1
+        report.per_scenario[outcome.scenario] += 1
+        model_hit = MODEL_REASON in outcome.reasons
+        rule_hit = any(reason != MODEL_REASON for reason in outcome.reasons)
+        if outcome.alerted:
+            report.true_positives += 1
+            report.caught_per_scenario[outcome.scenario] += 1
+            report.caught_only_by_model += model_hit and not rule_hit
+            report.caught_only_by_rules += rule_hit and not model_hit
+        if outcome.amount <= rule_threshold:
+            report.frauds_under_rule_threshold += 1
+            report.model_caught_under_rule_threshold += model_hit
+    return report
+
+
+def latency_summary(values: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99 (nearest rank) and the count."""
+    ordered = sorted(values)
+
+    def rank(q: float) -> float | None:
+        if not ordered:
+            return None
+        return round(ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))], 1)
+
+    return {"count": len(ordered), "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99)}
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _meets(value: float | None, op: str, bound: float) -> bool | None:
+    if value is None:
+        return None
+    return value >= bound if op == ">=" else value < bound

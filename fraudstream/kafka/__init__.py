@@ -1,0 +1,1 @@
+"""Kafka connection settings for aiokafka and Faust, bootstrap parsing and topic admin."""

@@ -1,0 +1,68 @@
+"""Broker (embedded Tansu unless ``FRAUDSTREAM_BROKER_URL`` is set) plus one worker process.
+
+``fraudstream demo`` and ``fraudstream evaluate`` both run the real pipeline this way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fraudstream.kafka.connection import aiokafka_security
+from fraudstream.kafka.topics import bootstrap_of, ensure_topics_sync
+from fraudstream.local.tansu import TansuBroker
+from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
+from fraudstream.settings import Settings
+
+
+@dataclass(frozen=True)
+class LocalPipeline:
+    """A ready worker and what a client needs to talk to its broker."""
+
+    settings: Settings
+    worker: WorkerProcess
+    bootstrap: str
+    security: Mapping[str, Any]
+
+
+@contextmanager
+def local_pipeline(
+    workdir: Path, say: Callable[[str], None], extra_env: Mapping[str, str] | None = None
+) -> Iterator[LocalPipeline]:
+    """Start (or reuse) a broker, create the topics, start a worker; stop them on exit."""
+    external = os.environ.get("FRAUDSTREAM_BROKER_URL")
+    broker: TansuBroker | None = None
+    worker: WorkerProcess | None = None
+    try:
+        if external:
+            broker_url = external
+            say(f"using the broker at {broker_url}")
+        else:
+            broker = TansuBroker(log_path=workdir / "broker.log").start()
+            broker_url = broker.url
+            say(f"started the embedded Tansu broker at {broker.bootstrap}")
+        env = {
+            "FRAUDSTREAM_BROKER_URL": broker_url,
+            "FRAUDSTREAM_DATA_DIR": str(workdir / "data"),
+            **(extra_env or {}),
+            **(FAST_JOIN_ENV if broker is not None else {}),
+        }
+        os.environ.update(env)  # this process and the worker read the same settings
+        settings = Settings()
+        security = aiokafka_security(settings.kafka)
+        bootstrap = bootstrap_of(broker_url)
+        topics = [settings.kafka.input_topic, settings.kafka.alerts_topic, settings.kafka.dlq_topic]
+        ensure_topics_sync(bootstrap, topics, settings.kafka.partitions, security)
+        worker = WorkerProcess(env, workdir / "worker.log", log_level="warn").start()
+        say(f"starting the worker (log: {worker.log_path}) ...")
+        worker.wait_ready()
+        yield LocalPipeline(settings, worker, bootstrap, security)
+    finally:
+        if worker is not None:
+            worker.stop()
+        if broker is not None:
+            broker.stop()

@@ -1,0 +1,1 @@
+"""The Faust shell around the core: app, agent, batch handler, state, web views, supervision."""

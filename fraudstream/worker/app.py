@@ -1,0 +1,117 @@
+"""The worker's composition root: the Faust app, its topics, table, agent, timers and views.
+
+Run with ``faust -A fraudstream.app worker -l info`` or ``fraudstream worker``. Importing
+this module only defines things (the App object Faust needs, topic and table declarations,
+the runtime's objects); files, sockets, patches and threads start at worker start
+(:meth:`fraudstream.worker.runtime.WorkerRuntime.start`). All decisions are made by the
+core's :class:`fraudstream.core.detector.Detector`; the shell only moves bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import faust
+from faust.types import StreamT
+
+from fraudstream.settings import Settings, get_settings
+from fraudstream.worker.faust_app import FraudstreamApp, faust_credentials
+from fraudstream.worker.patches import raise_root_logger_level
+from fraudstream.worker.runtime import TopicOutbox, WorkerRuntime
+from fraudstream.worker.state import ProfileStore, declare_profile_table
+from fraudstream.worker.web import blueprint
+
+
+def create_app(settings: Settings) -> FraudstreamApp:
+    """A Faust app configured from ``settings`` (no agents yet)."""
+    kafka, worker = settings.kafka, settings.worker
+    app = FraudstreamApp(
+        kafka.app_id,
+        broker=kafka.broker_url,
+        broker_credentials=faust_credentials(settings.kafka),
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=kafka.partitions,
+        store=worker.table_store,
+        datadir=worker.data_dir,
+        web_port=worker.web_port,
+        web_host=worker.web_host,
+        web_bind=worker.web_host,
+        consumer_auto_offset_reset="earliest",
+        producer_linger=kafka.producer_linger_ms / 1000.0,
+        broker_session_timeout=kafka.broker_session_timeout,
+        broker_heartbeat_interval=kafka.broker_heartbeat_interval,
+        broker_rebalance_timeout=kafka.broker_rebalance_timeout,
+    )
+    app.keep_monitor = worker.faust_monitor
+    return app
+
+
+settings = get_settings()
+app = create_app(settings)
+input_topic = app.topic(
+    settings.kafka.input_topic,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.kafka.partitions,
+)
+alerts_topic = app.topic(settings.kafka.alerts_topic, key_serializer="raw", value_serializer="raw")
+dlq_topic = app.topic(settings.kafka.dlq_topic, key_serializer="raw", value_serializer="raw")
+profiles = ProfileStore(declare_profile_table(app, settings.kafka.partitions))
+runtime = WorkerRuntime(app, settings, profiles, TopicOutbox(alerts_topic, dlq_topic))
+app.runtime = runtime
+blueprint.register(app, url_prefix="")
+
+
+@app.agent(input_topic, concurrency=1)  # concurrency > 1 loses messages (faust-streaming #606)
+async def detect(stream: StreamT) -> None:
+    """Validate, score and route every message of the input topic, a fetched batch at a time.
+
+    Faust acknowledges a batch's offsets when the loop body returns, so everything the batch
+    changed (profiles in the changelog, alerts, dead letters) is sent before that.
+    """
+    batched = cast(faust.Stream, stream)  # take_events is on the class, not on StreamT
+    worker = settings.worker
+    async for events in batched.take_events(worker.batch_max_events, worker.batch_max_wait):
+        await runtime.handler.handle(events)
+
+
+@app.timer(interval=settings.worker.model_checkpoint_interval)
+async def save_model() -> None:
+    """Checkpoint the model periodically; a crash loses at most one interval of learning."""
+    runtime.save_model()
+
+
+@app.timer(interval=settings.worker.progress_interval)
+async def report_progress() -> None:
+    """A progress line in the log (and a metrics point), so operators see the worker move."""
+    runtime.report_progress()
+
+
+@app.task
+async def quiet_root_logger() -> None:
+    """Stop building debug log records nobody reads (see :func:`raise_root_logger_level`)."""
+    raise_root_logger_level()
+
+
+@app.task
+async def declare_topics() -> None:
+    """Create the input, alert and dead-letter topics if missing, with the configured partitions."""
+    for topic in (input_topic, alerts_topic, dlq_topic):
+        await topic.maybe_declare()
+
+
+@app.on_worker_init.connect  # type: ignore[arg-type]  # mode's stub rejects plain receivers too
+def start_runtime(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Worker start: checkpoint, sink, patches and the broker watchdog (before the consumer).
+
+    The watchdog runs from here, not from a Faust timer: timers start only after table
+    recovery, and recovery waits on the broker, so a broker frozen at start-up would hang.
+    """
+    runtime.start()
+
+
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's stub rejects async receivers
+async def on_shutdown(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Checkpoint the model, then give buffered points a bounded time to reach InfluxDB."""
+    await runtime.shutdown()

@@ -1,0 +1,212 @@
+"""Everything a running worker holds, built at worker start rather than at import.
+
+:class:`WorkerRuntime` reads the model checkpoint, opens the InfluxDB sink, patches Faust's
+fetch wait, throttles noisy loggers and starts the broker watchdog, in :meth:`start`; the
+agent, the timers and the web views all reach the same instance through the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any, NoReturn
+
+import faust
+
+from fraudstream.core.detector import Detector
+from fraudstream.kafka.connection import bootstrap_of, ssl_context
+from fraudstream.log_throttle import throttle_noisy_loggers
+from fraudstream.settings import Settings
+from fraudstream.sinks.base import Sink
+from fraudstream.sinks.influx import InfluxSink
+from fraudstream.worker.changelog import ChangelogBatch
+from fraudstream.worker.checkpoint import ModelCheckpoint
+from fraudstream.worker.handler import BatchHandler
+from fraudstream.worker.patches import kafka_producer, set_current_event, set_fetch_max_wait
+from fraudstream.worker.state import ProfileStore
+from fraudstream.worker.stats import WorkerStats
+from fraudstream.worker.supervision import (
+    EXIT_BROKER_UNREACHABLE,
+    EXIT_STATE_NOT_SAVED,
+    BrokerWatch,
+    BrokerWatchdog,
+)
+
+log = logging.getLogger("fraudstream")
+
+
+class TopicOutbox:
+    """Alerts and dead letters to their Faust topics (the handler's :class:`Outbox`)."""
+
+    def __init__(self, alerts: faust.types.TopicT, dead_letters: faust.types.TopicT) -> None:
+        self.alerts = alerts
+        self.dead_letters = dead_letters
+
+    async def send_alert(self, key: bytes, value: bytes) -> None:
+        """Publish one alert, keyed by userId."""
+        await self.alerts.send(key=key, value=value)
+
+    async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+        """Park one refused message under its original key."""
+        await self.dead_letters.send(key=key, value=value)
+
+
+class WorkerRuntime:
+    """The detector, the profile store, the sink, the stats and the supervision of one worker."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        profiles: ProfileStore,
+        outbox: TopicOutbox,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.profiles = profiles
+        self.outbox = outbox
+        self.stats = WorkerStats()
+        self.detector = Detector(settings.detection.detector_config())
+        self.checkpoint = ModelCheckpoint(settings.checkpoint_file)
+        self.worker_name = settings.worker.worker_name or socket.gethostname()
+        self.sink: Sink | None = None
+        self.watchdog: BrokerWatchdog | None = None
+        self.handler = BatchHandler(
+            self.detector,
+            profiles,
+            self.stats,
+            outbox,
+            self.flush_changes,
+            self.exit_state_not_saved,
+            max_message_bytes=settings.worker.max_message_bytes,
+            set_current_event=set_current_event,
+        )
+
+    def start(self) -> None:
+        """Worker start: patches, log throttling, checkpoint, sink and broker watchdog."""
+        worker = self.settings.worker
+        set_fetch_max_wait(self.settings.kafka.consumer_fetch_max_wait_ms)
+        if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
+            throttle_noisy_loggers(worker.log_repeat_interval)
+        self.restore_model()
+        if self.settings.influx.influx_enabled:
+            self.sink = InfluxSink.from_settings(self.settings.influx)
+            self.sink.start()
+            self.handler.sink = self.sink
+        if self.watchdog is None:
+            watch = BrokerWatch(
+                bootstrap_of(self.settings.kafka.broker_url),
+                ssl_context=ssl_context(self.settings.kafka),
+            )
+            self.watchdog = BrokerWatchdog(
+                watch,
+                interval=worker.broker_check_interval,
+                give_up_after=worker.broker_unavailable_timeout,
+                give_up=self.exit_broker_unreachable,
+                log=log,
+            )
+            self.watchdog.start()
+
+    def restore_model(self) -> None:
+        """Continue from the last model checkpoint, so a restart does not re-learn from scratch."""
+        blob = self.checkpoint.load()
+        if blob is None:
+            log.info(
+                "no model checkpoint at %s: the model starts its warm-up", self.checkpoint.path
+            )
+            return
+        refused = self.detector.restore_model_state(blob)
+        if refused:
+            log.warning("model checkpoint %s not used: %s", self.checkpoint.path, refused)
+        else:
+            learned = self.detector.scorer.learned
+            log.info("model restored from %s (%d learned)", self.checkpoint.path, learned)
+
+    def save_model(self) -> None:
+        """Checkpoint the model; a crash loses at most one interval of learning."""
+        self.checkpoint.save(self.detector.model_state())
+
+    async def flush_changes(self, changes: ChangelogBatch) -> None:
+        """The batch's profile changes onto the changelog, through Faust's own producer."""
+        await self.profiles.flush(changes, kafka_producer(self.app))
+
+    def consumer_lag(self) -> int | None:
+        """Messages between what this worker processed and the high watermark of its partitions."""
+        lag = 0
+        topic = self.settings.kafka.input_topic
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic == topic]
+        if not assigned:
+            return None
+        for tp in assigned:
+            highwater = self.app.consumer.highwater(tp)
+            if highwater is None:
+                return None
+            processed = self.stats.positions.get(tp.partition)
+            lag += max(0, highwater - (processed + 1 if processed is not None else 0))
+        return lag
+
+    def refresh_stats(self) -> dict[str, Any]:
+        """Update the derived figures (rate, lag) and return a snapshot of every counter."""
+        self.stats.update_rate()
+        lag = self.consumer_lag()
+        if lag is not None:  # keep the last known lag while partitions are being reassigned
+            self.stats.consumer_lag = lag
+        return self.stats.to_dict()
+
+    def report_progress(self) -> None:
+        """A progress line in the log (and a metrics point), so operators see the worker move."""
+        snapshot = self.refresh_stats()
+        if self.sink is not None:
+            self.sink.write_metrics(self.worker_name, snapshot, time.time())
+        log.info(
+            "progress: in=%d alerts=%d %s dlq=%d redelivered=%d rate=%.0f msg/s lag=%s p99<=%sms",
+            snapshot["messagesIn"],
+            snapshot["alertsOut"],
+            snapshot["alertsByReason"],
+            snapshot["dlq"],
+            snapshot["redelivered"],
+            snapshot["eventsPerSecond"],
+            snapshot["consumerLag"],
+            snapshot["latencyMs"]["p99"],
+        )
+
+    async def shutdown(self) -> None:
+        """Checkpoint the model, then give buffered points a bounded time to reach InfluxDB."""
+        self.save_model()
+        if self.sink is not None:
+            self.sink.write_metrics(self.worker_name, self.refresh_stats(), time.time())
+            loop = asyncio.get_running_loop()
+            timeout = self.settings.influx.influx_close_timeout
+            await loop.run_in_executor(None, self.sink.close, timeout)
+
+    def exit_state_not_saved(self) -> NoReturn:
+        """Leave before Faust commits offsets whose profile changes did not reach the changelog.
+
+        The producer has already retried for ``producer_request_timeout``; a restarted worker
+        processes those messages again from the last commit, so nothing is lost.
+        """
+        log.critical(
+            "cannot write profile changes to the changelog: exiting with status %d so a "
+            "supervisor restarts the worker (offsets since the last commit will be processed "
+            "again)",
+            EXIT_STATE_NOT_SAVED,
+            exc_info=True,
+        )
+        logging.shutdown()
+        os._exit(EXIT_STATE_NOT_SAVED)
+
+    def exit_broker_unreachable(self, down_for: float) -> None:
+        """Leave with status 3 so a supervisor restarts the worker, instead of hanging."""
+        log.critical(
+            "broker %s unreachable for %.0f s: exiting with status %d so a supervisor restarts "
+            "the worker (offsets since the last commit will be processed again)",
+            bootstrap_of(self.settings.kafka.broker_url),
+            down_for,
+            EXIT_BROKER_UNREACHABLE,
+        )
+        logging.shutdown()
+        # Faust's own shutdown can hang without a broker (seen > 90 s): leave at once.
+        os._exit(EXIT_BROKER_UNREACHABLE)

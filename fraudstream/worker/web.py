@@ -1,0 +1,61 @@
+"""Worker web views, as a Blueprint: liveness/readiness, statistics, Prometheus metrics.
+
+The views read the worker's runtime through ``self.app`` (set by the composition root), so
+this module imports nothing of the app and there is no import cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.web import Blueprint, Request, Response, View
+
+from fraudstream.worker.stats import prometheus_text
+
+blueprint = Blueprint("fraudstream")
+
+
+def _runtime(view: View) -> Any:
+    """The :class:`fraudstream.worker.runtime.WorkerRuntime` of the app serving ``view``."""
+    return view.app.runtime  # type: ignore[attr-defined]
+
+
+@blueprint.route("/health", name="health")
+class Health(View):
+    """200 when the worker is up and owns partitions of the input topic, else 503."""
+
+    async def get(self, request: Request) -> Response:
+        topic = _runtime(self).settings.kafka.input_topic
+        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic == topic]
+        ready = bool(assigned)
+        body = {"status": "ready" if ready else "starting", "assignedPartitions": len(assigned)}
+        return self.json(body, status=200 if ready else 503)
+
+
+@blueprint.route("/stats", name="stats")
+class Stats(View):
+    """The worker's counters and latency percentiles as JSON."""
+
+    async def get(self, request: Request) -> Response:
+        runtime = _runtime(self)
+        body = runtime.stats.to_dict()
+        detector = runtime.detector
+        body["model"] = {
+            "learned": detector.scorer.learned,
+            "warmedUp": detector.scorer.warmed_up,
+            "threshold": detector.threshold.value,
+            "thresholdReady": detector.threshold.ready,
+        }
+        body["profiles"] = {"users": len(runtime.profiles)}  # on this worker's partitions
+        if runtime.sink is not None:
+            body["sink"] = runtime.sink.stats()
+        return self.json(body)
+
+
+@blueprint.route("/metrics", name="metrics")
+class Metrics(View):
+    """The same counters in the Prometheus text format, for scraping."""
+
+    async def get(self, request: Request) -> Response:
+        text = prometheus_text(_runtime(self).stats)
+        return self.text(text, content_type="text/plain; version=0.0.4")

@@ -1,0 +1,45 @@
+"""Faust knobs: the fetch-wait override reaches the consumer, the Monitor can be left out."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from fraudstream.worker.faust_app import FraudstreamApp, RebalanceSensor
+from fraudstream.worker.patches import set_fetch_max_wait
+
+
+def test_faust_still_hard_codes_the_fetch_wait_we_override() -> None:
+    source = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
+    assert "fetch_max_wait_ms=1500" in source, "Faust changed: revisit fraudstream.worker.patches"
+    assert faust.__version__.startswith("0.15."), faust.__version__
+
+
+def test_worker_consumer_gets_the_configured_fetch_wait() -> None:
+    async def build() -> int:
+        set_fetch_max_wait(42)
+        app = faust.App("fetch-wait-test", broker="kafka://127.0.0.1:1")
+        thread = app.consumer._thread
+        consumer = thread._create_worker_consumer(app.transport)
+        return int(consumer._fetch_max_wait_ms)
+
+    assert asyncio.run(build()) == 42
+
+
+def test_without_the_monitor_only_the_rebalance_sensor_remains() -> None:
+    app = FraudstreamApp("tuning-test", broker="kafka://127.0.0.1:1")
+    app.keep_monitor = False
+    app.on_init_dependencies()
+    sensors = list(app.sensors)
+    assert app.monitor not in sensors
+    assert [type(s) for s in sensors] == [RebalanceSensor]
+    assert app.sensors.on_rebalance_start(app), "empty state makes Faust warn at each rebalance"
+
+
+def test_the_monitor_stays_when_asked_for() -> None:
+    app = FraudstreamApp("tuning-test-2", broker="kafka://127.0.0.1:1")
+    app.on_init_dependencies()
+    assert app.monitor in list(app.sensors)
