@@ -161,19 +161,13 @@ async def _produce(
 
 
 async def _wait_caught_up(counts: DemoCounts, worker: WorkerProcess) -> None:
-    """Wait until the worker has read everything sent and its alerts reached us."""
-    deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError):
-            stats = worker.stats()
-            if (
-                stats["messagesIn"] >= counts.produced
-                and counts.alerts >= stats["alertsOut"]
-                and counts.dead_letters >= stats["dlq"]
-            ):
-                return
-        await asyncio.sleep(0.2)
-    print("warning: the worker did not catch up within the deadline", file=sys.stderr)
+    """Wait until the worker has read everything sent and its outputs reached us."""
+    if not await worker.caught_up(
+        counts.produced,
+        lambda stats: counts.alerts >= stats["alertsOut"] and counts.dead_letters >= stats["dlq"],
+        CATCH_UP_TIMEOUT_SECONDS,
+    ):
+        print("warning: the worker did not catch up within the deadline", file=sys.stderr)
 
 
 async def _read_outputs(

@@ -147,14 +147,11 @@ async def _produce_and_collect(
             on_sent=lambda record, at: sent_at.__setitem__(record.transaction_id, at),
         )
         _say(options, "waiting for the worker to catch up and its alerts to arrive")
-        deadline = time.monotonic() + CATCH_UP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError):
-                stats = worker.stats()
-                if stats["messagesIn"] >= len(records) and len(arrivals) >= stats["alertsOut"]:
-                    break
-            await asyncio.sleep(0.2)
-        else:
+        if not await worker.caught_up(
+            len(records),
+            lambda stats: len(arrivals) >= stats["alertsOut"],
+            CATCH_UP_TIMEOUT_SECONDS,
+        ):
             print("warning: the worker did not catch up before the deadline", file=sys.stderr)
     finally:
         reader.cancel()

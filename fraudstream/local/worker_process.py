@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,26 @@ class WorkerProcess:
                     return last
             time.sleep(POLL_SECONDS)
         raise WorkerFailed(f"worker read {last.get('messagesIn')} of {messages} messages in time")
+
+    async def caught_up(
+        self,
+        sent: int,
+        outputs_arrived: Callable[[dict[str, Any]], bool],
+        timeout: float,
+    ) -> bool:
+        """Wait until the worker has read ``sent`` messages and the caller has its outputs.
+
+        ``outputs_arrived(stats)`` says whether everything the worker reports having sent
+        (alerts, dead letters) reached the caller's reader. False after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                stats = self.stats()
+                if stats["messagesIn"] >= sent and outputs_arrived(stats):
+                    return True
+            await asyncio.sleep(POLL_SECONDS)
+        return False
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> int | None:
         """Graceful stop (SIGTERM: commit offsets, flush), SIGKILL after ``timeout``."""

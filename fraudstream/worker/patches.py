@@ -20,7 +20,7 @@ from faust.types import EventT
 from faust.utils.terminal import SpinnerHandler
 
 #: Package -> version prefix the private uses below were read against.
-CHECKED_AGAINST = {"faust-streaming": "0.15.", "aiokafka": "0.1"}
+CHECKED_AGAINST = {"faust-streaming": "0.15.", "aiokafka": "0.14."}
 
 _WRAPPED = "__fraudstream_original__"
 

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 import pytest
 
 from fraudstream.settings import InfluxSettings
-from fraudstream.sinks.influx import InfluxSink, point_time_ns
+from fraudstream.sinks.influx import InfluxSink
+from fraudstream.sinks.line_protocol import point_time_ns
 from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
 from tests.support.records import make_record, wait_until
 

@@ -13,7 +13,8 @@ from fraudstream.worker.patches import set_fetch_max_wait
 
 
 def test_faust_still_hard_codes_the_fetch_wait_we_override() -> None:
-    source = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
+    method = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    source = inspect.getsource(getattr(method, "__fraudstream_original__", method))
     assert "fetch_max_wait_ms=1500" in source, "Faust changed: revisit fraudstream.worker.patches"
     assert faust.__version__.startswith("0.15."), faust.__version__
 
@@ -43,3 +44,36 @@ def test_the_monitor_stays_when_asked_for() -> None:
     app = FraudstreamApp("tuning-test-2", broker="kafka://127.0.0.1:1")
     app.on_init_dependencies()
     assert app.monitor in list(app.sensors)
+
+
+def test_installed_versions_are_the_ones_the_patches_were_checked_against() -> None:
+    from importlib.metadata import version
+
+    from fraudstream.worker.patches import CHECKED_AGAINST
+
+    for package, prefix in CHECKED_AGAINST.items():
+        assert version(package).startswith(prefix), (
+            f"{package} {version(package)} is not {prefix}*: revisit fraudstream.worker.patches"
+        )
+
+
+def test_the_private_names_the_patches_use_still_exist() -> None:
+    import contextvars
+
+    from faust import streams
+    from faust.transport.drivers.aiokafka import Producer
+    from faust.utils.terminal import SpinnerHandler
+
+    assert isinstance(streams._current_event, contextvars.ContextVar)
+    assert callable(Producer._ensure_producer)
+    assert issubclass(SpinnerHandler, object)
+
+
+def test_setting_the_fetch_wait_twice_wraps_faust_once() -> None:
+    from fraudstream.worker import patches
+
+    set_fetch_max_wait(10)
+    first = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    set_fetch_max_wait(20)
+    second = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    assert getattr(first, patches._WRAPPED) is getattr(second, patches._WRAPPED)

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
 
-from fraudstream.sinks.influx import (
+from fraudstream.sinks.influx import InfluxSink
+from fraudstream.sinks.line_protocol import (
     TIME_OFFSET_RANGE_NS,
-    InfluxSink,
     alert_line,
     datetime_ns,
     epoch_seconds_ns,
