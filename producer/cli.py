@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     handbook = parser.add_argument_group(
         "handbook simulator (--generator handbook)",
-        "The defaults are the handbook's set: about 1.75 million transactions, 0.84 %% fraud. "
+        "The defaults are the handbook's set: about 1.77 million transactions, 0.84 % fraud. "
         "Compromises per day scale with the population, so smaller sets keep its fraud rates.",
     )
     handbook.add_argument(
