@@ -28,6 +28,15 @@ from producer.generator import (
     GeneratorParameters,
     ScenarioGenerator,
 )
+from producer.handbook import (
+    DEFAULT_CUSTOMERS,
+    DEFAULT_DAYS,
+    DEFAULT_RADIUS,
+    DEFAULT_TERMINALS,
+    HANDBOOK_START_TIME,
+    HandbookParameters,
+    HandbookSimulator,
+)
 from producer.kafka import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_TOPIC,
@@ -37,9 +46,14 @@ from producer.kafka import (
     produce,
     produce_to_stream,
 )
+from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, parse_duration_ms
 from producer.records import LabeledTransaction, epoch_ms, format_timestamp_ms
 
 DEFAULT_RATE = 1000.0
+SCENARIO_GENERATOR = "scenarios"
+HANDBOOK_GENERATOR = "handbook"
+#: ``--generator`` choices; the first is the default.
+GENERATORS = (SCENARIO_GENERATOR, HANDBOOK_GENERATOR)
 BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
 TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
 PASSWORD_ENV = "FRAUDSTREAM_BROKER_SASL_PASSWORD"
@@ -118,6 +132,27 @@ def _share(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
+
+
+def _closed_share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _duration_ms(text: str) -> int:
+    try:
+        return parse_duration_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,10 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = parser.add_argument_group("synthetic traffic (ignored with --csv)")
     synth.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        default=SCENARIO_GENERATOR,
+        help="scenarios: users with habits and five fraud scenarios (default); handbook: the "
+        "Fraud Detection Handbook's simulator (terminals on a grid, compromised terminals and "
+        "cards)",
+    )
+    synth.add_argument(
         "--users",
         type=_positive_int,
         default=DEFAULT_USERS,
-        help="simulated card holders (default: %(default)s)",
+        help="simulated card holders of --generator scenarios (default: %(default)s)",
     )
     synth.add_argument(
         "--fraud-share",
@@ -232,9 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--start-time",
         type=parse_start_time,
-        default=format_timestamp_ms(epoch_ms(DEFAULT_START_TIME)),
         help="event time of the stream's start and of PaySim's step 0: ISO-8601 or 'now' "
-        "(default: %(default)s)",
+        f"(default: {format_timestamp_ms(epoch_ms(DEFAULT_START_TIME))}, with --generator "
+        f"handbook {format_timestamp_ms(epoch_ms(HANDBOOK_START_TIME))})",
     )
     synth.add_argument(
         "--rule-threshold",
@@ -249,6 +292,62 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest amount of normal traffic (default: the rule threshold)",
     )
 
+    handbook = parser.add_argument_group(
+        "handbook simulator (--generator handbook)",
+        "The defaults are the handbook's set: about 1.77 million transactions, 0.84 % fraud. "
+        "Compromises per day scale with the population, so smaller sets keep its fraud rates.",
+    )
+    handbook.add_argument(
+        "--customers",
+        type=_positive_int,
+        default=DEFAULT_CUSTOMERS,
+        help="card holders (default: %(default)s)",
+    )
+    handbook.add_argument(
+        "--terminals",
+        type=_positive_int,
+        default=DEFAULT_TERMINALS,
+        help="payment terminals (default: %(default)s)",
+    )
+    handbook.add_argument(
+        "--days",
+        type=_positive_int,
+        default=DEFAULT_DAYS,
+        help="days simulated (default: %(default)s)",
+    )
+    handbook.add_argument(
+        "--radius",
+        type=_positive,
+        default=DEFAULT_RADIUS,
+        help="customers pay at terminals closer than this on the 100x100 grid "
+        "(default: %(default)s)",
+    )
+
+    labels = parser.add_argument_group(
+        "delayed fraud labels",
+        "Chargebacks for the frauds, published as the stream's event time reaches "
+        "transaction time + --label-delay (JSON: transactionId, userId, label, labeledAt, "
+        "source; keyed by userId). Off unless --label-delay is given. With --dry-run the "
+        "labels are printed among the transactions.",
+    )
+    labels.add_argument(
+        "--label-delay",
+        type=_duration_ms,
+        metavar="DURATION",
+        help="event time from a fraud to its label, e.g. 7d, 36h, 90m, 30s (bare numbers: seconds)",
+    )
+    labels.add_argument(
+        "--labels-topic",
+        default=DEFAULT_LABELS_TOPIC,
+        help="topic the labels go to (default: %(default)s)",
+    )
+    labels.add_argument(
+        "--label-share",
+        type=_closed_share,
+        default=1.0,
+        help="share of frauds that ever get a label (default: %(default)s)",
+    )
+
     replay = parser.add_argument_group("CSV replay")
     replay.add_argument("--csv", type=Path, metavar="FILE", help="replay this CSV (or .csv.gz)")
     replay.add_argument(
@@ -260,6 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def start_time_of(args: argparse.Namespace) -> datetime:
+    """--start-time, else the chosen source's own default (the handbook's is 2018-04-01)."""
+    if args.start_time is not None:
+        start: datetime = args.start_time
+        return start
+    if args.csv is None and args.generator == HANDBOOK_GENERATOR:
+        return HANDBOOK_START_TIME
+    return DEFAULT_START_TIME
+
+
 def build_records(
     args: argparse.Namespace,
 ) -> tuple[Iterable[LabeledTransaction], CsvScan | None]:
@@ -267,9 +376,20 @@ def build_records(
     scan: CsvScan | None = None
     records: Iterable[LabeledTransaction]
     if args.csv is not None:
-        replay = CsvReplay(args.csv, args.csv_format, args.start_time)
+        replay = CsvReplay(args.csv, args.csv_format, start_time_of(args))
         scan = replay.scan()
         records = replay
+    elif args.generator == HANDBOOK_GENERATOR:
+        records = HandbookSimulator(
+            HandbookParameters(
+                customers=args.customers,
+                terminals=args.terminals,
+                days=args.days,
+                seed=args.seed,
+                start_time=start_time_of(args),
+                radius=args.radius,
+            )
+        )
     else:
         records = ScenarioGenerator(
             GeneratorParameters(
@@ -277,7 +397,7 @@ def build_records(
                 users=args.users,
                 fraud_share=args.fraud_share,
                 scenarios=args.scenarios,
-                start_time=args.start_time,
+                start_time=start_time_of(args),
                 rule_threshold=args.rule_threshold,
                 normal_amount_cap=args.normal_amount_cap,
             )
@@ -285,6 +405,25 @@ def build_records(
     if args.count is not None:
         records = itertools.islice(records, args.count)
     return records, scan
+
+
+def build_labels(args: argparse.Namespace) -> DelayedLabels | None:
+    """The delayed-label queue of --label-delay/--label-share, or None when labels are off."""
+    if args.label_delay is None:
+        return None
+    return DelayedLabels(args.label_delay, args.label_share, seed=args.seed)
+
+
+def describe_source(args: argparse.Namespace) -> str:
+    """What the records come from, for the start line."""
+    if args.csv is not None:
+        return f"{args.csv} ({args.csv_format})"
+    if args.generator == HANDBOOK_GENERATOR:
+        return (
+            f"the handbook simulator, seed {args.seed} ({args.customers:,} customers, "
+            f"{args.terminals:,} terminals, {args.days} days)"
+        )
+    return f"seed {args.seed}"
 
 
 def broker_security(args: argparse.Namespace) -> Mapping[str, Any]:
@@ -307,6 +446,7 @@ async def _run(
     args: argparse.Namespace,
     records: Iterable[LabeledTransaction],
     security: Mapping[str, Any] | None,
+    labels: DelayedLabels | None = None,
 ) -> ProduceSummary:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -333,6 +473,7 @@ async def _run(
             ground_truth_path=args.ground_truth,
             record_send_times=args.send_times,
             stop=stop,
+            labels=labels,
         )
     return await produce(
         records,
@@ -347,6 +488,8 @@ async def _run(
         duration=args.duration,
         stop=stop,
         security=security,
+        labels=labels,
+        labels_topic=args.labels_topic,
     )
 
 
@@ -356,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         records, scan = build_records(args)
+        labels = build_labels(args)
     except (CsvFormatError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -366,11 +510,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if not args.quiet:
         target = "stdout" if args.dry_run else f"{args.bootstrap} topic {args.topic}"
-        source = f"{args.csv} ({args.csv_format})" if args.csv else f"seed {args.seed}"
-        start = format_timestamp_ms(epoch_ms(args.start_time))
+        start = format_timestamp_ms(epoch_ms(start_time_of(args)))
+        source = describe_source(args)
         print(f"producing to {target} from {source}, event time from {start}", file=sys.stderr)
+        if labels is not None:
+            where = "stdout" if args.dry_run else f"topic {args.labels_topic}"
+            print(
+                f"fraud labels to {where}, {args.label_delay / 86_400_000:g} days of event time "
+                f"after each fraud, for {args.label_share:.0%} of the frauds",
+                file=sys.stderr,
+            )
     try:
-        summary = asyncio.run(_run(args, records, security))
+        summary = asyncio.run(_run(args, records, security, labels))
     except BrokenPipeError:
         # The reader of --dry-run output went away (e.g. `| head`): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -4,7 +4,8 @@
 records with aiokafka, keyed by user id, optionally with label headers, writes the ground
 truth (with ``sentAt`` send times when asked), reports progress and returns a
 :class:`ProduceSummary`. :func:`produce_to_stream` runs the same loop into a file instead
-(``--dry-run``).
+(``--dry-run``). Given a :class:`~producer.labels.DelayedLabels` queue, both also publish
+delayed fraud labels (chargebacks) as the stream's event time reaches them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
+from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, FraudLabel
 from producer.records import LabeledTransaction
 
 DEFAULT_TOPIC = "transactions-input"
@@ -72,6 +74,11 @@ class ProduceSummary:
     fraud: int = 0
     elapsed_seconds: float = 0.0
     first_error: str | None = None
+    labels: bool = False  # whether delayed fraud labels were published
+    labels_sent: int = 0  # acknowledged (or written)
+    labels_failed: int = 0
+    labels_pending: int = 0  # not yet due when the stream ended: never published
+    labels_unreported: int = 0  # frauds outside --label-share
 
     @property
     def handed_over(self) -> int:
@@ -90,13 +97,19 @@ class ProduceSummary:
             f"({self.achieved_rate:,.0f} msg/s); {self.fraud:,} fraud, {self.failed:,} failed"
         ]
         lines += [f"  {name:<18} {count:>10,}" for name, count in sorted(self.per_scenario.items())]
+        if self.labels:
+            lines.append(
+                f"fraud labels: {self.labels_sent:,} sent, {self.labels_failed:,} failed, "
+                f"{self.labels_pending:,} not yet due at the end, "
+                f"{self.labels_unreported:,} never reported"
+            )
         if self.first_error:
             lines.append(f"first delivery error: {self.first_error}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object]:
-        """The summary as plain JSON-ready values."""
-        return {
+        """The summary as plain JSON-ready values (label counts only when labels were on)."""
+        doc: dict[str, object] = {
             "sent": self.sent,
             "failed": self.failed,
             "fraud": self.fraud,
@@ -105,6 +118,12 @@ class ProduceSummary:
             "achieved_rate": round(self.achieved_rate, 1),
             "first_error": self.first_error,
         }
+        if self.labels:
+            doc["labels_sent"] = self.labels_sent
+            doc["labels_failed"] = self.labels_failed
+            doc["labels_pending"] = self.labels_pending
+            doc["labels_unreported"] = self.labels_unreported
+        return doc
 
 
 class SendPacer:
@@ -263,6 +282,41 @@ class UserKeyPartitioner:
         return all_partitions[hashed % len(all_partitions)]
 
 
+class DeliveryTracker:
+    """Counts aiokafka delivery futures as they resolve, and waits for the last one."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.delivered = 0
+        self.failed = 0
+        self.first_error: str | None = None
+        self._all_done = asyncio.Event()
+        self._all_done.set()
+
+    def track(self, delivery: asyncio.Future[Any]) -> None:
+        """Count ``delivery`` once the broker answers (or the send fails)."""
+        self.in_flight += 1
+        self._all_done.clear()
+        delivery.add_done_callback(self._on_delivery)
+
+    def _on_delivery(self, delivery: asyncio.Future[Any]) -> None:
+        self.in_flight -= 1
+        if delivery.cancelled() or delivery.exception() is not None:
+            self.failed += 1
+            if self.first_error is None:
+                self.first_error = (
+                    "cancelled" if delivery.cancelled() else repr(delivery.exception())
+                )
+        else:
+            self.delivered += 1
+        if self.in_flight == 0:
+            self._all_done.set()
+
+    async def wait(self) -> None:
+        """Return once every tracked delivery has resolved."""
+        await self._all_done.wait()
+
+
 class KafkaSink:
     """Sends with an aiokafka producer, counting deliveries as their futures resolve."""
 
@@ -270,12 +324,7 @@ class KafkaSink:
         self.producer = producer
         self.topic = topic
         self.headers = headers
-        self._in_flight = 0
-        self._delivered = 0
-        self._failed = 0
-        self._first_error: str | None = None
-        self._all_done = asyncio.Event()
-        self._all_done.set()
+        self._deliveries = DeliveryTracker()
 
     async def send(self, record: LabeledTransaction) -> None:
         """Queue one message; its future is counted when the broker answers."""
@@ -287,29 +336,94 @@ class KafkaSink:
             key=record.key,
             headers=label_headers(record) if self.headers else None,
         )
-        self._in_flight += 1
-        self._all_done.clear()
-        delivery.add_done_callback(self._on_delivery)
-
-    def _on_delivery(self, delivery: asyncio.Future[object]) -> None:
-        self._in_flight -= 1
-        if delivery.cancelled() or delivery.exception() is not None:
-            self._failed += 1
-            if self._first_error is None:
-                self._first_error = (
-                    "cancelled" if delivery.cancelled() else repr(delivery.exception())
-                )
-        else:
-            self._delivered += 1
-        if self._in_flight == 0:
-            self._all_done.set()
+        self._deliveries.track(delivery)
 
     async def drain(self, summary: ProduceSummary) -> None:
         """Flush the producer and wait for every delivery callback."""
         await self.producer.flush()
-        await self._all_done.wait()
-        summary.sent, summary.failed = self._delivered, self._failed
-        summary.first_error = self._first_error
+        await self._deliveries.wait()
+        summary.sent, summary.failed = self._deliveries.delivered, self._deliveries.failed
+        summary.first_error = self._deliveries.first_error
+
+
+class KafkaLabelSink:
+    """Sends fraud labels to their own topic with the transactions' producer, keyed by user."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str = DEFAULT_LABELS_TOPIC) -> None:
+        self.producer = producer
+        self.topic = topic
+        self._deliveries = DeliveryTracker()
+
+    async def send(self, label: FraudLabel) -> None:
+        """Queue one label; counted when the broker answers."""
+        delivery = await self.producer.send(self.topic, value=label.message_json(), key=label.key)
+        self._deliveries.track(delivery)
+
+    async def drain(self, summary: ProduceSummary) -> None:
+        """Flush and wait for every label's delivery; fill the label counts."""
+        await self.producer.flush()
+        await self._deliveries.wait()
+        summary.labels_sent = self._deliveries.delivered
+        summary.labels_failed = self._deliveries.failed
+        if summary.first_error is None:
+            summary.first_error = self._deliveries.first_error
+
+
+class StreamLabelSink:
+    """Writes each fraud label as one JSON line (``--dry-run``: among the transactions)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self._written = 0
+
+    async def send(self, label: FraudLabel) -> None:
+        """Write one line."""
+        self.stream.write(label.message_json() + b"\n")
+        self._written += 1
+
+    async def drain(self, summary: ProduceSummary) -> None:
+        """Flush the stream; every line written counts as sent."""
+        self.stream.flush()
+        summary.labels_sent = self._written
+
+
+class LabelSink(Protocol):
+    """Where released fraud labels go: a Kafka topic, or a stream for ``--dry-run``."""
+
+    async def send(self, label: FraudLabel) -> None:
+        """Hand one label over (delivery may complete later)."""
+
+    async def drain(self, summary: ProduceSummary) -> None:
+        """Wait for every label handed over and fill the label counts of the summary."""
+
+
+class LabelingSink:
+    """A sink that also publishes delayed fraud labels as the stream's event time passes them.
+
+    Before each transaction, the labels due by its event time go out; then the transaction,
+    whose own label (if it is a reported fraud) waits in the queue. Labels still pending when
+    the stream ends are not published (their time has not come) but counted.
+    """
+
+    def __init__(self, inner: MessageSink, queue: DelayedLabels, labels: LabelSink) -> None:
+        self.inner = inner
+        self.queue = queue
+        self.labels = labels
+
+    async def send(self, record: LabeledTransaction) -> None:
+        """Publish what fell due, send the record, then queue its label."""
+        for label in self.queue.release(record.timestamp_ms):
+            await self.labels.send(label)
+        await self.inner.send(record)
+        self.queue.add(record)
+
+    async def drain(self, summary: ProduceSummary) -> None:
+        """Drain the transactions, then the labels; count what stays unpublished."""
+        await self.inner.drain(summary)
+        await self.labels.drain(summary)
+        summary.labels = True
+        summary.labels_pending = self.queue.pending
+        summary.labels_unreported = self.queue.unreported
 
 
 class StreamSink:
@@ -423,6 +537,8 @@ async def produce(
     stop: asyncio.Event | None = None,
     tuning: ProducerTuning | None = None,
     security: Mapping[str, Any] | None = None,
+    labels: DelayedLabels | None = None,
+    labels_topic: str = DEFAULT_LABELS_TOPIC,
 ) -> ProduceSummary:
     """Send records to Kafka keyed by user id and return what was delivered.
 
@@ -430,8 +546,9 @@ async def produce(
     gaps divided by it (0 = off). ``on_sent`` receives (record, epoch send time) for each
     message, e.g. to measure detection latency; ``record_send_times`` also writes it into the
     ground-truth file as ``sentAt``. ``security`` holds aiokafka's SASL/TLS arguments, as
-    :func:`fraudstream.security.aiokafka_security` makes them from the settings. Raises
-    aiokafka's ``KafkaConnectionError`` when the broker is unreachable.
+    :func:`fraudstream.security.aiokafka_security` makes them from the settings. With
+    ``labels``, the frauds' delayed labels go to ``labels_topic`` as event time reaches them.
+    Raises aiokafka's ``KafkaConnectionError`` when the broker is unreachable.
     """
     tuning = tuning or ProducerTuning()
     producer = AIOKafkaProducer(
@@ -445,9 +562,12 @@ async def produce(
     )
     try:
         await producer.start()
+        sink: MessageSink = KafkaSink(producer, topic, headers)
+        if labels is not None:
+            sink = LabelingSink(sink, labels, KafkaLabelSink(producer, labels_topic))
         return await run_sending_loop(
             records,
-            KafkaSink(producer, topic, headers),
+            sink,
             rate=rate,
             speedup=speedup,
             duration=duration,
@@ -473,11 +593,19 @@ async def produce_to_stream(
     duration: float | None = None,
     on_sent: SendHook | None = None,
     stop: asyncio.Event | None = None,
+    labels: DelayedLabels | None = None,
 ) -> ProduceSummary:
-    """The same loop as :func:`produce`, writing JSON lines (default: stdout) instead."""
+    """The same loop as :func:`produce`, writing JSON lines (default: stdout) instead.
+
+    With ``labels``, each fraud label is written as a line too, where it falls due.
+    """
+    out = stream if stream is not None else sys.stdout.buffer
+    sink: MessageSink = StreamSink(out)
+    if labels is not None:
+        sink = LabelingSink(sink, labels, StreamLabelSink(out))
     return await run_sending_loop(
         records,
-        StreamSink(stream if stream is not None else sys.stdout.buffer),
+        sink,
         rate=rate,
         speedup=speedup,
         duration=duration,

@@ -60,6 +60,8 @@ class LabeledTransaction:
     merchant_id: str | None = None
     country: str | None = None
     channel: str | None = None
+    x: float | None = None  # where the payment happened: the terminal's place on a grid
+    y: float | None = None
 
     @property
     def timestamp(self) -> datetime:
@@ -85,6 +87,10 @@ class LabeledTransaction:
             doc["country"] = self.country
         if self.channel is not None:
             doc["channel"] = self.channel
+        if self.x is not None:
+            doc["x"] = self.x
+        if self.y is not None:
+            doc["y"] = self.y
         return doc
 
     def message_json(self) -> bytes:
