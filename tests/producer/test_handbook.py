@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 import pytest
 
-from fraudstream.tansu import TansuBroker
+from fraudstream.local.tansu import TansuBroker
 from producer.handbook import (
     AMOUNT_CODE,
     CUSTOMER_CODE,
