@@ -34,3 +34,20 @@ def test_readme_documents_no_setting_that_does_not_exist() -> None:
 def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
     assert "make test" in README and "make test" in ci
+
+
+def test_the_module_table_lists_every_module_of_the_package() -> None:
+    package = Path(__file__).parents[1] / "fraudstream"
+    modules = {
+        str(path.relative_to(package.parent))
+        for path in package.rglob("*.py")
+        if path.name not in {"__init__.py", "__main__.py"} or path.parent.name == "cli"
+    }
+    rows = re.findall(r"^\| `(fraudstream/[^|]+)\|", README, flags=re.M)
+    listed: set[str] = set()
+    for row in rows:
+        names = re.findall(r"`([^`]+\.py)`", "`" + row)
+        folder = names[0].rsplit("/", 1)[0]
+        listed.update(n if "/" in n else f"{folder}/{n}" for n in names)
+    assert modules - listed == set(), "modules missing from the README's module table"
+    assert listed - modules == set(), "the README's module table names modules that do not exist"
