@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import itertools
 import signal
 import sys
 import time
@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fraudstream.kafka.topics import ensure_topics_sync
 from fraudstream.local.tansu import TansuBroker
 from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
+from producer.generator import GeneratorParameters, ScenarioGenerator
 from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
 
 TOKEN = "benchmark-token"
@@ -44,19 +45,16 @@ USERS = 10_000
 
 
 def transactions(count: int, seed: int = 1, prefix: str = "b") -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs keyed by userId: log-normal amounts, 1% above the rule threshold."""
-    rng = random.Random(seed)
+    """(key, value) pairs keyed by userId from the producer's labeled generator (2% fraud).
+
+    Transaction ids are ``prefix`` + sequence number, so a benchmark can match alerts to sends.
+    """
+    params = GeneratorParameters(seed=seed, users=USERS)
     out = []
-    for i in range(count):
-        user = str(rng.randrange(USERS))
-        amount = 15_000.0 if i % 100 == 0 else round(rng.lognormvariate(3, 1), 2)
-        record = {
-            "transactionId": f"{prefix}{i}",
-            "userId": user,
-            "amount": amount,
-            "timestamp": 1_733_320_000 + i * 0.01,
-        }
-        out.append((user.encode(), orjson.dumps(record)))
+    for i, record in enumerate(itertools.islice(ScenarioGenerator(params), count)):
+        message = record.message()
+        message["transactionId"] = f"{prefix}{i}"
+        out.append((record.key, orjson.dumps(message)))
     return out
 
 
