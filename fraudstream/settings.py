@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from fraudstream.core.detector import DetectorConfig
+    from fraudstream.core.fields import FieldMapping
 
 #: Every variable fraudstream reads starts with this.
 ENV_PREFIX = "FRAUDSTREAM_"
@@ -59,6 +60,70 @@ class KafkaSettings(_Section):
     broker_session_timeout: float = Field(30.0, gt=0, description="Consumer session timeout, s.")
     broker_heartbeat_interval: float = Field(3.0, gt=0, description="Heartbeat interval, s.")
     broker_rebalance_timeout: float = Field(30.0, gt=0, description="Rebalance timeout, s.")
+
+
+class FieldSettings(_Section):
+    """The input mapping: which field of the input JSON plays which role."""
+
+    field_user_id: str = Field(
+        "userId", min_length=1, description="Field holding the user (card/customer) id; required."
+    )
+    field_amount: str = Field(
+        "amount", min_length=1, description="Field holding the amount; required."
+    )
+    field_timestamp: str = Field(
+        "timestamp",
+        min_length=1,
+        description="Field holding the event time (ISO-8601 or epoch s/ms); required.",
+    )
+    field_transaction_id: str = Field(
+        "transactionId",
+        min_length=1,
+        description="Field holding the transaction id (else topic-partition-offset).",
+    )
+    field_merchant: str = Field(
+        "merchantId",
+        min_length=1,
+        description="Field naming the merchant or terminal (optional in the input).",
+    )
+    field_country: str = Field(
+        "country", min_length=1, description="Field holding the country (optional in the input)."
+    )
+    field_channel: str = Field(
+        "channel",
+        min_length=1,
+        description="Field holding the channel, e.g. card present or not (optional).",
+    )
+    field_category: str = Field(
+        "category", min_length=1, description="Field holding the merchant category (optional)."
+    )
+    field_latitude: str = Field(
+        "latitude",
+        min_length=1,
+        description="Field holding the latitude or y coordinate (optional).",
+    )
+    field_longitude: str = Field(
+        "longitude",
+        min_length=1,
+        description="Field holding the longitude or x coordinate (optional).",
+    )
+
+    def mapping(self) -> FieldMapping:
+        """The core's input mapping."""
+        from fraudstream.core.fields import FieldMapping
+
+        return FieldMapping(
+            user_id=self.field_user_id,
+            amount=self.field_amount,
+            timestamp=self.field_timestamp,
+            transaction_id=self.field_transaction_id,
+            merchant=self.field_merchant,
+            country=self.field_country,
+            channel=self.field_channel,
+            category=self.field_category,
+            latitude=self.field_latitude,
+            longitude=self.field_longitude,
+        )
 
 
 class DetectionSettings(_Section):
@@ -242,6 +307,7 @@ class Settings(BaseSettings):
     """The root: one section per concern, each read from the environment when not given."""
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    fields: FieldSettings = Field(default_factory=FieldSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
@@ -249,7 +315,7 @@ class Settings(BaseSettings):
     @classmethod
     def variables(cls) -> dict[str, FieldInfo]:
         """Every setting of every section by its ``FRAUDSTREAM_*`` variable name."""
-        sections = (KafkaSettings, DetectionSettings, WorkerSettings, InfluxSettings)
+        sections = (KafkaSettings, FieldSettings, DetectionSettings, WorkerSettings, InfluxSettings)
         return {
             f"{ENV_PREFIX}{name.upper()}": field
             for section in sections

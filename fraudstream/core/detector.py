@@ -10,7 +10,14 @@ import pickle
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from fraudstream.core.features import FeatureScales, UserProfile, compute_features, update_profile
+from fraudstream.core.features import (
+    COUNTRY_FIELD,
+    MERCHANT_FIELD,
+    FeatureScales,
+    UserProfile,
+    compute_features,
+    update_profile,
+)
 from fraudstream.core.model import AdaptiveThreshold, HalfSpaceTreesScorer, HSTParams
 from fraudstream.core.records import (
     Alert,
@@ -93,7 +100,8 @@ class Detector:
         """
         event_time = tx.epoch_seconds
         redelivered = profile.has_applied(partition, offset)
-        features = compute_features(profile, tx.amount, event_time, self.config.scales, tx.extra)
+        places = {MERCHANT_FIELD: tx.merchant, COUNTRY_FIELD: tx.country}
+        features = compute_features(profile, tx.amount, event_time, self.config.scales, places)
         score = self.scorer.score(features)
 
         reasons: list[Reason] = []
@@ -121,7 +129,7 @@ class Detector:
                 partition,
                 offset,
                 suspicious=suspicious,
-                extra=tx.extra,
+                extra=places,
             )
 
         alert = None

@@ -8,11 +8,14 @@ from typing import Any
 
 import orjson
 
+from fraudstream.core.fields import FieldMapping
 from fraudstream.core.masking import mask_value
 from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction
 
-#: Fields the detector interprets; everything else is passed through into alerts.
-KNOWN_FIELDS = frozenset({"userId", "amount", "timestamp", "transactionId"})
+#: The default input mapping (the field names fraudstream has always read).
+DEFAULT_FIELDS = FieldMapping()
+#: Longest merchant, country, channel or category kept (longer values are cut, not refused).
+MAX_LABEL_LENGTH = 128
 #: Epoch numbers above this are milliseconds (1e11 s is the year 5138).
 EPOCH_MS_CUTOFF = 1e11
 #: Upper bound on a sane timestamp (year 9999) so datetime never overflows.
@@ -24,8 +27,19 @@ class InvalidField(ValueError):
     """A field failed validation; the message says which and why."""
 
 
-def parse_transaction(raw: bytes, source: Source, max_bytes: int) -> Transaction | Rejection:
-    """Validate one raw message; never raises for bad input."""
+def parse_transaction(
+    raw: bytes, source: Source, max_bytes: int, fields: FieldMapping = DEFAULT_FIELDS
+) -> Transaction | Rejection:
+    """Validate one raw message, reading each role from its mapped field; never raises.
+
+    >>> src = Source("in", 0, 7)
+    >>> tx = parse_transaction(
+    ...     b'{"customer_id": 3, "TX_AMOUNT": 12.5, "ts": 1700000000, "terminal_id": "T9"}',
+    ...     src, 65536, FieldMapping(user_id="customer_id", amount="TX_AMOUNT", timestamp="ts",
+    ...                              merchant="terminal_id"))
+    >>> tx.user_id, tx.amount, tx.merchant, tx.transaction_id
+    ('3', 12.5, 'T9', 'in-0-7')
+    """
     if len(raw) > max_bytes:
         return Rejection(
             DeadLetterReason.OVERSIZED, f"message is {len(raw)} bytes, limit is {max_bytes}"
@@ -41,76 +55,118 @@ def parse_transaction(raw: bytes, source: Source, max_bytes: int) -> Transaction
             DeadLetterReason.NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}"
         )
     try:
-        return transaction_from_dict(doc, source)
+        return transaction_from_dict(doc, source, fields)
     except InvalidField as exc:
         return Rejection(DeadLetterReason.INVALID_FIELD, str(exc))
 
 
-def transaction_from_dict(doc: dict[str, Any], source: Source) -> Transaction:
+def transaction_from_dict(
+    doc: dict[str, Any], source: Source, fields: FieldMapping = DEFAULT_FIELDS
+) -> Transaction:
     """Build a transaction from a decoded JSON object; raise :class:`InvalidField`."""
-    for name in ("userId", "amount", "timestamp"):
+    for name in (fields.user_id, fields.amount, fields.timestamp):
         if name not in doc:
             raise InvalidField(f"missing required field {name!r}")
-    user_id = parse_user_id(doc["userId"])
-    amount = parse_amount(doc["amount"])
-    timestamp = parse_timestamp(doc["timestamp"])
-    tx_id = doc.get("transactionId")
+    user_id = parse_user_id(doc[fields.user_id], fields.user_id)
+    amount = parse_amount(doc[fields.amount], fields.amount)
+    timestamp = parse_timestamp(doc[fields.timestamp], fields.timestamp)
+    tx_id = doc.get(fields.transaction_id)
     if tx_id is None:
         tx_id = f"{source.topic}-{source.partition}-{source.offset}"
     elif isinstance(tx_id, bool) or not isinstance(tx_id, str | int) or str(tx_id).strip() == "":
-        raise InvalidField("'transactionId' must be a non-empty string or an integer")
-    extra = {k: mask_value(v) for k, v in doc.items() if k not in KNOWN_FIELDS}
-    return Transaction(str(tx_id).strip(), user_id, amount, timestamp, extra)
+        raise InvalidField(f"{fields.transaction_id!r} must be a non-empty string or an integer")
+    core = fields.core_names()
+    extra = {k: mask_value(v) for k, v in doc.items() if k not in core}
+    latitude = parse_coordinate(doc.get(fields.latitude), fields.latitude)
+    longitude = parse_coordinate(doc.get(fields.longitude), fields.longitude)
+    if (latitude is None) != (longitude is None):
+        latitude = longitude = None  # half a position is no position
+    return Transaction(
+        str(tx_id).strip(),
+        user_id,
+        amount,
+        timestamp,
+        extra,
+        merchant=parse_label(doc.get(fields.merchant), fields.merchant),
+        country=parse_label(doc.get(fields.country), fields.country),
+        channel=parse_label(doc.get(fields.channel), fields.channel),
+        category=parse_label(doc.get(fields.category), fields.category),
+        latitude=latitude,
+        longitude=longitude,
+    )
 
 
-def parse_user_id(value: Any) -> str:
+def parse_label(value: Any, name: str) -> str | None:
+    """An optional short label (merchant, country, channel, category): a string or a number.
+
+    >>> parse_label(42, "merchantId"), parse_label(" DE ", "country"), parse_label(None, "x")
+    ('42', 'DE', None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidField(f"{name!r} must be a string or a number, got {_json_type(value)}")
+    text = str(value).strip()
+    return text[:MAX_LABEL_LENGTH] or None
+
+
+def parse_coordinate(value: Any, name: str) -> float | None:
+    """An optional finite coordinate."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidField(f"{name!r} must be a finite number, got {_json_type(value)}")
+    return float(value)
+
+
+def parse_user_id(value: Any, name: str = "userId") -> str:
     """A non-empty string or an integer, kept as a string."""
     if isinstance(value, bool):
-        raise InvalidField("'userId' must be a string or an integer, got a boolean")
+        raise InvalidField(f"{name!r} must be a string or an integer, got a boolean")
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
         text = value.strip()
         if not text:
-            raise InvalidField("'userId' must not be empty")
+            raise InvalidField(f"{name!r} must not be empty")
         if len(text) > MAX_USER_ID_LENGTH:
-            raise InvalidField(f"'userId' is longer than {MAX_USER_ID_LENGTH} characters")
+            raise InvalidField(f"{name!r} is longer than {MAX_USER_ID_LENGTH} characters")
         return text
-    raise InvalidField(f"'userId' must be a string or an integer, got {_json_type(value)}")
+    raise InvalidField(f"{name!r} must be a string or an integer, got {_json_type(value)}")
 
 
-def parse_amount(value: Any) -> float:
+def parse_amount(value: Any, name: str = "amount") -> float:
     """A finite number >= 0; booleans and strings are refused."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidField(f"'amount' must be a number, got {_json_type(value)}")
+        raise InvalidField(f"{name!r} must be a number, got {_json_type(value)}")
     amount = float(value)
     if not math.isfinite(amount):
-        raise InvalidField("'amount' must be finite")
+        raise InvalidField(f"{name!r} must be finite")
     if amount < 0:
-        raise InvalidField(f"'amount' must be >= 0, got {value}")
+        raise InvalidField(f"{name!r} must be >= 0, got {value}")
     return amount
 
 
-def parse_timestamp(value: Any) -> datetime:
+def parse_timestamp(value: Any, name: str = "timestamp") -> datetime:
     """ISO-8601 (no zone means UTC) or epoch seconds / milliseconds; returns UTC."""
     if isinstance(value, bool):
-        raise InvalidField("'timestamp' must be ISO-8601 or epoch seconds/milliseconds")
+        raise InvalidField(f"{name!r} must be ISO-8601 or epoch seconds/milliseconds")
     if isinstance(value, int | float):
-        return _from_epoch(float(value))
+        return _from_epoch(float(value), name)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return _from_epoch(float(text))
+            return _from_epoch(float(text), name)
         except ValueError:
             pass
         try:
             parsed = datetime.fromisoformat(_normalise_iso(text))
         except ValueError:
-            raise InvalidField(f"'timestamp' is not ISO-8601: {value[:64]!r}") from None
+            raise InvalidField(f"{name!r} is not ISO-8601: {value[:64]!r}") from None
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=timezone.utc)
         return parsed.astimezone(timezone.utc)
-    raise InvalidField(f"'timestamp' must be a string or a number, got {_json_type(value)}")
+    raise InvalidField(f"{name!r} must be a string or a number, got {_json_type(value)}")
 
 
 def _normalise_iso(text: str) -> str:
@@ -120,12 +176,12 @@ def _normalise_iso(text: str) -> str:
     return text
 
 
-def _from_epoch(number: float) -> datetime:
+def _from_epoch(number: float, name: str) -> datetime:
     if not math.isfinite(number) or number < 0:
-        raise InvalidField("'timestamp' epoch must be a finite number >= 0")
+        raise InvalidField(f"{name!r} epoch must be a finite number >= 0")
     seconds = number / 1000.0 if number >= EPOCH_MS_CUTOFF else number
     if seconds > MAX_EPOCH_SECONDS:
-        raise InvalidField("'timestamp' epoch is too far in the future")
+        raise InvalidField(f"{name!r} epoch is too far in the future")
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 

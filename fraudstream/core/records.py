@@ -38,7 +38,15 @@ class Transaction:
     user_id: str
     amount: float
     timestamp: datetime  # always timezone-aware, UTC
+    #: Every input field that is not one of the four above, passed through into alerts.
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Optional roles (see :class:`fraudstream.core.fields.FieldMapping`); None when absent.
+    merchant: str | None = None
+    country: str | None = None
+    channel: str | None = None
+    category: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
     @property
     def epoch_seconds(self) -> float:

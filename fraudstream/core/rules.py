@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from fraudstream.core.features import COUNTRY_FIELD, MERCHANT_FIELD, UserProfile
+from fraudstream.core.features import UserProfile
 from fraudstream.core.records import Reason, ReasonKind, ReasonName, Transaction
 
 
@@ -110,8 +110,8 @@ class UnfamiliarPlaceRule:
         if z is None:
             return None
         details = {
-            "newCountry": tx.extra.get(COUNTRY_FIELD),
-            "newMerchant": tx.extra.get(MERCHANT_FIELD),
+            "newCountry": tx.country,
+            "newMerchant": tx.merchant,
             "zscore": round(z, 2),
             "threshold": float(self.zscore_threshold),
         }

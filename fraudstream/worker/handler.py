@@ -15,7 +15,8 @@ from typing import Any, NoReturn, Protocol
 
 from fraudstream.core.detector import Detector
 from fraudstream.core.features import UserProfile
-from fraudstream.core.parsing import parse_transaction
+from fraudstream.core.fields import FieldMapping
+from fraudstream.core.parsing import DEFAULT_FIELDS, parse_transaction
 from fraudstream.core.records import DeadLetterReason, Rejection, Source, dead_letter
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.worker.changelog import ChangelogBatch
@@ -79,6 +80,7 @@ class BatchHandler:
         *,
         sink: Sink | None = None,
         max_message_bytes: int = 65536,
+        fields: FieldMapping = DEFAULT_FIELDS,
         set_current_event: Callable[[Any], None] = lambda event: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -90,6 +92,7 @@ class BatchHandler:
         self.on_state_not_saved = on_state_not_saved
         self.sink = sink
         self.max_message_bytes = max_message_bytes
+        self.fields = fields
         self.set_current_event = set_current_event
         self.clock = clock
 
@@ -118,7 +121,9 @@ class BatchHandler:
         """One message: a dead letter, or a transaction scored and maybe alerted."""
         source = Source(message.topic, message.partition, message.offset)
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
-        parsed = parse_transaction(message.value or b"", source, self.max_message_bytes)
+        parsed = parse_transaction(
+            message.value or b"", source, self.max_message_bytes, self.fields
+        )
         if isinstance(parsed, Rejection):
             log.debug("dead letter %s at %s: %s", parsed.reason.value, source, parsed.detail)
             await self.send_dead_letter(message, source, parsed, now)

@@ -82,6 +82,7 @@ class WorkerRuntime:
             self.flush_changes,
             self.exit_state_not_saved,
             max_message_bytes=settings.worker.max_message_bytes,
+            fields=settings.fields.mapping(),
             set_current_event=set_current_event,
         )
 

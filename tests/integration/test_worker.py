@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib.request
 from collections.abc import Callable
 
+import orjson
 import pytest
 
 from tests.conftest import Pipeline
@@ -151,3 +152,31 @@ def test_a_backlog_is_handled_in_batches_of_at_most_the_configured_size(
         assert stats["batches"] == len(backlog)
     else:  # whole fetches at a time (measured: tens of messages per batch), not one by one
         assert stats["batches"] <= len(backlog) / 5, stats
+
+
+def test_a_stream_with_its_own_field_names_is_read_through_the_input_mapping(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(
+        FRAUDSTREAM_FIELD_USER_ID="customer_id",
+        FRAUDSTREAM_FIELD_AMOUNT="TX_AMOUNT",
+        FRAUDSTREAM_FIELD_TIMESTAMP="TX_DATETIME",
+        FRAUDSTREAM_FIELD_TRANSACTION_ID="TRANSACTION_ID",
+        FRAUDSTREAM_FIELD_MERCHANT="terminal_id",
+    )
+    worker = pipeline.start_worker()
+    record = {
+        "TRANSACTION_ID": 77,
+        "customer_id": 4242,
+        "TX_AMOUNT": 12500.5,
+        "TX_DATETIME": "2018-04-01 07:19:05",
+        "terminal_id": 9,
+    }
+    pipeline.send([(b"4242", orjson.dumps(record))])
+    worker.wait_processed(1)
+    [(key, alert)] = pipeline.read(pipeline.alerts_topic, expected=1)
+    assert key == b"4242"
+    assert (alert["userId"], alert["transactionId"], alert["amount"]) == ("4242", "77", 12500.5)
+    assert alert["timestamp"] == "2018-04-01T07:19:05.000Z"
+    assert alert["terminal_id"] == 9  # other fields pass through under their own names
+    assert worker.stats()["dlq"] == 0

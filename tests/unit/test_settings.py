@@ -55,11 +55,17 @@ def test_every_variable_users_set_keeps_its_flat_name(monkeypatch: pytest.Monkey
 
 
 def test_sections_do_not_share_a_variable() -> None:
-    from fraudstream.settings import DetectionSettings, WorkerSettings
+    from fraudstream.settings import DetectionSettings, FieldSettings, WorkerSettings
 
     names = [
         name
-        for section in (KafkaSettings, DetectionSettings, WorkerSettings, InfluxSettings)
+        for section in (
+            KafkaSettings,
+            FieldSettings,
+            DetectionSettings,
+            WorkerSettings,
+            InfluxSettings,
+        )
         for name in section.model_fields
     ]
     assert len(names) == len(set(names)) == len(Settings.variables())

@@ -16,7 +16,10 @@ SMALL = DetectorConfig(hst=HSTParams(window_size=100), warmup=100, score_quantil
 
 
 def tx(i: int, amount: float, user: str = "u1", extra: dict[str, Any] | None = None) -> Transaction:
-    return Transaction(f"t{i}", user, amount, T0 + timedelta(minutes=i), extra or {})
+    extra = extra or {}
+    when = T0 + timedelta(minutes=i)
+    merchant, country = extra.get("merchantId"), extra.get("country")
+    return Transaction(f"t{i}", user, amount, when, extra, merchant=merchant, country=country)
 
 
 def test_rule_alone_raises_an_alert_with_only_the_rule_reason() -> None:

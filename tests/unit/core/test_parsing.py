@@ -242,3 +242,63 @@ def test_dead_letter_of_oversized_payload_is_truncated_with_a_hash() -> None:
     )
     assert record["truncated"] is True and record["sizeBytes"] == 100_000
     assert len(record["payload"]) == 1024 and len(record["sha256"]) == 64
+
+
+def test_the_input_mapping_reads_each_role_from_its_own_field() -> None:
+    from fraudstream.core.fields import FieldMapping
+
+    mapping = FieldMapping(
+        user_id="customer_id",
+        amount="TX_AMOUNT",
+        timestamp="TX_DATETIME",
+        transaction_id="TRANSACTION_ID",
+        merchant="terminal_id",
+        channel="entry_mode",
+        latitude="y",
+        longitude="x",
+    )
+    raw = orjson.dumps(
+        {
+            "TRANSACTION_ID": 5,
+            "customer_id": 12,
+            "TX_AMOUNT": 57.16,
+            "TX_DATETIME": "2018-04-01 00:00:31",
+            "terminal_id": 3156,
+            "entry_mode": "CNP",
+            "x": 10.5,
+            "y": 2.25,
+            "userId": "ignored-here",
+        }
+    )
+    tx = parse_transaction(raw, SOURCE, LIMIT, mapping)
+    assert isinstance(tx, Transaction)
+    assert (tx.transaction_id, tx.user_id, tx.amount) == ("5", "12", 57.16)
+    assert tx.timestamp == datetime(2018, 4, 1, 0, 0, 31, tzinfo=UTC)
+    assert (tx.merchant, tx.channel, tx.country, tx.category) == ("3156", "CNP", None, None)
+    assert (tx.latitude, tx.longitude) == (2.25, 10.5)
+    assert tx.extra["terminal_id"] == 3156 and tx.extra["userId"] == "ignored-here"
+
+
+def test_a_missing_mapped_field_is_named_in_the_rejection() -> None:
+    from fraudstream.core.fields import FieldMapping
+
+    raw = orjson.dumps({"customer_id": 1, "amount": 2.0, "timestamp": 0})
+    result = parse_transaction(raw, SOURCE, LIMIT, FieldMapping(amount="TX_AMOUNT"))
+    assert isinstance(result, Rejection)
+    assert result.reason == "invalid_field" and "'userId'" in result.detail
+
+    result = parse_transaction(raw, SOURCE, LIMIT, FieldMapping(user_id="customer_id"))
+    assert isinstance(result, Transaction)
+
+
+@pytest.mark.parametrize("bad", [{"a": 1}, [1], True])
+def test_an_optional_role_with_a_structured_value_is_refused(bad: object) -> None:
+    raw = orjson.dumps({"userId": "u", "amount": 1, "timestamp": 0, "merchantId": bad})
+    result = parse_transaction(raw, SOURCE, LIMIT)
+    assert isinstance(result, Rejection) and "'merchantId'" in result.detail
+
+
+def test_half_a_position_is_no_position() -> None:
+    raw = orjson.dumps({"userId": "u", "amount": 1, "timestamp": 0, "latitude": 48.1})
+    tx = parse_transaction(raw, SOURCE, LIMIT)
+    assert isinstance(tx, Transaction) and tx.latitude is None and tx.longitude is None

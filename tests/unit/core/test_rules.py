@@ -16,7 +16,17 @@ ABROAD = {"merchantId": "M9", "country": "NG"}
 
 
 def tx(amount: float, extra: dict[str, Any] | None = None) -> Transaction:
-    return Transaction("t", "u", amount, datetime(2024, 12, 4, tzinfo=timezone.utc), extra or {})
+    extra = extra or {}
+    when = datetime(2024, 12, 4, tzinfo=timezone.utc)
+    return Transaction(
+        "t",
+        "u",
+        amount,
+        when,
+        extra,
+        merchant=extra.get("merchantId"),
+        country=extra.get("country"),
+    )
 
 
 def history(amounts: list[float]) -> UserProfile:
