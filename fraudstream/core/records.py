@@ -64,6 +64,10 @@ class DeadLetterReason(str, Enum):
     INVALID_FIELD = "invalid_field"
     #: Valid input whose processing raised; parked so the stream goes on.
     PROCESSING_ERROR = "processing_error"
+    #: A message on the labels topic that is not a valid label.
+    INVALID_LABEL = "invalid_label"
+    #: A valid label for a transaction this worker never scored, or no longer holds.
+    UNKNOWN_TRANSACTION = "unknown_transaction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,8 @@ class ReasonName(str, Enum):
     HABIT_SPIKE = "habit_spike"
     UNFAMILIAR_PLACE = "unfamiliar_place"
     HALF_SPACE_TREES = "half_space_trees"
+    #: The online supervised model trained from labels.
+    FRAUD_CLASSIFIER = "fraud_classifier"
 
 
 def reason_text(name: str) -> str:
