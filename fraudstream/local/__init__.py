@@ -1,0 +1,1 @@
+"""Real servers started on this machine for tests and benchmarks (e.g. Apache Kafka)."""
