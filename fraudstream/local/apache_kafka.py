@@ -559,12 +559,18 @@ class ApacheKafka:
             "transaction.state.log.min.isr": "1",
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
+            # One partition each, not 50: the first consumer group (transactional producer)
+            # waits for the coordinator topic's creation, ~1.6 s with 50 and ~0.7 s with 1.
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.num.partitions": "1",
             # Tests: a group's first member does not wait 3 s for others; short sessions allowed.
             "group.initial.rebalance.delay.ms": "0",
             "group.min.session.timeout.ms": "1000",
             # After a crash the old broker registration blocks the new one until its session
-            # expires (default 9 s, making a restart take ~14 s instead of ~5 s).
-            "broker.session.timeout.ms": "2000",
+            # expires: the default 9 s makes a crash restart take ~14 s instead of ~5 s. Not
+            # shorter: a starved JVM missing heartbeats fences itself, taking every partition
+            # offline for a moment. A pause() longer than this also ends in such a fence.
+            "broker.session.timeout.ms": "3000",
             "broker.heartbeat.interval.ms": "500",
             "sasl.enabled.mechanisms": SCRAM_MECHANISM,
             "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
