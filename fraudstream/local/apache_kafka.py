@@ -635,16 +635,23 @@ class ApacheKafka:
             carry = (carry + chunk)[-len(READY_LINE) :]
             if self._process.poll() is not None:
                 self._keep_recorded_archive(java_exited_cleanly=False)
-                raise KafkaUnavailable(
-                    f"Apache Kafka exited with code {self._process.returncode} while starting "
-                    f"(log {self.log_path}):\n{self.log_tail()}"
-                )
+                code = self._process.returncode
+                raise self._startup_failure(f"exited with code {code} while starting", log_start)
             time.sleep(0.05)
         self.kill()
-        raise KafkaUnavailable(
-            f"Apache Kafka did not log {READY_LINE.decode()!r} within {self.startup_timeout}s "
-            f"(log {self.log_path}):\n{self.log_tail()}"
+        raise self._startup_failure(
+            f"did not log {READY_LINE.decode()!r} within {self.startup_timeout}s", log_start
         )
+
+    def _startup_failure(self, what: str, log_start: int) -> KafkaUnavailable:
+        """A failed start's error: its ERROR and Caused-by lines, then the log tail."""
+        with open(self.log_path, "rb") as log:
+            log.seek(log_start)
+            lines = log.read().decode(errors="replace").splitlines()
+        causes = (" ERROR ", " FATAL ", "Caused by: ")
+        errors = [line for line in lines if any(cause in line for cause in causes)][:8]
+        shown = [*errors, "[...]", *lines[-25:]] if errors else lines[-40:]
+        return KafkaUnavailable(f"Apache Kafka {what} (log {self.log_path}):\n" + "\n".join(shown))
 
 
 def _properties_text(properties: Mapping[str, str]) -> str:
