@@ -54,7 +54,9 @@ def parse_label(raw: bytes, max_bytes: int) -> Label | Rejection:
     <DeadLetterReason.INVALID_LABEL: 'invalid_label'>
     """
     if len(raw) > max_bytes:
-        return Rejection(DeadLetterReason.OVERSIZED, f"label is {len(raw)} bytes, limit {max_bytes}")
+        return Rejection(
+            DeadLetterReason.OVERSIZED, f"label is {len(raw)} bytes, limit {max_bytes}"
+        )
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

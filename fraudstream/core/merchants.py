@@ -108,13 +108,16 @@ class MerchantStats:
         """Count one resolved transaction (a fraud, or matured legit); ``weight`` -1 undoes one."""
         if event_time >= self.t_lab:
             gap = event_time - self.t_lab
-            decays = [math.exp(-gap / tau) for tau in RISK_WINDOWS]
+            d1, d7, d30 = (math.exp(-gap / tau) for tau in RISK_WINDOWS)
             self.fraud_1d, self.fraud_7d, self.fraud_30d = (
-                f * d for f, d in zip((self.fraud_1d, self.fraud_7d, self.fraud_30d), decays)
+                self.fraud_1d * d1,
+                self.fraud_7d * d7,
+                self.fraud_30d * d30,
             )
             self.resolved_1d, self.resolved_7d, self.resolved_30d = (
-                r * d
-                for r, d in zip((self.resolved_1d, self.resolved_7d, self.resolved_30d), decays)
+                self.resolved_1d * d1,
+                self.resolved_7d * d7,
+                self.resolved_30d * d30,
             )
             self.t_lab = event_time
             ages = [1.0, 1.0, 1.0]
@@ -130,7 +133,9 @@ class MerchantStats:
             self.fraud_30d += w30
             if event_time >= self.t_recent:
                 gap = event_time - self.t_recent
-                self.recent_fraud = self.recent_fraud * math.exp(-gap / RECENT_FRAUD_WINDOW) + weight
+                self.recent_fraud = (
+                    self.recent_fraud * math.exp(-gap / RECENT_FRAUD_WINDOW) + weight
+                )
                 self.t_recent = event_time
             else:
                 age = self.t_recent - event_time

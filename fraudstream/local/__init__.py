@@ -1,1 +1,1 @@
-"""Local tooling for the demo, evaluate and the tests: embedded broker, worker child process."""
+"""Local tooling for the demo, evaluate and tests: Tansu, a real Apache Kafka, worker processes."""

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports nobody listens on right now (bound to port 0 together).
+
+    >>> a, b = free_ports(2)
+    >>> a != b and 0 < a < 65536
+    True
+    """
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -11,6 +26,4 @@ def free_port(host: str = "127.0.0.1") -> int:
     >>> 0 < free_port() < 65536
     True
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
