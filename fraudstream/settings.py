@@ -37,6 +37,9 @@ class KafkaSettings(_Section):
     input_topic: str = Field("transactions-input", description="Topic read for transactions.")
     alerts_topic: str = Field("fraud-alerts", description="Topic alerts are published to.")
     dlq_topic: str = Field("transactions-dlq", description="Dead-letter topic for bad input.")
+    labels_topic: str = Field(
+        "fraud-labels", description="Topic labels (chargebacks, analysts' verdicts) arrive on."
+    )
     partitions: int = Field(
         4, ge=1, description="Partitions of the input topic; profile tables must match it."
     )
@@ -175,6 +178,35 @@ class DetectionSettings(_Section):
     amount_scale_max: float = Field(
         1_000_000.0, gt=1, description="Amount mapped to 1.0 on the log-amount feature."
     )
+    labels_enabled: bool = Field(True, description="Consume the labels topic and learn from it.")
+    label_horizon_days: float = Field(
+        7.0,
+        gt=0,
+        description="Event time after which a transaction without a fraud label counts as legit.",
+    )
+    label_late_window_days: float = Field(
+        1.0,
+        ge=0,
+        description="How long after the horizon a fraud label still corrects a matured one.",
+    )
+    pending_max_entries: int = Field(
+        500_000, ge=1, description="Transactions kept awaiting their label; oldest mature early."
+    )
+    classifier_kind: Literal["logistic", "logistic_undersampled", "forest"] = Field(
+        "logistic", description="The online supervised model trained from labels."
+    )
+    classifier_threshold: float = Field(
+        0.9, gt=0, le=1, description="Classifier alert when P(fraud) is at least this."
+    )
+    classifier_weight_pos: float = Field(
+        10.0, gt=0, description="Weight of a fraud in the logistic loss (class imbalance)."
+    )
+    classifier_min_frauds: int = Field(
+        50, ge=1, description="Frauds the classifier learns before its probability is used."
+    )
+    classifier_min_legit: int = Field(
+        1000, ge=1, description="Legit transactions it learns before its probability is used."
+    )
 
     @field_validator("score_quantile", mode="before")
     @classmethod
@@ -194,6 +226,7 @@ class DetectionSettings(_Section):
         from fraudstream.core.detector import DetectorConfig  # the core imports River: lazily
         from fraudstream.core.features import FeatureScales
         from fraudstream.core.model import HSTParams
+        from fraudstream.core.supervised import ClassifierParams
 
         return DetectorConfig(
             amount_threshold=self.amount_threshold,
@@ -215,6 +248,13 @@ class DetectionSettings(_Section):
                 amount_scale_max=self.amount_scale_max,
                 velocity_window_seconds=self.velocity_window_seconds,
             ),
+            classifier=ClassifierParams(
+                kind=self.classifier_kind,
+                weight_pos=self.classifier_weight_pos,
+                min_frauds=self.classifier_min_frauds,
+                min_legit=self.classifier_min_legit,
+            ),
+            classifier_threshold=self.classifier_threshold,
         )
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real Tansu broker for the session and real worker processes."""
+"""Shared fixtures: real brokers (Tansu, Apache Kafka) for the session and real worker processes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from hypothesis import HealthCheck, settings
 
 from fraudstream.kafka.topics import ensure_topics_sync
+from fraudstream.local.apache_kafka import ApacheKafka, KafkaUnavailable
 from fraudstream.local.tansu import BrokerUnavailable, TansuBroker
 from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
 from tests.support.environment import require
@@ -21,6 +22,8 @@ from tests.support.kafka import Records, read_records
 #: InfluxDB fixtures (influx_server, fresh_influx_server, influx_proxy, influx_bucket,
 #: influx_sink_factory): a real influxd 1.6 behind the v2 write proxy.
 pytest_plugins = ["tests.support.influxdb"]
+#: Partitions of every test topic (input, labels, outputs).
+PARTITIONS = 4
 
 
 # Two shared cores also run brokers and workers: wall-clock limits would make tests flaky.
@@ -42,29 +45,48 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
     tansu.stop()
 
 
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
+    """A real Apache Kafka 4.1 broker (KRaft, PLAINTEXT + SASL_SSL) for the whole session.
+
+    Needs Java 17+ (the jars come from Maven Central, cached): without it the tests that use
+    it skip, except under ``CI=true`` where they fail.
+    """
+    try:
+        broker = ApacheKafka(tmp_path_factory.mktemp("kafka")).start()
+    except KafkaUnavailable as exc:
+        require(f"Apache Kafka unavailable: {exc}")
+    yield broker
+    broker.stop()
+
+
 class Pipeline:
     """Topics, settings and worker processes of one test, isolated by unique names."""
 
-    def __init__(self, broker: TansuBroker, tmp_path: Path, **overrides: str) -> None:
+    def __init__(self, broker: TansuBroker | ApacheKafka, tmp_path: Path, **overrides: str) -> None:
         tag = uuid.uuid4().hex[:8]
         self.broker = broker
         self.tmp_path = tmp_path
         self.input_topic = f"tx-{tag}"
         self.alerts_topic = f"alerts-{tag}"
         self.dlq_topic = f"dlq-{tag}"
+        self.labels_topic = f"labels-{tag}"
         self.env = {
             "FRAUDSTREAM_BROKER_URL": broker.url,
             "FRAUDSTREAM_APP_ID": f"fraudstream-test-{tag}",
             "FRAUDSTREAM_INPUT_TOPIC": self.input_topic,
             "FRAUDSTREAM_ALERTS_TOPIC": self.alerts_topic,
             "FRAUDSTREAM_DLQ_TOPIC": self.dlq_topic,
+            "FRAUDSTREAM_LABELS_TOPIC": self.labels_topic,
             "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
             **FAST_JOIN_ENV,
             **overrides,
         }
         self.workers: list[WorkerProcess] = []
         ensure_topics_sync(
-            broker.bootstrap, [self.input_topic, self.alerts_topic, self.dlq_topic], 4
+            broker.bootstrap,
+            [self.input_topic, self.alerts_topic, self.dlq_topic, self.labels_topic],
+            PARTITIONS,
         )
 
     def start_worker(self) -> WorkerProcess:
@@ -75,15 +97,15 @@ class Pipeline:
         worker.wait_ready()
         return worker
 
-    def send(self, messages: list[tuple[bytes | None, bytes]]) -> None:
-        """Produce (key, value) pairs to the input topic and wait for the acks."""
+    def send(self, messages: list[tuple[bytes | None, bytes]], topic: str | None = None) -> None:
+        """Produce (key, value) pairs to the input topic (or ``topic``) and wait for the acks."""
 
         async def go() -> None:
             producer = AIOKafkaProducer(bootstrap_servers=self.broker.bootstrap)
             await producer.start()
             try:
                 for key, value in messages:
-                    await producer.send_and_wait(self.input_topic, value, key=key)
+                    await producer.send_and_wait(topic or self.input_topic, value, key=key)
             finally:
                 await producer.stop()
 
@@ -136,9 +158,9 @@ class Pipeline:
             )
             await consumer.start()
             try:
-                partitions = consumer.partitions_for_topic(self.input_topic) or set()
                 total = 0
-                for partition in partitions:
+                # Not partitions_for_topic(): without a subscription it is empty on real Kafka.
+                for partition in range(PARTITIONS):
                     offset = await consumer.committed(TopicPartition(self.input_topic, partition))
                     total += offset or 0
             finally:
@@ -172,3 +194,18 @@ def pipeline_factory(broker: TansuBroker, tmp_path: Path) -> Iterator[Callable[.
 def pipeline(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
     """One isolated pipeline with default settings."""
     return pipeline_factory()
+
+
+@pytest.fixture
+def kafka_pipeline_factory(kafka: ApacheKafka, tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+    """Isolated pipelines on the session's Apache Kafka broker."""
+    made: list[Pipeline] = []
+
+    def make(**overrides: str) -> Pipeline:
+        pipeline = Pipeline(kafka, tmp_path, **overrides)
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        pipeline.close()

@@ -60,13 +60,15 @@ class PendingEntry:
 class Resolution:
     """A transaction whose truth is now known (or assumed): learn ``entry`` as ``fraud``.
 
-    ``correction`` marks a fraud label for an entry already learned as legit at maturity.
+    ``correction`` marks a fraud label for an entry already learned as legit at maturity;
+    ``already_learned`` a legit label for one, which changes nothing.
     """
 
     transaction_id: str
     entry: PendingEntry
     fraud: bool
     correction: bool = False
+    already_learned: bool = False
 
 
 @dataclass
@@ -125,7 +127,7 @@ class PendingStore:
         self.counts.labeled += 1
         if entry.matured:
             if not fraud:
-                return None  # already learned as legit
+                return Resolution(transaction_id, entry, fraud=False, already_learned=True)
             self.counts.corrected += 1
             return Resolution(transaction_id, entry, fraud=True, correction=True)
         return Resolution(transaction_id, entry, fraud)

@@ -18,7 +18,13 @@ from fraudstream.settings import Settings, get_settings
 from fraudstream.worker.faust_app import FraudstreamApp, faust_credentials
 from fraudstream.worker.patches import raise_root_logger_level
 from fraudstream.worker.runtime import TopicOutbox, WorkerRuntime
-from fraudstream.worker.state import ProfileStore, declare_profile_table
+from fraudstream.worker.state import (
+    MERCHANT_TABLE,
+    PENDING_TABLE,
+    PROFILE_TABLE,
+    FaustState,
+    declare_table,
+)
 from fraudstream.worker.web import blueprint
 
 
@@ -55,15 +61,38 @@ input_topic = app.topic(
     value_serializer="raw",
     partitions=settings.kafka.partitions,
 )
+labels_topic = app.topic(
+    settings.kafka.labels_topic,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.kafka.partitions,  # co-partitioned with the input: both keyed by userId
+)
 alerts_topic = app.topic(settings.kafka.alerts_topic, key_serializer="raw", value_serializer="raw")
 dlq_topic = app.topic(settings.kafka.dlq_topic, key_serializer="raw", value_serializer="raw")
-profiles = ProfileStore(declare_profile_table(app, settings.kafka.partitions))
-runtime = WorkerRuntime(app, settings, profiles, TopicOutbox(alerts_topic, dlq_topic))
+#: What the agent reads: transactions, and labels unless they are switched off.
+consumed_topic = app.topic(
+    settings.kafka.input_topic,
+    *([settings.kafka.labels_topic] if settings.detection.labels_enabled else []),
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=settings.kafka.partitions,
+)
+DAY = 86400.0
+state = FaustState(
+    declare_table(app, PROFILE_TABLE, settings.kafka.partitions),
+    declare_table(app, PENDING_TABLE, settings.kafka.partitions),
+    declare_table(app, MERCHANT_TABLE, settings.kafka.partitions),
+    settings.kafka.partitions,
+    horizon=settings.detection.label_horizon_days * DAY,
+    late_window=settings.detection.label_late_window_days * DAY,
+    max_pending=settings.detection.pending_max_entries,
+)
+runtime = WorkerRuntime(app, settings, state, TopicOutbox(alerts_topic, dlq_topic))
 app.runtime = runtime
 blueprint.register(app, url_prefix="")
 
 
-@app.agent(input_topic, concurrency=1)  # concurrency > 1 loses messages (faust-streaming #606)
+@app.agent(consumed_topic, concurrency=1)  # concurrency > 1 loses messages (faust-streaming #606)
 async def detect(stream: StreamT) -> None:
     """Validate, score and route every message of the input topic, a fetched batch at a time.
 
@@ -97,7 +126,7 @@ async def quiet_root_logger() -> None:
 @app.task
 async def declare_topics() -> None:
     """Create the input, alert and dead-letter topics if missing, with the configured partitions."""
-    for topic in (input_topic, alerts_topic, dlq_topic):
+    for topic in (input_topic, labels_topic, alerts_topic, dlq_topic):
         await topic.maybe_declare()
 
 

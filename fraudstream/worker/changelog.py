@@ -31,10 +31,13 @@ class ChangelogBatch:
     """The latest value per key and partition since the last flush."""
 
     def __init__(self) -> None:
-        self._pending: dict[int, dict[bytes, bytes]] = {}
+        self._pending: dict[int, dict[bytes, bytes | None]] = {}
 
-    def put(self, partition: int, key: bytes, value: bytes) -> None:
-        """Record ``key`` = ``value`` for the changelog ``partition`` (a later put wins)."""
+    def put(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Record ``key`` = ``value`` for the changelog ``partition`` (a later put wins).
+
+        ``None`` is a tombstone: recovery deletes the key, and compaction drops it.
+        """
         records = self._pending.get(partition)
         if records is None:
             records = self._pending[partition] = {}

@@ -1,8 +1,10 @@
 """The worker's loop body: a fetched batch of messages in, decisions, alerts and state out.
 
-:class:`BatchHandler` gets every collaborator passed in (detector, profile store, stats,
-sink, where alerts and dead letters go, how changelog records are flushed), so it runs the
-same under Faust and in a unit test with fakes.
+:class:`BatchHandler` gets every collaborator passed in (detector, keyed state, stats, sink,
+where alerts and dead letters go, how changelog records are flushed), so it runs the same
+under Faust and in a unit test with plain dicts. A batch holds transactions and, when labels
+are on, labels (both topics are partitioned by userId, so one user's labels reach the worker
+that holds the user's transactions).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn, Protocol
 
 from fraudstream.core.detector import Detector
-from fraudstream.core.features import UserProfile
 from fraudstream.core.fields import FieldMapping
+from fraudstream.core.labels import parse_label
+from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.parsing import DEFAULT_FIELDS, parse_transaction
-from fraudstream.core.records import DeadLetterReason, Rejection, Source, dead_letter
+from fraudstream.core.pending import PendingEntry, Resolution
+from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction, dead_letter
 from fraudstream.sinks.base import ProcessedRecord, Sink
-from fraudstream.worker.changelog import ChangelogBatch
+from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
 
 log = logging.getLogger("fraudstream")
@@ -44,18 +48,6 @@ class EventLike(Protocol):
         """The Kafka message behind the event."""
 
 
-class ProfileStoreLike(Protocol):
-    """Per-user profiles: :class:`fraudstream.worker.state.ProfileStore` or a test's dict."""
-
-    def load(self, user_id: str) -> UserProfile:
-        """The user's profile (empty for a new user)."""
-
-    def store(
-        self, user_id: str, profile: UserProfile, partition: int, changes: ChangelogBatch
-    ) -> None:
-        """Keep the profile now; its changelog record goes out with ``changes``."""
-
-
 class Outbox(Protocol):
     """Where the handler's output records go (the alerts and dead-letter topics)."""
 
@@ -72,20 +64,21 @@ class BatchHandler:
     def __init__(
         self,
         detector: Detector,
-        profiles: ProfileStoreLike,
+        state: WorkerState,
         stats: WorkerStats,
         outbox: Outbox,
-        flush_changes: Callable[[ChangelogBatch], Awaitable[None]],
+        flush_changes: Callable[[StateChanges], Awaitable[None]],
         on_state_not_saved: Callable[[], NoReturn],
         *,
         sink: Sink | None = None,
         max_message_bytes: int = 65536,
         fields: FieldMapping = DEFAULT_FIELDS,
+        labels_topic: str | None = None,
         set_current_event: Callable[[Any], None] = lambda event: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.detector = detector
-        self.profiles = profiles
+        self.state = state
         self.stats = stats
         self.outbox = outbox
         self.flush_changes = flush_changes
@@ -93,32 +86,42 @@ class BatchHandler:
         self.sink = sink
         self.max_message_bytes = max_message_bytes
         self.fields = fields
+        self.labels_topic = labels_topic
         self.set_current_event = set_current_event
         self.clock = clock
+        #: Newest event time seen: pending labels mature against it.
+        self.event_time = 0.0
 
     async def handle(self, events: Sequence[EventLike]) -> None:
-        """Every message of the batch in order, then one changelog write per partition.
+        """Every message of the batch in order, then maturity, then one write per changelog.
 
         Faust acknowledges the batch's offsets when this returns, so everything the batch
-        changed is on the broker before that; if the changelog write fails, the worker
-        leaves through ``on_state_not_saved`` before any commit.
+        changed is on the broker before that; if a changelog write fails, the worker leaves
+        through ``on_state_not_saved`` before any commit.
         """
         self.stats.batches += 1  # first, so a snapshot never counts a batch's messages without it
-        changes = ChangelogBatch()
         for event in events:
+            message = event.message
             self.set_current_event(event)  # the partition tables and the RocksDB store write to
             try:
-                await self.handle_message(event.message, changes)
+                if message.topic == self.labels_topic:
+                    await self.handle_label(message)
+                else:
+                    await self.handle_transaction(message)
             except Exception as exc:  # one message must not stop the stream
-                await self.dead_letter_failure(event.message, exc)
+                await self.dead_letter_failure(message, exc)
+        for resolution in self.state.pending.advance(self.event_time):
+            self.learn(resolution)
+        self.stats.matured = self.state.pending.counts.matured
+        changes = self.state.take_changes()
         if changes:
             try:
                 await self.flush_changes(changes)
             except Exception:
                 self.on_state_not_saved()
 
-    async def handle_message(self, message: MessageLike, changes: ChangelogBatch) -> None:
-        """One message: a dead letter, or a transaction scored and maybe alerted."""
+    async def handle_transaction(self, message: MessageLike) -> None:
+        """One transaction message: a dead letter, or scored, learned from and maybe alerted."""
         source = Source(message.topic, message.partition, message.offset)
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
         parsed = parse_transaction(
@@ -141,13 +144,17 @@ class BatchHandler:
                     parsed.user_id,
                 )
 
-        profile = self.profiles.load(parsed.user_id)
-        decision = self.detector.process(parsed, profile, source.partition, source.offset, now)
+        profile = self.state.load_profile(parsed.user_id)
+        merchant = self.state.merchant(parsed.merchant)
+        decision = self.detector.process(
+            parsed, profile, source.partition, source.offset, now, merchant
+        )
         self.stats.transactions_in += 1
         if decision.redelivered:
             self.stats.redelivered += 1
         else:
-            self.profiles.store(parsed.user_id, profile, source.partition, changes)
+            self.state.store_profile(parsed.user_id, profile, source.partition)
+            self.remember(parsed, source.partition, decision.model_input)
 
         if self.sink is not None:
             self.sink.write(ProcessedRecord(parsed, decision.score, decision.alert))
@@ -160,6 +167,54 @@ class BatchHandler:
         self.stats.positions[source.partition] = source.offset
         if message.timestamp:
             self.stats.latency_ms.observe(max(0.0, (self.clock() - message.timestamp) * 1000.0))
+
+    def remember(self, tx: Transaction, partition: int, model_input: tuple[float, ...]) -> None:
+        """Count the transaction at its merchant and keep its features until its label."""
+        event_time = tx.epoch_seconds
+        self.event_time = max(self.event_time, event_time)
+        if tx.merchant is not None:
+            self.state.update_merchant(
+                partition, tx.merchant, lambda stats: stats.observe(tx.amount, event_time)
+            )
+        entry = PendingEntry(event_time, partition, tx.merchant, model_input)
+        for resolution in self.state.pending.add(tx.transaction_id, entry):
+            self.learn(resolution)
+
+    async def handle_label(self, message: MessageLike) -> None:
+        """One label: the classifier and the merchant learn, or the label is dead-lettered."""
+        source = Source(message.topic, message.partition, message.offset)
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        parsed = parse_label(message.value or b"", self.max_message_bytes)
+        if isinstance(parsed, Rejection):
+            await self.send_dead_letter(message, source, parsed, now)
+            return
+        resolution = self.state.pending.resolve(parsed.transaction_id, parsed.is_fraud)
+        if resolution is None:
+            detail = (
+                f"transaction {parsed.transaction_id!r} is not pending here: never seen by this "
+                "worker, or its label came after the maturity horizon and the late window"
+            )
+            rejection = Rejection(DeadLetterReason.UNKNOWN_TRANSACTION, detail)
+            await self.send_dead_letter(message, source, rejection, now)
+            return
+        self.stats.labels_by_verdict[parsed.verdict.value] += 1  # only labels that were used
+        if not resolution.already_learned:
+            self.learn(resolution)
+
+    def learn(self, resolution: Resolution) -> None:
+        """The classifier, the label rate and the merchant learn one resolved transaction."""
+        entry, fraud = resolution.entry, resolution.fraud
+        self.detector.learn_label(entry.features, fraud, entry.event_time, resolution.correction)
+        if resolution.correction:
+            self.stats.labels_corrected += 1
+        if entry.merchant is not None:
+
+            def change(stats: MerchantStats) -> None:
+                if resolution.correction:
+                    stats.learn_label(False, entry.event_time, weight=-1.0)
+                stats.learn_label(fraud, entry.event_time)
+
+            self.state.update_merchant(entry.partition, entry.merchant, change)
 
     async def dead_letter_failure(self, message: MessageLike, exc: Exception) -> None:
         """Park a message whose processing raised on the DLQ, so the stream goes on.

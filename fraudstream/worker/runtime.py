@@ -22,11 +22,10 @@ from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.settings import Settings
 from fraudstream.sinks.base import Sink
 from fraudstream.sinks.influx import InfluxSink
-from fraudstream.worker.changelog import ChangelogBatch
 from fraudstream.worker.checkpoint import ModelCheckpoint
 from fraudstream.worker.handler import BatchHandler
 from fraudstream.worker.patches import kafka_producer, set_current_event, set_fetch_max_wait
-from fraudstream.worker.state import ProfileStore
+from fraudstream.worker.state import FaustState, StateChanges
 from fraudstream.worker.stats import WorkerStats
 from fraudstream.worker.supervision import (
     EXIT_BROKER_UNREACHABLE,
@@ -61,12 +60,12 @@ class WorkerRuntime:
         self,
         app: faust.App,
         settings: Settings,
-        profiles: ProfileStore,
+        state: FaustState,
         outbox: TopicOutbox,
     ) -> None:
         self.app = app
         self.settings = settings
-        self.profiles = profiles
+        self.state = state
         self.outbox = outbox
         self.stats = WorkerStats()
         self.detector = Detector(settings.detection.detector_config())
@@ -74,15 +73,17 @@ class WorkerRuntime:
         self.worker_name = settings.worker.worker_name or socket.gethostname()
         self.sink: Sink | None = None
         self.watchdog: BrokerWatchdog | None = None
+        detection = settings.detection
         self.handler = BatchHandler(
             self.detector,
-            profiles,
+            state,
             self.stats,
             outbox,
             self.flush_changes,
             self.exit_state_not_saved,
             max_message_bytes=settings.worker.max_message_bytes,
             fields=settings.fields.mapping(),
+            labels_topic=settings.kafka.labels_topic if detection.labels_enabled else None,
             set_current_event=set_current_event,
         )
 
@@ -130,9 +131,9 @@ class WorkerRuntime:
         """Checkpoint the model; a crash loses at most one interval of learning."""
         self.checkpoint.save(self.detector.model_state())
 
-    async def flush_changes(self, changes: ChangelogBatch) -> None:
-        """The batch's profile changes onto the changelog, through Faust's own producer."""
-        await self.profiles.flush(changes, kafka_producer(self.app))
+    async def flush_changes(self, changes: StateChanges) -> None:
+        """The batch's state changes onto the changelogs, through Faust's own producer."""
+        await self.state.flush(changes, kafka_producer(self.app))
 
     def consumer_lag(self) -> int | None:
         """Messages between what this worker processed and the high watermark of its partitions."""

@@ -52,6 +52,9 @@ class WorkerStats:
     redelivered: int = 0
     misrouted: int = 0  # messages whose Kafka key is not their userId
     batches: int = 0  # batches handled; messagesIn / batches is the mean batch size
+    labels_by_verdict: Counter[str] = field(default_factory=Counter)  # valid labels read
+    labels_corrected: int = 0  # fraud labels for transactions already learned as legit
+    matured: int = 0  # transactions learned as legit after the horizon without a label
     latency_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
     positions: dict[int, int] = field(default_factory=dict)  # partition -> last offset read
     consumer_lag: int | None = None  # messages behind the high watermark, all partitions
@@ -75,8 +78,13 @@ class WorkerStats:
 
     @property
     def messages_in(self) -> int:
-        """Every message read, valid or not."""
-        return self.transactions_in + self.dlq_total
+        """Every message read, valid or not: transactions, labels, dead letters."""
+        return self.transactions_in + self.labels_in + self.dlq_total
+
+    @property
+    def labels_in(self) -> int:
+        """Valid labels read."""
+        return sum(self.labels_by_verdict.values())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly snapshot, served by the worker's web view."""
@@ -92,6 +100,10 @@ class WorkerStats:
             "redelivered": self.redelivered,
             "misrouted": self.misrouted,
             "batches": self.batches,
+            "labelsIn": self.labels_in,
+            "labelsByVerdict": dict(self.labels_by_verdict),
+            "labelsCorrected": self.labels_corrected,
+            "matured": self.matured,
             "consumerLag": self.consumer_lag,
             "eventsPerSecond": round(self.events_per_second, 1),
             "latencyMs": {
@@ -134,6 +146,19 @@ def prometheus_text(stats: WorkerStats, prefix: str = "fraudstream") -> str:
         "Messages sent to the dead-letter topic, by reason.",
         [(f'{{reason="{r}"}}', n) for r, n in sorted(stats.dlq_by_reason.items())]
         or [('{reason="invalid_json"}', 0)],
+    )
+    metric(
+        "labels_total",
+        "counter",
+        "Valid labels read, by verdict.",
+        [(f'{{verdict="{v}"}}', n) for v, n in sorted(stats.labels_by_verdict.items())]
+        or [('{verdict="fraud"}', 0)],
+    )
+    metric(
+        "matured_total",
+        "counter",
+        "Transactions learned as legit after the maturity horizon without a label.",
+        [("", stats.matured)],
     )
     metric(
         "redelivered_total",

@@ -46,7 +46,17 @@ class Stats(View):
             "threshold": detector.threshold.value,
             "thresholdReady": detector.threshold.ready,
         }
-        body["profiles"] = {"users": len(runtime.profiles)}  # on this worker's partitions
+        classifier = detector.classifier
+        body["classifier"] = {
+            "ready": classifier.ready,
+            "frauds": classifier.frauds,
+            "legit": classifier.legit,
+            "threshold": runtime.settings.detection.classifier_threshold,
+            "labelRate": round(detector.label_rate.value, 6),
+        }
+        pending = runtime.state.pending
+        body["pending"] = {"size": len(pending), **vars(pending.counts)}
+        body["profiles"] = {"users": runtime.state.users()}  # on this worker's partitions
         if runtime.sink is not None:
             body["sink"] = runtime.sink.stats()
         return self.json(body)

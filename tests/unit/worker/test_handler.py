@@ -10,14 +10,17 @@ import orjson
 import pytest
 
 from fraudstream.core.detector import Detector, DetectorConfig
-from fraudstream.core.features import UserProfile, decode_profile, encode_profile
+from fraudstream.core.features import decode_profile
 from fraudstream.core.model import HSTParams
-from fraudstream.worker.changelog import ChangelogBatch
+from fraudstream.core.pending import DAY, PendingStore
+from fraudstream.core.supervised import ClassifierParams
 from fraudstream.worker.handler import BatchHandler
+from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
 
 CONFIG = DetectorConfig(hst=HSTParams(window_size=50), warmup=50, score_quantile=None)
 NOW = 1_733_324_400.0  # 2024-12-04T15:00:00Z
+LABELS = "fraud-labels"
 
 
 @dataclass
@@ -33,23 +36,6 @@ class FakeMessage:
 @dataclass
 class FakeEvent:
     message: FakeMessage
-
-
-@dataclass
-class FakeProfiles:
-    """Profiles in a dict, as the table would hold them (encoded bytes)."""
-
-    data: dict[str, bytes] = field(default_factory=dict)
-
-    def load(self, user_id: str) -> UserProfile:
-        return decode_profile(self.data.get(user_id))
-
-    def store(
-        self, user_id: str, profile: UserProfile, partition: int, changes: ChangelogBatch
-    ) -> None:
-        value = encode_profile(profile)
-        self.data[user_id] = value
-        changes.put(partition, user_id.encode(), value)
 
 
 @dataclass
@@ -75,27 +61,40 @@ def not_saved() -> NoReturn:
 @dataclass
 class Rig:
     handler: BatchHandler
-    profiles: FakeProfiles
+    state: WorkerState
     outbox: FakeOutbox
     stats: WorkerStats
-    flushed: list[int]
+    flushed: list[StateChanges]
 
     def run(self, *messages: FakeMessage) -> None:
         asyncio.run(self.handler.handle([FakeEvent(m) for m in messages]))
 
+    @property
+    def profiles(self) -> dict[str, bytes]:
+        return self.state.profiles  # type: ignore[return-value]
 
-def rig(fail_flush: bool = False) -> Rig:
-    profiles, outbox, stats, flushed = FakeProfiles(), FakeOutbox(), WorkerStats(), []
 
-    async def flush(changes: ChangelogBatch) -> None:
+def rig(fail_flush: bool = False, detector: Detector | None = None) -> Rig:
+    outbox, stats, flushed = FakeOutbox(), WorkerStats(), []
+    pending = PendingStore({}, horizon=7 * DAY, late_window=DAY, max_entries=100)
+    state = WorkerState({}, pending, {}, partitions=4)
+
+    async def flush(changes: StateChanges) -> None:
         if fail_flush:
             raise ConnectionError("changelog unreachable")
-        flushed.append(len(changes))
+        flushed.append(changes)
 
     handler = BatchHandler(
-        Detector(CONFIG), profiles, stats, outbox, flush, not_saved, clock=lambda: NOW
+        detector or Detector(CONFIG),
+        state,
+        stats,
+        outbox,
+        flush,
+        not_saved,
+        labels_topic=LABELS,
+        clock=lambda: NOW,
     )
-    return Rig(handler, profiles, outbox, stats, flushed)
+    return Rig(handler, state, outbox, stats, flushed)
 
 
 def tx(offset: int, user: str = "u1", amount: float = 40.0, **extra: object) -> FakeMessage:
@@ -116,8 +115,9 @@ def test_a_transaction_over_the_threshold_is_alerted_under_its_user_key() -> Non
 def test_a_batch_writes_each_users_profile_once() -> None:
     r = rig()
     r.run(tx(0), tx(1), tx(2, user="u2"))
-    assert r.flushed == [2]
-    assert decode_profile(r.profiles.data["u1"]).count == 2
+    [changes] = r.flushed
+    assert len(changes.profiles) == 2 and len(changes.pending) == 3
+    assert decode_profile(r.profiles["u1"]).count == 2
     assert r.stats.batches == 1 and r.stats.transactions_in == 3
 
 
@@ -132,7 +132,7 @@ def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason_and_the_batch_g
 
 def test_a_message_whose_processing_raises_is_parked_as_processing_error() -> None:
     r = rig()
-    r.profiles.data["u1"] = b"\x00corrupt"  # decoding this profile raises
+    r.profiles["u1"] = b"\x00corrupt"  # decoding this profile raises
     r.run(tx(0), tx(1, user="u2"))
     [(_, record)] = r.outbox.dead_letters
     assert record["reason"] == "processing_error"
@@ -143,7 +143,7 @@ def test_a_redelivered_message_does_not_change_the_profile_again() -> None:
     r = rig()
     r.run(tx(0), tx(1))
     r.run(tx(1))  # the same offset again, as after a crash before the commit
-    assert decode_profile(r.profiles.data["u1"]).count == 2
+    assert decode_profile(r.profiles["u1"]).count == 2
     assert r.stats.redelivered == 1
 
 
@@ -166,3 +166,129 @@ def test_latency_is_measured_from_the_message_timestamp() -> None:
     r.run(tx(0))
     assert r.stats.latency_ms.total == 1
     assert r.stats.positions == {0: 0}
+
+
+def label(
+    offset: int, tx_id: str, verdict: str = "fraud", user: str = "u1", **extra: object
+) -> FakeMessage:
+    doc = {"transactionId": tx_id, "userId": user, "label": verdict, "source": "chargeback"}
+    return FakeMessage(orjson.dumps({**doc, **extra}), user.encode(), offset, topic=LABELS)
+
+
+def at(offset: int, day: float, amount: float = 40.0, merchant: str = "T1") -> FakeMessage:
+    """A transaction ``day`` days into the stream (event time)."""
+    doc = {
+        "transactionId": f"t{offset}",
+        "userId": "u1",
+        "amount": amount,
+        "timestamp": 1_700_000_000 + day * DAY,
+        "merchantId": merchant,
+    }
+    return FakeMessage(orjson.dumps(doc), b"u1", offset)
+
+
+def test_a_fraud_label_teaches_the_classifier_and_raises_the_merchants_risk() -> None:
+    r = rig()
+    r.run(at(0, 0.0), at(1, 0.1, merchant="T2"))
+    before = r.state.merchant("T1")
+    assert before is not None and before.fraud_30d == 0
+    r.run(label(0, "t0"))
+    assert r.handler.detector.classifier.frauds == 1
+    after = r.state.merchant("T1")
+    assert after is not None and after.fraud_30d == 1.0 and after.resolved_30d == 1.0
+    assert r.stats.labels_by_verdict == {"fraud": 1}
+    assert len(r.state.pending) == 1  # t1 still waits for its label
+
+
+def test_an_unlabeled_transaction_matures_as_legit_after_the_horizon() -> None:
+    r = rig()
+    r.run(at(0, 0.0))
+    r.run(at(1, 6.9))
+    assert r.handler.detector.classifier.legit == 0
+    r.run(at(2, 7.01))
+    assert r.handler.detector.classifier.legit == 1 and r.stats.matured == 1
+    merchant = r.state.merchant("T1")
+    assert merchant is not None and merchant.resolved_30d > 0 and merchant.fraud_30d == 0
+
+
+def test_a_fraud_label_just_after_maturity_corrects_what_was_learned() -> None:
+    r = rig()
+    r.run(at(0, 0.0), at(1, 7.5))  # t0 matured as legit
+    r.run(label(0, "t0"))
+    assert r.handler.detector.classifier.frauds == 1
+    assert r.stats.labels_corrected == 1
+    merchant = r.state.merchant("T1")
+    assert merchant is not None and merchant.fraud_30d == pytest.approx(1.0, abs=0.2)
+
+
+def test_a_label_past_the_late_window_goes_to_the_dead_letter_topic() -> None:
+    r = rig()
+    r.run(at(0, 0.0), at(1, 8.5))  # horizon 7 d + late window 1 d passed
+    r.run(label(0, "t0"))
+    [(key, record)] = r.outbox.dead_letters
+    assert key == b"u1" and record["reason"] == "unknown_transaction"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b'{"userId": "u1", "label": "fraud"}',
+        b'{"transactionId": "t0", "userId": "u1", "label": "perhaps"}',
+        b"[1, 2]",
+    ],
+)
+def test_a_malformed_label_lands_on_the_dead_letter_topic_and_the_stream_goes_on(
+    raw: bytes,
+) -> None:
+    r = rig()
+    r.run(at(0, 0.0), FakeMessage(raw, b"u1", 0, topic=LABELS), at(1, 0.1))
+    [(_, record)] = r.outbox.dead_letters
+    assert record["reason"] == "invalid_label"
+    assert record["source"]["topic"] == LABELS
+    assert r.stats.transactions_in == 2
+
+
+def test_a_label_for_a_transaction_never_seen_is_dead_lettered() -> None:
+    r = rig()
+    r.run(label(0, "nobody-saw-this"))
+    [(_, record)] = r.outbox.dead_letters
+    assert record["reason"] == "unknown_transaction"
+    assert "nobody-saw-this" in record["error"]
+
+
+def test_the_pending_store_is_bounded_and_the_oldest_mature_early() -> None:
+    r = rig()
+    r.run(*(at(i, i / 1000) for i in range(105)))
+    assert len(r.state.pending) == 100
+    assert r.state.pending.counts.forced == 5
+    assert r.handler.detector.classifier.legit == 5
+
+
+def test_once_it_has_learned_enough_labels_the_classifier_gives_its_own_reason() -> None:
+    config = DetectorConfig(
+        hst=HSTParams(window_size=50),
+        warmup=50,
+        score_quantile=None,
+        classifier=ClassifierParams(min_frauds=20, min_legit=100),
+        classifier_threshold=0.5,
+    )
+    r = rig(detector=Detector(config))
+    offset = 0
+    # Every transaction at terminal "BAD" is fraud and reported; the others mature as legit.
+    for day in range(30):
+        batch = []
+        for i in range(12):
+            merchant = "BAD" if i < 2 else f"T{i}"
+            batch.append(at(offset, day + i / 24, merchant=merchant))
+            offset += 1
+        r.run(*batch)
+        r.run(*(label(0, f"t{m.offset}") for m in batch if b'"BAD"' in (m.value or b"")))
+    assert r.handler.detector.classifier.ready
+    r.outbox.alerts.clear()
+    r.run(at(offset, 30.5, merchant="BAD"), at(offset + 1, 30.6, merchant="T5"))
+    alerted = {a["transactionId"]: a for _, a in r.outbox.alerts}
+    assert f"t{offset}" in alerted and f"t{offset + 1}" not in alerted
+    reason = alerted[f"t{offset}"]["reasons"][-1]
+    assert reason["type"] == "model" and reason["name"] == "fraud_classifier"
+    assert reason["probability"] >= 0.5
