@@ -40,6 +40,9 @@ class KafkaSettings(_Section):
     labels_topic: str = Field(
         "fraud-labels", description="Topic labels (chargebacks, analysts' verdicts) arrive on."
     )
+    decisions_topic: str = Field(
+        "", description="Topic every decision (risk score and parts) goes to; empty = off."
+    )
     partitions: int = Field(
         4, ge=1, description="Partitions of the input topic; profile tables must match it."
     )

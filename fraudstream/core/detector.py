@@ -10,6 +10,8 @@ import pickle
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
+
 from fraudstream.core.features import (
     COUNTRY_FIELD,
     FEATURE_NAMES,
@@ -29,6 +31,7 @@ from fraudstream.core.records import (
     ReasonName,
     Transaction,
     alert_id_for,
+    isoformat_utc,
 )
 from fraudstream.core.rules import AmountThresholdRule, HabitSpikeRule, Rule, UnfamiliarPlaceRule
 from fraudstream.core.supervised import ClassifierParams, FraudClassifier, LabelRate
@@ -70,7 +73,9 @@ _NEUTRAL_MERCHANT = MerchantStats()
 class Decision:
     """Outcome for one transaction; ``alert`` is set when any reason fired.
 
-    ``risk`` is the one ranking score in [0, 1] (an alert fires exactly when it reaches 0.5);
+    ``risk`` is the one ranking score in [0, 1] (an alert fires exactly when it reaches 0.5):
+    the highest of ``parts``, each part's own score mapped so that its alert line is 0.5
+    (``rules``: 1 when a rule fired; ``half_space_trees``; ``fraud_classifier`` once ready).
     ``probability`` is the classifier's P(fraud), None until it is ready; ``model_input`` is
     what the classifier learns from once the transaction's label is known.
     """
@@ -82,6 +87,21 @@ class Decision:
     risk: float = 0.0
     probability: float | None = None
     model_input: tuple[float, ...] = ()
+    parts: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self, tx: Transaction) -> bytes:
+        """One line of JSON for the decisions topic: every transaction's score, not only alerts."""
+        return orjson.dumps(
+            {
+                "transactionId": tx.transaction_id,
+                "userId": tx.user_id,
+                "timestamp": isoformat_utc(tx.timestamp),
+                "risk": round(self.risk, 6),
+                "parts": {name: round(value, 6) for name, value in self.parts.items()},
+                "alert": self.alert is not None,
+                "reasons": self.alert.reason_names if self.alert is not None else [],
+            }
+        )
 
 
 #: Bumped when the pickled model state changes shape; older checkpoints are then ignored.
@@ -141,16 +161,16 @@ class Detector:
         named_input = dict(zip(CLASSIFIER_FEATURES, model_input, strict=True))
 
         reasons: list[Reason] = []
-        risk = 0.0
+        parts = {"rules": 0.0, "half_space_trees": 0.0, "fraud_classifier": 0.0}
         for rule in self.rules:
             reason = rule.check(tx, profile, features)
             if reason is not None:
                 reasons.append(reason)
-                risk = 1.0
+                parts["rules"] = 1.0
         if self.scorer.warmed_up:
             threshold = self.threshold.value
             if self.threshold.ready:
-                risk = max(risk, _half_at(score, threshold))
+                parts["half_space_trees"] = _half_at(score, threshold)
                 if score >= threshold:
                     details = {"score": round(score, 4), "threshold": round(threshold, 4)}
                     reasons.append(Reason(ReasonKind.MODEL, ReasonName.HALF_SPACE_TREES, details))
@@ -160,7 +180,7 @@ class Detector:
         if self.classifier.ready:
             probability = self.classifier.predict_proba_one(named_input)
             threshold = self.config.classifier_threshold
-            risk = max(risk, _half_at(probability, threshold))
+            parts["fraud_classifier"] = _half_at(probability, threshold)
             if probability >= threshold:
                 details = {"probability": round(probability, 4), "threshold": threshold}
                 reasons.append(Reason(ReasonKind.MODEL, ReasonName.FRAUD_CLASSIFIER, details))
@@ -183,7 +203,8 @@ class Detector:
         alert = None
         if suspicious:
             alert = Alert(alert_id_for(tx), tx, now, score, reasons, features)
-        return Decision(score, features, alert, redelivered, risk, probability, model_input)
+        risk = max(parts.values())
+        return Decision(score, features, alert, redelivered, risk, probability, model_input, parts)
 
     def classifier_input(
         self,

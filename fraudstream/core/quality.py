@@ -139,3 +139,85 @@ def _meets(value: float | None, op: str, bound: float) -> bool | None:
     if value is None:
         return None
     return value >= bound if op == ">=" else value < bound
+
+
+def roc_auc(scores: list[float], truth: list[bool]) -> float | None:
+    """Exact ROC AUC: the chance a random fraud outranks a random legit one (ties count half).
+
+    >>> roc_auc([0.9, 0.8, 0.3, 0.1], [True, False, True, False])
+    0.75
+    """
+    frauds = sum(truth)
+    legit = len(truth) - frauds
+    if not frauds or not legit:
+        return None
+    order = sorted(range(len(scores)), key=scores.__getitem__)
+    rank_sum = 0.0
+    i = 0
+    while i < len(order):  # average ranks over ties
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        average_rank = (i + j) / 2 + 1
+        rank_sum += average_rank * sum(truth[order[k]] for k in range(i, j + 1))
+        i = j + 1
+    return round((rank_sum - frauds * (frauds + 1) / 2) / (frauds * legit), 4)
+
+
+def average_precision(scores: list[float], truth: list[bool]) -> float | None:
+    """Average precision as scikit-learn defines it: sum over thresholds of ΔRecall x precision.
+
+    >>> average_precision([0.9, 0.8, 0.3, 0.1], [True, False, True, False])
+    0.8333
+    """
+    frauds = sum(truth)
+    if not frauds:
+        return None
+    order = sorted(range(len(scores)), key=lambda k: -scores[k])
+    total = tp = fp = 0.0
+    previous_recall = 0.0
+    i = 0
+    while i < len(order):  # one threshold per distinct score
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            if truth[order[k]]:
+                tp += 1
+            else:
+                fp += 1
+        recall = tp / frauds
+        total += (recall - previous_recall) * tp / (tp + fp)
+        previous_recall = recall
+        i = j + 1
+    return round(total, 4)
+
+
+def card_precision_at_k(
+    days: list[int], cards: list[str], scores: list[float], truth: list[bool], k: int = 100
+) -> float | None:
+    """The handbook's card precision top-k, averaged over the days given.
+
+    Per day, each card's score is its highest score that day (and it is a fraud card when any
+    of its transactions that day is fraud); the ``k`` highest cards are "investigated" and the
+    share of fraud cards among them is that day's precision. A card found compromised is left
+    out of the following days, as the handbook does (its fraud is known by then).
+
+    >>> card_precision_at_k([0, 0, 0, 1], ["a", "b", "c", "a"], [0.9, 0.2, 0.5, 0.99],
+    ...                     [True, False, False, True], k=2)
+    0.25
+    """
+    by_day: dict[int, dict[str, tuple[float, bool]]] = {}
+    for day, card, score, fraud in zip(days, cards, scores, truth, strict=True):
+        cards_today = by_day.setdefault(day, {})
+        best, any_fraud = cards_today.get(card, (float("-inf"), False))
+        cards_today[card] = (max(best, score), any_fraud or fraud)
+    known: set[str] = set()
+    precisions = []
+    for day in sorted(by_day):
+        candidates = [(s, c, f) for c, (s, f) in by_day[day].items() if c not in known]
+        top = sorted(candidates, key=lambda item: -item[0])[:k]
+        found = [card for _, card, fraud in top if fraud]
+        precisions.append(len(found) / k)
+        known.update(found)
+    return round(sum(precisions) / len(precisions), 4) if precisions else None

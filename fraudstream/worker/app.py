@@ -18,7 +18,7 @@ from fraudstream.settings import Settings, get_settings
 from fraudstream.worker.faust_app import FraudstreamApp, faust_credentials
 from fraudstream.worker.patches import raise_root_logger_level
 from fraudstream.worker.runtime import TopicOutbox, WorkerRuntime
-from fraudstream.worker.state import (
+from fraudstream.worker.tables import (
     MERCHANT_TABLE,
     PENDING_TABLE,
     PROFILE_TABLE,
@@ -87,7 +87,12 @@ state = FaustState(
     late_window=settings.detection.label_late_window_days * DAY,
     max_pending=settings.detection.pending_max_entries,
 )
-runtime = WorkerRuntime(app, settings, state, TopicOutbox(alerts_topic, dlq_topic))
+decisions_topic = (
+    app.topic(settings.kafka.decisions_topic, key_serializer="raw", value_serializer="raw")
+    if settings.kafka.decisions_topic
+    else None
+)
+runtime = WorkerRuntime(app, settings, state, TopicOutbox(alerts_topic, dlq_topic, decisions_topic))
 app.runtime = runtime
 blueprint.register(app, url_prefix="")
 
@@ -126,8 +131,9 @@ async def quiet_root_logger() -> None:
 @app.task
 async def declare_topics() -> None:
     """Create the input, alert and dead-letter topics if missing, with the configured partitions."""
-    for topic in (input_topic, labels_topic, alerts_topic, dlq_topic):
-        await topic.maybe_declare()
+    for topic in (input_topic, labels_topic, alerts_topic, dlq_topic, decisions_topic):
+        if topic is not None:
+            await topic.maybe_declare()
 
 
 @app.on_worker_init.connect  # type: ignore[arg-type]  # mode's stub rejects plain receivers too

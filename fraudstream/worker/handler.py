@@ -57,6 +57,9 @@ class Outbox(Protocol):
     async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
         """Park one refused message."""
 
+    async def send_decision(self, key: bytes, value: bytes) -> None:
+        """Publish one transaction's decision (a no-op when the decisions topic is off)."""
+
 
 class BatchHandler:
     """Validate, score and route every message of a batch, then write its state once."""
@@ -159,6 +162,7 @@ class BatchHandler:
         if self.sink is not None:
             self.sink.write(ProcessedRecord(parsed, decision.score, decision.alert))
 
+        await self.outbox.send_decision(key, decision.to_json(parsed))
         if decision.alert is not None:
             await self.outbox.send_alert(key, decision.alert.to_json())
             self.stats.alerts_out += 1

@@ -25,7 +25,7 @@ from fraudstream.sinks.influx import InfluxSink
 from fraudstream.worker.checkpoint import ModelCheckpoint
 from fraudstream.worker.handler import BatchHandler
 from fraudstream.worker.patches import kafka_producer, set_current_event, set_fetch_max_wait
-from fraudstream.worker.state import FaustState, StateChanges
+from fraudstream.worker.state import StateChanges
 from fraudstream.worker.stats import WorkerStats
 from fraudstream.worker.supervision import (
     EXIT_BROKER_UNREACHABLE,
@@ -33,16 +33,23 @@ from fraudstream.worker.supervision import (
     BrokerWatch,
     BrokerWatchdog,
 )
+from fraudstream.worker.tables import FaustState
 
 log = logging.getLogger("fraudstream")
 
 
 class TopicOutbox:
-    """Alerts and dead letters to their Faust topics (the handler's :class:`Outbox`)."""
+    """Alerts, dead letters and (optionally) decisions to their Faust topics."""
 
-    def __init__(self, alerts: faust.types.TopicT, dead_letters: faust.types.TopicT) -> None:
+    def __init__(
+        self,
+        alerts: faust.types.TopicT,
+        dead_letters: faust.types.TopicT,
+        decisions: faust.types.TopicT | None = None,
+    ) -> None:
         self.alerts = alerts
         self.dead_letters = dead_letters
+        self.decisions = decisions
 
     async def send_alert(self, key: bytes, value: bytes) -> None:
         """Publish one alert, keyed by userId."""
@@ -51,6 +58,11 @@ class TopicOutbox:
     async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
         """Park one refused message under its original key."""
         await self.dead_letters.send(key=key, value=value)
+
+    async def send_decision(self, key: bytes, value: bytes) -> None:
+        """Publish one decision, when the decisions topic is on."""
+        if self.decisions is not None:
+            await self.decisions.send(key=key, value=value)
 
 
 class WorkerRuntime:

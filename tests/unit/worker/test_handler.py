@@ -42,12 +42,16 @@ class FakeEvent:
 class FakeOutbox:
     alerts: list[tuple[bytes, dict]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, dict]] = field(default_factory=list)
+    decisions: list[tuple[bytes, dict]] = field(default_factory=list)
 
     async def send_alert(self, key: bytes, value: bytes) -> None:
         self.alerts.append((key, orjson.loads(value)))
 
     async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
         self.dead_letters.append((key, orjson.loads(value)))
+
+    async def send_decision(self, key: bytes, value: bytes) -> None:
+        self.decisions.append((key, orjson.loads(value)))
 
 
 class StateNotSaved(Exception):
@@ -292,3 +296,12 @@ def test_once_it_has_learned_enough_labels_the_classifier_gives_its_own_reason()
     reason = alerted[f"t{offset}"]["reasons"][-1]
     assert reason["type"] == "model" and reason["name"] == "fraud_classifier"
     assert reason["probability"] >= 0.5
+
+
+def test_every_transaction_gets_a_decision_with_its_risk_and_parts() -> None:
+    r = rig()
+    r.run(tx(0, amount=15000), tx(1))
+    [(_, flagged), (_, ordinary)] = r.outbox.decisions
+    assert flagged["transactionId"] == "t0" and flagged["alert"] and flagged["risk"] == 1.0
+    assert flagged["reasons"] == ["amount_threshold"] and flagged["parts"]["rules"] == 1.0
+    assert not ordinary["alert"] and 0.0 <= ordinary["risk"] < 0.5
