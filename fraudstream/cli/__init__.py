@@ -1,4 +1,4 @@
-"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq."""
+"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq, label."""
 
 from __future__ import annotations
 
@@ -64,19 +64,58 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser(
         "evaluate",
-        help="labeled stream through the real worker: precision, recall, latency",
-        description="Runs the producer's labeled stream through a real worker on the embedded "
-        "broker (or FRAUDSTREAM_BROKER_URL, with topics and a group of its own) and joins "
-        "alerts to the ground truth. --offline runs the same stream through the detection "
-        "core only: same decisions in the same order, no latency figures.",
+        help="labeled stream through the real worker: precision, recall, AUC, AP, CP@100",
+        description="Runs a labeled stream (and, with --label-delay, its delayed fraud labels) "
+        "through a real worker on the embedded broker (or FRAUDSTREAM_BROKER_URL, with topics "
+        "and a group of its own) and joins every decision to the ground truth. --offline feeds "
+        "the same messages to the worker's batch handler in this process, without Kafka.",
     )
-    evaluate.add_argument("--count", type=int, default=20_000, help="transactions (20000)")
-    evaluate.add_argument("--users", type=int, default=1_000, help="distinct users (1000)")
-    evaluate.add_argument("--fraud-share", type=float, default=0.02, help="fraud share (0.02)")
+    evaluate.add_argument(
+        "--generator",
+        choices=("scenarios", "handbook"),
+        default="scenarios",
+        help="the producer's scenarios (default) or the fraud-detection handbook's simulator",
+    )
+    evaluate.add_argument("--count", type=int, default=20_000, help="scenarios: transactions")
+    evaluate.add_argument("--users", type=int, default=1_000, help="scenarios: distinct users")
+    evaluate.add_argument("--fraud-share", type=float, default=0.02, help="scenarios: fraud share")
+    evaluate.add_argument("--customers", type=int, default=5_000, help="handbook: customers")
+    evaluate.add_argument("--terminals", type=int, default=10_000, help="handbook: terminals")
+    evaluate.add_argument("--days", type=int, default=70, help="handbook: days (70)")
+    evaluate.add_argument(
+        "--skip-days", type=int, default=35, help="handbook: days before figures count (35)"
+    )
+    evaluate.add_argument(
+        "--label-delay",
+        default=None,
+        help="send the frauds' labels this much event time later, e.g. 7d (default: no labels)",
+    )
+    evaluate.add_argument(
+        "--label-share", type=float, default=1.0, help="share of frauds ever reported (1.0)"
+    )
+    evaluate.add_argument(
+        "--without-labels",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run the stream without labels (default: yes for the handbook with labels)",
+    )
     evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
     evaluate.add_argument("--rate", type=float, default=0.0, help="tx/s; 0 = as fast as possible")
-    evaluate.add_argument("--offline", action="store_true", help="detection core only, no Kafka")
+    evaluate.add_argument("--offline", action="store_true", help="batch handler only, no Kafka")
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+    label = sub.add_parser(
+        "label",
+        help="send one label (a fraud or legit verdict on an earlier transaction)",
+        description="Publishes one label to the labels topic, keyed by the userId, as a "
+        "chargeback system or an analyst would.",
+    )
+    _add_setting_flags(label)
+    label.add_argument("transaction_id", help="the transaction the verdict is about")
+    label.add_argument("--user", required=True, help="its userId (the message key)")
+    label.add_argument("--verdict", choices=("fraud", "legit"), default="fraud")
+    label.add_argument("--source", default="analyst", help="chargeback, analyst, ... (analyst)")
+    label.add_argument("--labels-topic", default=None, help="default: FRAUDSTREAM_LABELS_TOPIC")
 
     demo = sub.add_parser("demo", help="embedded broker + worker + load, alerts on screen")
     demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
@@ -115,17 +154,39 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "evaluate":
         from fraudstream.cli.evaluate import EvaluateOptions
         from fraudstream.cli.evaluate import main as evaluate_main
+        from producer.labels import parse_duration_ms
 
         sys.exit(
             evaluate_main(
                 EvaluateOptions(
-                    args.count,
-                    args.users,
-                    args.fraud_share,
-                    args.seed,
-                    args.rate,
-                    args.offline,
-                    args.json,
+                    count=args.count,
+                    users=args.users,
+                    fraud_share=args.fraud_share,
+                    seed=args.seed,
+                    rate=args.rate,
+                    offline=args.offline,
+                    as_json=args.json,
+                    generator=args.generator,
+                    customers=args.customers,
+                    terminals=args.terminals,
+                    days=args.days,
+                    label_delay_ms=(
+                        parse_duration_ms(args.label_delay) if args.label_delay else None
+                    ),
+                    label_share=args.label_share,
+                    skip_days=args.skip_days,
+                    without_labels=args.without_labels,
+                )
+            )
+        )
+    elif args.command == "label":
+        _apply_setting_flags(args)
+        from fraudstream.cli.label import send_label
+
+        sys.exit(
+            asyncio.run(
+                send_label(
+                    args.transaction_id, args.user, args.verdict, args.source, args.labels_topic
                 )
             )
         )

@@ -1,7 +1,12 @@
 """``fraudstream evaluate``: a labeled stream through the real worker, scored against the truth.
 
-The headline figures come from the real pipeline (producer -> broker -> worker -> alerts
-topic); ``--offline`` pushes the same stream through the detection core only, for tuning.
+The headline figures come from the real pipeline (producer -> broker -> worker -> decisions
+and alerts topics); ``--offline`` feeds the same messages, labels included and in the same
+order, to the worker's own batch handler in this process, without Kafka. Two streams: the
+producer's scenario generator, and the simulator published with the fraud-detection handbook
+(Le Borgne et al.), whose published baselines are printed beside the figures. With
+``--label-delay`` the frauds' labels follow the transactions on the labels topic, and the
+handbook stream is run a second time without labels, so the report shows what labels add.
 """
 
 from __future__ import annotations
@@ -13,27 +18,45 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Literal, NoReturn
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 
 from fraudstream.core.detector import Detector
-from fraudstream.core.features import UserProfile
-from fraudstream.core.parsing import parse_transaction
-from fraudstream.core.quality import Outcome, assess
-from fraudstream.core.records import Source, Transaction
+from fraudstream.core.pending import DAY, PendingStore
+from fraudstream.core.quality import Outcome, ablation, assess, ranking
 from fraudstream.local.pipeline import LocalPipeline, local_pipeline
 from fraudstream.local.worker_process import WorkerFailed
-from fraudstream.settings import Settings
+from fraudstream.settings import DetectionSettings, Settings
+from fraudstream.worker.handler import BatchHandler
+from fraudstream.worker.state import StateChanges, WorkerState
+from fraudstream.worker.stats import WorkerStats
 from producer.generator import GeneratorParameters, ScenarioGenerator
+from producer.handbook import HandbookParameters, HandbookSimulator
 from producer.kafka import produce
+from producer.labels import DelayedLabels
 from producer.records import LabeledTransaction
 
-CATCH_UP_TIMEOUT_SECONDS = 300.0
+CATCH_UP_TIMEOUT_SECONDS = 600.0
+#: Messages handed to the batch handler at once offline (the worker's default batch size).
+OFFLINE_BATCH = 500
+INPUT, LABELS = "transactions-input", "fraud-labels"
+
+#: Published on the handbook's simulated data (test week, 7-day label delay, offline models):
+#: ROC AUC, average precision, card precision@100.
+HANDBOOK_BASELINES = {
+    "logistic regression": (0.871, 0.606, 0.291),
+    "random forest": (0.867, 0.658, 0.287),
+    "XGBoost": (0.862, 0.639, 0.273),
+    "tuned XGBoost": (0.869, 0.687, 0.303),
+    "tuned neural network": (0.876, 0.675, 0.303),
+    "Isolation Forest (with label-derived terminal features)": (0.808, 0.164, 0.190),
+}
 
 
 @dataclass(frozen=True)
@@ -47,14 +70,59 @@ class EvaluateOptions:
     rate: float = 0.0  # tx/s; 0 = as fast as the producer goes
     offline: bool = False
     as_json: bool = False
+    generator: Literal["scenarios", "handbook"] = "scenarios"
+    #: Handbook stream size (its published set: 5,000 / 10,000 / 183).
+    customers: int = 5_000
+    terminals: int = 10_000
+    days: int = 70
+    #: Event-time delay of the frauds' labels; None = no labels.
+    label_delay_ms: int | None = None
+    label_share: float = 1.0
+    #: Days of the handbook stream before figures count (warm-up, first labels).
+    skip_days: int = 35
+    #: Also run the same stream without labels (default for the handbook with labels).
+    without_labels: bool | None = None
 
 
-def labeled_stream(options: EvaluateOptions) -> list[LabeledTransaction]:
-    """The producer's deterministic labeled stream."""
+def labeled_stream(options: EvaluateOptions) -> Iterator[LabeledTransaction]:
+    """The deterministic labeled stream ``options`` names."""
+    if options.generator == "handbook":
+        handbook = HandbookParameters(
+            customers=options.customers,
+            terminals=options.terminals,
+            days=options.days,
+            seed=options.seed,
+        )
+        return iter(HandbookSimulator(handbook))
     params = GeneratorParameters(
         seed=options.seed, users=options.users, fraud_share=options.fraud_share
     )
-    return list(itertools.islice(ScenarioGenerator(params), options.count))
+    return itertools.islice(ScenarioGenerator(params), options.count)
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """What the evaluation keeps of each sent transaction."""
+
+    scenario: str
+    is_fraud: bool
+    amount: float
+    day: int
+    card: str
+
+
+def remember_truth(
+    records: Iterable[LabeledTransaction], truth: dict[str, Truth], start_ms: list[int]
+) -> Iterator[LabeledTransaction]:
+    """Pass ``records`` through, keeping each one's ground truth (compactly) on the way."""
+    for record in records:
+        if not start_ms:
+            start_ms.append(record.timestamp_ms)
+        day = (record.timestamp_ms - start_ms[0]) // 86_400_000
+        truth[record.transaction_id] = Truth(
+            record.scenario, bool(record.is_fraud), record.amount, int(day), record.user_id
+        )
+        yield record
 
 
 def calibration_length(settings: Settings) -> int:
@@ -62,29 +130,86 @@ def calibration_length(settings: Settings) -> int:
     return settings.detection.effective_warmup + settings.detection.score_quantile_min_samples
 
 
-def run_offline(records: list[LabeledTransaction], settings: Settings) -> list[Outcome]:
-    """The same stream through the detection core, in order, without Kafka."""
-    detector = Detector(settings.detection.detector_config())
-    profiles: dict[str, UserProfile] = {}
-    now = datetime.now(timezone.utc)
-    outcomes = []
-    for offset, record in enumerate(records):
-        tx = parse_transaction(
-            record.message_json(), Source("offline", 0, offset), settings.worker.max_message_bytes
-        )
-        if not isinstance(tx, Transaction):
-            continue
-        profile = profiles.setdefault(tx.user_id, UserProfile())
-        decision = detector.process(tx, profile, 0, offset, now)
-        reasons = tuple(decision.alert.reason_names) if decision.alert else ()
-        outcomes.append(_outcome(record, reasons, None))
-    return outcomes
+class _Collector:
+    """The batch handler's outbox offline: keeps decisions, counts the rest."""
+
+    def __init__(self) -> None:
+        self.decisions: dict[str, dict[str, Any]] = {}
+        self.dead_letters = 0
+
+    async def send_alert(self, key: bytes, value: bytes) -> None:
+        """Alerts are also in the decisions."""
+
+    async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+        self.dead_letters += 1
+
+    async def send_decision(self, key: bytes, value: bytes) -> None:
+        decision = orjson.loads(value)
+        self.decisions.setdefault(decision["transactionId"], decision)
+
+
+def run_offline(
+    records: Iterable[LabeledTransaction], settings: Settings, labels: DelayedLabels | None
+) -> dict[str, dict[str, Any]]:
+    """The stream and its labels through the worker's batch handler, in order, without Kafka."""
+    detection = settings.detection
+    pending = PendingStore(
+        {},
+        detection.label_horizon_days * DAY,
+        detection.label_late_window_days * DAY,
+        detection.pending_max_entries,
+    )
+    state = WorkerState({}, pending, {}, partitions=1)
+    outbox = _Collector()
+
+    async def discard(changes: StateChanges) -> None:
+        """No changelog offline."""
+
+    def never() -> NoReturn:
+        raise AssertionError("discard() never fails")
+
+    handler = BatchHandler(
+        Detector(detection.detector_config()),
+        state,
+        WorkerStats(),
+        outbox,
+        discard,
+        never,
+        max_message_bytes=settings.worker.max_message_bytes,
+        fields=settings.fields.mapping(),
+        labels_topic=LABELS if labels is not None else None,
+    )
+
+    def messages() -> Iterator[SimpleNamespace]:
+        for offset, record in enumerate(records):
+            for label in labels.observe(record) if labels is not None else ():
+                yield _message(LABELS, label.key, label.message_json(), offset)
+            yield _message(INPUT, record.key, record.message_json(), offset)
+
+    async def run() -> None:
+        stream = messages()
+        while batch := list(itertools.islice(stream, OFFLINE_BATCH)):
+            await handler.handle(batch)
+
+    asyncio.run(run())
+    return outbox.decisions
+
+
+def _message(topic: str, key: bytes, value: bytes, offset: int) -> SimpleNamespace:
+    message = SimpleNamespace(
+        topic=topic, partition=0, offset=offset, key=key, value=value, timestamp=0.0
+    )
+    return SimpleNamespace(message=message)
 
 
 def run_online(
-    records: list[LabeledTransaction], options: EvaluateOptions, workdir: Path
-) -> list[Outcome]:
-    """Producer -> broker -> real worker -> alerts topic, joined to the truth."""
+    records: Iterable[LabeledTransaction],
+    options: EvaluateOptions,
+    workdir: Path,
+    labels: DelayedLabels | None,
+    extra_env: dict[str, str],
+) -> tuple[dict[str, dict[str, Any]], dict[str, float], int]:
+    """Producer -> broker -> real worker -> decisions topic; returns decisions and latencies."""
     tag = uuid.uuid4().hex[:8]
     # Own topics and group, so an evaluation never mixes with a real deployment.
     own_names = {
@@ -92,34 +217,32 @@ def run_online(
         "FRAUDSTREAM_INPUT_TOPIC": f"evaluate-{tag}-transactions",
         "FRAUDSTREAM_ALERTS_TOPIC": f"evaluate-{tag}-alerts",
         "FRAUDSTREAM_DLQ_TOPIC": f"evaluate-{tag}-dlq",
+        "FRAUDSTREAM_LABELS_TOPIC": f"evaluate-{tag}-labels",
+        "FRAUDSTREAM_DECISIONS_TOPIC": f"evaluate-{tag}-decisions",
+        **extra_env,
     }
     with local_pipeline(workdir, lambda text: _say(options, text), own_names) as pipeline:
-        _say(options, f"producing {len(records)} labeled transactions")
-        sent_at, arrivals = asyncio.run(_produce_and_collect(records, options, pipeline))
-    outcomes = []
-    for record in records:
-        alert = arrivals.get(record.transaction_id)
-        if alert is None:
-            outcomes.append(_outcome(record, (), None))
-            continue
-        reasons, arrived = alert
-        latency = (arrived - sent_at[record.transaction_id]) * 1000.0
-        outcomes.append(_outcome(record, reasons, latency))
-    return outcomes
+        _say(options, "producing the labeled stream" + (" and its labels" if labels else ""))
+        return asyncio.run(_produce_and_collect(records, options, pipeline, labels))
 
 
 async def _produce_and_collect(
-    records: list[LabeledTransaction], options: EvaluateOptions, pipeline: LocalPipeline
-) -> tuple[dict[str, float], dict[str, tuple[tuple[str, ...], float]]]:
+    records: Iterable[LabeledTransaction],
+    options: EvaluateOptions,
+    pipeline: LocalPipeline,
+    labels: DelayedLabels | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, float], int]:
     settings, worker, bootstrap = pipeline.settings, pipeline.worker, pipeline.bootstrap
     sent_at: dict[str, float] = {}
-    arrivals: dict[str, tuple[tuple[str, ...], float]] = {}
+    decisions: dict[str, dict[str, Any]] = {}
+    alert_latency_ms: dict[str, float] = {}
     consumer = AIOKafkaConsumer(
-        settings.kafka.alerts_topic,
+        settings.kafka.decisions_topic,
         bootstrap_servers=bootstrap,
         group_id=None,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=20,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
         **pipeline.security,
     )
     await consumer.start()
@@ -130,69 +253,182 @@ async def _produce_and_collect(
             arrived = time.time()
             for messages in batches.values():
                 for message in messages:
-                    alert = orjson.loads(message.value or b"{}")
-                    reasons = tuple(r["name"] for r in alert["reasons"])
-                    arrivals.setdefault(alert["transactionId"], (reasons, arrived))
+                    decision = orjson.loads(message.value or b"{}")
+                    tx_id = decision["transactionId"]
+                    if tx_id in decisions:
+                        continue
+                    decisions[tx_id] = decision
+                    if decision["alert"] and tx_id in sent_at:
+                        alert_latency_ms[tx_id] = (arrived - sent_at[tx_id]) * 1000.0
 
     reader = asyncio.create_task(collect())
     try:
-        await produce(
+        summary = await produce(
             records,
             bootstrap=bootstrap,
             topic=settings.kafka.input_topic,
             rate=options.rate,
-            headers=False,  # labels stay out of what the worker reads
+            headers=False,  # the truth stays out of what the worker reads
             security=pipeline.security,
             progress=None if options.as_json else sys.stderr,
             on_sent=lambda record, at: sent_at.__setitem__(record.transaction_id, at),
+            labels=labels,
+            labels_topic=settings.kafka.labels_topic,
         )
-        _say(options, "waiting for the worker to catch up and its alerts to arrive")
+        sent = summary.sent + (summary.labels_sent if labels is not None else 0)
+        _say(options, "waiting for the worker to catch up and its decisions to arrive")
         if not await worker.caught_up(
-            len(records),
-            lambda stats: len(arrivals) >= stats["alertsOut"],
+            sent,
+            lambda stats: len(decisions) >= stats["transactionsIn"],
             CATCH_UP_TIMEOUT_SECONDS,
         ):
             print("warning: the worker did not catch up before the deadline", file=sys.stderr)
+        rate = worker.stats()["eventsPerSecond"]
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         await consumer.stop()
-    return sent_at, arrivals
+    return decisions, alert_latency_ms, int(rate)
+
+
+def outcomes_of(
+    truth: dict[str, Truth],
+    decisions: dict[str, dict[str, Any]],
+    latencies: dict[str, float] | None = None,
+) -> list[Outcome]:
+    """Each sent transaction with what the detector decided (in sending order)."""
+    outcomes = []
+    for tx_id, known in truth.items():
+        decision = decisions.get(tx_id)
+        reasons = tuple(decision["reasons"]) if decision is not None else ()
+        outcomes.append(
+            Outcome(
+                tx_id,
+                known.scenario,
+                known.is_fraud,
+                known.amount,
+                reasons,
+                (latencies or {}).get(tx_id),
+                risk=decision["risk"] if decision is not None else None,
+                parts=decision["parts"] if decision is not None else {},
+                day=known.day,
+                card=known.card,
+            )
+        )
+    return outcomes
 
 
 def evaluate(options: EvaluateOptions) -> dict[str, Any]:
-    """Run the evaluation and return every figure (whole stream and after calibration)."""
+    """Run the evaluation (and the no-label run where asked) and return every figure."""
     settings = Settings()
-    records = labeled_stream(options)
+    runs = {"labels" if options.label_delay_ms is not None else "noLabels": options}
+    without = options.without_labels
+    if without is None:
+        without = options.generator == "handbook" and options.label_delay_ms is not None
+    if without and options.label_delay_ms is not None:
+        runs["noLabels"] = replace(options, label_delay_ms=None)
+    report: dict[str, Any] = {
+        "mode": "offline" if options.offline else "online",
+        "stream": _describe(options),
+        "runs": {},
+    }
+    for name, run_options in runs.items():
+        _say(options, f"--- run: {name}")
+        report["runs"][name] = _one_run(run_options, settings)
+    return report
+
+
+def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
+    truth: dict[str, Truth] = {}
+    start: list[int] = []
+    records = remember_truth(labeled_stream(options), truth, start)
+    labels = (
+        DelayedLabels(options.label_delay_ms, options.label_share, seed=options.seed)
+        if options.label_delay_ms is not None
+        else None
+    )
+    started = time.monotonic()
+    latencies: dict[str, float] = {}
+    worker_rate = None
     if options.offline:
-        outcomes = run_offline(records, settings)
+        if labels is None:
+            detection = DetectionSettings(labels_enabled=False)
+            settings = settings.model_copy(update={"detection": detection})
+        decisions = run_offline(records, settings, labels)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="fraudstream-evaluate-"))
-        outcomes = run_online(records, options, workdir)
-    skip = calibration_length(settings)
+        env = {} if labels is not None else {"FRAUDSTREAM_LABELS_ENABLED": "false"}
+        decisions, latencies, worker_rate = run_online(records, options, workdir, labels, env)
+    seconds = time.monotonic() - started
+    outcomes = outcomes_of(truth, decisions, latencies)
+    if options.generator == "handbook":
+        scored = [o for o in outcomes if o.day >= options.skip_days]
+        skipped = f"first {options.skip_days} days"
+    else:
+        skip = calibration_length(settings)
+        scored = outcomes[skip:]
+        skipped = f"first {skip} transactions"
+    threshold = settings.detection.amount_threshold
     return {
-        "mode": "offline" if options.offline else "online",
-        "stream": {
-            "count": options.count,
-            "users": options.users,
-            "fraudShare": options.fraud_share,
+        "skipped": skipped,
+        "seconds": round(seconds, 1),
+        "transactionsPerSecond": round(len(outcomes) / seconds) if seconds else None,
+        "workerEventsPerSecond": worker_rate,
+        "decisions": len(decisions),
+        "afterWarmUp": assess(scored, threshold).to_dict(),
+        "wholeStream": assess(outcomes, threshold).to_dict(),
+        "ranking": ranking(scored),
+        "ablation": ablation(scored),
+    }
+
+
+def _describe(options: EvaluateOptions) -> dict[str, Any]:
+    labels = (
+        None
+        if options.label_delay_ms is None
+        else {"delayDays": options.label_delay_ms / 86_400_000, "share": options.label_share}
+    )
+    if options.generator == "handbook":
+        return {
+            "generator": "handbook",
+            "customers": options.customers,
+            "terminals": options.terminals,
+            "days": options.days,
             "seed": options.seed,
-        },
-        "calibrationTransactions": skip,
-        "afterCalibration": assess(outcomes[skip:], settings.detection.amount_threshold).to_dict(),
-        "wholeStream": assess(outcomes, settings.detection.amount_threshold).to_dict(),
+            "labels": labels,
+        }
+    return {
+        "generator": "scenarios",
+        "count": options.count,
+        "users": options.users,
+        "fraudShare": options.fraud_share,
+        "seed": options.seed,
+        "labels": labels,
     }
 
 
 def render(report: dict[str, Any]) -> str:
     """The report as a human reads it."""
-    lines = [
-        f"fraudstream evaluate ({report['mode']}): {report['stream']}",
-        f"figures after the first {report['calibrationTransactions']} transactions "
-        "(model warm-up + threshold calibration); whole stream in brackets",
-    ]
-    after, whole = report["afterCalibration"], report["wholeStream"]
+    lines = [f"fraudstream evaluate ({report['mode']}): {report['stream']}"]
+    for name, run in report["runs"].items():
+        lines.append("")
+        lines.append(
+            f"== {'with labels' if name == 'labels' else 'without labels'}: figures after the "
+            f"{run['skipped']} (whole stream in brackets); {run['seconds']} s"
+        )
+        lines.extend(_render_run(run))
+    if report["stream"]["generator"] == "handbook":
+        lines.append("")
+        lines.append("handbook's published baselines (offline, test week):  AUC    AP     CP@100")
+        for model, (auc, ap, cp) in HANDBOOK_BASELINES.items():
+            lines.append(f"  {model:<52} {auc:.3f}  {ap:.3f}  {cp:.3f}")
+    return "\n".join(lines)
+
+
+def _render_run(run: dict[str, Any]) -> list[str]:
+    after, whole = run["afterWarmUp"], run["wholeStream"]
+    lines = []
     rows = [
         ("transactions", "transactions"),
         ("frauds", "frauds"),
@@ -201,43 +437,45 @@ def render(report: dict[str, Any]) -> str:
         ("recall", "recall"),
         ("F1", "f1"),
         ("false-positive rate", "falsePositiveRate"),
-        ("caught only by the model", "shareCaughtOnlyByModel"),
-        ("caught only by rules", "shareCaughtOnlyByRules"),
-        ("model recall < rule threshold", "modelRecallUnderRuleThreshold"),
     ]
     for label, key in rows:
-        verdict = after["targets"].get(key)
-        mark = "" if verdict is None else ("  PASS" if verdict else "  FAIL")
-        lines.append(f"  {label:<30} {_fmt(after[key]):>8}  [{_fmt(whole[key])}]{mark}")
+        lines.append(f"  {label:<30} {_fmt(after[key]):>8}  [{_fmt(whole[key])}]")
+    ranked = run["ranking"]
+    if ranked:
+        overall, block = ranked["overall"], ranked["blockMean"]
+        lines.append(
+            f"  ranking by risk score: ROC AUC {_fmt(overall['rocAuc'])}, AP "
+            f"{_fmt(overall['averagePrecision'])}, card precision@100 "
+            f"{_fmt(overall['cardPrecisionAt100'])}; mean of {ranked['blocks']} 7-day blocks: "
+            f"{_fmt(block['rocAuc'])} / {_fmt(block['averagePrecision'])} / "
+            f"{_fmt(block['cardPrecisionAt100'])}"
+        )
     lines.append("  recall by scenario:")
     for scenario, recall in after["recallByScenario"].items():
         whole_recall = _fmt(whole["recallByScenario"].get(scenario))
         lines.append(f"    {scenario:<28} {_fmt(recall):>8}  [{whole_recall}]")
     lines.append(f"  alerts by reason: {after['alertsByReason']}")
+    scenarios = list(after["recallByScenario"])
+    lines.append(
+        "  each part alone (same run):  alerts  precision  recall  AP    | recall by scenario"
+    )
+    for part, figures in run["ablation"].items():
+        per = " ".join(_fmt(figures["recallByScenario"].get(s)) for s in scenarios)
+        lines.append(
+            f"    {part:<24} {figures['alerts']:>7}  {_fmt(figures['precision']):>9}  "
+            f"{_fmt(figures['recall']):>6}  {_fmt(figures['averagePrecision']):>5} | {per}"
+        )
     latency = whole["latencyMs"]
     if latency["count"]:
         lines.append(
             f"  produce-to-alert latency ms: p50 {latency['p50']}  p95 {latency['p95']}  "
             f"p99 {latency['p99']}  ({latency['count']} alerts)"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _outcome(
-    record: LabeledTransaction, reasons: tuple[str, ...], latency_ms: float | None
-) -> Outcome:
-    return Outcome(
-        record.transaction_id,
-        record.scenario,
-        bool(record.is_fraud),
-        record.amount,
-        reasons,
-        latency_ms,
-    )
 
 
 def _say(options: EvaluateOptions, text: str) -> None:

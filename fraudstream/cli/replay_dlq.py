@@ -18,8 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fraudstream.core.records import isoformat_utc
-from fraudstream.kafka.connection import aiokafka_security
-from fraudstream.kafka.topics import bootstrap_of
+from fraudstream.kafka.connection import aiokafka_security, bootstrap_of
 from fraudstream.settings import get_settings
 
 POLL_MS = 500

@@ -9,8 +9,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from fraudstream.cli.console import format_alert, format_dead_letter
-from fraudstream.kafka.connection import aiokafka_security
-from fraudstream.kafka.topics import bootstrap_of
+from fraudstream.kafka.connection import aiokafka_security, bootstrap_of
 from fraudstream.settings import get_settings
 
 POLL_MS = 500

@@ -13,18 +13,6 @@ from aiokafka.errors import TopicAlreadyExistsError
 CREATE_TIMEOUT_MS = 15000
 
 
-def bootstrap_of(broker_url: str) -> str:
-    """``kafka://h1:9092;h2:9092`` (Faust style) to ``h1:9092,h2:9092`` (client style)."""
-    hosts = []
-    for part in broker_url.replace(";", ",").split(","):
-        part = part.strip()
-        if "://" in part:
-            part = part.split("://", 1)[1]
-        if part:
-            hosts.append(part)
-    return ",".join(hosts)
-
-
 async def ensure_topics(
     bootstrap: str,
     names: Iterable[str],

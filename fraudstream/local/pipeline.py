@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fraudstream.kafka.connection import aiokafka_security
-from fraudstream.kafka.topics import bootstrap_of, ensure_topics_sync
+from fraudstream.kafka.connection import aiokafka_security, bootstrap_of
+from fraudstream.kafka.topics import ensure_topics_sync
 from fraudstream.local.tansu import TansuBroker
 from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
 from fraudstream.settings import Settings
