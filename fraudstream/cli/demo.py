@@ -17,12 +17,24 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fraudstream.cli.console import format_alert, format_dead_letter
-from fraudstream.core.records import isoformat_utc
 from fraudstream.local.pipeline import LocalPipeline, local_pipeline
 from fraudstream.local.worker_process import WorkerFailed, WorkerProcess
 from fraudstream.settings import Settings
+from producer.generator import GeneratorParameters, ScenarioGenerator
+from producer.labels import DelayedLabels
 
 STATUS_EVERY_SECONDS = 2.0
+#: Labels follow each fraud after one day of event time (about four seconds at 300 tx/s).
+DEMO_LABEL_DELAY_MS = 86_400_000
+#: The demo's worker matures unlabeled transactions after one day and trusts its classifier
+#: after 30 frauds, so labels show their effect within a 30-second run (the defaults, 7 days
+#: and 50 frauds, suit real traffic).
+DEMO_WORKER_ENV = {
+    "FRAUDSTREAM_LABEL_HORIZON_DAYS": "1",
+    "FRAUDSTREAM_LABEL_LATE_WINDOW_DAYS": "1",
+    "FRAUDSTREAM_CLASSIFIER_MIN_FRAUDS": "30",
+    "FRAUDSTREAM_CLASSIFIER_MIN_LEGIT": "500",
+}
 CATCH_UP_TIMEOUT_SECONDS = 60.0
 #: Share of deliberately malformed messages, so the dead-letter topic has something to show.
 MALFORMED_SHARE = 0.005
@@ -51,50 +63,52 @@ class DemoOptions:
 class DemoCounts:
     """What the demo saw on the topics."""
 
-    produced: int = 0
+    produced: int = 0  # every message sent: transactions and labels
     fraud_produced: int = 0
+    labels: int = 0
     alerts: int = 0
     alerts_by_reason: Counter[str] = field(default_factory=Counter)
     dead_letters: int = 0
 
 
 class DemoLoad:
-    """A small built-in load: users with their own habits, some fraud, a little garbage."""
+    """The producer's labeled scenario stream, a little garbage, and the frauds' labels.
+
+    Event time runs faster than the clock (the generator's users make about eight payments a
+    day), so the labels, sent one day of event time after each fraud, reach the worker within
+    the demo and its classifier gets to work.
+    """
 
     def __init__(self, options: DemoOptions, amount_threshold: float) -> None:
         self.rng = random.Random(options.seed)
-        self.options = options
-        self.amount_threshold = amount_threshold
-        self.medians = [self.rng.lognormvariate(3.5, 0.8) for _ in range(options.users)]
+        params = GeneratorParameters(
+            seed=options.seed,
+            users=options.users,
+            fraud_share=options.fraud_share,
+            start_time=datetime.now(timezone.utc),
+            rule_threshold=amount_threshold,
+        )
+        self.records = iter(ScenarioGenerator(params))
+        self.labels = DelayedLabels(DEMO_LABEL_DELAY_MS, seed=options.seed)
 
-    def next_message(self, sequence: int) -> tuple[bytes, bytes, bool]:
-        """(key, value, is_fraud) for message number ``sequence``."""
-        rng = self.rng
-        if rng.random() < MALFORMED_SHARE:
-            return b"garbage", rng.choice(MALFORMED), False
-        user = rng.randrange(self.options.users)
-        is_fraud = rng.random() < self.options.fraud_share
-        if is_fraud and rng.random() < 0.5:
-            amount = self.amount_threshold * rng.uniform(1.05, 5.0)
-        elif is_fraud:
-            amount = min(self.medians[user] * rng.uniform(20, 60), self.amount_threshold)
-        else:
-            amount = min(self.medians[user] * rng.lognormvariate(0, 0.5), self.amount_threshold)
-        user_id = f"user-{user:05d}"
-        record = {
-            "transactionId": f"demo-{self.options.seed}-{sequence}",
-            "userId": user_id,
-            "amount": round(amount, 2),
-            "timestamp": isoformat_utc(datetime.now(timezone.utc)),
-        }
-        return user_id.encode(), orjson.dumps(record), is_fraud
+    def next_messages(self) -> list[tuple[str, bytes, bytes, bool]]:
+        """(kind, key, value, is_fraud) to send next: due labels, then one transaction."""
+        if self.rng.random() < MALFORMED_SHARE:
+            return [("input", b"garbage", self.rng.choice(MALFORMED), False)]
+        record = next(self.records)
+        messages = [
+            ("labels", label.key, label.message_json(), False)
+            for label in self.labels.observe(record)
+        ]
+        messages.append(("input", record.key, record.message_json(), bool(record.is_fraud)))
+        return messages
 
 
 def run_demo(options: DemoOptions) -> int:
     """Run the whole pipeline for ``options.duration`` seconds; 0 when alerts came out."""
     workdir = Path(tempfile.mkdtemp(prefix="fraudstream-demo-"))
     try:
-        with local_pipeline(workdir, print) as pipeline:
+        with local_pipeline(workdir, print, DEMO_WORKER_ENV) as pipeline:
             print(f"worker ready; sending {options.rate:g} tx/s for {options.duration:g}s\n")
             counts = asyncio.run(_drive(options, pipeline))
             return _summarise(counts, pipeline.worker)
@@ -143,6 +157,7 @@ async def _produce(
     worker: WorkerProcess,
 ) -> None:
     load = DemoLoad(options, settings.detection.amount_threshold)
+    topics = {"input": settings.kafka.input_topic, "labels": settings.kafka.labels_topic}
     start = time.monotonic()
     next_status = start + STATUS_EVERY_SECONDS
     total = int(options.duration * options.rate)
@@ -151,10 +166,11 @@ async def _produce(
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        key, value, is_fraud = load.next_message(sequence)
-        await producer.send(settings.kafka.input_topic, value, key=key)
-        counts.produced += 1
-        counts.fraud_produced += is_fraud
+        for kind, key, value, is_fraud in load.next_messages():
+            await producer.send(topics[kind], value, key=key)
+            counts.produced += 1
+            counts.fraud_produced += is_fraud
+            counts.labels += kind == "labels"
         if time.monotonic() >= next_status:
             next_status += STATUS_EVERY_SECONDS
             _print_status(counts, worker, time.monotonic() - start)
@@ -207,13 +223,20 @@ def _summarise(counts: DemoCounts, worker: WorkerProcess) -> int:
     stats = worker.stats()
     latency = stats["latencyMs"]
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(counts.alerts_by_reason.items())) or "none"
+    classifier = stats["classifier"]
+    sent = counts.produced - counts.labels
     print(
         "\n--- summary ---\n"
-        f"transactions sent      {counts.produced} (fraud injected: {counts.fraud_produced})\n"
-        f"worker read            {stats['messagesIn']} messages, {stats['transactionsIn']} valid\n"
+        f"transactions sent      {sent} (fraud injected: {counts.fraud_produced})\n"
+        f"labels sent            {counts.labels} (frauds, one day of event time later)\n"
+        f"worker read            {stats['messagesIn']} messages, {stats['transactionsIn']} valid, "
+        f"{stats['labelsIn']} labels\n"
         f"alerts on the topic    {counts.alerts} ({reasons})\n"
+        f"classifier             learned {classifier['frauds']} frauds and {classifier['legit']} "
+        f"legit; {'in use' if classifier['ready'] else 'still learning'}\n"
         f"dead letters           {counts.dead_letters} {stats['dlqByReason']}\n"
         f"latency (ms, <=bucket) p50 {latency['p50']}  p95 {latency['p95']}  p99 {latency['p99']}\n"
-        "note: the model only alerts after its warm-up window; the amount rule fires at once."
+        "note: Half-Space Trees alert after their warm-up window, the classifier once it has "
+        "learned enough labels; the rules fire at once."
     )
     return 0 if counts.alerts > 0 and stats["messagesIn"] >= counts.produced else 1
