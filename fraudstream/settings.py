@@ -63,6 +63,12 @@ class KafkaSettings(_Section):
     producer_linger_ms: float = Field(
         5.0, ge=0, description="Producer batching delay for alerts and dead letters, ms."
     )
+    producer_request_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Longest the worker waits for the answer to one produce request before it "
+        "drops the connection and sends again on a new one, s.",
+    )
     broker_session_timeout: float = Field(30.0, gt=0, description="Consumer session timeout, s.")
     broker_heartbeat_interval: float = Field(3.0, gt=0, description="Heartbeat interval, s.")
     broker_rebalance_timeout: float = Field(30.0, gt=0, description="Rebalance timeout, s.")

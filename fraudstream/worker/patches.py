@@ -50,6 +50,35 @@ def set_fetch_max_wait(milliseconds: int) -> None:
     cls._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
 
 
+def set_producer_request_timeout(seconds: float | None) -> None:
+    """Make producers created from now on give up on a request unanswered for ``seconds``.
+
+    aiokafka uses one ``request_timeout_ms`` both as the deadline for delivering a record and
+    as how long it waits for the answer to one request on one connection; Faust passes its
+    ``producer_request_timeout``, 1200 s, to both. A connection that goes silent with a request
+    on it (the broker's host died without closing it, a NAT or load balancer dropped it) then
+    holds every later record for that broker for 20 minutes: aiokafka keeps one produce
+    request in flight per broker, and only the request timeout ends the wait, as no FIN or
+    reset ever comes. This shortens only the wait per request, on the producer's client
+    (``Producer._new_producer``, ``client._request_timeout_ms``), which hands it to every
+    connection it opens; the delivery deadline stays Faust's, so shorter outages are ridden
+    out. ``None`` restores Faust's behaviour.
+    """
+    cls = faust_aiokafka.Producer
+    current = cls._new_producer
+    original: Callable[..., Any] = getattr(current, _WRAPPED, current)
+    timeout_ms = None if seconds is None else int(seconds * 1000)
+
+    def new_producer(self: Any, transactional_id: str | None = None) -> Any:
+        producer = original(self, transactional_id)
+        if timeout_ms is not None:
+            producer.client._request_timeout_ms = timeout_ms
+        return producer
+
+    setattr(new_producer, _WRAPPED, original)
+    cls._new_producer = new_producer  # type: ignore[method-assign]
+
+
 def raise_root_logger_level() -> None:
     """Undo the DEBUG root level Faust sets for its start-up spinner at ``-l warn`` and above.
 

@@ -24,7 +24,12 @@ from fraudstream.sinks.base import Sink
 from fraudstream.sinks.influx import InfluxSink
 from fraudstream.worker.checkpoint import ModelCheckpoint
 from fraudstream.worker.handler import BatchHandler
-from fraudstream.worker.patches import kafka_producer, set_current_event, set_fetch_max_wait
+from fraudstream.worker.patches import (
+    kafka_producer,
+    set_current_event,
+    set_fetch_max_wait,
+    set_producer_request_timeout,
+)
 from fraudstream.worker.state import StateChanges
 from fraudstream.worker.stats import WorkerStats
 from fraudstream.worker.supervision import (
@@ -103,6 +108,7 @@ class WorkerRuntime:
         """Worker start: patches, log throttling, checkpoint, sink and broker watchdog."""
         worker = self.settings.worker
         set_fetch_max_wait(self.settings.kafka.consumer_fetch_max_wait_ms)
+        set_producer_request_timeout(self.settings.kafka.producer_request_timeout)
         if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
             throttle_noisy_loggers(worker.log_repeat_interval)
         self.restore_model()

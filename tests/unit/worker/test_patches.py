@@ -77,3 +77,28 @@ def test_setting_the_fetch_wait_twice_wraps_faust_once() -> None:
     set_fetch_max_wait(20)
     second = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
     assert getattr(first, patches._WRAPPED) is getattr(second, patches._WRAPPED)
+
+
+def test_aiokafka_still_gives_each_connection_the_client_request_timeout() -> None:
+    from aiokafka.client import AIOKafkaClient
+
+    source = inspect.getsource(AIOKafkaClient._get_conn)
+    assert "request_timeout_ms=self._request_timeout_ms" in source, "revisit worker.patches"
+
+
+def test_producer_request_timeout_shortens_the_wait_per_request_only() -> None:
+    from fraudstream.worker.patches import set_producer_request_timeout
+
+    async def build() -> tuple[int, float]:
+        set_producer_request_timeout(7)
+        try:
+            app = faust.App("request-timeout-test", broker="kafka://127.0.0.1:1")
+            producer = app.producer._new_producer()  # type: ignore[attr-defined]
+        finally:
+            set_producer_request_timeout(None)
+        # Per request (what each connection waits) and per record (the delivery deadline).
+        return producer.client._request_timeout_ms, producer._message_accumulator._batch_ttl
+
+    per_request, per_record = asyncio.run(build())
+    assert per_request == 7000
+    assert per_record == 1200.0  # Faust's producer_request_timeout, unchanged
