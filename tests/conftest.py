@@ -175,9 +175,9 @@ class Pipeline:
             worker.stop()
 
 
-@pytest.fixture
-def pipeline_factory(broker: TansuBroker, tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
-    """Build isolated pipelines (unique topics and group) on the session broker."""
+def _pipelines(
+    broker: TansuBroker | ApacheKafka, tmp_path: Path
+) -> Iterator[Callable[..., Pipeline]]:
     made: list[Pipeline] = []
 
     def make(**overrides: str) -> Pipeline:
@@ -191,21 +191,20 @@ def pipeline_factory(broker: TansuBroker, tmp_path: Path) -> Iterator[Callable[.
 
 
 @pytest.fixture
-def pipeline(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
-    """One isolated pipeline with default settings."""
-    return pipeline_factory()
+def pipeline_factory(kafka: ApacheKafka, tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+    """Build isolated pipelines (unique topics and group) on the session's Apache Kafka."""
+    yield from _pipelines(kafka, tmp_path)
 
 
 @pytest.fixture
-def kafka_pipeline_factory(kafka: ApacheKafka, tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
-    """Isolated pipelines on the session's Apache Kafka broker."""
-    made: list[Pipeline] = []
+def tansu_pipeline_factory(
+    broker: TansuBroker, tmp_path: Path
+) -> Iterator[Callable[..., Pipeline]]:
+    """The same on the embedded Tansu broker: the lane for what the demo relies on."""
+    yield from _pipelines(broker, tmp_path)
 
-    def make(**overrides: str) -> Pipeline:
-        pipeline = Pipeline(kafka, tmp_path, **overrides)
-        made.append(pipeline)
-        return pipeline
 
-    yield make
-    for pipeline in made:
-        pipeline.close()
+@pytest.fixture
+def pipeline(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
+    """One isolated pipeline with default settings."""
+    return pipeline_factory()

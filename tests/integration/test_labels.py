@@ -38,9 +38,9 @@ def send_labels(pipeline: Pipeline, labels: list[tuple[bytes, bytes]]) -> None:
 
 
 def test_labels_teach_the_classifier_and_bad_ones_reach_the_dead_letter_topic(
-    kafka_pipeline_factory: Callable[..., Pipeline],
+    pipeline_factory: Callable[..., Pipeline],
 ) -> None:
-    pipeline = kafka_pipeline_factory()
+    pipeline = pipeline_factory()
     worker = pipeline.start_worker()
     pipeline.send_json(transactions(20))
     worker.wait_processed(20)
@@ -64,9 +64,9 @@ def test_labels_teach_the_classifier_and_bad_ones_reach_the_dead_letter_topic(
 
 
 def test_transactions_waiting_for_their_label_survive_a_worker_restart(
-    kafka_pipeline_factory: Callable[..., Pipeline],
+    pipeline_factory: Callable[..., Pipeline],
 ) -> None:
-    pipeline = kafka_pipeline_factory()
+    pipeline = pipeline_factory()
     first = pipeline.start_worker()
     pipeline.send_json(transactions(30))
     first.wait_processed(30)
