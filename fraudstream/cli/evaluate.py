@@ -150,7 +150,7 @@ class _Collector:
 
 def run_offline(
     records: Iterable[LabeledTransaction], settings: Settings, labels: DelayedLabels | None
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """The stream and its labels through the worker's batch handler, in order, without Kafka."""
     detection = settings.detection
     pending = PendingStore(
@@ -168,8 +168,9 @@ def run_offline(
     def never() -> NoReturn:
         raise AssertionError("discard() never fails")
 
+    detector = Detector(detection.detector_config())
     handler = BatchHandler(
-        Detector(detection.detector_config()),
+        detector,
         state,
         WorkerStats(),
         outbox,
@@ -192,7 +193,9 @@ def run_offline(
             await handler.handle(batch)
 
     asyncio.run(run())
-    return outbox.decisions
+    classifier = detector.classifier
+    learned = {"ready": classifier.ready, "frauds": classifier.frauds, "legit": classifier.legit}
+    return outbox.decisions, {"classifier": learned}
 
 
 def _message(topic: str, key: bytes, value: bytes, offset: int) -> SimpleNamespace:
@@ -208,7 +211,7 @@ def run_online(
     workdir: Path,
     labels: DelayedLabels | None,
     extra_env: dict[str, str],
-) -> tuple[dict[str, dict[str, Any]], dict[str, float], int]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, float], dict[str, Any]]:
     """Producer -> broker -> real worker -> decisions topic; returns decisions and latencies."""
     tag = uuid.uuid4().hex[:8]
     # Own topics and group, so an evaluation never mixes with a real deployment.
@@ -231,7 +234,7 @@ async def _produce_and_collect(
     options: EvaluateOptions,
     pipeline: LocalPipeline,
     labels: DelayedLabels | None,
-) -> tuple[dict[str, dict[str, Any]], dict[str, float], int]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, float], dict[str, Any]]:
     settings, worker, bootstrap = pipeline.settings, pipeline.worker, pipeline.bootstrap
     sent_at: dict[str, float] = {}
     decisions: dict[str, dict[str, Any]] = {}
@@ -283,13 +286,13 @@ async def _produce_and_collect(
             CATCH_UP_TIMEOUT_SECONDS,
         ):
             print("warning: the worker did not catch up before the deadline", file=sys.stderr)
-        rate = worker.stats()["eventsPerSecond"]
+        worker_stats = worker.stats()
     finally:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         await consumer.stop()
-    return decisions, alert_latency_ms, int(rate)
+    return decisions, alert_latency_ms, worker_stats
 
 
 def outcomes_of(
@@ -350,16 +353,15 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
     )
     started = time.monotonic()
     latencies: dict[str, float] = {}
-    worker_rate = None
     if options.offline:
         if labels is None:
             detection = DetectionSettings(labels_enabled=False)
             settings = settings.model_copy(update={"detection": detection})
-        decisions = run_offline(records, settings, labels)
+        decisions, worker = run_offline(records, settings, labels)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="fraudstream-evaluate-"))
         env = {} if labels is not None else {"FRAUDSTREAM_LABELS_ENABLED": "false"}
-        decisions, latencies, worker_rate = run_online(records, options, workdir, labels, env)
+        decisions, latencies, worker = run_online(records, options, workdir, labels, env)
     seconds = time.monotonic() - started
     outcomes = outcomes_of(truth, decisions, latencies)
     if options.generator == "handbook":
@@ -374,7 +376,8 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
         "skipped": skipped,
         "seconds": round(seconds, 1),
         "transactionsPerSecond": round(len(outcomes) / seconds) if seconds else None,
-        "workerEventsPerSecond": worker_rate,
+        "workerEventsPerSecond": worker.get("eventsPerSecond"),
+        "classifier": worker["classifier"],
         "decisions": len(decisions),
         "afterWarmUp": assess(scored, threshold).to_dict(),
         "wholeStream": assess(outcomes, threshold).to_dict(),

@@ -24,8 +24,9 @@ EXIT_NOT_SENT = 1
 def label_record(transaction_id: str, user_id: str, verdict: str, source: str) -> bytes:
     """The label JSON the worker reads.
 
-    >>> label_record("tx-1", "42", "fraud", "analyst")[:46]
-    b'{"transactionId":"tx-1","userId":"42","label"'
+    >>> record = orjson.loads(label_record("tx-1", "42", "fraud", "analyst"))
+    >>> record["transactionId"], record["userId"], record["label"], record["source"]
+    ('tx-1', '42', 'fraud', 'analyst')
     """
     return orjson.dumps(
         {

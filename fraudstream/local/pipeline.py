@@ -37,6 +37,7 @@ def local_pipeline(
     external = os.environ.get("FRAUDSTREAM_BROKER_URL")
     broker: TansuBroker | None = None
     worker: WorkerProcess | None = None
+    saved_env = dict(os.environ)
     try:
         if external:
             broker_url = external
@@ -66,3 +67,7 @@ def local_pipeline(
             worker.stop()
         if broker is not None:
             broker.stop()
+        # The settings were exported for this run only: a second pipeline in the same process
+        # (evaluate's no-label pass) must not find the first one's stopped broker there.
+        os.environ.clear()
+        os.environ.update(saved_env)

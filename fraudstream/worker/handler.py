@@ -173,13 +173,18 @@ class BatchHandler:
             self.stats.latency_ms.observe(max(0.0, (self.clock() - message.timestamp) * 1000.0))
 
     def remember(self, tx: Transaction, partition: int, model_input: tuple[float, ...]) -> None:
-        """Count the transaction at its merchant and keep its features until its label."""
+        """Count the transaction at its merchant and keep its features until its label.
+
+        Without a labels topic nothing is kept: no label would ever resolve it.
+        """
         event_time = tx.epoch_seconds
         self.event_time = max(self.event_time, event_time)
         if tx.merchant is not None:
             self.state.update_merchant(
                 partition, tx.merchant, lambda stats: stats.observe(tx.amount, event_time)
             )
+        if self.labels_topic is None:
+            return  # no labels will come: nothing to wait for
         entry = PendingEntry(event_time, partition, tx.merchant, model_input)
         for resolution in self.state.pending.add(tx.transaction_id, entry):
             self.learn(resolution)

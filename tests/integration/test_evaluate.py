@@ -1,4 +1,4 @@
-"""``fraudstream evaluate`` on a short labeled stream, online and offline."""
+"""``fraudstream evaluate`` on short labeled streams: online, offline, with and without labels."""
 
 from __future__ import annotations
 
@@ -9,39 +9,50 @@ import sys
 import orjson
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
 
 
 def evaluate(*args: str) -> dict:
-    command = [sys.executable, "-m", "fraudstream", "evaluate", "--count", "3000"]
-    result = subprocess.run(
-        [*command, "--users", "200", "--json", *args],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    command = [sys.executable, "-m", "fraudstream", "evaluate", "--json", *args]
+    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=360)
     assert result.returncode == 0, result.stderr
     return orjson.loads(result.stdout)
 
 
 def test_online_evaluation_measures_quality_and_latency_through_the_real_worker() -> None:
-    report = evaluate("--rate", "1000")
-    whole = report["wholeStream"]
+    report = evaluate("--count", "3000", "--users", "200", "--rate", "1000")
+    run = report["runs"]["noLabels"]
+    whole = run["wholeStream"]
     assert report["mode"] == "online"
-    assert whole["transactions"] == 3000
+    assert run["decisions"] == whole["transactions"] == 3000  # a decision for every one
     assert whole["frauds"] > 0
     assert whole["recallByScenario"]["large_amount"] == 1.0  # the rule never misses
     assert whole["latencyMs"]["count"] == whole["alerts"]
     assert whole["latencyMs"]["p50"] > 0
+    assert 0.5 < run["ranking"]["overall"]["rocAuc"] <= 1.0
 
 
 def test_offline_evaluation_of_the_same_stream_agrees_on_the_rule() -> None:
-    report = evaluate("--offline")
-    whole = report["wholeStream"]
+    report = evaluate("--count", "3000", "--users", "200", "--offline")
+    whole = report["runs"]["noLabels"]["wholeStream"]
     assert report["mode"] == "offline"
     assert whole["transactions"] == 3000
     assert whole["recallByScenario"]["large_amount"] == 1.0
     assert whole["latencyMs"]["count"] == 0
+
+
+def test_handbook_with_delayed_labels_runs_both_passes_and_the_classifier_learns() -> None:
+    report = evaluate(
+        "--generator", "handbook", "--customers", "500", "--terminals", "1000",
+        "--days", "20", "--skip-days", "10", "--label-delay", "7d", "--rate", "0",
+    )  # fmt: skip
+    assert set(report["runs"]) == {"labels", "noLabels"}
+    labelled, unlabelled = report["runs"]["labels"], report["runs"]["noLabels"]
+    assert labelled["decisions"] == labelled["wholeStream"]["transactions"] > 10_000
+    assert labelled["classifier"]["frauds"] > 0 and labelled["classifier"]["legit"] > 1000
+    assert (unlabelled["classifier"]["frauds"], unlabelled["classifier"]["legit"]) == (0, 0)
+    for run in (labelled, unlabelled):
+        assert set(run["ablation"]) == {"rules", "half_space_trees", "fraud_classifier", "all"}
+        assert run["ranking"]["blocks"] == 1  # days 10-16; 17-19 are no whole week

@@ -305,3 +305,10 @@ def test_every_transaction_gets_a_decision_with_its_risk_and_parts() -> None:
     assert flagged["transactionId"] == "t0" and flagged["alert"] and flagged["risk"] == 1.0
     assert flagged["reasons"] == ["amount_threshold"] and flagged["parts"]["rules"] == 1.0
     assert not ordinary["alert"] and 0.0 <= ordinary["risk"] < 0.5
+
+
+def test_without_a_labels_topic_nothing_waits_for_a_label() -> None:
+    r = rig()
+    r.handler.labels_topic = None
+    r.run(at(0, 0.0), at(1, 9.0))
+    assert len(r.state.pending) == 0 and r.handler.detector.classifier.legit == 0
