@@ -13,7 +13,7 @@ $(BIN)/fraudstream: pyproject.toml
 
 install: $(BIN)/fraudstream ## virtualenv with fraudstream and the dev tools
 
-system-deps: ## InfluxDB server for the integration tests (Debian/Ubuntu, apt)
+system-deps: ## InfluxDB server, a JDK and Apache Kafka's jars for the integration tests (apt, Maven Central)
 	bash scripts/install-system-deps
 
 demo: install ## embedded broker + worker + load generator, alerts on screen
