@@ -1,0 +1,135 @@
+"""What only a real Apache Kafka broker can show: its own console consumer reading the alert,
+and a broker killed mid-stream and restarted on its log directories with nothing lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fraudstream.local.apache_kafka import ApacheKafka, KafkaUnavailable
+from tests.conftest import Pipeline
+from tests.integration.test_worker import SEED
+from tests.support.environment import require
+from tests.support.kafka import read_records
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
+
+USERS = 40
+PER_USER = 25
+
+
+def test_kafkas_own_console_consumer_reads_the_seed_alert_as_the_readme_shows(
+    kafka: ApacheKafka, pipeline_factory: Callable[..., Pipeline]
+) -> None:
+    pipeline = pipeline_factory()
+    worker = pipeline.start_worker()
+    pipeline.send_json([SEED])
+    worker.wait_processed(1)
+    pipeline.read(pipeline.alerts_topic, expected=1)
+    done = kafka.console_consumer(
+        pipeline.alerts_topic,
+        "--from-beginning",
+        "--max-messages",
+        "1",
+        "--property",
+        "print.key=true",
+        "--property",
+        "key.separator= | ",
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    key, value = line.split(" | ", 1)
+    alert = orjson.loads(value)
+    assert key == "12345"
+    assert (alert["userId"], alert["amount"], alert["timestamp"]) == (
+        "12345",
+        15000,
+        "2024-12-04T15:00:00.000Z",
+    )
+    assert alert["reasons"][0] == {"type": "rule", "name": "amount_threshold", "threshold": 10000.0}
+
+
+@pytest.fixture
+def own_kafka(tmp_path: Path) -> Iterator[ApacheKafka]:
+    """A broker of this test alone: it gets killed."""
+    try:
+        broker = ApacheKafka(tmp_path / "kafka").start()
+    except KafkaUnavailable as exc:
+        require(f"Apache Kafka unavailable: {exc}")
+    yield broker
+    broker.stop()
+
+
+def stream(users: int, per_user: int) -> list[dict[str, object]]:
+    """Steady spenders, with every fifth user's last payment over the amount threshold."""
+    records = []
+    for i in range(per_user):
+        for u in range(users):
+            amount = 15_000 if i == per_user - 1 and u % 5 == 0 else 20 + (i * 7 + u) % 11
+            records.append(
+                {
+                    "transactionId": f"u{u}-{i}",
+                    "userId": f"user-{u}",
+                    "amount": amount,
+                    "timestamp": 1_733_320_000 + 600 * i + u,
+                }
+            )
+    return records
+
+
+def profiles(pipeline: Pipeline) -> dict[str, bytes]:
+    """The latest changelog value of every user's profile, as stored.
+
+    Both runs send the same records in the same order, one acknowledged send at a time, so
+    each lands at the same partition and offset: equal profiles are equal bytes.
+    """
+    topic = f"{pipeline.env['FRAUDSTREAM_APP_ID']}-user-profiles-changelog"
+    latest: dict[str, bytes] = {}
+    for record in read_records(pipeline.broker.bootstrap, topic, USERS):
+        latest[orjson.loads(record.key or b"null")] = record.value or b""
+    return latest
+
+
+def test_a_broker_killed_mid_stream_and_restarted_loses_nothing(
+    own_kafka: ApacheKafka, tmp_path: Path
+) -> None:
+    records = stream(USERS, PER_USER)
+    half = len(records) // 2
+    expected_alerts = {r["transactionId"] for r in records if r["amount"] == 15_000}
+
+    (tmp_path / "crashed").mkdir()
+    (tmp_path / "clean").mkdir()
+    crashed = Pipeline(own_kafka, tmp_path / "crashed")
+    worker = crashed.start_worker()
+    crashed.send_json(records[:half])
+    worker.wait_processed(half // 2, timeout=120)  # mid-work
+    own_kafka.restart(crash=True)  # SIGKILL, then the same ports and log directories
+    crashed.send_json(records[half:])
+    stats = worker.wait_processed(len(records), timeout=240)
+    alerts = crashed.read(
+        crashed.alerts_topic,
+        until=lambda got: len({a["transactionId"] for _, a in got}) >= len(expected_alerts),
+        timeout=120,
+    )
+    seen = [a["transactionId"] for _, a in alerts]
+    assert worker.alive(), "the worker did not ride out the broker crash"
+
+    clean = Pipeline(own_kafka, tmp_path / "clean")
+    reference = clean.start_worker()
+    clean.send_json(records)
+    reference.wait_processed(len(records), timeout=240)
+    after_crash, without_crash = profiles(crashed), profiles(clean)
+    same = sum(after_crash.get(user) == value for user, value in without_crash.items())
+    duplicates = len(seen) - len(set(seen))
+    print(
+        f"\nbroker crash: inputs={len(records)} alerts expected={len(expected_alerts)} "
+        f"seen={len(set(seen))} records on topic={len(seen)} duplicates={duplicates} "
+        f"redelivered={stats['redelivered']} profiles equal={same}/{len(without_crash)}"
+    )
+    assert set(seen) == expected_alerts
+    assert same == len(without_crash) == USERS
+    crashed.close()
+    clean.close()
