@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from hypothesis import HealthCheck, settings
 
 from fraudstream.kafka.topics import ensure_topics_sync
@@ -166,6 +167,21 @@ class Pipeline:
             finally:
                 await consumer.stop()
             return total
+
+        return asyncio.run(go())
+
+    def group_members(self) -> int:
+        """Members of the workers' consumer group as the broker sees it now."""
+
+        async def go() -> int:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.broker.bootstrap)
+            await admin.start()
+            try:
+                [response] = await admin.describe_consumer_groups([self.env["FRAUDSTREAM_APP_ID"]])
+                groups = response.to_object()["groups"]
+                return sum(len(group["members"]) for group in groups)
+            finally:
+                await admin.close()
 
         return asyncio.run(go())
 
