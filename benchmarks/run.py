@@ -38,8 +38,8 @@ from benchmarks.harness import (
     rss_mib,
     transactions,
 )
+from fraudstream.core.behaviour import BehaviourFeatures, UserHistory, hst_view
 from fraudstream.core.detector import Detector
-from fraudstream.core.features import UserProfile, compute_features, update_profile
 from fraudstream.core.parsing import parse_transaction
 from fraudstream.core.records import Alert, Source, Transaction
 from fraudstream.core.rules import AmountThresholdRule
@@ -171,26 +171,28 @@ def core_stages(messages: list[tuple[bytes, bytes]]) -> dict[str, float]:
     timings["parse"] = time.perf_counter() - start
     txs_ok = [t for t in txs if isinstance(t, Transaction)]
 
-    profiles: dict[str, UserProfile] = {}
+    histories: dict[str, UserHistory] = {}
+    behaviour = BehaviourFeatures(config.velocity_tau)
     start = time.perf_counter()
     features = []
     for i, tx in enumerate(txs_ok):
-        profile = profiles.setdefault(tx.user_id, UserProfile())
-        features.append(compute_features(profile, tx.amount, tx.epoch_seconds, config.scales))
-        update_profile(profile, tx.amount, tx.epoch_seconds, config.scales, 0, i)
+        history = histories.setdefault(tx.user_id, UserHistory())
+        features.append(behaviour.features(history, tx))
+        behaviour.update(history, tx, 0, i, suspicious=False)
     timings["features"] = time.perf_counter() - start
 
     rule = AmountThresholdRule(config.amount_threshold)
     start = time.perf_counter()
     for tx in txs_ok:
-        rule.check(tx)
+        rule.check(tx, UserHistory(), {})
     timings["rule"] = time.perf_counter() - start
 
     scorer = Detector(config).scorer
     start = time.perf_counter()
     for vector in features:
-        scorer.score(vector)
-        scorer.learn(vector)
+        view = hst_view(vector)
+        scorer.score(view)
+        scorer.learn(view)
     timings["score+learn"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -198,10 +200,10 @@ def core_stages(messages: list[tuple[bytes, bytes]]) -> dict[str, float]:
         Alert("id", tx, now, 0.5, [], vector).to_json()
     timings["alert record"] = time.perf_counter() - start
 
-    detector, profiles = Detector(config), {}
+    detector, histories = Detector(config), {}
     start = time.perf_counter()
     for i, tx in enumerate(txs_ok):
-        detector.process(tx, profiles.setdefault(tx.user_id, UserProfile()), 0, i, now)
+        detector.process(tx, histories.setdefault(tx.user_id, UserHistory()), 0, i, now)
     timings["Detector.process"] = time.perf_counter() - start
     return {stage: seconds / len(txs_ok) * 1e6 for stage, seconds in timings.items()}
 

@@ -158,6 +158,35 @@ class DetectionSettings(_Section):
         description="Unfamiliar-place rule: fires on a new merchant in a new country when the "
         "amount's z-score against the user's habit is at least this.",
     )
+    deviation_zscore: float = Field(
+        4.5,
+        gt=0,
+        description="User-deviation rule: fires when the amount's z-score on the user's own "
+        "scale (raw or log, whichever fits) is at least this.",
+    )
+    deviation_min_history: int = Field(
+        5, ge=1, description="User-deviation rule: transactions a user needs before amounts count."
+    )
+    deviation_zscore_after_alert: float = Field(
+        3.0,
+        gt=0,
+        description="User-deviation rule: the amount z-score that counts shortly after the "
+        "user's last alert.",
+    )
+    deviation_alert_memory_days: float = Field(
+        14.0, ge=0, description="How long after a user's alert the lower z-score applies, days."
+    )
+    burst_zscore: float = Field(
+        4.0,
+        gt=0,
+        description="User-deviation rule: fires on a burst this surprising against the user's "
+        "own usual rate (normal-equivalent z).",
+    )
+    learn_zscore: float = Field(
+        3.0,
+        gt=0,
+        description="Transactions with a burst z-score of at least this are kept out of learning.",
+    )
     hst_n_trees: int = Field(25, ge=1, description="Half-Space Trees: number of trees.")
     hst_height: int = Field(5, ge=1, le=20, description="Half-Space Trees: tree height.")
     hst_window_size: int = Field(1000, ge=1, description="Half-Space Trees: reference window.")
@@ -179,13 +208,10 @@ class DetectionSettings(_Section):
         1000, ge=1, description="Scores seen after warm-up before the adaptive threshold is used."
     )
     model_warmup: int = Field(
-        0, ge=0, description="Events learned before model alerts; 0 = one HST window."
+        2000, ge=0, description="Events learned before model alerts; 0 = one HST window."
     )
     velocity_window_seconds: float = Field(
         30.0, gt=0, description="Time constant of the per-user burst (velocity) feature, s."
-    )
-    amount_scale_max: float = Field(
-        1_000_000.0, gt=1, description="Amount mapped to 1.0 on the log-amount feature."
     )
     labels_enabled: bool = Field(True, description="Consume the labels topic and learn from it.")
     label_horizon_days: float = Field(
@@ -205,10 +231,29 @@ class DetectionSettings(_Section):
         "logistic", description="The online supervised model trained from labels."
     )
     classifier_threshold: float = Field(
-        0.9, gt=0, le=1, description="Classifier alert when P(fraud) is at least this."
+        0.9,
+        gt=0,
+        le=1,
+        description="Classifier alert line on P(fraud) until the labels have calibrated it.",
+    )
+    classifier_target_precision: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="Calibrated alert line: the lowest P(fraud) whose alerts reached this "
+        "precision on recently resolved transactions.",
+    )
+    classifier_calibration_window: int = Field(
+        50_000, ge=100, description="Resolved transactions the calibration looks back on."
+    )
+    classifier_calibration_min_hits: int = Field(
+        10, ge=1, description="Frauds above the line the calibration needs before it moves it."
+    )
+    classifier_threshold_floor: float = Field(
+        0.5, gt=0, le=1, description="The calibrated alert line never goes below this."
     )
     classifier_weight_pos: float = Field(
-        10.0, gt=0, description="Weight of a fraud in the logistic loss (class imbalance)."
+        1.0, gt=0, description="Weight of a fraud in the logistic loss (class imbalance)."
     )
     classifier_min_frauds: int = Field(
         50, ge=1, description="Frauds the classifier learns before its probability is used."
@@ -233,15 +278,20 @@ class DetectionSettings(_Section):
     def detector_config(self) -> DetectorConfig:
         """The core's own configuration (the core never reads the process settings)."""
         from fraudstream.core.detector import DetectorConfig  # the core imports River: lazily
-        from fraudstream.core.features import FeatureScales
         from fraudstream.core.model import HSTParams
-        from fraudstream.core.supervised import ClassifierParams
+        from fraudstream.core.supervised import CalibrationParams, ClassifierParams
 
         return DetectorConfig(
             amount_threshold=self.amount_threshold,
             habit_spike_zscore=self.habit_spike_zscore,
             habit_spike_min_history=self.habit_spike_min_history,
             unfamiliar_place_zscore=self.unfamiliar_place_zscore,
+            deviation_zscore=self.deviation_zscore,
+            deviation_min_history=self.deviation_min_history,
+            deviation_zscore_after_alert=self.deviation_zscore_after_alert,
+            deviation_alert_memory=self.deviation_alert_memory_days * 86400.0,
+            burst_zscore=self.burst_zscore,
+            learn_zscore=self.learn_zscore,
             score_threshold=self.score_threshold,
             score_quantile=self.score_quantile,
             score_quantile_window=self.score_quantile_window,
@@ -253,17 +303,20 @@ class DetectionSettings(_Section):
                 seed=self.hst_seed,
             ),
             warmup=self.effective_warmup,
-            scales=FeatureScales(
-                amount_scale_max=self.amount_scale_max,
-                velocity_window_seconds=self.velocity_window_seconds,
-            ),
+            velocity_tau=self.velocity_window_seconds,
             classifier=ClassifierParams(
                 kind=self.classifier_kind,
                 weight_pos=self.classifier_weight_pos,
                 min_frauds=self.classifier_min_frauds,
                 min_legit=self.classifier_min_legit,
             ),
-            classifier_threshold=self.classifier_threshold,
+            calibration=CalibrationParams(
+                initial=self.classifier_threshold,
+                target_precision=self.classifier_target_precision,
+                window=self.classifier_calibration_window,
+                min_hits=self.classifier_calibration_min_hits,
+                floor=self.classifier_threshold_floor,
+            ),
         )
 
 

@@ -127,7 +127,9 @@ def remember_truth(
 
 def calibration_length(settings: Settings) -> int:
     """Transactions before the model may alert: its warm-up plus the threshold's calibration."""
-    return settings.detection.effective_warmup + settings.detection.score_quantile_min_samples
+    detection = settings.detection
+    calibration = detection.score_quantile_min_samples if detection.score_quantile else 0
+    return detection.effective_warmup + calibration
 
 
 class _Collector:

@@ -1,4 +1,4 @@
-"""The detection core: one transaction and its user's profile in, a decision out.
+"""The detection core: one transaction and its user's history in, a decision out.
 
 Pure Python plus River; the Faust worker, the evaluator and the benchmarks all call
 :meth:`Detector.process` the same way.
@@ -12,14 +12,12 @@ from datetime import datetime
 
 import orjson
 
-from fraudstream.core.features import (
-    COUNTRY_FIELD,
-    FEATURE_NAMES,
-    MERCHANT_FIELD,
-    FeatureScales,
-    UserProfile,
-    compute_features,
-    update_profile,
+from fraudstream.core.behaviour import (
+    BEHAVIOUR_FEATURES,
+    VELOCITY_TAU,
+    BehaviourFeatures,
+    UserHistory,
+    hst_view,
 )
 from fraudstream.core.merchants import FEATURE_NAMES as MERCHANT_FEATURES
 from fraudstream.core.merchants import MerchantStats
@@ -33,8 +31,23 @@ from fraudstream.core.records import (
     alert_id_for,
     isoformat_utc,
 )
-from fraudstream.core.rules import AmountThresholdRule, HabitSpikeRule, Rule, UnfamiliarPlaceRule
-from fraudstream.core.supervised import ClassifierParams, FraudClassifier, LabelRate
+from fraudstream.core.rules import (
+    AmountThresholdRule,
+    HabitSpikeRule,
+    Rule,
+    UnfamiliarPlaceRule,
+    UserDeviationRule,
+    burst_zscore,
+)
+from fraudstream.core.supervised import (
+    CalibrationParams,
+    ClassifierParams,
+    FraudClassifier,
+    LabelRate,
+    ThresholdFromLabels,
+)
+
+DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,39 +58,61 @@ class DetectorConfig:
     habit_spike_zscore: float = 4.5
     habit_spike_min_history: int = 3
     unfamiliar_place_zscore: float = 2.0
+    deviation_zscore: float = 4.5
+    deviation_min_history: int = 5
+    deviation_zscore_after_alert: float = 3.0
+    deviation_alert_memory: float = 14 * DAY
+    burst_zscore: float = 4.0
+    #: A transaction whose burst statistic reaches this is kept out of learning (below the
+    #: alert line: the start of a burst must not teach "normal" before the rule fires).
+    learn_zscore: float = 3.0
     score_threshold: float = 0.76
     score_quantile: float | None = None
     score_quantile_window: int = 5000
     score_quantile_min_samples: int = 1000
     hst: HSTParams = field(default_factory=HSTParams)
-    warmup: int = 1000
-    scales: FeatureScales = field(default_factory=FeatureScales)
+    warmup: int = 2000
+    velocity_tau: float = VELOCITY_TAU
     classifier: ClassifierParams = field(default_factory=ClassifierParams)
-    #: Classifier alert when P(fraud) >= this (once the classifier is ready).
-    classifier_threshold: float = 0.9
+    #: The classifier's alert line on P(fraud), learned from the labels.
+    calibration: CalibrationParams = field(default_factory=CalibrationParams)
 
 
-#: What the classifier sees, in this order (pending entries store the values as a tuple):
-#: the user's behaviour features, the merchant's, Half-Space Trees' score and time of day.
-CLASSIFIER_FEATURES = (
-    *FEATURE_NAMES,
-    *MERCHANT_FEATURES,
-    "hst_score",
-    "night",
-    "weekend",
+#: The rule levels the classifier sees, by rule name.
+RULE_FEATURES = tuple(
+    f"rule_{name.value}"
+    for name in (
+        ReasonName.AMOUNT_THRESHOLD,
+        ReasonName.HABIT_SPIKE,
+        ReasonName.UNFAMILIAR_PLACE,
+        ReasonName.USER_DEVIATION,
+    )
 )
+#: What the classifier sees, in this order (pending entries store the values as a tuple, then
+#: the probability the transaction was scored with): the user's behaviour features, the
+#: merchant's, the burst statistic, Half-Space Trees' score and every rule's level.
+CLASSIFIER_FEATURES = (
+    *BEHAVIOUR_FEATURES,
+    *MERCHANT_FEATURES,
+    "burst_zscore",
+    "hst_score",
+    *RULE_FEATURES,
+)
+#: Stored in place of the probability when the classifier was not ready at scoring time.
+NOT_SCORED = -1.0
 _NEUTRAL_MERCHANT = MerchantStats()
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """Outcome for one transaction; ``alert`` is set when any reason fired.
+    """Outcome for one transaction; ``alert`` is set exactly when ``risk`` reaches 0.5.
 
-    ``risk`` is the one ranking score in [0, 1] (an alert fires exactly when it reaches 0.5):
-    the highest of ``parts``, each part's own score mapped so that its alert line is 0.5
-    (``rules``: 1 when a rule fired; ``half_space_trees``; ``fraud_classifier`` once ready).
-    ``probability`` is the classifier's P(fraud), None until it is ready; ``model_input`` is
-    what the classifier learns from once the transaction's label is known.
+    ``parts`` holds each part's own score mapped so that its alert line is 0.5 (``rules``: the
+    strongest rule level; ``half_space_trees``; ``fraud_classifier`` once ready). ``risk`` is the
+    one ranking score in [0, 1]: before the classifier is ready the highest part; once it is,
+    the classifier's part, lifted to ``0.5 + 0.5 * part`` when a rule fired (Half-Space Trees
+    no longer alert alone). ``probability`` is the classifier's P(fraud), None until it is
+    ready; ``model_input`` is what it learns from once the transaction's label is known.
     """
 
     score: float
@@ -107,22 +142,33 @@ class Decision:
 #: Bumped when the pickled model state changes shape; older checkpoints are then ignored.
 #: 2: the model sees habit-excess, velocity and new-country features instead of amount/z-score.
 #: 3: the supervised classifier and the label rate are part of the state.
-MODEL_STATE_VERSION = 3
+#: 4: behaviour features of :mod:`fraudstream.core.behaviour`; the classifier's alert line.
+MODEL_STATE_VERSION = 4
 
 
 class Detector:
-    """Rules (amount, habit spike) + Half-Space Trees over per-user features.
+    """Rules + Half-Space Trees + a classifier learned from labels, over per-user behaviour.
 
-    The model scores each event before learning it; events that raised an alert are kept
-    out of learning so a burst of fraud does not become the model's idea of normal.
+    Every event is scored before anything learns from it; an alerted event, or one already
+    close to a burst, is kept out of the user's habit and out of Half-Space Trees, so a burst
+    of fraud does not become the idea of normal.
     """
 
     def __init__(self, config: DetectorConfig, scorer: HalfSpaceTreesScorer | None = None) -> None:
         self.config = config
+        self.behaviour = BehaviourFeatures(config.velocity_tau)
+        self.deviation = UserDeviationRule(
+            config.deviation_zscore,
+            config.deviation_min_history,
+            config.deviation_zscore_after_alert,
+            config.deviation_alert_memory,
+            config.burst_zscore,
+        )
         self.rules: tuple[Rule, ...] = (
             AmountThresholdRule(config.amount_threshold),
             HabitSpikeRule(config.habit_spike_zscore, config.habit_spike_min_history),
             UnfamiliarPlaceRule(config.unfamiliar_place_zscore, config.habit_spike_min_history),
+            self.deviation,
         )
         self.scorer = scorer or HalfSpaceTreesScorer(config.hst, config.warmup)
         self.threshold = AdaptiveThreshold(
@@ -132,41 +178,40 @@ class Detector:
             min_samples=config.score_quantile_min_samples,
         )
         self.classifier = FraudClassifier(config.classifier)
+        self.classifier_threshold = ThresholdFromLabels(config.calibration)
         self.label_rate = LabelRate()
 
     def process(
         self,
         tx: Transaction,
-        profile: UserProfile,
+        history: UserHistory,
         partition: int,
         offset: int,
         now: datetime,
         merchant: MerchantStats | None = None,
     ) -> Decision:
-        """Score ``tx``, update ``profile`` in place, and decide whether to alert.
+        """Score ``tx``, update ``history`` in place, and decide whether to alert.
 
         ``merchant`` is what is known of the transaction's merchant (traffic and labels).
 
-        A message the profile has already applied (a redelivery after a crash) is scored
-        without touching the profile or the model; if it alerts, the alert id is the same
+        A message the history has already applied (a redelivery after a crash) is scored
+        without touching the history or the model; if it alerts, the alert id is the same
         as the first time.
         """
-        event_time = tx.epoch_seconds
-        redelivered = profile.has_applied(partition, offset)
-        places = {MERCHANT_FIELD: tx.merchant, COUNTRY_FIELD: tx.country}
-        features = compute_features(profile, tx.amount, event_time, self.config.scales, places)
-        score = self.scorer.score(features)
-
-        model_input = self.classifier_input(tx, features, score, merchant)
-        named_input = dict(zip(CLASSIFIER_FEATURES, model_input, strict=True))
+        redelivered = history.has_applied(partition, offset)
+        features = self.behaviour.features(history, tx)
+        view = hst_view(features)
+        score = self.scorer.score(view)
 
         reasons: list[Reason] = []
-        parts = {"rules": 0.0, "half_space_trees": 0.0, "fraud_classifier": 0.0}
+        levels = []
         for rule in self.rules:
-            reason = rule.check(tx, profile, features)
-            if reason is not None:
+            level = rule.level(tx, history, features)
+            levels.append(level)
+            if level >= 0.5 and (reason := rule.check(tx, history, features)) is not None:
                 reasons.append(reason)
-                parts["rules"] = 1.0
+        rules = max(levels)
+        parts = {"rules": rules, "half_space_trees": 0.0, "fraud_classifier": 0.0}
         if self.scorer.warmed_up:
             threshold = self.threshold.value
             if self.threshold.ready:
@@ -176,73 +221,76 @@ class Detector:
                     reasons.append(Reason(ReasonKind.MODEL, ReasonName.HALF_SPACE_TREES, details))
             if not redelivered:
                 self.threshold.observe(score)
+
+        burst = burst_zscore(features, history.n >= self.deviation.min_history)
+        named = self.classifier_input(tx, features, burst, score, levels, merchant)
         probability = None
         if self.classifier.ready:
-            probability = self.classifier.predict_proba_one(named_input)
-            threshold = self.config.classifier_threshold
-            parts["fraud_classifier"] = _half_at(probability, threshold)
-            if probability >= threshold:
-                details = {"probability": round(probability, 4), "threshold": threshold}
+            probability = self.classifier.predict_proba_one(named)
+            line = self.classifier_threshold.value
+            classifier = parts["fraud_classifier"] = _half_at(probability, line)
+            if probability >= line:
+                details = {"probability": round(probability, 4), "threshold": round(line, 4)}
                 reasons.append(Reason(ReasonKind.MODEL, ReasonName.FRAUD_CLASSIFIER, details))
-        suspicious = bool(reasons)
+            # the classifier orders everything; a rule firing lifts the event into the alerted
+            # half, still ordered by the classifier (lifting by Half-Space Trees ranked worse)
+            risk = 0.5 + 0.5 * classifier if rules >= 0.5 else classifier
+        else:
+            risk = max(parts.values())
+        alerted = risk >= 0.5
+        suspicious = alerted or burst >= self.config.learn_zscore
 
         if not redelivered:
             if not suspicious:
-                self.scorer.learn(features)
-            update_profile(
-                profile,
-                tx.amount,
-                event_time,
-                self.config.scales,
-                partition,
-                offset,
-                suspicious=suspicious,
-                extra=places,
-            )
+                self.scorer.learn(view)
+            self.behaviour.update(history, tx, partition, offset, suspicious, alerted)
 
-        alert = None
-        if suspicious:
-            alert = Alert(alert_id_for(tx), tx, now, score, reasons, features)
-        risk = max(parts.values())
+        alert = Alert(alert_id_for(tx), tx, now, score, reasons, features) if alerted else None
+        scored_with = NOT_SCORED if probability is None else probability
+        model_input = (*named.values(), scored_with)
         return Decision(score, features, alert, redelivered, risk, probability, model_input, parts)
 
     def classifier_input(
         self,
         tx: Transaction,
         features: dict[str, float],
+        burst: float,
         hst_score: float,
+        rule_levels: list[float],
         merchant: MerchantStats | None,
-    ) -> tuple[float, ...]:
+    ) -> dict[str, float]:
         """The classifier's view of one transaction, in :data:`CLASSIFIER_FEATURES` order."""
         stats = merchant or _NEUTRAL_MERCHANT
         merchant_features = stats.features(tx.epoch_seconds, tx.amount, self.label_rate.value)
-        hour = tx.timestamp.hour
-        return (
-            *(features[name] for name in FEATURE_NAMES),
-            *(merchant_features[name] for name in MERCHANT_FEATURES),
-            hst_score,
-            1.0 if hour < 6 else 0.0,
-            1.0 if tx.timestamp.weekday() >= 5 else 0.0,
-        )
+        named = {name: features[name] for name in BEHAVIOUR_FEATURES}
+        named.update((name, merchant_features[name]) for name in MERCHANT_FEATURES)
+        named["burst_zscore"] = burst
+        named["hst_score"] = hst_score
+        named.update(zip(RULE_FEATURES, rule_levels, strict=True))
+        return named
 
     def learn_label(
         self, model_input: tuple[float, ...], fraud: bool, event_time: float, correction: bool
     ) -> None:
         """Learn one resolved transaction: its label, or legit once it matured unlabeled.
 
-        A ``correction`` is a fraud label for a transaction already learned as legit: the
-        classifier learns the fraud too, and the label rate trades one legit for one fraud.
+        ``model_input`` is :data:`CLASSIFIER_FEATURES` then the probability it was scored with
+        (which calibrates the alert line). A ``correction`` is a fraud label for a transaction
+        already learned as legit: the classifier learns the fraud too, and the label rate
+        trades one legit for one fraud.
         """
-        if len(model_input) == len(CLASSIFIER_FEATURES):  # entries from an older version: skip
-            self.classifier.learn_one(
-                dict(zip(CLASSIFIER_FEATURES, model_input, strict=True)), fraud
-            )
+        size = len(CLASSIFIER_FEATURES)
+        if len(model_input) == size + 1:  # entries from an older version: skip
+            x = dict(zip(CLASSIFIER_FEATURES, model_input[:size], strict=True))
+            self.classifier.learn_one(x, fraud)
+            if model_input[size] >= 0.0:
+                self.classifier_threshold.observe(model_input[size], fraud)
         if correction:
             self.label_rate.learn(False, event_time, weight=-1.0)
         self.label_rate.learn(fraud, event_time)
 
     def model_state(self) -> bytes:
-        """The learned state (Half-Space Trees and recent scores) as bytes, for checkpoints."""
+        """The learned state (both models, their thresholds, the label rate) for checkpoints."""
         state = {
             "version": MODEL_STATE_VERSION,
             "hst": self.config.hst,
@@ -251,6 +299,7 @@ class Detector:
             "recent_scores": list(self.threshold.recent),
             "threshold": self.threshold.value,
             "classifier": self.classifier,
+            "classifier_threshold": self.classifier_threshold,
             "label_rate": self.label_rate,
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
@@ -271,6 +320,9 @@ class Detector:
         if state["classifier"].params != self.config.classifier:
             return "checkpoint has another classifier configuration"
         self.classifier = state["classifier"]
+        line: ThresholdFromLabels = state["classifier_threshold"]
+        if line.params == self.config.calibration:  # else: recalibrate under the new settings
+            self.classifier_threshold = line
         self.label_rate = state["label_rate"]
         self.scorer.model = state["model"]
         self.scorer.learned = state["learned"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from river import anomaly
 
-from fraudstream.core.features import MODEL_FEATURES
+from fraudstream.core.behaviour import HST_FEATURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class HalfSpaceTreesScorer:
     until its first reference window is full), so :attr:`warmed_up` gates model alerts.
 
     >>> scorer = HalfSpaceTreesScorer(HSTParams(n_trees=3, height=3, window_size=4), warmup=4)
-    >>> x = dict.fromkeys(MODEL_FEATURES, 0.1)
+    >>> x = dict.fromkeys(HST_FEATURES, 0.1)
     >>> for _ in range(4):
     ...     _ = scorer.score(x); scorer.learn(x)
     >>> scorer.warmed_up, 0.0 <= scorer.score(x) <= 1.0
@@ -42,7 +42,7 @@ class HalfSpaceTreesScorer:
         self.params = params
         self.warmup = warmup
         self.learned = 0
-        limits: dict[Hashable, tuple[float, float]] = {name: (0.0, 1.0) for name in MODEL_FEATURES}
+        limits: dict[Hashable, tuple[float, float]] = {name: (0.0, 1.0) for name in HST_FEATURES}
         self.model = anomaly.HalfSpaceTrees(
             n_trees=params.n_trees,
             height=params.height,
@@ -57,7 +57,7 @@ class HalfSpaceTreesScorer:
         return self.learned >= self.warmup
 
     def score(self, features: dict[str, float]) -> float:
-        """Anomaly score in [0, 1]; high means unusual."""
+        """Anomaly score in [0, 1] of the :data:`HST_FEATURES` inputs; high means unusual."""
         return float(self.model.score_one(_model_view(features)))
 
     def learn(self, features: dict[str, float]) -> None:
@@ -67,7 +67,7 @@ class HalfSpaceTreesScorer:
 
 
 def _model_view(features: dict[str, float]) -> dict[str, float]:
-    return {name: features[name] for name in MODEL_FEATURES}
+    return {name: features[name] for name in HST_FEATURES}
 
 
 class AdaptiveThreshold:

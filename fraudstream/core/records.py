@@ -91,6 +91,8 @@ class ReasonName(str, Enum):
     AMOUNT_THRESHOLD = "amount_threshold"
     HABIT_SPIKE = "habit_spike"
     UNFAMILIAR_PLACE = "unfamiliar_place"
+    #: The per-user deviation rule: amount far from the user's own scale, or a burst.
+    USER_DEVIATION = "user_deviation"
     HALF_SPACE_TREES = "half_space_trees"
     #: The online supervised model trained from labels.
     FRAUD_CLASSIFIER = "fraud_classifier"

@@ -1,7 +1,8 @@
 """Deterministic rules: cheap, explainable checks that fire regardless of the model.
 
-Every rule has the one :class:`Rule` shape: ``check(tx, profile, features)`` with the user's
-profile as it was before ``tx``, returning a typed :class:`Reason` or ``None``.
+Every rule has the one :class:`Rule` shape: ``level`` says how strongly it holds (mapped to
+[0, 1] with its alert line at 0.5, so the detector can rank by it) and ``check`` returns the
+typed :class:`Reason` when it fires; both see the user's history as it was before ``tx``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from fraudstream.core.features import UserProfile
+from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.records import Reason, ReasonKind, ReasonName, Transaction
 
 
@@ -21,10 +22,22 @@ class Rule(Protocol):
     def name(self) -> str:
         """The reason name the rule's alerts carry."""
 
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """How strongly the rule holds, in [0, 1]; it fires at 0.5 and above."""
+
     def check(
-        self, tx: Transaction, profile: UserProfile, features: dict[str, float]
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> Reason | None:
-        """The reason when the rule fires, else ``None``; ``profile`` is before ``tx``."""
+        """The reason when the rule fires, else ``None``; ``history`` is before ``tx``."""
+
+
+def beyond(value: float, line: float) -> float:
+    """Smooth step in [0, 1] that crosses 0.5 exactly at ``line`` (z units: 1 -> 0.88).
+
+    >>> beyond(4.5, 4.5), round(beyond(5.5, 4.5), 2), round(beyond(3.5, 4.5), 2)
+    (0.5, 0.88, 0.12)
+    """
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, 2.0 * (value - line)))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +47,19 @@ class AmountThresholdRule:
     >>> from datetime import datetime, timezone
     >>> rule = AmountThresholdRule(10000)
     >>> tx = Transaction("t1", "u1", 10000.01, datetime(2024, 1, 1, tzinfo=timezone.utc))
-    >>> rule.check(tx, UserProfile(), {}).to_dict()
+    >>> rule.check(tx, UserHistory(), {}).to_dict()
     {'type': 'rule', 'name': 'amount_threshold', 'threshold': 10000.0}
     """
 
     threshold: float
     name: ReasonName = ReasonName.AMOUNT_THRESHOLD
 
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """1 over the threshold, else 0 (a hard line, nothing to rank)."""
+        return 1.0 if tx.amount > self.threshold else 0.0
+
     def check(
-        self, tx: Transaction, profile: UserProfile, features: dict[str, float]
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> Reason | None:
         """The reason when the amount is over the threshold, else ``None``."""
         if tx.amount > self.threshold:
@@ -52,19 +69,19 @@ class AmountThresholdRule:
 
 @dataclass(frozen=True, slots=True)
 class HabitSpikeRule:
-    """Fires when an amount lies far above the user's own habit.
+    """Fires when an amount lies far above the user's own habit on the log scale.
 
-    The z-score is :meth:`UserProfile.log_amount_zscore` (log amounts, spread shrunk towards a
-    prior while history is short); the rule needs ``min_history`` earlier transactions.
+    The z-score is the ``z_habit`` feature (log amounts, spread shrunk towards a prior while
+    history is short); the rule needs ``min_history`` earlier transactions.
 
     >>> from datetime import datetime, timezone
-    >>> from fraudstream.core.features import FeatureScales, update_profile
-    >>> profile = UserProfile()
+    >>> from fraudstream.core.behaviour import BehaviourFeatures
+    >>> model, history = BehaviourFeatures(), UserHistory()
+    >>> when = datetime(2024, 1, 1, tzinfo=timezone.utc)
     >>> for i, amount in enumerate([20.0, 25.0, 18.0, 22.0]):
-    ...     update_profile(profile, amount, float(i), FeatureScales(), 0, i)
-    >>> rule = HabitSpikeRule(zscore_threshold=4.5, min_history=3)
-    >>> tx = Transaction("t1", "u1", 900.0, datetime(2024, 1, 1, tzinfo=timezone.utc))
-    >>> rule.check(tx, profile, {}).to_dict()["name"]
+    ...     model.update(history, Transaction(f"t{i}", "u1", amount, when), 0, i, False)
+    >>> tx = Transaction("t9", "u1", 900.0, when)
+    >>> HabitSpikeRule(4.5, 3).check(tx, history, model.features(history, tx)).to_dict()["name"]
     'habit_spike'
     """
 
@@ -72,17 +89,22 @@ class HabitSpikeRule:
     min_history: int
     name: ReasonName = ReasonName.HABIT_SPIKE
 
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """``z_habit`` against the threshold, once the user has enough history."""
+        if history.n < self.min_history:
+            return 0.0
+        return beyond(features["z_habit"], self.zscore_threshold)
+
     def check(
-        self, tx: Transaction, profile: UserProfile, features: dict[str, float]
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> Reason | None:
         """The reason when the amount is far above the user's habit, else ``None``."""
-        z = _zscore_at_least(profile, tx.amount, self.min_history, self.zscore_threshold)
-        if z is None:
+        if self.level(tx, history, features) < 0.5:
             return None
         details = {
-            "zscore": round(z, 2),
+            "zscore": round(features["z_habit"], 2),
             "threshold": float(self.zscore_threshold),
-            "habitMedian": round(math.expm1(profile.mean_log), 2),
+            "habitMedian": round(math.expm1(history.mu_log), 2),
         }
         return Reason(ReasonKind.RULE, self.name, details)
 
@@ -93,39 +115,110 @@ class UnfamiliarPlaceRule:
 
     The account-takeover pattern: each part alone is ordinary (travel, a new shop, a bigger
     purchase), together they are rare. Needs the user to have known places, and
-    ``min_history`` transactions for the amount's z-score.
+    ``min_history`` transactions for the amount's ``z_habit``.
     """
 
     zscore_threshold: float
     min_history: int
     name: ReasonName = ReasonName.UNFAMILIAR_PLACE
 
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """1 for a new merchant in a new country at an unusual amount, else 0."""
+        fires = (
+            history.n >= self.min_history
+            and features["new_country"] > 0.0
+            and features["new_merchant"] > 0.0
+            and features["z_habit"] >= self.zscore_threshold
+        )
+        return 1.0 if fires else 0.0
+
     def check(
-        self, tx: Transaction, profile: UserProfile, features: dict[str, float]
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> Reason | None:
         """The reason for a new merchant in a new country at an unusual amount, else ``None``."""
-        if not (features["new_country"] and features["new_merchant"]):
-            return None
-        z = _zscore_at_least(profile, tx.amount, self.min_history, self.zscore_threshold)
-        if z is None:
+        if self.level(tx, history, features) < 0.5:
             return None
         details = {
             "newCountry": tx.country,
             "newMerchant": tx.merchant,
-            "zscore": round(z, 2),
+            "zscore": round(features["z_habit"], 2),
             "threshold": float(self.zscore_threshold),
         }
         return Reason(ReasonKind.RULE, self.name, details)
 
 
-def _zscore_at_least(
-    profile: UserProfile, amount: float, min_history: int, threshold: float
-) -> float | None:
-    """The amount's z-score against the user's habit when it reaches ``threshold``, else None.
+def burst_zscore(features: dict[str, float], amount_known: bool) -> float:
+    """The burst statistic, in normal-equivalent z units against the user's own rate.
 
-    ``None`` too while the user has fewer than ``min_history`` transactions to judge by.
+    The largest of: the Poisson tail of the last minute's and the last hour's count against the
+    user's own Palm mean, and the Stouffer combination ``(rate_z_1m + |z|) / sqrt(2)`` of a quick
+    repeat with an amount far from habit in either direction (card testing: tiny amounts
+    seconds apart). ``|z|`` counts only once the user's amounts are ``amount_known``.
+
+    >>> burst_zscore({"rate_z_1m": 3.0, "rate_z_1h": 1.0, "z": -3.0}, amount_known=True)
+    4.242640687119285
     """
-    if profile.count < min_history:
-        return None
-    z = profile.log_amount_zscore(amount)
-    return z if z is not None and z >= threshold else None
+    rate = features["rate_z_1m"]
+    z = abs(features["z"]) if amount_known else 0.0
+    stouffer = (rate + z) / math.sqrt(2.0) if rate > 0.0 else 0.0
+    return max(rate, features["rate_z_1h"], stouffer)
+
+
+@dataclass(frozen=True, slots=True)
+class UserDeviationRule:
+    """Fires when a transaction deviates far from the user's own behaviour.
+
+    Either the blended amount z (raw or log scale, whichever the user's amounts follow) is at
+    least ``zscore_threshold`` once the user has ``min_history`` transactions, or
+    ``zscore_after_alert`` within ``alert_memory`` seconds of the user's last alert (a card that
+    just had fraud: smaller deviations count); or the :func:`burst_zscore` is at least
+    ``burst_threshold``.
+    """
+
+    zscore_threshold: float = 4.5
+    min_history: int = 5
+    zscore_after_alert: float = 3.0
+    alert_memory: float = 14 * 86400.0
+    burst_threshold: float = 4.0
+    name: ReasonName = ReasonName.USER_DEVIATION
+
+    def amount_line(self, tx: Transaction, history: UserHistory) -> float:
+        """The amount z-score the rule needs for this user now."""
+        recent = history.t_alert and tx.epoch_seconds - history.t_alert <= self.alert_memory
+        return self.zscore_after_alert if recent else self.zscore_threshold
+
+    def parts(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> tuple[float, float]:
+        """Levels of the amount part and the burst part (each 0.5 at its line)."""
+        known = history.n >= self.min_history
+        amount = beyond(features["z"], self.amount_line(tx, history)) if known else 0.0
+        burst = beyond(burst_zscore(features, known), self.burst_threshold)
+        return amount, burst
+
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """The stronger of the amount part and the burst part."""
+        return max(self.parts(tx, history, features))
+
+    def check(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> Reason | None:
+        """The reason, naming the part that fired and its z-score, else ``None``."""
+        amount, burst = self.parts(tx, history, features)
+        if max(amount, burst) < 0.5:
+            return None
+        if amount >= burst:
+            details = {
+                "part": "amount",
+                "zscore": round(features["z"], 2),
+                "threshold": float(self.amount_line(tx, history)),
+                "rawScaleWeight": round(features["w_raw"], 2),
+            }
+        else:
+            known = history.n >= self.min_history
+            details = {
+                "part": "burst",
+                "zscore": round(burst_zscore(features, known), 2),
+                "threshold": float(self.burst_threshold),
+            }
+        return Reason(ReasonKind.RULE, self.name, details)

@@ -147,16 +147,16 @@ class BatchHandler:
                     parsed.user_id,
                 )
 
-        profile = self.state.load_profile(parsed.user_id)
+        history = self.state.load_history(parsed.user_id)
         merchant = self.state.merchant(parsed.merchant)
         decision = self.detector.process(
-            parsed, profile, source.partition, source.offset, now, merchant
+            parsed, history, source.partition, source.offset, now, merchant
         )
         self.stats.transactions_in += 1
         if decision.redelivered:
             self.stats.redelivered += 1
         else:
-            self.state.store_profile(parsed.user_id, profile, source.partition)
+            self.state.store_history(parsed.user_id, history, source.partition)
             self.remember(parsed, source.partition, decision.model_input)
 
         if self.sink is not None:

@@ -1,10 +1,11 @@
 """The worker's keyed state: profiles, pending labels and merchant statistics, and their changes.
 
-User profiles (by userId), pending labels (by transaction id, in the partition of the
-transaction) and merchant statistics (by ``partition|merchant``: each partition keeps its own
-view, see :mod:`fraudstream.core.merchants`). :class:`WorkerState` works on plain mappings and
-records every change for the changelog, so the batch handler runs on dicts in unit tests and
-in ``evaluate --offline``; :mod:`fraudstream.worker.tables` binds it to Faust's tables.
+User histories (by userId, in the ``profiles`` table), pending labels (by transaction id, in
+the partition of the transaction) and merchant statistics (by ``partition|merchant``: each
+partition keeps its own view, see :mod:`fraudstream.core.merchants`). :class:`WorkerState`
+works on plain mappings and records every change for the changelog, so the batch handler runs
+on dicts in unit tests and in ``evaluate --offline``; :mod:`fraudstream.worker.tables` binds it
+to Faust's tables.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
-from fraudstream.core.features import UserProfile, decode_profile, encode_profile
+from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.pending import PendingStore
 from fraudstream.worker.changelog import ChangelogBatch
@@ -53,13 +54,13 @@ class WorkerState:
         self.pending = pending
         pending.on_write = self._pending_written
 
-    def load_profile(self, user_id: str) -> UserProfile:
-        """The user's profile (an empty one for a new user)."""
-        return decode_profile(self.profiles.get(user_id))
+    def load_history(self, user_id: str) -> UserHistory:
+        """The user's history (an empty one for a new user)."""
+        return UserHistory.decode(self.profiles.get(user_id))
 
-    def store_profile(self, user_id: str, profile: UserProfile, partition: int) -> None:
-        """Keep the profile now; its changelog record goes to the partition of its event."""
-        value = encode_profile(profile)
+    def store_history(self, user_id: str, history: UserHistory, partition: int) -> None:
+        """Keep the history now; its changelog record goes to the partition of its event."""
+        value = history.encode()
         self.profiles[user_id] = value
         self.changes.profiles.put(partition, self.key_codec(user_id), value)
 

@@ -34,6 +34,7 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
 ) -> None:
     pipeline = pipeline_factory(
         FRAUDSTREAM_HST_WINDOW_SIZE=str(WINDOW),
+        FRAUDSTREAM_MODEL_WARMUP="0",  # warm after one (small) window
         FRAUDSTREAM_SCORE_QUANTILE_MIN_SAMPLES="10",
         FRAUDSTREAM_MODEL_CHECKPOINT_INTERVAL="3600",  # only the shutdown checkpoint counts
     )
@@ -58,8 +59,8 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
         until=lambda got: any(a["transactionId"] == "after-restart" for _, a in got),
     )
     alert = next(a for _, a in alerts if a["transactionId"] == "after-restart")
-    # A fresh profile would give the neutral 0.5; 15000 against a ~20 habit is far above it.
-    assert alert["features"]["amount_zscore"] > 0.95, alert
+    # A fresh history would give the neutral 0; 15000 against a ~20 habit is far above it.
+    assert alert["features"]["z_habit"] > 1.5, alert
     # A fresh model scores 0 until it has learned a whole window; the restored one scores now.
     assert alert["score"] > 0, alert
 

@@ -59,5 +59,5 @@ def test_two_workers_split_the_load_and_each_user_keeps_one_profile(pipeline: Pi
     by_tx = {a["transactionId"]: a for _, a in alerts if a["transactionId"].startswith("spike-")}
     assert len(by_tx) == USERS
     # Each spike was scored against the user's history: a worker without it would see a new
-    # user (neutral z-score 0.5).
-    assert all(a["features"]["amount_zscore"] > 0.95 for a in by_tx.values())
+    # user (neutral z-score 0).
+    assert all(a["features"]["z_habit"] > 1.5 for a in by_tx.values())

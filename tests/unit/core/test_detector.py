@@ -6,25 +6,32 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from fraudstream.core.detector import Detector, DetectorConfig
-from fraudstream.core.features import FeatureScales, UserProfile, compute_features
+from fraudstream.core.behaviour import UserHistory
+from fraudstream.core.detector import CLASSIFIER_FEATURES, NOT_SCORED, Detector, DetectorConfig
 from fraudstream.core.model import HSTParams
 from fraudstream.core.records import Transaction
+from fraudstream.core.supervised import CalibrationParams, ClassifierParams
 
 T0 = datetime(2024, 12, 4, tzinfo=timezone.utc)
 SMALL = DetectorConfig(hst=HSTParams(window_size=100), warmup=100, score_quantile=None)
 
 
-def tx(i: int, amount: float, user: str = "u1", extra: dict[str, Any] | None = None) -> Transaction:
+def tx(
+    i: int,
+    amount: float,
+    user: str = "u1",
+    extra: dict[str, Any] | None = None,
+    step: timedelta = timedelta(hours=1),
+) -> Transaction:
     extra = extra or {}
-    when = T0 + timedelta(minutes=i)
+    when = T0 + step * i
     merchant, country = extra.get("merchantId"), extra.get("country")
     return Transaction(f"t{i}", user, amount, when, extra, merchant=merchant, country=country)
 
 
 def test_rule_alone_raises_an_alert_with_only_the_rule_reason() -> None:
     detector = Detector(SMALL)
-    decision = detector.process(tx(0, 15000), UserProfile(), 0, 0, T0)
+    decision = detector.process(tx(0, 15000), UserHistory(), 0, 0, T0)
     assert decision.alert is not None
     assert decision.alert.reason_names == ["amount_threshold"]
 
@@ -33,7 +40,7 @@ def test_no_model_alert_during_warm_up_even_for_extreme_scores() -> None:
     detector = Detector(
         DetectorConfig(hst=HSTParams(window_size=100), warmup=100, score_threshold=0.0)
     )
-    profile = UserProfile()
+    profile = UserHistory()
     for i in range(99):
         decision = detector.process(tx(i, 50 + i % 7), profile, 0, i, T0)
         assert decision.alert is None, i
@@ -43,10 +50,10 @@ def test_no_model_alert_during_warm_up_even_for_extreme_scores() -> None:
 def test_model_flags_a_habit_spike_after_warm_up() -> None:
     rng = random.Random(3)
     detector = Detector(SMALL)
-    profiles: dict[str, UserProfile] = {}
+    profiles: dict[str, UserHistory] = {}
     for i in range(800):
         user = f"u{i % 40}"
-        profile = profiles.setdefault(user, UserProfile())
+        profile = profiles.setdefault(user, UserHistory())
         amount = 30 * rng.lognormvariate(0, 0.3)
         detector.process(tx(i, amount, user), profile, 0, i, T0)
     decision = detector.process(tx(800, 3000, "u0"), profiles["u0"], 0, 800, T0)
@@ -60,7 +67,7 @@ def test_model_flags_a_habit_spike_after_warm_up() -> None:
 
 def test_habit_spike_rule_fires_with_its_zscore_before_the_model_is_warm() -> None:
     detector = Detector(SMALL)
-    profile = UserProfile()
+    profile = UserHistory()
     for i, amount in enumerate([20.0, 25.0, 18.0, 22.0, 30.0]):
         detector.process(tx(i, amount), profile, 0, i, T0)
     decision = detector.process(tx(5, 2000.0), profile, 0, 5, T0)
@@ -72,7 +79,7 @@ def test_habit_spike_rule_fires_with_its_zscore_before_the_model_is_warm() -> No
 
 def test_unfamiliar_place_rule_names_the_new_country_and_merchant() -> None:
     detector = Detector(SMALL)
-    profile = UserProfile()
+    profile = UserHistory()
     home = {"merchantId": "M1", "country": "DE"}
     for i, amount in enumerate([20.0, 25.0, 18.0, 22.0, 30.0]):
         detector.process(tx(i, amount, extra=home), profile, 0, i, T0)
@@ -83,7 +90,7 @@ def test_unfamiliar_place_rule_names_the_new_country_and_merchant() -> None:
     reason = decision.alert.reasons[0].to_dict()
     assert (reason["newCountry"], reason["newMerchant"]) == ("NG", "M9")
     assert reason["zscore"] >= reason["threshold"]
-    usual = detector.process(tx(6, 150.0, extra=home), profile, 0, 6, T0)
+    usual = detector.process(tx(6, 22.0, extra=home), profile, 0, 6, T0)
     assert usual.alert is None
 
 
@@ -93,32 +100,37 @@ def test_every_reason_that_fired_is_listed() -> None:
             hst=HSTParams(window_size=10), warmup=10, score_threshold=0.0, score_quantile=None
         )
     )
-    profile = UserProfile()
+    profile = UserHistory()
     for i in range(10):
         detector.process(tx(i, 20), profile, 0, i, T0)
     decision = detector.process(tx(10, 20000), profile, 0, 10, T0)
     assert decision.alert is not None
-    assert decision.alert.reason_names == ["amount_threshold", "habit_spike", "half_space_trees"]
+    assert decision.alert.reason_names == [
+        "amount_threshold",
+        "habit_spike",
+        "user_deviation",
+        "half_space_trees",
+    ]
 
 
 def test_alerted_events_are_not_learned() -> None:
     detector = Detector(SMALL)
-    detector.process(tx(0, 15000), UserProfile(), 0, 0, T0)
+    detector.process(tx(0, 15000), UserHistory(), 0, 0, T0)
     assert detector.scorer.learned == 0
-    detector.process(tx(1, 15), UserProfile(), 0, 1, T0)
+    detector.process(tx(1, 15), UserHistory(), 0, 1, T0)
     assert detector.scorer.learned == 1
 
 
 def test_redelivered_message_changes_nothing_and_keeps_its_alert_id() -> None:
     detector = Detector(SMALL)
-    profile = UserProfile()
+    profile = UserHistory()
     detector.process(tx(0, 20, extra={"merchantId": "M1", "country": "DE"}), profile, 3, 6, T0)
     first = detector.process(tx(1, 15000, extra={"country": "FR"}), profile, 3, 7, T0)
-    snapshot = profile.to_dict()
+    snapshot = profile.encode()
     late = T0 + timedelta(seconds=5)
     again = detector.process(tx(1, 15000, extra={"country": "FR"}), profile, 3, 7, late)
     assert again.redelivered and not first.redelivered
-    assert profile.to_dict() == snapshot
+    assert profile.encode() == snapshot
     assert first.alert is not None and again.alert is not None
     assert again.alert.alert_id == first.alert.alert_id
 
@@ -132,7 +144,7 @@ def test_adaptive_threshold_must_calibrate_before_the_model_alerts() -> None:
         score_quantile_min_samples=100,
     )
     detector = Detector(config)
-    profile = UserProfile()
+    profile = UserHistory()
     alerts = [
         detector.process(tx(i, 20 + i % 5), profile, 0, i, T0).alert is not None for i in range(150)
     ]
@@ -142,7 +154,7 @@ def test_adaptive_threshold_must_calibrate_before_the_model_alerts() -> None:
 
 def trained_detector(events: int = 300) -> Detector:
     detector = Detector(SMALL)
-    profile = UserProfile()
+    profile = UserHistory()
     for i in range(events):
         detector.process(tx(i, 20 + i % 9), profile, 0, i, T0)
     return detector
@@ -155,8 +167,7 @@ def test_restored_model_state_scores_exactly_like_the_original() -> None:
     assert restored.scorer.learned == original.scorer.learned
     assert restored.scorer.warmed_up
     assert list(restored.threshold.recent) == list(original.threshold.recent)
-    probe = compute_features(UserProfile(), 40.0, 0.0, FeatureScales())
-    probe.update(velocity=0.3, amount_above_habit=0.6)
+    probe = {"habit_up": 0.6, "habit_down_w": 0.0, "velocity": 0.3, "new_country": 0.0}
     assert restored.scorer.score(probe) == original.scorer.score(probe)
 
 
@@ -169,3 +180,74 @@ def test_checkpoint_with_other_model_parameters_is_refused() -> None:
 
 def test_corrupt_checkpoint_is_refused_not_raised() -> None:
     assert Detector(SMALL).restore_model_state(b"\x80\x05garbage") is not None
+
+
+def test_a_user_deviation_alert_says_which_part_fired() -> None:
+    detector = Detector(SMALL)
+    profile = UserHistory()
+    for i in range(20):
+        detector.process(tx(i, 100.0 + (i % 5) * 5, step=timedelta(days=1)), profile, 0, i, T0)
+    decision = detector.process(tx(20, 400.0, step=timedelta(days=1)), profile, 0, 20, T0)
+    assert decision.alert is not None and "user_deviation" in decision.alert.reason_names
+    reason = decision.alert.to_dict()["reasons"][
+        decision.alert.reason_names.index("user_deviation")
+    ]
+    assert reason["part"] == "amount" and reason["zscore"] >= reason["threshold"]
+    assert decision.risk >= 0.5 and decision.parts["rules"] >= 0.5
+
+
+def test_risk_and_alert_agree_and_parts_are_named_for_the_ablation() -> None:
+    detector = Detector(SMALL)
+    profile = UserHistory()
+    for i in range(300):
+        decision = detector.process(
+            tx(i, 20 + i % 9 + (15000 if i % 50 == 49 else 0)), profile, 0, i, T0
+        )
+        assert set(decision.parts) == {"rules", "half_space_trees", "fraud_classifier"}
+        assert (decision.alert is not None) == (decision.risk >= 0.5), i
+
+
+def test_pending_input_carries_the_probability_it_was_scored_with() -> None:
+    detector = Detector(SMALL)
+    decision = detector.process(tx(0, 20), UserHistory(), 0, 0, T0)
+    assert len(decision.model_input) == len(CLASSIFIER_FEATURES) + 1
+    assert decision.model_input[-1] == NOT_SCORED and decision.probability is None
+
+
+def ready_detector(initial: float = 0.9) -> Detector:
+    config = DetectorConfig(
+        hst=HSTParams(window_size=50),
+        warmup=50,
+        classifier=ClassifierParams(min_frauds=5, min_legit=20),
+        calibration=CalibrationParams(initial=initial, min_hits=2, refresh=10),
+    )
+    detector = Detector(config)
+    profile = UserHistory()
+    for i in range(60):
+        decision = detector.process(tx(i, 20.0 + i % 3), profile, 0, i, T0)
+        detector.learn_label(decision.model_input, i % 6 == 0, decision.score, False)
+    assert detector.classifier.ready
+    return detector
+
+
+def test_once_the_classifier_is_ready_a_rule_lifts_its_value_into_the_alerted_half() -> None:
+    detector = ready_detector()
+    profile = UserHistory()
+    ordinary = detector.process(tx(100, 20.0, "u9"), profile, 0, 100, T0)
+    c = ordinary.parts["fraud_classifier"]
+    assert ordinary.probability is not None and ordinary.risk == c
+    big = detector.process(tx(101, 15000.0, "u9"), profile, 0, 101, T0)
+    assert big.risk == 0.5 + 0.5 * big.parts["fraud_classifier"]
+    assert big.alert is not None and "amount_threshold" in big.alert.reason_names
+    assert big.model_input[-1] == big.probability
+
+
+def test_the_classifier_alert_line_is_learned_from_resolved_labels() -> None:
+    detector = ready_detector(initial=0.99)
+    size = len(CLASSIFIER_FEATURES)
+    for i in range(10):
+        detector.learn_label((0.0,) * size + (0.7 if i < 3 else 0.1,), i < 3, 0.0, False)
+    assert detector.classifier_threshold.value == 0.7
+    restored = Detector(detector.config)
+    assert restored.restore_model_state(detector.model_state()) is None
+    assert restored.classifier_threshold.value == 0.7

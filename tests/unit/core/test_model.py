@@ -9,8 +9,8 @@ from fraudstream.core.model import AdaptiveThreshold, HalfSpaceTreesScorer, HSTP
 
 def normal_point(rng: random.Random) -> dict[str, float]:
     return {
-        "amount_above_habit": rng.uniform(0.0, 0.05),
-        "amount_below_habit": rng.uniform(0.0, 0.05),
+        "habit_up": rng.uniform(0.0, 0.05),
+        "habit_down_w": rng.uniform(0.0, 0.05),
         "velocity": rng.uniform(0.0, 0.1),
         "new_country": 0.0,
     }
@@ -33,8 +33,8 @@ def test_outlier_scores_higher_than_normal_points_after_training() -> None:
         scorer.learn(normal_point(rng))
     normal = [scorer.score(normal_point(rng)) for _ in range(50)]
     outlier = {
-        "amount_above_habit": 0.0,
-        "amount_below_habit": 0.0,
+        "habit_up": 0.0,
+        "habit_down_w": 0.0,
         "velocity": 0.9,
         "new_country": 0.0,
     }

@@ -9,11 +9,11 @@ from typing import NoReturn
 import orjson
 import pytest
 
+from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import Detector, DetectorConfig
-from fraudstream.core.features import decode_profile
 from fraudstream.core.model import HSTParams
 from fraudstream.core.pending import DAY, PendingStore
-from fraudstream.core.supervised import ClassifierParams
+from fraudstream.core.supervised import CalibrationParams, ClassifierParams
 from fraudstream.worker.handler import BatchHandler
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
@@ -121,7 +121,7 @@ def test_a_batch_writes_each_users_profile_once() -> None:
     r.run(tx(0), tx(1), tx(2, user="u2"))
     [changes] = r.flushed
     assert len(changes.profiles) == 2 and len(changes.pending) == 3
-    assert decode_profile(r.profiles["u1"]).count == 2
+    assert UserHistory.decode(r.profiles["u1"]).n == 2
     assert r.stats.batches == 1 and r.stats.transactions_in == 3
 
 
@@ -147,7 +147,7 @@ def test_a_redelivered_message_does_not_change_the_profile_again() -> None:
     r = rig()
     r.run(tx(0), tx(1))
     r.run(tx(1))  # the same offset again, as after a crash before the commit
-    assert decode_profile(r.profiles["u1"]).count == 2
+    assert UserHistory.decode(r.profiles["u1"]).n == 2
     assert r.stats.redelivered == 1
 
 
@@ -275,7 +275,7 @@ def test_once_it_has_learned_enough_labels_the_classifier_gives_its_own_reason()
         warmup=50,
         score_quantile=None,
         classifier=ClassifierParams(min_frauds=20, min_legit=100),
-        classifier_threshold=0.5,
+        calibration=CalibrationParams(initial=0.5),
     )
     r = rig(detector=Detector(config))
     offset = 0

@@ -1,0 +1,473 @@
+"""Per-user history (O(1), well under 1 KiB encoded) and the behaviour features derived from it.
+
+Every feature measures a transaction against the user's *own* history, so nothing depends on
+a stream's currency, amount distribution or activity level. Why each is scaled as it is:
+
+* Amount: a robust online location and spread twice, on raw amounts and on ``log1p(amount)``
+  (residuals Huber-clipped at :data:`HUBER` spreads, step ``1/min(n, MEMORY)``), each giving a
+  predictive z-score. Which scale fits *this* user is learned: a decayed log-likelihood ratio of
+  a normal against a log-normal model of the user's own amounts gives ``w_raw = sigmoid(LLR)``,
+  and the blended ``z`` moves from the conservative median(z_raw, z_log, 0) towards the
+  preferred scale as the evidence grows. A normal spender (amounts N(mu, mu/2)) ends up on the
+  raw scale, where five times the habit is z ~ 8; a log-normal spender on the log scale, where
+  an ordinary tenfold purchase is z ~ 3 rather than the raw z ~ 15. While history is short the
+  spread is shrunk towards a weak prior worth :data:`PRIOR_WEIGHT` transactions and widened by
+  ``1 + 1/n`` for the uncertainty of the mean; ``z_habit`` is the log-scale z-score of the
+  earlier design (prior spread 0.6), which the habit-spike rule keeps using.
+* Windows (1 min, 1 h, 1 day, 7 days, 30 days): exponentially decayed count and amount sums
+  of the user's unalerted transactions (two floats per window), reported as log ratios against
+  what the user's *own usual rate* predicts for the window, so "5 in an hour" is a burst for a
+  weekly spender and nothing for a commuter. For 1 min and 1 h the usual level is the user's
+  *Palm mean* (decayed mean of the window count seen at the user's own transactions, so
+  clustered habits count as habit) and ``rate_z_*`` is the normal equivalent of the Poisson
+  tail P(N >= count | Palm mean).
+* Time of day: decayed mean direction of the hour on the circle; ``tod_dev`` is
+  ``R * (1 - cos(angle - mean)) / 2``, 0 for users without a habit (R ~ 0).
+* Novelty (merchant, country, channel, category): small sets of 32-bit hashes of the most
+  recent distinct values plus the user's own novelty rate ``p_new``; ``surprise_*`` is
+  ``new * (1 - p_new)``, so a user who always shops somewhere new is not surprising.
+* Place: decayed centre of the coordinates and mean distance to it; ``distance`` is
+  ``log1p(distance / mean distance)``, unit-free (grid or degrees alike).
+
+Absent optional fields give neutral (0) features and leave their state untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+from fraudstream.core.records import Transaction
+
+#: Memory of the per-user estimates, in transactions (step ``1/min(n, MEMORY)``).
+MEMORY = 50
+#: Residuals beyond this many spreads are clipped when updating (robust to outliers and fraud).
+HUBER = 3.0
+#: Weight, in transactions, of the prior spread while history is short.
+PRIOR_WEIGHT = 2.0
+#: Prior coefficient of variation of raw amounts, and prior spread of log amounts.
+PRIOR_CV_RAW = 0.5
+PRIOR_SD_LOG = 0.5
+#: Prior spread of log amounts for ``z_habit`` (typical card users: 0.35-0.8), and its weight.
+HABIT_PRIOR_SD_LOG = 0.6
+HABIT_PRIOR_WEIGHT = 2.0
+#: Each transaction's normal-vs-log-normal log-likelihood ratio is clipped to +-this.
+LLR_CLIP = 4.0
+#: Window time constants, seconds, and their names in the features.
+WINDOWS = (60.0, 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
+WINDOW_NAMES = ("1m", "1h", "1d", "7d", "30d")
+#: Prior of the usual rate: one transaction per day, worth one day of observation.
+PRIOR_RATE_PER_DAY = 1.0
+#: Prior of the Palm mean (earlier transactions within 1 min / 1 h of one), worth
+#: PALM_PRIOR_WEIGHT transactions: a new user is not judged on nothing.
+PRIOR_PALM = 0.05
+PALM_PRIOR_WEIGHT = 5.0
+#: Windows (indices into WINDOWS) whose counts are judged against the user's Palm mean.
+PALM_WINDOWS = (0, 1)
+#: Optional fields whose new values count as novelty, and how many distinct values each keeps.
+NOVELTY_KINDS = ("merchant", "country", "channel", "category")
+SET_LIMITS = (16, 6, 4, 8)
+#: Default time constant of the short ``velocity`` counter, seconds.
+VELOCITY_TAU = 30.0
+#: z-scores are clipped to +-this before the Student-t correction.
+Z_CLIP = 30.0
+DAY = 86400.0
+TWO_PI = 2.0 * math.pi
+_NORMAL = NormalDist()
+
+#: Version byte of the encoding; a blob with another one is not read.
+VERSION = 4
+#: version, last partition, last offset, n, suspicious, t_first, t_last, 28 floats, places, sizes
+_HEAD = struct.Struct("<BiqII2d28dI4B")
+
+BEHAVIOUR_FEATURES = (
+    "history",
+    "z_habit",
+    "z_raw",
+    "z_log",
+    "z",
+    "w_raw",
+    "log_ratio",
+    "log_amount",
+    *(f"{kind}_{name}" for name in WINDOW_NAMES for kind in ("burst", "spend")),
+    *(f"rate_z_{WINDOW_NAMES[j]}" for j in PALM_WINDOWS),
+    "since_alert",
+    "velocity",
+    "gap",
+    "gap_rel",
+    "tod_dev",
+    *(f"{kind}_{name}" for name in NOVELTY_KINDS for kind in ("new", "surprise")),
+    "distance",
+)
+#: What Half-Space Trees see: each is 0 for ordinary traffic, because the trees only resolve
+#: regions holding more than a tenth of their window and would hide rare values among spread-out
+#: normal ones. Amounts far above habit (log scale), far below it (only for users whose amounts
+#: are log-normal: a normal spender's small amount is ordinary), a quick repeat, a new country.
+HST_FEATURES = ("habit_up", "habit_down_w", "velocity", "new_country")
+#: z-scores up to this are ordinary variation and map to 0 on the habit-excess inputs.
+HABIT_EXCESS_START = 2.5
+#: Beyond HABIT_EXCESS_START the excess is squashed with tanh(excess / HABIT_EXCESS_SCALE).
+HABIT_EXCESS_SCALE = 2.0
+#: Decayed count of a user's earlier transactions that maps to 1.0 on the ``velocity`` input.
+VELOCITY_CAP = 2.0
+
+
+def token(value: object) -> int:
+    """32-bit hash a categorical value is remembered by (stable across processes, unlike hash)."""
+    return zlib.crc32(str(value).encode())
+
+
+@dataclass(slots=True)
+class UserHistory:
+    """Everything kept per user; :meth:`encode` is 280-400 bytes.
+
+    ``last_partition``/``last_offset`` guard against re-applying a redelivered message
+    (at-least-once input).
+    """
+
+    n: int = 0  # transactions in the amount statistics (suspicious ones excluded)
+    suspicious: int = 0
+    t_first: float = 0.0
+    t_last: float = 0.0
+    mu_raw: float = 0.0
+    var_raw: float = 0.0
+    mu_log: float = 0.0
+    var_log: float = 0.0
+    llr: float = 0.0  # decayed sum: > 0 means the raw (normal) scale fits this user better
+    counts: list[float] = field(default_factory=lambda: [0.0] * len(WINDOWS))
+    sums: list[float] = field(default_factory=lambda: [0.0] * len(WINDOWS))
+    tod_c: float = 0.0
+    tod_s: float = 0.0
+    p_new: list[float] = field(default_factory=lambda: [0.5] * len(NOVELTY_KINDS))
+    lat: float = 0.0
+    lon: float = 0.0
+    dist_mean: float = 0.0
+    places: int = 0  # transactions with coordinates folded into the centre
+    palm: list[float] = field(default_factory=lambda: [PRIOR_PALM] * len(PALM_WINDOWS))
+    velocity: float = 0.0  # decayed count of *all* earlier transactions
+    t_alert: float = 0.0  # event time of the user's newest alert (0: never)
+    sets: list[list[int]] = field(default_factory=lambda: [[] for _ in NOVELTY_KINDS])
+    last_partition: int = -1
+    last_offset: int = -1
+
+    @property
+    def seen(self) -> bool:
+        """True once any transaction of the user was folded in (suspicious ones too)."""
+        return self.n > 0 or self.suspicious > 0
+
+    def has_applied(self, partition: int, offset: int) -> bool:
+        """True when this source position was already folded into the history."""
+        return partition == self.last_partition and offset <= self.last_offset
+
+    def encode(self) -> bytes:
+        """Compact binary form: a 286-byte head plus 4 bytes per remembered value."""
+        head = _HEAD.pack(
+            VERSION, self.last_partition, self.last_offset, self.n, self.suspicious,
+            self.t_first, self.t_last,
+            self.mu_raw, self.var_raw, self.mu_log, self.var_log, self.llr,
+            *self.counts, *self.sums, self.tod_c, self.tod_s, *self.p_new,
+            self.lat, self.lon, self.dist_mean, *self.palm, self.velocity, self.t_alert,
+            self.places, *(len(s) for s in self.sets),
+        )  # fmt: skip
+        tokens = [t for s in self.sets for t in s]
+        return head + struct.pack(f"<{len(tokens)}I", *tokens)
+
+    @classmethod
+    def decode(cls, blob: bytes | None) -> UserHistory:
+        """Inverse of :meth:`encode`; ``None`` (a new user) or a pre-v4 JSON profile: empty.
+
+        Raises ``ValueError`` for bytes that are neither (a corrupt record must not pass).
+        """
+        if not blob or blob[:1] == b"{":  # the JSON profiles of before: start afresh
+            return cls()
+        if blob[0] != VERSION:
+            raise ValueError(f"user history of unknown version {blob[0]}")
+        try:
+            v = _HEAD.unpack_from(blob)
+            sizes = v[36:40]
+            tokens = struct.unpack_from(f"<{sum(sizes)}I", blob, _HEAD.size)
+        except struct.error as exc:
+            raise ValueError(f"truncated user history: {exc}") from exc
+        f = v[7:35]
+        sets, pos = [], 0
+        for size in sizes:
+            sets.append(list(tokens[pos : pos + size]))
+            pos += size
+        return cls(
+            last_partition=v[1], last_offset=v[2], n=v[3], suspicious=v[4], t_first=v[5],
+            t_last=v[6], mu_raw=f[0], var_raw=f[1], mu_log=f[2], var_log=f[3], llr=f[4],
+            counts=list(f[5:10]), sums=list(f[10:15]), tod_c=f[15], tod_s=f[16],
+            p_new=list(f[17:21]), lat=f[21], lon=f[22], dist_mean=f[23], palm=list(f[24:26]),
+            velocity=f[26], t_alert=f[27], places=v[35], sets=sets,
+        )  # fmt: skip
+
+
+def _novelty_values(tx: Transaction) -> tuple[str | None, ...]:
+    return (tx.merchant, tx.country, tx.channel, tx.category)
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviourFeatures:
+    """Computes a transaction's features against its user's history, then folds it in.
+
+    >>> from datetime import datetime, timezone
+    >>> model, history = BehaviourFeatures(), UserHistory()
+    >>> for day, amount in enumerate([20.0, 25.0, 18.0, 22.0, 21.0]):
+    ...     when = datetime(2024, 1, 1 + day, 12, tzinfo=timezone.utc)
+    ...     tx = Transaction(f"t{day}", "u1", amount, when)
+    ...     model.update(history, tx, 0, day, suspicious=False)
+    >>> spike = Transaction("t9", "u1", 400.0, datetime(2024, 1, 6, 12, tzinfo=timezone.utc))
+    >>> features = model.features(history, spike)
+    >>> features["z_habit"] > 4.5, len(history.encode()) < 1024
+    (True, True)
+    """
+
+    velocity_tau: float = VELOCITY_TAU
+
+    def features(self, h: UserHistory, tx: Transaction) -> dict[str, float]:
+        """Every feature in :data:`BEHAVIOUR_FEATURES` of ``tx``, against the history before it."""
+        x = tx.amount
+        ts = tx.epoch_seconds
+        lx = math.log1p(max(x, 0.0))
+        out: dict[str, float] = {}
+        n = h.n
+        out["history"] = math.log1p(n)
+        if n == 0:
+            z_raw = z_log = z = 0.0
+            w = 0.5
+            ratio = 0.0
+            out["z_habit"] = 0.0
+        else:
+            widen = 1.0 + 1.0 / n
+            prior_raw = (PRIOR_CV_RAW * abs(h.mu_raw)) ** 2 + 1e-6
+            var_r = (n * h.var_raw + PRIOR_WEIGHT * prior_raw) / (n + PRIOR_WEIGHT)
+            var_l = (n * h.var_log + PRIOR_WEIGHT * PRIOR_SD_LOG**2) / (n + PRIOR_WEIGHT)
+            dof = min(n, MEMORY) + PRIOR_WEIGHT - 1.0
+            z_raw = _t_to_z(_clip((x - h.mu_raw) / math.sqrt(var_r * widen), Z_CLIP), dof)
+            z_log = _t_to_z(_clip((lx - h.mu_log) / math.sqrt(var_l * widen), Z_CLIP), dof)
+            w = 1.0 / (1.0 + math.exp(-_clip(h.llr, 30.0)))
+            # undecided (w ~ 0.5): the conservative median(z_raw, z_log, 0); decided: the
+            # scale this user's amounts follow
+            z_cons = sorted((z_raw, z_log, 0.0))[1]
+            z_pref = z_raw if w >= 0.5 else z_log
+            z = z_cons + abs(2.0 * w - 1.0) * (z_pref - z_cons)
+            ratio = lx - h.mu_log
+            var_h = (n * h.var_log + HABIT_PRIOR_WEIGHT * HABIT_PRIOR_SD_LOG**2) / (
+                n - 1 + HABIT_PRIOR_WEIGHT
+            )
+            out["z_habit"] = (lx - h.mu_log) / math.sqrt(var_h * widen)
+        out["z_raw"] = z_raw
+        out["z_log"] = z_log
+        out["z"] = z
+        out["w_raw"] = w
+        out["log_ratio"] = ratio
+        out["log_amount"] = lx
+
+        seen = h.seen
+        gap = max(0.0, ts - h.t_last) if seen else 0.0
+        age = max(0.0, ts - h.t_first) if seen else 0.0
+        tau30 = WINDOWS[-1]
+        observed = tau30 * (1.0 - math.exp(-age / tau30))
+        rate = (h.counts[-1] * math.exp(-gap / tau30) + PRIOR_RATE_PER_DAY) / (observed + DAY)
+        typical = max(math.expm1(h.mu_log), 0.01) if n else max(x, 0.01)
+        for i, (tau, name) in enumerate(zip(WINDOWS, WINDOW_NAMES, strict=True)):
+            decay = math.exp(-gap / tau)
+            count = h.counts[i] * decay
+            total = h.sums[i] * decay
+            expected = rate * tau * (1.0 - math.exp(-age / tau))  # what the user's rate predicts
+            out[f"burst_{name}"] = math.log((count + 1.0) / (expected + 1.0))
+            out[f"spend_{name}"] = math.log(
+                (total + x + typical) / ((expected + 1.0) * typical + typical)
+            )
+        for k, j in enumerate(PALM_WINDOWS):
+            count = h.counts[j] * math.exp(-gap / WINDOWS[j]) if seen else 0.0
+            out[f"rate_z_{WINDOW_NAMES[j]}"] = _poisson_z(count, h.palm[k])
+        since = max(0.0, ts - h.t_alert) / DAY if h.t_alert else 365.0
+        out["since_alert"] = math.log1p(since)
+        out["velocity"] = h.velocity * math.exp(-gap / self.velocity_tau) if seen else 0.0
+        out["gap"] = math.log1p(gap) if seen else math.log1p(30 * DAY)
+        out["gap_rel"] = math.log(gap * rate + 0.01) if seen else 0.0
+
+        angle = TWO_PI * (ts % DAY) / DAY
+        r = math.hypot(h.tod_c, h.tod_s)
+        cos_dev = (math.cos(angle) * h.tod_c + math.sin(angle) * h.tod_s) / r if r > 1e-9 else 1.0
+        out["tod_dev"] = r * (1.0 - cos_dev) / 2.0
+
+        for i, (kind, value) in enumerate(zip(NOVELTY_KINDS, _novelty_values(tx), strict=True)):
+            known = h.sets[i]
+            new = 0.0 if value is None or not known or token(value) in known else 1.0
+            out[f"new_{kind}"] = new
+            out[f"surprise_{kind}"] = new * (1.0 - h.p_new[i])
+
+        if tx.latitude is not None and tx.longitude is not None and h.places >= 2:
+            d = math.hypot(tx.latitude - h.lat, tx.longitude - h.lon)
+            out["distance"] = math.log1p(min(d / (h.dist_mean + 1e-9), 1e3))
+        else:
+            out["distance"] = 0.0
+        return out
+
+    def update(
+        self,
+        h: UserHistory,
+        tx: Transaction,
+        partition: int,
+        offset: int,
+        suspicious: bool,
+        alerted: bool | None = None,
+    ) -> None:
+        """Fold ``tx`` in (in place) and remember its source position.
+
+        A suspicious transaction moves only the clock, the velocity and the windows, so a
+        fraudster's spending does not become the user's habit; an alerted one (``alerted``,
+        default ``suspicious``) not even the windows, so a flagged burst keeps the counts at the
+        level that flagged it without making the next ordinary hour look like a burst.
+        """
+        if alerted is None:
+            alerted = suspicious
+        h.last_partition, h.last_offset = partition, offset
+        x = max(tx.amount, 0.0)
+        ts = tx.epoch_seconds
+        first = not h.seen
+        if first:
+            h.t_first = h.t_last = ts
+        gap = max(0.0, ts - h.t_last)
+        if not suspicious and not first:
+            b = 1.0 / min(h.n + PALM_PRIOR_WEIGHT, MEMORY)
+            for k, j in enumerate(PALM_WINDOWS):
+                # Huber-like: one observation moves the usual level by at most ~1 + 2x itself
+                count = min(h.counts[j] * math.exp(-gap / WINDOWS[j]), 1.0 + 2.0 * h.palm[k])
+                h.palm[k] += b * (count - h.palm[k])
+        add = 0.0 if alerted else 1.0
+        for i, tau in enumerate(WINDOWS):
+            decay = math.exp(-gap / tau)
+            h.counts[i] = h.counts[i] * decay + add
+            h.sums[i] = h.sums[i] * decay + add * x
+        h.velocity = (0.0 if first else h.velocity * math.exp(-gap / self.velocity_tau)) + 1.0
+        if alerted:
+            h.t_alert = max(h.t_alert, ts)
+        h.t_last = max(h.t_last, ts)  # out-of-order events never move the clock backwards
+        if suspicious:
+            h.suspicious += 1
+            return
+        self._fold_amount(h, x)
+        a = 1.0 / min(h.n, MEMORY)
+        angle = TWO_PI * (ts % DAY) / DAY
+        h.tod_c += a * (math.cos(angle) - h.tod_c)
+        h.tod_s += a * (math.sin(angle) - h.tod_s)
+        for i, value in enumerate(_novelty_values(tx)):
+            if value is None:
+                continue
+            known = h.sets[i]
+            t = token(value)
+            if known:
+                h.p_new[i] += a * ((0.0 if t in known else 1.0) - h.p_new[i])
+                if t in known:
+                    known.remove(t)
+            known.append(t)
+            del known[: -SET_LIMITS[i]]
+        if tx.latitude is not None and tx.longitude is not None:
+            h.places += 1
+            if h.places == 1:
+                h.lat, h.lon, h.dist_mean = tx.latitude, tx.longitude, 0.0
+            else:
+                b = 1.0 / min(h.places, MEMORY)
+                d = math.hypot(tx.latitude - h.lat, tx.longitude - h.lon)
+                h.dist_mean += b * (d - h.dist_mean)
+                h.lat += b * (tx.latitude - h.lat)
+                h.lon += b * (tx.longitude - h.lon)
+
+    @staticmethod
+    def _fold_amount(h: UserHistory, x: float) -> None:
+        """Update both scales' location/spread and the normal-vs-log-normal evidence."""
+        lx = math.log1p(x)
+        n = h.n
+        if n >= 3:  # likelihood ratio of the two scales, on the estimates before this amount
+            sd_r = math.sqrt(max(h.var_raw, 1e-12))
+            sd_l = math.sqrt(max(h.var_log, 1e-12))
+            zr = (x - h.mu_raw) / sd_r
+            zl = (lx - h.mu_log) / sd_l
+            # the log-normal density carries the Jacobian 1/(1+x): the ``- lx`` term
+            term = (-0.5 * zr * zr - math.log(sd_r)) - (-0.5 * zl * zl - math.log(sd_l) - lx)
+            h.llr = h.llr * (1.0 - 1.0 / MEMORY) + _clip(term, LLR_CLIP)
+        h.n = n = n + 1
+        a = 1.0 / min(n, MEMORY)
+        if n == 1:
+            h.mu_raw, h.var_raw, h.mu_log, h.var_log = x, 0.0, lx, 0.0
+            return
+        h.mu_raw, h.var_raw = _robust_step(h.mu_raw, h.var_raw, x, a, n, PRIOR_CV_RAW * h.mu_raw)
+        h.mu_log, h.var_log = _robust_step(h.mu_log, h.var_log, lx, a, n, PRIOR_SD_LOG)
+
+
+def hst_view(features: dict[str, float]) -> dict[str, float]:
+    """The Half-Space Trees inputs (:data:`HST_FEATURES`) in [0, 1], all 0 for ordinary traffic.
+
+    >>> hst_view({"z_habit": 0.5, "w_raw": 0.5, "velocity": 0.0, "new_country": 0.0})
+    {'habit_up': 0.0, 'habit_down_w': 0.0, 'velocity': 0.0, 'new_country': 0.0}
+    """
+    zh = features["z_habit"]
+    log_normal = min(1.0, 2.0 * (1.0 - features["w_raw"]))
+    return {
+        "habit_up": _habit_excess(zh),
+        "habit_down_w": _habit_excess(-zh) * log_normal,
+        "velocity": min(1.0, features["velocity"] / VELOCITY_CAP),
+        "new_country": features["new_country"],
+    }
+
+
+def _habit_excess(z: float) -> float:
+    """0 for ordinary z-scores, rising towards 1 beyond :data:`HABIT_EXCESS_START`."""
+    return math.tanh(max(0.0, z - HABIT_EXCESS_START) / HABIT_EXCESS_SCALE)
+
+
+def _robust_step(
+    mu: float, var: float, x: float, a: float, n: int, prior_sd: float
+) -> tuple[float, float]:
+    """One step of a running location/spread; residuals Huber-clipped once n > 3.
+
+    With ``a = 1/n`` this is Welford's recursion (population variance); with ``a = 1/MEMORY``
+    an exponentially weighted version of it.
+    """
+    r = x - mu
+    if n > 3:
+        sd = math.sqrt((n * var + PRIOR_WEIGHT * prior_sd**2) / (n + PRIOR_WEIGHT))
+        r = _clip(r, HUBER * sd)
+    return mu + a * r, (1.0 - a) * (var + a * r * r)
+
+
+def _t_to_z(t: float, dof: float) -> float:
+    """Normal equivalent of a Student-t value (Wallace 1959): short histories have heavy tails.
+
+    >>> round(_t_to_z(3.0, 1e6), 3), round(_t_to_z(3.0, 4.0), 2)
+    (3.0, 2.05)
+    """
+    z = math.sqrt(dof * math.log1p(t * t / dof)) * (8.0 * dof + 1.0) / (8.0 * dof + 3.0)
+    return z if t >= 0 else -z
+
+
+def _poisson_z(count: float, mean: float) -> float:
+    """Normal-equivalent surprise of ``round(count)`` or more events when ``mean`` is usual.
+
+    >>> _poisson_z(0.2, 0.05), round(_poisson_z(3.0, 0.05), 2)
+    (0.0, 4.11)
+    """
+    k = int(count + 0.5)
+    if k <= 0:
+        return 0.0
+    lam = max(mean, 1e-6)
+    term = math.exp(-lam)
+    cdf = term
+    for j in range(1, k):
+        term *= lam / j
+        cdf += term
+    tail = max(1.0 - cdf, 0.0)
+    if tail < 1e-12:  # 1 - cdf loses precision: the leading term of the tail instead
+        tail = math.exp(k * math.log(lam) - lam - math.lgamma(k + 1))
+    tail = min(max(tail, 1e-300), 0.5)
+    return -_NORMAL.inv_cdf(tail)
+
+
+def _clip(value: float, bound: float) -> float:
+    return -bound if value < -bound else bound if value > bound else value

@@ -1,0 +1,243 @@
+"""Per-user history and the behaviour features measured against the user's own habits."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta, timezone
+from statistics import NormalDist
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fraudstream.core.behaviour import (
+    BEHAVIOUR_FEATURES,
+    HST_FEATURES,
+    SET_LIMITS,
+    BehaviourFeatures,
+    UserHistory,
+    hst_view,
+)
+from fraudstream.core.records import Transaction
+
+T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
+MODEL = BehaviourFeatures()
+
+
+def tx(amount: float, at: datetime, **optional: Any) -> Transaction:
+    return Transaction("t", "u", amount, at, **optional)
+
+
+def fold(history: UserHistory, amount: float, at: datetime, **optional: Any) -> dict[str, float]:
+    """Features of one transaction, then the transaction folded in (as the detector does)."""
+    features = MODEL.features(history, tx(amount, at, **optional))
+    MODEL.update(history, tx(amount, at, **optional), 0, history.last_offset + 1, False)
+    return features
+
+
+def daily(amounts: list[float], **optional: Any) -> UserHistory:
+    history = UserHistory()
+    for day, amount in enumerate(amounts):
+        fold(history, amount, T0 + timedelta(days=day), **optional)
+    return history
+
+
+def test_features_are_exactly_the_named_ones_and_neutral_for_a_new_user() -> None:
+    features = MODEL.features(UserHistory(), tx(50.0, T0))
+    assert tuple(features) == BEHAVIOUR_FEATURES
+    assert features["z"] == features["z_habit"] == features["velocity"] == 0.0
+    assert features["tod_dev"] == features["distance"] == features["new_merchant"] == 0.0
+
+
+def test_second_amount_is_judged_by_the_prior_spread_widened_for_the_mean() -> None:
+    history = daily([20.0])
+    features = MODEL.features(history, tx(40.0, T0 + timedelta(days=1)))
+    # raw: prior spread (0.5 * 20)^2 = 100 worth 2 tx -> var (0 + 200) / 3, widened x2
+    t = 20.0 / math.sqrt(200.0 / 3.0 * 2.0)  # 1.732
+    dof = 2.0  # min(n, 50) + 2 - 1
+    wallace = math.sqrt(dof * math.log1p(t * t / dof)) * (8 * dof + 1) / (8 * dof + 3)
+    assert features["z_raw"] == pytest.approx(wallace) == pytest.approx(1.211, abs=1e-3)
+    # habit z: log scale, prior 0.6^2 worth 2 tx: var 0.72 / 2, widened x2
+    z_habit = (math.log(41.0) - math.log(21.0)) / math.sqrt(0.36 * 2.0)
+    assert features["z_habit"] == pytest.approx(z_habit) == pytest.approx(0.789, abs=1e-3)
+    assert features["w_raw"] == 0.5  # no evidence yet on which scale fits
+
+
+def test_a_normal_spender_is_judged_on_the_raw_scale() -> None:
+    rng = random.Random(1)
+    history = daily([max(1.0, rng.gauss(100.0, 50.0)) for _ in range(60)])
+    later = T0 + timedelta(days=61)
+    five_times = MODEL.features(history, tx(500.0, later))
+    assert five_times["w_raw"] > 0.95
+    assert five_times["z"] > 6.0 > 3.5 > five_times["z_log"]  # the log scale would miss it
+    small = MODEL.features(history, tx(10.0, later))
+    assert small["z"] > -2.5 and small["z_habit"] < -4.0  # small amounts are ordinary here
+    assert hst_view(small)["habit_down_w"] < 0.02
+
+
+def test_a_log_normal_spender_is_judged_on_the_log_scale() -> None:
+    rng = random.Random(1)
+    history = daily([math.exp(rng.gauss(math.log(30.0), 1.0)) for _ in range(60)])
+    tenfold = MODEL.features(history, tx(300.0, T0 + timedelta(days=61)))
+    assert tenfold["w_raw"] < 0.05
+    assert tenfold["z_raw"] > 6.0 and tenfold["z"] == tenfold["z_log"] < 3.0
+
+
+def burst(history: UserHistory, count: int, spacing: float) -> list[dict[str, float]]:
+    start = T0 + timedelta(days=30)
+    return [fold(history, 20.0, start + timedelta(seconds=spacing * i)) for i in range(count)]
+
+
+def test_a_burst_is_judged_against_the_users_own_usual_rate() -> None:
+    once_a_day = daily([20.0] * 30)
+    [first] = burst(once_a_day, 1, 0.0)
+    assert first["rate_z_1m"] == 0.0
+    palm_1m = once_a_day.palm[0]  # ~0.007 earlier payments within a minute of one
+    second = fold(once_a_day, 20.0, T0 + timedelta(days=30, seconds=10))
+    # one earlier transaction 10 s ago (decayed count 0.85 rounds to 1): P(N >= 1 | Palm mean)
+    expected = -NormalDist().inv_cdf(1.0 - math.exp(-palm_1m))
+    assert second["rate_z_1m"] == pytest.approx(expected) == pytest.approx(2.45, abs=0.01)
+    third = fold(once_a_day, 20.0, T0 + timedelta(days=30, seconds=20))
+    assert third["rate_z_1h"] > 3.0 and third["burst_1h"] > 1.0
+
+    commuter = UserHistory()
+    for day in range(30):  # five payments within ten minutes, every day
+        for i in range(5):
+            fold(commuter, 20.0, T0 + timedelta(days=day, seconds=120 * i))
+    assert commuter.palm[1] > 1.5  # the usual count within the hour of a payment
+    assert burst(commuter, 3, 10.0)[2]["rate_z_1h"] < 0.5  # the same three: nothing unusual
+
+
+def test_velocity_is_the_decayed_count_of_the_last_seconds() -> None:
+    history = daily([20.0])
+    fold(history, 20.0, T0 + timedelta(days=1))
+    later = MODEL.features(history, tx(20.0, T0 + timedelta(days=1, seconds=30)))
+    assert later["velocity"] == pytest.approx(math.exp(-1.0))  # tau 30 s
+
+
+def test_time_of_day_deviation_is_the_distance_from_the_users_habitual_hour() -> None:
+    history = daily([20.0] * 10)  # always at noon: mean direction length 1
+    day = T0 + timedelta(days=10)
+    assert MODEL.features(history, tx(20.0, day))["tod_dev"] == pytest.approx(0.0)
+    assert MODEL.features(history, tx(20.0, day - timedelta(hours=6)))["tod_dev"] == (
+        pytest.approx(0.5)
+    )
+    assert MODEL.features(history, tx(20.0, day + timedelta(hours=12)))["tod_dev"] == (
+        pytest.approx(1.0)
+    )
+
+
+HOME = {"merchant": "M1", "country": "DE", "channel": "pos", "category": "5411"}
+
+
+@pytest.mark.parametrize("kind", ["merchant", "country", "channel", "category"])
+def test_a_new_value_is_novel_and_surprising_by_the_users_own_novelty_rate(kind: str) -> None:
+    history = daily([20.0] * 3, **HOME)
+    # p_new: 0.5, then 0.5 + (0 - 0.5) / 2 = 0.25, then 0.25 - 0.25 / 3 = 1/6
+    features = MODEL.features(history, tx(20.0, T0, **{**HOME, kind: "other"}))
+    assert features[f"new_{kind}"] == 1.0
+    assert features[f"surprise_{kind}"] == pytest.approx(5.0 / 6.0)
+    assert MODEL.features(history, tx(20.0, T0, **HOME))[f"new_{kind}"] == 0.0
+    assert MODEL.features(history, tx(20.0, T0))[f"new_{kind}"] == 0.0  # field absent
+    assert MODEL.features(UserHistory(), tx(20.0, T0, **HOME))[f"new_{kind}"] == 0.0
+
+
+def test_a_user_who_always_shops_somewhere_new_is_not_surprised() -> None:
+    history = UserHistory()
+    for day in range(40):
+        fold(history, 20.0, T0 + timedelta(days=day), merchant=f"M{day}")
+    features = MODEL.features(history, tx(20.0, T0, merchant="elsewhere"))
+    assert features["new_merchant"] == 1.0 and features["surprise_merchant"] < 0.05
+
+
+def test_known_values_are_bounded_most_recent_first() -> None:
+    history = UserHistory()
+    for i in range(SET_LIMITS[0] + 4):
+        fold(history, 20.0, T0 + timedelta(hours=i), merchant=f"M{i}")
+    assert len(history.sets[0]) == SET_LIMITS[0]
+    assert MODEL.features(history, tx(20.0, T0, merchant="M0"))["new_merchant"] == 1.0
+    assert MODEL.features(history, tx(20.0, T0, merchant="M19"))["new_merchant"] == 0.0
+
+
+def test_distance_is_measured_in_the_users_own_mean_distance() -> None:
+    history = UserHistory()
+    fold(history, 20.0, T0, latitude=0.0, longitude=0.0)
+    assert MODEL.features(history, tx(20.0, T0, latitude=5.0, longitude=5.0))["distance"] == 0.0
+    fold(history, 20.0, T0, latitude=0.0, longitude=2.0)  # centre (0, 1), mean distance 1
+    far = MODEL.features(history, tx(20.0, T0, latitude=0.0, longitude=11.0))
+    assert far["distance"] == pytest.approx(math.log(11.0))  # log1p(10 / 1)
+    assert MODEL.features(history, tx(20.0, T0))["distance"] == 0.0  # no coordinates
+
+
+def test_a_suspicious_transaction_moves_the_clock_but_not_the_habit() -> None:
+    history = daily([20.0] * 5, merchant="M1")
+    before = (history.n, history.mu_log, list(history.sets[0]))
+    MODEL.update(history, tx(900.0, T0 + timedelta(days=5), merchant="M9"), 0, 99, True)
+    assert (history.n, history.mu_log, list(history.sets[0])) == before
+    assert history.suspicious == 1 and history.t_alert == (T0 + timedelta(days=5)).timestamp()
+    assert history.counts[0] == pytest.approx(0.0, abs=1e-9)  # alerted: not in the windows
+
+
+def test_a_history_knows_the_source_positions_it_has_applied() -> None:
+    history = UserHistory()
+    MODEL.update(history, tx(20.0, T0), 3, 7, False)
+    assert history.has_applied(3, 7) and history.has_applied(3, 6)
+    assert not history.has_applied(3, 8) and not history.has_applied(2, 7)
+
+
+def full_history() -> UserHistory:
+    history = UserHistory()
+    for i in range(200):
+        optional = {"merchant": f"M{i}", "country": f"C{i}", "channel": f"H{i}"}
+        optional |= {"category": f"K{i}", "latitude": i / 10, "longitude": -i / 10}
+        fold(history, 10.0 + i, T0 + timedelta(minutes=7 * i), **optional)
+    return history
+
+
+def test_encoding_round_trips_and_stays_under_one_kibibyte() -> None:
+    history = full_history()
+    encoded = history.encode()
+    assert len(encoded) <= 1024
+    assert UserHistory.decode(encoded) == history
+    assert UserHistory.decode(None) == UserHistory() == UserHistory.decode(b"")
+
+
+def test_a_json_profile_of_before_starts_afresh_and_corrupt_bytes_are_refused() -> None:
+    assert UserHistory.decode(b'{"count": 3, "mean_amount": 20.0}') == UserHistory()
+    with pytest.raises(ValueError, match="version"):
+        UserHistory.decode(b"\x00corrupt")
+    with pytest.raises(ValueError, match="truncated"):
+        UserHistory.decode(full_history().encode()[:100])
+
+
+def test_model_inputs_are_zero_for_ordinary_traffic_and_rise_for_each_pattern() -> None:
+    history = daily([20.0, 25.0, 18.0, 22.0, 21.0], country="DE")
+    day = T0 + timedelta(days=5)
+    ordinary = hst_view(MODEL.features(history, tx(22.0, day, country="DE")))
+    assert tuple(ordinary) == HST_FEATURES and set(ordinary.values()) == {0.0}
+    spike = hst_view(MODEL.features(history, tx(900.0, day, country="DE")))
+    assert spike["habit_up"] > 0.5
+    abroad = hst_view(MODEL.features(history, tx(22.0, day, country="NG")))
+    assert abroad["new_country"] == 1.0
+
+
+@given(
+    past=st.lists(
+        st.tuples(st.floats(0, 1e12, allow_nan=False), st.floats(0, 1e9, allow_nan=False)),
+        max_size=20,
+    ),
+    amount=st.floats(0, 1e15, allow_nan=False),
+    at=st.floats(0, 1e9, allow_nan=False),
+)
+def test_features_stay_finite_for_any_history(
+    past: list[tuple[float, float]], amount: float, at: float
+) -> None:
+    history = UserHistory()
+    for i, (past_amount, past_time) in enumerate(past):
+        when = datetime.fromtimestamp(past_time, timezone.utc)
+        MODEL.update(history, tx(past_amount, when), 0, i, suspicious=i % 5 == 4)
+    features = MODEL.features(history, tx(amount, datetime.fromtimestamp(at, timezone.utc)))
+    assert all(math.isfinite(v) for v in features.values()), features
+    assert all(0.0 <= v <= 1.0 for v in hst_view(features).values())
