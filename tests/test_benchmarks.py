@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["run.py", "latency.py", "memory.py", "scaling.py", "influx_sink.py"]
+SCRIPTS = ["run.py", "latency.py", "memory.py", "scaling.py", "influx_sink.py", "hst_batch.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
