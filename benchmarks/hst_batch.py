@@ -24,9 +24,8 @@ from river import anomaly
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a script
 
-from fraudstream.core.features import MODEL_FEATURES
-
 from fraudstream.core.batch_hst import SMALL_BATCH, BatchHalfSpaceTrees, FloatArray
+from fraudstream.core.behaviour import HST_FEATURES as MODEL_FEATURES
 from fraudstream.core.model import HSTParams
 
 ALERT_SCORE = 0.8  # events scoring at least this are alerts, and alerts are not learned
