@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 from aiokafka.errors import KafkaError
 
+from fraudstream.kafka.connection import AuthFailureWatch
 from fraudstream.settings import KafkaSettings
 from producer.csv_replay import CSV_FORMATS, CsvFormatError, CsvReplay, CsvScan
 from producer.generator import (
@@ -520,15 +521,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"after each fraud, for {args.label_share:.0%} of the frauds",
                 file=sys.stderr,
             )
+    watch = AuthFailureWatch()
     try:
-        summary = asyncio.run(_run(args, records, security, labels))
+        with watch:
+            summary = asyncio.run(_run(args, records, security, labels))
     except BrokenPipeError:
         # The reader of --dry-run output went away (e.g. `| head`): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except (KafkaError, OSError) as exc:
-        print(f"error: cannot produce to {args.bootstrap}: {exc!r}", file=sys.stderr)
+        if watch.failed:
+            print(
+                f"error: the broker at {args.bootstrap} refused the SASL login: authentication "
+                "failed; check the user name and password (--sasl-username, "
+                "FRAUDSTREAM_BROKER_SASL_PASSWORD)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"error: cannot produce to {args.bootstrap}: {exc!r}", file=sys.stderr)
         return EXIT_FAILED
     print(summary.describe(), file=sys.stderr)
     if scan is not None:

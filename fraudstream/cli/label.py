@@ -14,7 +14,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from fraudstream.core.records import isoformat_utc
-from fraudstream.kafka.connection import aiokafka_security, bootstrap_of
+from fraudstream.kafka.connection import (
+    AuthFailureWatch,
+    aiokafka_security,
+    bootstrap_of,
+    connection_failure,
+)
 from fraudstream.settings import get_settings
 
 #: Exit status when the broker refused or could not be reached.
@@ -51,11 +56,13 @@ async def send_label(
         **aiokafka_security(settings.kafka),
     )
     try:
-        await producer.start()
+        with AuthFailureWatch() as watch:
+            await producer.start()
         value = label_record(transaction_id, user_id, verdict, source)
         metadata = await producer.send_and_wait(topic, value, key=user_id.encode())
     except KafkaError as exc:
-        print(f"error: label not sent to {topic}: {exc!r}", file=sys.stderr)
+        reason = connection_failure(exc, settings.kafka, watch.failed)
+        print(f"error: label not sent to {topic}: {reason}", file=sys.stderr)
         return EXIT_NOT_SENT
     finally:
         await producer.stop()

@@ -16,9 +16,15 @@ from datetime import datetime, timezone
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from fraudstream.core.records import isoformat_utc
-from fraudstream.kafka.connection import aiokafka_security, bootstrap_of
+from fraudstream.kafka.connection import (
+    AuthFailureWatch,
+    aiokafka_security,
+    bootstrap_of,
+    connection_failure,
+)
 from fraudstream.settings import get_settings
 
 POLL_MS = 500
@@ -37,8 +43,17 @@ async def replay_dlq(reasons: set[str], idle_timeout: float, dry_run: bool) -> i
         **security,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **security)
-    await consumer.start()
-    await producer.start()
+    with AuthFailureWatch() as watch:
+        try:
+            await consumer.start()
+            await producer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            await producer.stop()
+            print(
+                f"error: {connection_failure(exc, settings.kafka, watch.failed)}", file=sys.stderr
+            )
+            return 1
     sent = skipped = 0
     started = isoformat_utc(datetime.now(timezone.utc))
     last_record = time.monotonic()

@@ -7,12 +7,22 @@ import time
 
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 from fraudstream.cli.console import format_alert, format_dead_letter
-from fraudstream.kafka.connection import aiokafka_security, bootstrap_of
+from fraudstream.kafka.connection import (
+    AuthFailureWatch,
+    aiokafka_security,
+    bootstrap_of,
+    connection_failure,
+)
 from fraudstream.settings import get_settings
 
 POLL_MS = 500
+
+
+#: Exit status when the broker could not be reached or refused the login.
+EXIT_NOT_CONNECTED = 1
 
 
 async def tail(
@@ -29,7 +39,15 @@ async def tail(
         enable_auto_commit=False,
         **aiokafka_security(settings.kafka),
     )
-    await consumer.start()
+    with AuthFailureWatch() as watch:
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            print(
+                f"error: {connection_failure(exc, settings.kafka, watch.failed)}", file=sys.stderr
+            )
+            return EXIT_NOT_CONNECTED
     print(
         f"following {', '.join(topics)} on {settings.kafka.broker_url} (Ctrl-C to stop)",
         file=sys.stderr,

@@ -7,6 +7,7 @@ This module does not import Faust.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -62,3 +63,47 @@ def aiokafka_security(kafka: KafkaSettings) -> dict[str, Any]:
         "sasl_plain_password": kafka.broker_sasl_password.get_secret_value(),
         "ssl_context": context,
     }
+
+
+class AuthFailureWatch(logging.Handler):
+    """Notices aiokafka's log of a refused SASL login, which its exceptions do not carry.
+
+    A wrong password surfaces as ``KafkaConnectionError("Unable to bootstrap ...")``; only
+    aiokafka's own ERROR log names ``SaslAuthenticationFailed``. Install it around a client's
+    start with ``with AuthFailureWatch() as watch:`` and ask :attr:`failed` afterwards.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Remember a SASL authentication failure (the record itself goes on as usual)."""
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" {type(record.exc_info[1]).__name__} {record.exc_info[1]}"
+        if "SaslAuthenticationFailed" in text or "Authentication failed" in text:
+            self.failed = True
+
+    def __enter__(self) -> AuthFailureWatch:
+        logging.getLogger("aiokafka").addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("aiokafka").removeHandler(self)
+
+
+def connection_failure(exc: BaseException, kafka: KafkaSettings, auth_failed: bool) -> str:
+    """One line saying why a client could not reach the broker, and what to check.
+
+    >>> connection_failure(OSError("refused"), KafkaSettings(), auth_failed=False)
+    'cannot reach the broker at localhost:9092 (PLAINTEXT): OSError: refused'
+    """
+    where = f"{bootstrap_of(kafka.broker_url)} ({kafka.broker_security_protocol})"
+    if auth_failed:
+        return (
+            f"the broker at {where} refused the login of user {kafka.broker_sasl_username!r} "
+            f"({kafka.broker_sasl_mechanism}): authentication failed; check "
+            "FRAUDSTREAM_BROKER_SASL_USERNAME and FRAUDSTREAM_BROKER_SASL_PASSWORD"
+        )
+    return f"cannot reach the broker at {where}: {type(exc).__name__}: {exc}"

@@ -8,6 +8,7 @@ agent, the timers and the web views all reach the same instance through the app.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import socket
@@ -17,7 +18,12 @@ from typing import Any, NoReturn
 import faust
 
 from fraudstream.core.detector import Detector
-from fraudstream.kafka.connection import bootstrap_of, ssl_context
+from fraudstream.kafka.connection import (
+    AuthFailureWatch,
+    bootstrap_of,
+    connection_failure,
+    ssl_context,
+)
 from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.settings import Settings
 from fraudstream.sinks.base import Sink
@@ -90,6 +96,7 @@ class WorkerRuntime:
         self.worker_name = settings.worker.worker_name or socket.gethostname()
         self.sink: Sink | None = None
         self.watchdog: BrokerWatchdog | None = None
+        self.auth_watch = AuthFailureWatch()
         detection = settings.detection
         self.handler = BatchHandler(
             self.detector,
@@ -107,6 +114,9 @@ class WorkerRuntime:
     def start(self) -> None:
         """Worker start: patches, log throttling, checkpoint, sink and broker watchdog."""
         worker = self.settings.worker
+        # A refused SASL login surfaces as "Unable to bootstrap": say what it was on the way out.
+        self.auth_watch.__enter__()
+        atexit.register(self.explain_auth_failure)
         set_fetch_max_wait(self.settings.kafka.consumer_fetch_max_wait_ms)
         set_producer_request_timeout(self.settings.kafka.producer_request_timeout)
         if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
@@ -129,6 +139,13 @@ class WorkerRuntime:
                 log=log,
             )
             self.watchdog.start()
+
+    def explain_auth_failure(self) -> None:
+        """At exit after a refused login, one line that says so (the password is never shown)."""
+        if self.auth_watch.failed:
+            log.critical(
+                "%s", connection_failure(RuntimeError("login refused"), self.settings.kafka, True)
+            )
 
     def restore_model(self) -> None:
         """Continue from the last model checkpoint, so a restart does not re-learn from scratch."""
