@@ -34,7 +34,7 @@ from fraudstream.local.tansu import BrokerUnavailable, TansuBroker
 from tests.conftest import Pipeline
 from tests.integration.test_crash import PacedProducer, stream
 from tests.support.environment import require
-from tests.support.records import wait_until
+from tests.support.records import AMOUNT_RULE_ONLY_ENV, wait_until
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -109,7 +109,7 @@ def test_worker_rides_out_a_short_broker_outage_and_loses_no_alert(
     pipeline = Pipeline(
         outage.broker,
         tmp_path,
-        FRAUDSTREAM_MODEL_WARMUP=str(10**9),  # only the rule alerts: the expected set is exact
+        **AMOUNT_RULE_ONLY_ENV,  # only the amount rule alerts: the expected set is exact
         FRAUDSTREAM_BROKER_CHECK_INTERVAL="1",
         FRAUDSTREAM_BROKER_UNAVAILABLE_TIMEOUT=str(UNAVAILABLE_TIMEOUT),
     )

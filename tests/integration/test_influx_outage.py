@@ -11,6 +11,7 @@ from tests.conftest import Pipeline
 from tests.integration.test_crash import PacedProducer
 from tests.support.influxdb import worker_influx_env
 from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
+from tests.support.records import AMOUNT_RULE_ONLY_ENV
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb, pytest.mark.timeout(600)]
 
@@ -39,7 +40,9 @@ def test_influxdb_outage_of_30_seconds_loses_no_point_and_does_not_slow_the_stre
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     pipeline = pipeline_factory(
-        **worker_influx_env(influx_proxy, influx_bucket), FRAUDSTREAM_INFLUX_CLOSE_TIMEOUT="60"
+        **worker_influx_env(influx_proxy, influx_bucket),
+        **AMOUNT_RULE_ONLY_ENV,  # the alert points expected are exactly the amount rule's
+        FRAUDSTREAM_INFLUX_CLOSE_TIMEOUT="60",
     )
     stream = records()
     worker = pipeline.start_worker()

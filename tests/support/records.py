@@ -48,3 +48,16 @@ def make_record(
             features={"log_amount": 0.5},
         )
     return ProcessedRecord(tx, score, alert)
+
+
+#: Worker settings under which only the amount rule can alert: the fault tests know exactly
+#: which alerts to expect (the per-user rules and the model would judge their synthetic
+#: users, who pay every few seconds, and the classifier never gets labels there).
+AMOUNT_RULE_ONLY_ENV = {
+    "FRAUDSTREAM_MODEL_WARMUP": str(10**9),
+    "FRAUDSTREAM_HABIT_SPIKE_ZSCORE": "1e9",
+    "FRAUDSTREAM_UNFAMILIAR_PLACE_ZSCORE": "1e9",
+    "FRAUDSTREAM_DEVIATION_ZSCORE": "1e9",
+    "FRAUDSTREAM_DEVIATION_ZSCORE_AFTER_ALERT": "1e9",
+    "FRAUDSTREAM_BURST_ZSCORE": "1e9",
+}
