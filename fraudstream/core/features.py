@@ -13,6 +13,7 @@ rare values among ordinary ones.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from dataclasses import dataclass, field, fields
@@ -40,6 +41,11 @@ VELOCITY_CAP = 2.0
 RECENT_MERCHANTS = 16
 #: Distinct recent countries remembered per user; travellers rarely use more.
 RECENT_COUNTRIES = 6
+#: Most recent transactions remembered per user (time and amount) for velocity rules.
+RECENT_TRANSACTIONS = 12
+#: Recent transactions older than this (before the user's newest) are forgotten, so an
+#: ordinary user keeps only a day's handful; the longest window a velocity rule may use.
+RECENT_WINDOW_SECONDS = 24 * 3600.0
 #: Bytes of the hash a place is remembered by: collisions are negligible per user.
 PLACE_HASH_BYTES = 4
 #: Transaction fields that name the merchant and the country (pass-through JSON fields).
@@ -78,6 +84,9 @@ class UserProfile:
     ``last_partition``/``last_offset`` guard against re-applying a redelivered message
     (at-least-once input). ``merchants``/``countries`` hold hashes of the most recent distinct
     places, newest last, bounded by :data:`RECENT_MERCHANTS` / :data:`RECENT_COUNTRIES`.
+    ``recent_times``/``recent_amounts`` are the user's latest transactions (suspicious ones
+    too), oldest first, at most :data:`RECENT_TRANSACTIONS` within
+    :data:`RECENT_WINDOW_SECONDS` of the newest: what velocity rules count.
     """
 
     count: int = 0  # transactions in the amount statistics (suspicious ones excluded)
@@ -92,6 +101,8 @@ class UserProfile:
     last_offset: int = -1
     merchants: list[str] = field(default_factory=list)
     countries: list[str] = field(default_factory=list)
+    recent_times: list[float] = field(default_factory=list)  # epoch seconds, ms precision
+    recent_amounts: list[float] = field(default_factory=list)  # rounded to cents
 
     @property
     def std_amount(self) -> float:
@@ -125,9 +136,24 @@ class UserProfile:
         if not data:
             return cls()
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for name in ("merchants", "countries"):  # older dicts lack them; keep them lists
+        for name in _PROFILE_LISTS:  # older dicts lack them; keep them lists
             known[name] = list(known.get(name) or [])
         return cls(**known)
+
+    def recent_activity(self, event_time: float, window_seconds: float) -> tuple[int, float]:
+        """Count and total amount of the remembered transactions in ``[t - window, t]``.
+
+        >>> profile = UserProfile(recent_times=[0.0, 50.0, 90.0], recent_amounts=[5.0, 7.0, 9.0])
+        >>> profile.recent_activity(100.0, 60.0)
+        (2, 16.0)
+        """
+        start = event_time - window_seconds
+        count, total = 0, 0.0
+        for moment, amount in zip(self.recent_times, self.recent_amounts, strict=False):
+            if start <= moment <= event_time:
+                count += 1
+                total += amount
+        return count, total
 
     def log_amount_zscore(self, amount: float) -> float | None:
         """How far ``log1p(amount)`` lies above the user's habit, in predictive spreads.
@@ -144,6 +170,8 @@ class UserProfile:
 
 #: Field names in declaration order, for :meth:`UserProfile.to_dict`.
 _PROFILE_FIELDS = tuple(f.name for f in fields(UserProfile))
+#: The list fields, which older stored profiles may lack.
+_PROFILE_LISTS = ("merchants", "countries", "recent_times", "recent_amounts")
 
 
 def encode_profile(profile: UserProfile) -> bytes:
@@ -236,6 +264,7 @@ def update_profile(
         profile.mean_log += delta_log / profile.count
         profile.m2_log += delta_log * (log_amount - profile.mean_log)
 
+    _remember_recent(profile, event_time, amount)
     if profile.last_seen is None:
         profile.velocity = 1.0
         profile.last_seen = event_time
@@ -270,6 +299,20 @@ def _remember(known: list[str], value: Any, limit: int) -> None:
         known.remove(token)
     known.append(token)
     del known[:-limit]
+
+
+def _remember_recent(profile: UserProfile, event_time: float, amount: float) -> None:
+    """Add one transaction to the recent ones (in time order), dropping beyond the bounds."""
+    times, amounts = profile.recent_times, profile.recent_amounts
+    moment = round(event_time, 3)
+    at = len(times) if not times or moment >= times[-1] else bisect.bisect_right(times, moment)
+    times.insert(at, moment)
+    amounts.insert(at, round(amount, 2))
+    drop = max(
+        bisect.bisect_left(times, times[-1] - RECENT_WINDOW_SECONDS),
+        len(times) - RECENT_TRANSACTIONS,
+    )
+    del times[:drop], amounts[:drop]
 
 
 def _habit_excess(z: float) -> float:

@@ -16,6 +16,8 @@ from fraudstream.core.features import (
     FEATURE_NAMES,
     RECENT_COUNTRIES,
     RECENT_MERCHANTS,
+    RECENT_TRANSACTIONS,
+    RECENT_WINDOW_SECONDS,
     FeatureScales,
     UserProfile,
     compute_features,
@@ -153,11 +155,35 @@ def test_known_places_stay_bounded_and_the_profile_stays_under_a_kibibyte() -> N
     assert place_features(profile, oldest_merchant, oldest_country) == (1.0, 1.0)
 
 
+def test_a_full_profile_with_real_clock_times_stays_under_a_kibibyte() -> None:
+    profile = UserProfile()
+    for i in range(200):
+        extra = {"merchantId": f"merchant-{i}", "country": f"country-{i}"}
+        update_profile(
+            profile, 12345.678 + i, 1733270400.123 + i, SCALES, 3, 10**9 + i, False, extra
+        )
+    assert len(profile.recent_times) == RECENT_TRANSACTIONS
+    assert len(json.dumps(profile.to_dict())) <= 1024
+
+
+def test_recent_transactions_keep_the_newest_within_the_window_in_time_order() -> None:
+    profile = UserProfile()
+    moments = [0.0, 10.0, 5.0, 20.0, RECENT_WINDOW_SECONDS + 7.0]
+    for i, moment in enumerate(moments):
+        update_profile(profile, float(i + 1), moment, SCALES, 0, i, suspicious=(i == 1))
+    assert profile.recent_times == [10.0, 20.0, RECENT_WINDOW_SECONDS + 7.0]
+    assert profile.recent_amounts == [2.0, 4.0, 5.0]  # the suspicious one counts too
+    now = RECENT_WINDOW_SECONDS + 7.0
+    assert profile.recent_activity(now, RECENT_WINDOW_SECONDS) == (3, 11.0)
+    assert profile.recent_activity(now, RECENT_WINDOW_SECONDS - 13.0) == (2, 9.0)  # from 20 s
+
+
 def test_profile_from_an_older_dict_without_places_still_works() -> None:
     old = fold([10.0, 12.0]).to_dict()
-    del old["merchants"], old["countries"]
+    del old["merchants"], old["countries"], old["recent_times"], old["recent_amounts"]
     profile = UserProfile.from_dict(old)
     assert profile.merchants == [] and profile.countries == []
+    assert profile.recent_times == [] and profile.recent_amounts == []
     update_profile(profile, 11.0, 500.0, SCALES, 0, 2, extra={"merchantId": "M1"})
     assert profile.merchants == [place_token("M1")]
 
