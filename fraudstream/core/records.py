@@ -91,6 +91,11 @@ class ReasonName(str, Enum):
     AMOUNT_THRESHOLD = "amount_threshold"
     HABIT_SPIKE = "habit_spike"
     UNFAMILIAR_PLACE = "unfamiliar_place"
+    #: Rules defined as data (their alerts carry the rule's own id; these are the defaults).
+    VELOCITY = "velocity"
+    DENY_LIST = "deny_list"
+    ALLOW_LIST = "allow_list"
+    EXPRESSION = "expression"
     HALF_SPACE_TREES = "half_space_trees"
     #: The online supervised model trained from labels.
     FRAUD_CLASSIFIER = "fraud_classifier"
