@@ -1,4 +1,4 @@
-"""Rules: amount threshold, habit spike, unfamiliar place; each reason says why it fired."""
+"""Rules: amount, habit spike, unfamiliar place, velocity, lists, expressions; each says why."""
 
 from __future__ import annotations
 
@@ -7,9 +7,21 @@ from typing import Any
 
 import pytest
 
+from fraudstream.core.expressions import parse
 from fraudstream.core.features import FeatureScales, UserProfile, compute_features, update_profile
 from fraudstream.core.records import Transaction
-from fraudstream.core.rules import AmountThresholdRule, HabitSpikeRule, UnfamiliarPlaceRule
+from fraudstream.core.rules import (
+    EXPRESSION_FIELDS,
+    AllowListRule,
+    AmountThresholdRule,
+    DenyListRule,
+    ExpressionRule,
+    HabitSpikeRule,
+    ListMatch,
+    UnfamiliarPlaceRule,
+    VelocityRule,
+    expression_values,
+)
 
 HOME = {"merchantId": "M1", "country": "DE"}
 ABROAD = {"merchantId": "M9", "country": "NG"}
@@ -87,3 +99,48 @@ def test_unfamiliar_place_needs_new_merchant_new_country_and_an_unusual_amount()
     assert place_check(150.0, {"merchantId": "M9", "country": "DE"}, profile) is None
     assert place_check(150.0, {"merchantId": "M1", "country": "NG"}, profile) is None
     assert place_check(150.0, ABROAD, history(HABIT[:2])) is None  # too little history
+
+
+def test_velocity_counts_the_transaction_itself_with_the_remembered_ones_in_the_window() -> None:
+    profile = UserProfile(recent_times=[0.0, 40.0, 90.0], recent_amounts=[5.0, 5.0, 5.0])
+    at_100 = Transaction("t", "u", 5.0, datetime.fromtimestamp(100, timezone.utc))
+    assert VelocityRule(window_seconds=60.0, max_count=3).check(at_100, profile, {}) is not None
+    assert VelocityRule(window_seconds=59.0, max_count=3).check(at_100, profile, {}) is None
+    assert VelocityRule(window_seconds=60.0, max_count=4).check(at_100, profile, {}) is None
+
+
+def test_velocity_total_must_be_strictly_over_the_amount_limit() -> None:
+    profile = UserProfile(recent_times=[90.0], recent_amounts=[50.0])
+    at_100 = Transaction("t", "u", 50.0, datetime.fromtimestamp(100, timezone.utc))
+    assert VelocityRule(window_seconds=60.0, max_amount=100.0).check(at_100, profile, {}) is None
+    reason = VelocityRule(window_seconds=60.0, max_amount=99.99).check(at_100, profile, {})
+    assert reason is not None and reason.details["total"] == 100.0
+
+
+def test_list_match_reports_the_first_list_the_transaction_is_on() -> None:
+    match = ListMatch(users=frozenset({"u"}), countries=frozenset({"DE"}))
+    assert match.find(tx(5.0, HOME)) == {"matched": "user", "value": "u"}
+    assert ListMatch(countries=frozenset({"DE"})).find(tx(5.0, HOME)) == {
+        "matched": "country",
+        "value": "DE",
+    }
+    assert ListMatch(merchants=frozenset({"M1"})).find(tx(5.0)) is None  # no merchant given
+
+
+def test_deny_list_alerts_and_allow_list_only_allows() -> None:
+    match = ListMatch(merchants=frozenset({"M1"}))
+    denied = DenyListRule(match).check(tx(5.0, HOME), UserProfile(), {})
+    allowed = AllowListRule(match).allows(tx(5.0, HOME), UserProfile(), {})
+    assert denied is not None and denied.to_dict()["name"] == "deny_list"
+    assert allowed is not None and allowed.to_dict()["name"] == "allow_list"
+    assert not hasattr(AllowListRule(match), "check")
+
+
+def test_expressions_see_the_raw_amount_and_utc_hour_and_weekday_over_the_features() -> None:
+    features = compute_features(UserProfile(), 150.0, 0.0, FeatureScales(), HOME)
+    values = expression_values(tx(150.0, HOME), features)  # Wednesday 2024-12-04 00:00 UTC
+    assert set(values) == EXPRESSION_FIELDS
+    assert (values["amount"], values["hour"], values["weekday"]) == (150.0, 0.0, 2.0)
+    assert values["country"] == "DE" and values["channel"] is None
+    rule = ExpressionRule(parse("weekday == 2 and amount_zscore == 0.5", EXPRESSION_FIELDS))
+    assert rule.check(tx(150.0, HOME), UserProfile(), features) is not None
