@@ -29,11 +29,16 @@ a stream's currency, amount distribution or activity level. Why each is scaled a
 * Place: decayed centre of the coordinates and mean distance to it; ``distance`` is
   ``log1p(distance / mean distance)``, unit-free (grid or degrees alike).
 
+Besides the features, the history keeps the user's latest transactions (time and amount, at
+most :data:`RECENT_TRANSACTIONS` within :data:`RECENT_WINDOW_SECONDS` of the newest), which
+velocity rules count exactly (:meth:`UserHistory.recent_activity`).
+
 Absent optional fields give neutral (0) features and leave their state untouched.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import struct
 import zlib
@@ -70,6 +75,11 @@ PALM_WINDOWS = (0, 1)
 #: Optional fields whose new values count as novelty, and how many distinct values each keeps.
 NOVELTY_KINDS = ("merchant", "country", "channel", "category")
 SET_LIMITS = (16, 6, 4, 8)
+#: Most recent transactions remembered per user (time and amount) for velocity rules.
+RECENT_TRANSACTIONS = 12
+#: Recent transactions older than this (before the user's newest) are forgotten, so an
+#: ordinary user keeps only a day's handful; the longest window a velocity rule may use.
+RECENT_WINDOW_SECONDS = 24 * 3600.0
 #: Default time constant of the short ``velocity`` counter, seconds.
 VELOCITY_TAU = 30.0
 #: z-scores are clipped to +-this before the Student-t correction.
@@ -78,10 +88,15 @@ DAY = 86400.0
 TWO_PI = 2.0 * math.pi
 _NORMAL = NormalDist()
 
-#: Version byte of the encoding; a blob with another one is not read.
-VERSION = 4
-#: version, last partition, last offset, n, suspicious, t_first, t_last, 28 floats, places, sizes
-_HEAD = struct.Struct("<BiqII2d28dI4B")
+#: Version byte of the encoding; a blob with another one is not read (but :data:`VERSION_4`).
+#: 5: the recent transactions (:data:`RECENT_TRANSACTIONS`) follow the remembered values.
+VERSION = 5
+#: The previous encoding, without recent transactions: still read (they start empty).
+VERSION_4 = 4
+#: version, last partition, last offset, n, suspicious, t_first, t_last, 28 floats, places,
+#: the four set sizes, then (version 5) the number of recent transactions
+_HEAD = struct.Struct("<BiqII2d28dI5B")
+_HEAD_4 = struct.Struct("<BiqII2d28dI4B")
 
 BEHAVIOUR_FEATURES = (
     "history",
@@ -122,10 +137,13 @@ def token(value: object) -> int:
 
 @dataclass(slots=True)
 class UserHistory:
-    """Everything kept per user; :meth:`encode` is 280-400 bytes.
+    """Everything kept per user; :meth:`encode` is 287-615 bytes.
 
     ``last_partition``/``last_offset`` guard against re-applying a redelivered message
-    (at-least-once input).
+    (at-least-once input). ``recent_times``/``recent_amounts`` are the user's latest
+    transactions (suspicious and alerted ones too), oldest first, at most
+    :data:`RECENT_TRANSACTIONS` within :data:`RECENT_WINDOW_SECONDS` of the newest: what
+    velocity rules count.
     """
 
     n: int = 0  # transactions in the amount statistics (suspicious ones excluded)
@@ -152,6 +170,8 @@ class UserHistory:
     sets: list[list[int]] = field(default_factory=lambda: [[] for _ in NOVELTY_KINDS])
     last_partition: int = -1
     last_offset: int = -1
+    recent_times: list[float] = field(default_factory=list)  # epoch seconds, ms precision
+    recent_amounts: list[float] = field(default_factory=list)  # rounded to cents
 
     @property
     def seen(self) -> bool:
@@ -162,33 +182,70 @@ class UserHistory:
         """True when this source position was already folded into the history."""
         return partition == self.last_partition and offset <= self.last_offset
 
+    def recent_activity(self, event_time: float, window_seconds: float) -> tuple[int, float]:
+        """Count and total amount of the remembered transactions in ``[t - window, t]``.
+
+        >>> history = UserHistory(recent_times=[0.0, 50.0, 90.0], recent_amounts=[5.0, 7.0, 9.0])
+        >>> history.recent_activity(100.0, 60.0)
+        (2, 16.0)
+        """
+        start = event_time - window_seconds
+        count, total = 0, 0.0
+        for moment, amount in zip(self.recent_times, self.recent_amounts, strict=False):
+            if start <= moment <= event_time:
+                count += 1
+                total += amount
+        return count, total
+
+    def remember_recent(self, event_time: float, amount: float) -> None:
+        """Add one transaction to the recent ones (in time order), dropping beyond the bounds."""
+        times, amounts = self.recent_times, self.recent_amounts
+        moment = round(event_time, 3)
+        at = len(times) if not times or moment >= times[-1] else bisect.bisect_right(times, moment)
+        times.insert(at, moment)
+        amounts.insert(at, round(amount, 2))
+        drop = max(
+            bisect.bisect_left(times, times[-1] - RECENT_WINDOW_SECONDS),
+            len(times) - RECENT_TRANSACTIONS,
+        )
+        del times[:drop], amounts[:drop]
+
     def encode(self) -> bytes:
-        """Compact binary form: a 286-byte head plus 4 bytes per remembered value."""
+        """Compact binary form: a 287-byte head, 4 bytes per remembered value, 16 per recent one."""
         head = _HEAD.pack(
             VERSION, self.last_partition, self.last_offset, self.n, self.suspicious,
             self.t_first, self.t_last,
             self.mu_raw, self.var_raw, self.mu_log, self.var_log, self.llr,
             *self.counts, *self.sums, self.tod_c, self.tod_s, *self.p_new,
             self.lat, self.lon, self.dist_mean, *self.palm, self.velocity, self.t_alert,
-            self.places, *(len(s) for s in self.sets),
+            self.places, *(len(s) for s in self.sets), len(self.recent_times),
         )  # fmt: skip
         tokens = [t for s in self.sets for t in s]
-        return head + struct.pack(f"<{len(tokens)}I", *tokens)
+        recent = len(self.recent_times)
+        return (
+            head
+            + struct.pack(f"<{len(tokens)}I", *tokens)
+            + struct.pack(f"<{2 * recent}d", *self.recent_times, *self.recent_amounts)
+        )
 
     @classmethod
     def decode(cls, blob: bytes | None) -> UserHistory:
         """Inverse of :meth:`encode`; ``None`` (a new user) or a pre-v4 JSON profile: empty.
 
-        Raises ``ValueError`` for bytes that are neither (a corrupt record must not pass).
+        A version 4 blob is read with no recent transactions. Raises ``ValueError`` for bytes
+        that are none of these (a corrupt record must not pass).
         """
         if not blob or blob[:1] == b"{":  # the JSON profiles of before: start afresh
             return cls()
-        if blob[0] != VERSION:
+        if blob[0] not in (VERSION, VERSION_4):
             raise ValueError(f"user history of unknown version {blob[0]}")
+        head = _HEAD if blob[0] == VERSION else _HEAD_4
         try:
-            v = _HEAD.unpack_from(blob)
+            v = head.unpack_from(blob)
             sizes = v[36:40]
-            tokens = struct.unpack_from(f"<{sum(sizes)}I", blob, _HEAD.size)
+            recent = v[40] if blob[0] == VERSION else 0
+            tokens = struct.unpack_from(f"<{sum(sizes)}I", blob, head.size)
+            moments = struct.unpack_from(f"<{2 * recent}d", blob, head.size + 4 * sum(sizes))
         except struct.error as exc:
             raise ValueError(f"truncated user history: {exc}") from exc
         f = v[7:35]
@@ -202,6 +259,7 @@ class UserHistory:
             counts=list(f[5:10]), sums=list(f[10:15]), tod_c=f[15], tod_s=f[16],
             p_new=list(f[17:21]), lat=f[21], lon=f[22], dist_mean=f[23], palm=list(f[24:26]),
             velocity=f[26], t_alert=f[27], places=v[35], sets=sets,
+            recent_times=list(moments[:recent]), recent_amounts=list(moments[recent:]),
         )  # fmt: skip
 
 
@@ -323,7 +381,8 @@ class BehaviourFeatures:
         A suspicious transaction moves only the clock, the velocity and the windows, so a
         fraudster's spending does not become the user's habit; an alerted one (``alerted``,
         default ``suspicious``) not even the windows, so a flagged burst keeps the counts at the
-        level that flagged it without making the next ordinary hour look like a burst.
+        level that flagged it without making the next ordinary hour look like a burst. Every
+        transaction, suspicious or alerted, joins the recent ones velocity rules count.
         """
         if alerted is None:
             alerted = suspicious
@@ -349,6 +408,7 @@ class BehaviourFeatures:
         if alerted:
             h.t_alert = max(h.t_alert, ts)
         h.t_last = max(h.t_last, ts)  # out-of-order events never move the clock backwards
+        h.remember_recent(ts, tx.amount)
         if suspicious:
             h.suspicious += 1
             return

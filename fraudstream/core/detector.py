@@ -77,6 +77,11 @@ class DetectorConfig:
     #: The classifier's alert line on P(fraud), learned from the labels.
     calibration: CalibrationParams = field(default_factory=CalibrationParams)
 
+    @property
+    def deviation_alert_memory_days(self) -> float:
+        """``deviation_alert_memory`` in days, as the settings and rule definitions give it."""
+        return self.deviation_alert_memory / DAY
+
 
 #: The rule levels the classifier sees, by rule name.
 RULE_FEATURES = tuple(

@@ -93,6 +93,11 @@ class ReasonName(str, Enum):
     UNFAMILIAR_PLACE = "unfamiliar_place"
     #: The per-user deviation rule: amount far from the user's own scale, or a burst.
     USER_DEVIATION = "user_deviation"
+    #: Rules defined as data (their alerts carry the rule's own id; these are the defaults).
+    VELOCITY = "velocity"
+    DENY_LIST = "deny_list"
+    ALLOW_LIST = "allow_list"
+    EXPRESSION = "expression"
     HALF_SPACE_TREES = "half_space_trees"
     #: The online supervised model trained from labels.
     FRAUD_CLASSIFIER = "fraud_classifier"

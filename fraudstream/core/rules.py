@@ -2,17 +2,35 @@
 
 Every rule has the one :class:`Rule` shape: ``level`` says how strongly it holds (mapped to
 [0, 1] with its alert line at 0.5, so the detector can rank by it) and ``check`` returns the
-typed :class:`Reason` when it fires; both see the user's history as it was before ``tx``.
+typed :class:`Reason` when it fires; both see the user's history as it was before ``tx``. An
+allow list is deliberately not a rule: :class:`AllowListRule` has ``allows`` instead of
+``check`` and ``level``, so it can never raise an alert by mistake.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from fraudstream.core.behaviour import UserHistory
+from fraudstream.core.behaviour import BEHAVIOUR_FEATURES, UserHistory
+from fraudstream.core.expressions import Expression
 from fraudstream.core.records import Reason, ReasonKind, ReasonName, Transaction
+
+#: The transaction's own values an expression may read; ``amount`` is the raw amount, ``hour``
+#: (0-23) and ``weekday`` (0 = Monday) are in UTC, and absent optional fields are null.
+TRANSACTION_FIELDS = (
+    "amount",
+    "userId",
+    "merchant",
+    "country",
+    "channel",
+    "category",
+    "hour",
+    "weekday",
+)
+#: Every name an expression may use: the transaction's values and the behaviour features.
+EXPRESSION_FIELDS = frozenset(TRANSACTION_FIELDS) | frozenset(BEHAVIOUR_FEATURES)
 
 
 class Rule(Protocol):
@@ -222,3 +240,175 @@ class UserDeviationRule:
                 "threshold": float(self.burst_threshold),
             }
         return Reason(ReasonKind.RULE, self.name, details)
+
+
+@dataclass(frozen=True, slots=True)
+class VelocityRule:
+    """Fires when a user's transactions within a window reach a count or exceed a total.
+
+    Counts the transaction itself plus the history's remembered ones in
+    ``[t - window_seconds, t]`` (the history keeps the last ``RECENT_TRANSACTIONS`` of the past
+    day, see :meth:`UserHistory.recent_activity`): fires when that count reaches ``max_count``
+    or their total amount is strictly greater than ``max_amount`` (either limit may be left
+    out, not both). A hard line: ``level`` is 1 when it fires, else 0.
+
+    >>> from datetime import datetime, timezone
+    >>> rule = VelocityRule(window_seconds=60.0, max_count=3)
+    >>> history = UserHistory(recent_times=[1000.0, 1030.0], recent_amounts=[1.0, 1.0])
+    >>> tx = Transaction("t3", "u1", 1.0, datetime.fromtimestamp(1050, timezone.utc))
+    >>> rule.check(tx, history, {}).to_dict()
+    {'type': 'rule', 'name': 'velocity', 'count': 3, 'total': 3.0, 'windowSeconds': 60.0, \
+'maxCount': 3, 'maxAmount': None}
+    """
+
+    window_seconds: float
+    max_count: int | None = None
+    max_amount: float | None = None
+    name: ReasonName = ReasonName.VELOCITY
+
+    def activity(self, tx: Transaction, history: UserHistory) -> tuple[int, float, bool]:
+        """Count and total in the window, this transaction included, and whether it fires."""
+        earlier, earlier_total = history.recent_activity(tx.epoch_seconds, self.window_seconds)
+        count, total = earlier + 1, earlier_total + tx.amount
+        by_count = self.max_count is not None and count >= self.max_count
+        by_amount = self.max_amount is not None and total > self.max_amount
+        return count, total, by_count or by_amount
+
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """1 when the count or the total is over its limit, else 0."""
+        return 1.0 if self.activity(tx, history)[2] else 0.0
+
+    def check(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> Reason | None:
+        """The reason when the user's recent count or total is over a limit, else ``None``."""
+        count, total, fires = self.activity(tx, history)
+        if not fires:
+            return None
+        details = {
+            "count": count,
+            "total": round(total, 2),
+            "windowSeconds": float(self.window_seconds),
+            "maxCount": self.max_count,
+            "maxAmount": self.max_amount,
+        }
+        return Reason(ReasonKind.RULE, self.name, details)
+
+
+@dataclass(frozen=True, slots=True)
+class ListMatch:
+    """Lists of users, merchants, countries and card BIN prefixes a transaction may be on.
+
+    A BIN prefix is matched against the start of the user id, which is the card number when
+    the stream's user is the card (see ``FRAUDSTREAM_FIELD_USER_ID``). Matching is exact and
+    case-sensitive.
+
+    >>> from datetime import datetime, timezone
+    >>> match = ListMatch(countries=frozenset({"KP"}), bin_prefixes=("4111",))
+    >>> match.find(Transaction("t", "4111000011112222", 5.0, datetime.now(timezone.utc)))
+    {'matched': 'binPrefix', 'value': '4111'}
+    """
+
+    users: frozenset[str] = frozenset()
+    merchants: frozenset[str] = frozenset()
+    countries: frozenset[str] = frozenset()
+    bin_prefixes: tuple[str, ...] = ()
+
+    def find(self, tx: Transaction) -> dict[str, Any] | None:
+        """Which list the transaction is on and the value that matched, else ``None``."""
+        if tx.user_id in self.users:
+            return {"matched": "user", "value": tx.user_id}
+        if tx.merchant is not None and tx.merchant in self.merchants:
+            return {"matched": "merchant", "value": tx.merchant}
+        if tx.country is not None and tx.country in self.countries:
+            return {"matched": "country", "value": tx.country}
+        if self.bin_prefixes and tx.user_id.startswith(self.bin_prefixes):
+            prefix = next(p for p in self.bin_prefixes if tx.user_id.startswith(p))
+            return {"matched": "binPrefix", "value": prefix}
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DenyListRule:
+    """Fires on every transaction on the deny list (a blocked card, merchant, country or BIN)."""
+
+    match: ListMatch
+    name: ReasonName = ReasonName.DENY_LIST
+
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """1 for a transaction on the list, else 0."""
+        return 0.0 if self.match.find(tx) is None else 1.0
+
+    def check(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> Reason | None:
+        """The reason when the transaction is on the list, else ``None``."""
+        found = self.match.find(tx)
+        return None if found is None else Reason(ReasonKind.RULE, self.name, found)
+
+
+@dataclass(frozen=True, slots=True)
+class AllowListRule:
+    """Vouches for transactions on the allow list; never alerts (no ``check``, so not a Rule).
+
+    Whoever runs the rules drops every alerting reason for a transaction it allows (see
+    :class:`fraudstream.core.rule_definitions.RuleSet`); the reason returned by :meth:`allows`
+    is the record of why.
+    """
+
+    match: ListMatch
+    name: ReasonName = ReasonName.ALLOW_LIST
+
+    def allows(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> Reason | None:
+        """Why the transaction is allowed when it is on the list, else ``None``."""
+        found = self.match.find(tx)
+        return None if found is None else Reason(ReasonKind.RULE, self.name, found)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionRule:
+    """Fires when an expression over the transaction and its features is true.
+
+    The expression may read :data:`EXPRESSION_FIELDS`; the reason lists the values it read.
+
+    >>> from datetime import datetime, timezone
+    >>> from fraudstream.core.expressions import parse
+    >>> rule = ExpressionRule(parse('amount > 500 and country == "NG"', EXPRESSION_FIELDS))
+    >>> when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> rule.check(Transaction("t", "u", 900.0, when, country="NG"), UserHistory(), {}).details
+    {'inputs': {'amount': 900.0, 'country': 'NG'}}
+    """
+
+    expression: Expression
+    name: ReasonName = ReasonName.EXPRESSION
+
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """1 when the expression is true, else 0."""
+        return 1.0 if self.expression.matches(expression_values(tx, features)) else 0.0
+
+    def check(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> Reason | None:
+        """The reason when the expression is true, else ``None``."""
+        values = expression_values(tx, features)
+        if not self.expression.matches(values):
+            return None
+        inputs = {name: values.get(name) for name in sorted(self.expression.fields)}
+        return Reason(ReasonKind.RULE, self.name, {"inputs": inputs})
+
+
+def expression_values(tx: Transaction, features: dict[str, float]) -> dict[str, Any]:
+    """The values an expression reads: the features, then the transaction's own fields."""
+    return {
+        **features,
+        "amount": tx.amount,
+        "userId": tx.user_id,
+        "merchant": tx.merchant,
+        "country": tx.country,
+        "channel": tx.channel,
+        "category": tx.category,
+        "hour": float(tx.timestamp.hour),
+        "weekday": float(tx.timestamp.weekday()),
+    }

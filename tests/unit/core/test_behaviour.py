@@ -13,9 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fraudstream.core.behaviour import (
+    _HEAD,
+    _HEAD_4,
     BEHAVIOUR_FEATURES,
     HST_FEATURES,
+    RECENT_TRANSACTIONS,
+    RECENT_WINDOW_SECONDS,
     SET_LIMITS,
+    VERSION_4,
     BehaviourFeatures,
     UserHistory,
     hst_view,
@@ -188,20 +193,60 @@ def test_a_history_knows_the_source_positions_it_has_applied() -> None:
 
 
 def full_history() -> UserHistory:
+    """The worst case: every set full and the most recent transactions, at real clock times."""
     history = UserHistory()
+    start = datetime.fromtimestamp(1_733_270_400.123, timezone.utc)
     for i in range(200):
         optional = {"merchant": f"M{i}", "country": f"C{i}", "channel": f"H{i}"}
         optional |= {"category": f"K{i}", "latitude": i / 10, "longitude": -i / 10}
-        fold(history, 10.0 + i, T0 + timedelta(minutes=7 * i), **optional)
+        at = start + timedelta(minutes=7 * i, microseconds=345_678)
+        fold(history, 12_345.678 + i, at, **optional)
     return history
 
 
 def test_encoding_round_trips_and_stays_under_one_kibibyte() -> None:
     history = full_history()
+    assert [len(known) for known in history.sets] == list(SET_LIMITS)
+    assert len(history.recent_times) == len(history.recent_amounts) == RECENT_TRANSACTIONS
     encoded = history.encode()
-    assert len(encoded) <= 1024
+    assert len(encoded) == _HEAD.size + 4 * sum(SET_LIMITS) + 16 * RECENT_TRANSACTIONS <= 1024
     assert UserHistory.decode(encoded) == history
     assert UserHistory.decode(None) == UserHistory() == UserHistory.decode(b"")
+
+
+def test_recent_transactions_keep_the_newest_within_the_window_in_time_order() -> None:
+    history = UserHistory()
+    moments = [0.0, 10.0, 5.0, 20.0, RECENT_WINDOW_SECONDS + 7.0]
+    for i, moment in enumerate(moments):
+        at = datetime.fromtimestamp(moment, timezone.utc)
+        MODEL.update(history, tx(float(i + 1), at), 0, i, suspicious=(i == 1))
+    assert history.recent_times == [10.0, 20.0, RECENT_WINDOW_SECONDS + 7.0]
+    assert history.recent_amounts == [2.0, 4.0, 5.0]  # the suspicious one counts too
+    now = RECENT_WINDOW_SECONDS + 7.0
+    assert history.recent_activity(now, RECENT_WINDOW_SECONDS) == (3, 11.0)
+    assert history.recent_activity(now, RECENT_WINDOW_SECONDS - 13.0) == (2, 9.0)  # from 20 s
+    assert UserHistory.decode(history.encode()) == history
+
+
+def test_recent_transactions_are_rounded_to_milliseconds_and_cents_and_bounded() -> None:
+    history = UserHistory()
+    for i in range(RECENT_TRANSACTIONS + 3):
+        at = T0 + timedelta(seconds=i, microseconds=123_456)
+        MODEL.update(history, tx(10.005 + i, at), 0, i, suspicious=False, alerted=(i % 2 == 0))
+    assert len(history.recent_times) == RECENT_TRANSACTIONS  # alerted ones count too
+    assert history.recent_times[0] == round(T0.timestamp() + 3.123456, 3)
+    assert history.recent_amounts[0] == round(13.005, 2)
+
+
+def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
+    history = full_history()
+    encoded = history.encode()
+    tokens = 4 * sum(len(known) for known in history.sets)
+    old = bytes([VERSION_4]) + encoded[1 : _HEAD_4.size] + encoded[_HEAD.size : _HEAD.size + tokens]
+    decoded = UserHistory.decode(old)
+    assert decoded.recent_times == [] and decoded.recent_amounts == []
+    decoded.recent_times, decoded.recent_amounts = history.recent_times, history.recent_amounts
+    assert decoded == history
 
 
 def test_a_json_profile_of_before_starts_afresh_and_corrupt_bytes_are_refused() -> None:
@@ -210,6 +255,8 @@ def test_a_json_profile_of_before_starts_afresh_and_corrupt_bytes_are_refused() 
         UserHistory.decode(b"\x00corrupt")
     with pytest.raises(ValueError, match="truncated"):
         UserHistory.decode(full_history().encode()[:100])
+    with pytest.raises(ValueError, match="truncated"):
+        UserHistory.decode(full_history().encode()[:-8])  # a recent transaction cut short
 
 
 def test_model_inputs_are_zero_for_ordinary_traffic_and_rise_for_each_pattern() -> None:

@@ -131,6 +131,7 @@ def test_redelivered_message_changes_nothing_and_keeps_its_alert_id() -> None:
     again = detector.process(tx(1, 15000, extra={"country": "FR"}), profile, 3, 7, late)
     assert again.redelivered and not first.redelivered
     assert profile.encode() == snapshot
+    assert len(profile.recent_times) == 2  # the velocity rules' memory is not doubled either
     assert first.alert is not None and again.alert is not None
     assert again.alert.alert_id == first.alert.alert_id
 

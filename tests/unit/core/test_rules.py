@@ -1,4 +1,4 @@
-"""Rules: amount threshold, habit spike, unfamiliar place, user deviation; each says why."""
+"""Rules: amount, habit spike, unfamiliar place, user deviation, velocity, lists, expressions."""
 
 from __future__ import annotations
 
@@ -8,13 +8,21 @@ from typing import Any
 import pytest
 
 from fraudstream.core.behaviour import BehaviourFeatures, UserHistory
+from fraudstream.core.expressions import parse
 from fraudstream.core.records import Transaction
 from fraudstream.core.rules import (
+    EXPRESSION_FIELDS,
+    AllowListRule,
     AmountThresholdRule,
+    DenyListRule,
+    ExpressionRule,
     HabitSpikeRule,
+    ListMatch,
     UnfamiliarPlaceRule,
     UserDeviationRule,
+    VelocityRule,
     beyond,
+    expression_values,
 )
 
 T0 = datetime(2024, 12, 4, tzinfo=timezone.utc)
@@ -126,3 +134,75 @@ def test_user_deviation_fires_on_a_burst_against_the_users_own_rate() -> None:
     reason = check(DEVIATION, 100.0, h, at=at + timedelta(seconds=15))
     assert reason is not None and reason["part"] == "burst"
     assert reason["zscore"] >= reason["threshold"] == 4.0
+
+
+def at_second(second: float) -> datetime:
+    return datetime.fromtimestamp(second, timezone.utc)
+
+
+def checked(rule: Any, t: Transaction, h: UserHistory, features: dict[str, float]) -> Any:
+    """The rule's reason; its level must agree (1 when it fires, else 0)."""
+    reason = rule.check(t, h, features)
+    assert rule.level(t, h, features) == (0.0 if reason is None else 1.0)
+    return reason
+
+
+def test_velocity_counts_the_transaction_itself_with_the_remembered_ones_in_the_window() -> None:
+    h = UserHistory(recent_times=[0.0, 40.0, 90.0], recent_amounts=[5.0, 5.0, 5.0])
+    at_100 = tx(5.0, at_second(100))
+    assert checked(VelocityRule(window_seconds=60.0, max_count=3), at_100, h, {}) is not None
+    assert checked(VelocityRule(window_seconds=59.0, max_count=3), at_100, h, {}) is None
+    assert checked(VelocityRule(window_seconds=60.0, max_count=4), at_100, h, {}) is None
+
+
+def test_velocity_total_must_be_strictly_over_the_amount_limit() -> None:
+    h = UserHistory(recent_times=[90.0], recent_amounts=[50.0])
+    at_100 = tx(50.0, at_second(100))
+    assert checked(VelocityRule(window_seconds=60.0, max_amount=100.0), at_100, h, {}) is None
+    reason = checked(VelocityRule(window_seconds=60.0, max_amount=99.99), at_100, h, {})
+    assert reason is not None and reason.details["total"] == 100.0
+
+
+def test_velocity_counts_what_the_behaviour_update_remembered() -> None:
+    h = history(HABIT, gap=timedelta(seconds=20))  # five payments 20 s apart, up to T0 - 20 s
+    rule = VelocityRule(window_seconds=60.0, max_count=4)
+    reason = checked(rule, tx(5.0, **HOME), h, MODEL.features(h, tx(5.0, **HOME)))
+    assert reason is not None and reason.details["count"] == 4  # T0 - 60, -40, -20 and T0
+    later = tx(5.0, T0 + timedelta(seconds=30), **HOME)
+    assert checked(rule, later, h, MODEL.features(h, later)) is None
+
+
+def test_list_match_reports_the_first_list_the_transaction_is_on() -> None:
+    match = ListMatch(users=frozenset({"u"}), countries=frozenset({"DE"}))
+    assert match.find(tx(5.0, **HOME)) == {"matched": "user", "value": "u"}
+    assert ListMatch(countries=frozenset({"DE"})).find(tx(5.0, **HOME)) == {
+        "matched": "country",
+        "value": "DE",
+    }
+    assert ListMatch(merchants=frozenset({"M1"})).find(tx(5.0)) is None  # no merchant given
+
+
+def test_deny_list_alerts_and_allow_list_only_allows() -> None:
+    match = ListMatch(merchants=frozenset({"M1"}))
+    denied = checked(DenyListRule(match), tx(5.0, **HOME), UserHistory(), {})
+    allowed = AllowListRule(match).allows(tx(5.0, **HOME), UserHistory(), {})
+    assert denied is not None and denied.to_dict()["name"] == "deny_list"
+    assert allowed is not None and allowed.to_dict()["name"] == "allow_list"
+    assert checked(DenyListRule(match), tx(5.0, **ABROAD), UserHistory(), {}) is None
+    assert not hasattr(AllowListRule(match), "check")
+    assert not hasattr(AllowListRule(match), "level")
+
+
+def test_expressions_see_the_raw_amount_and_utc_hour_and_weekday_over_the_features() -> None:
+    h = history(HABIT)
+    features = MODEL.features(h, tx(150.0, **HOME))
+    values = expression_values(tx(150.0, **HOME), features)  # Wednesday 2024-12-04 00:00 UTC
+    assert set(values) == EXPRESSION_FIELDS
+    assert (values["amount"], values["hour"], values["weekday"]) == (150.0, 0.0, 2.0)
+    assert values["country"] == "DE" and values["channel"] is None
+    rule = ExpressionRule(
+        parse("weekday == 2 and z_habit > 3 and new_merchant == 0", EXPRESSION_FIELDS)
+    )
+    assert checked(rule, tx(150.0, **HOME), h, features) is not None
+    ordinary = MODEL.features(h, tx(22.0, **HOME))
+    assert checked(rule, tx(22.0, **HOME), h, ordinary) is None
