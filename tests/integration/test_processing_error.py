@@ -55,7 +55,7 @@ def test_a_failing_message_is_dead_lettered_and_the_stream_goes_on(pipeline: Pip
     dead = pipeline.read(pipeline.dlq_topic, expected=1)
     assert [d["reason"] for _, d in dead] == ["processing_error"]
     assert "victim-1" in dead[0][1]["payload"]
-    assert dead[0][1]["error"].startswith("JSONDecodeError"), dead[0][1]
+    assert dead[0][1]["error"].startswith("ValueError"), dead[0][1]  # an unreadable history
 
     # Everything after it is still processed, by the same process.
     wait_until(lambda: second.stats()["messagesIn"] >= 21, timeout=30)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import orjson
 import pytest
 
+from fraudstream.core.behaviour import UserHistory
 from tests.conftest import Pipeline
 from tests.integration.test_worker import SEED
 from tests.support.kafka import read_records
@@ -17,13 +18,13 @@ WINDOW = 50
 
 
 def history(user: str, count: int) -> list[dict[str, object]]:
-    """A steady spender: ~20 per purchase, a minute apart."""
+    """A steady spender: ~20 per purchase, two hours apart."""
     return [
         {
             "transactionId": f"{user}-h{i}",
             "userId": user,
             "amount": 18 + (i % 5),
-            "timestamp": 1733320000 + 60 * i,
+            "timestamp": 1733320000 + 7200 * i,
         }
         for i in range(count)
     ]
@@ -80,12 +81,12 @@ def test_profile_changes_land_in_the_changelog_partition_of_their_transactions(
     input_partition = {r.key.decode(): r.partition for r in inputs if r.key}
     assert len(set(input_partition.values())) > 1, "the users should spread over partitions"
     changelog = f"{pipeline.env['FRAUDSTREAM_APP_ID']}-user-profiles-changelog"
-    latest: dict[str, tuple[int, dict[str, object]]] = {}
+    latest: dict[str, tuple[int, UserHistory]] = {}
     for record in read_records(pipeline.broker.bootstrap, changelog, len(users)):
         user = orjson.loads(record.key or b"null")  # keys in the table's JSON codec
-        latest[user] = (record.partition, orjson.loads(record.value or b"{}"))
+        latest[user] = (record.partition, UserHistory.decode(record.value))
     assert set(latest) == set(users)
-    for user, (partition, profile) in latest.items():
+    for user, (partition, stored) in latest.items():
         assert partition == input_partition[user], user
-        assert profile["last_partition"] == partition
-        assert profile["count"] == per_user
+        assert stored.last_partition == partition
+        assert stored.n == per_user

@@ -16,14 +16,16 @@ pytestmark = pytest.mark.integration
 SEED = {"userId": "12345", "amount": 15000, "timestamp": "2024-12-04T15:00:00Z"}
 
 
-def normal_transactions(count: int, prefix: str = "n") -> list[dict[str, object]]:
-    """Everyday amounts spread over a few users, well under the rule threshold."""
+def normal_transactions(
+    count: int, prefix: str = "n", start: int = 1_733_320_000
+) -> list[dict[str, object]]:
+    """Everyday amounts spread over a few users, each paying every couple of hours."""
     return [
         {
             "transactionId": f"{prefix}-{i}",
             "userId": f"user-{i % 7}",
             "amount": 20 + (i % 13) * 3.5,
-            "timestamp": f"2024-12-04T15:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "timestamp": start + 1200 * i,
         }
         for i in range(count)
     ]
@@ -129,7 +131,8 @@ def test_restarted_worker_resumes_from_committed_offsets_without_re_alerting(
     wait_until(lambda: pipeline.group_members() == 0, timeout=30, interval=0.2)
 
     second = pipeline.start_worker()
-    batch2 = [*normal_transactions(30, "b"), {**SEED, "transactionId": "fraud-2"}]
+    later = 1_733_320_000 + 1200 * len(batch1)  # batch 2 continues where batch 1 ended
+    batch2 = [*normal_transactions(30, "b", later), {**SEED, "transactionId": "fraud-2"}]
     pipeline.send_json(batch2)
     second.wait_processed(len(batch2))
 
