@@ -18,6 +18,8 @@ create() {
 create transactions-input "$PARTITIONS"
 create fraud-alerts "$PARTITIONS"
 create transactions-dlq "$PARTITIONS"
+# Labels are keyed by userId like the transactions and read by the same worker: same partitions.
+create fraud-labels "$PARTITIONS"
 
 # An existing topic keeps its partition count: say so if it differs from FRAUDSTREAM_PARTITIONS.
 actual="$("$TOPICS" --bootstrap-server "$BOOTSTRAP" --describe --topic transactions-input \

@@ -448,3 +448,12 @@ def test_regex_matches_exactly_the_selected_users(users: list[str], other: str) 
         assert pattern.fullmatch(user), (users, user)
     if other not in users:
         assert not pattern.fullmatch(other), (users, other)
+
+
+def test_compose_runs_the_kafka_version_the_tests_run_on() -> None:
+    pom = (ROOT / "scripts" / "kafka" / "pom.xml").read_text()
+    version = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert version is not None
+    images = re.findall(r"image: apache/kafka:(\S+)", COMPOSE.read_text())
+    assert images and set(images) == {version.group(1)}
+    assert "create fraud-labels" in (ROOT / "docker" / "kafka-init.sh").read_text()
