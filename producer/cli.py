@@ -16,7 +16,7 @@ from typing import Any, get_args
 
 from aiokafka.errors import KafkaError
 
-from fraudstream.kafka.connection import AuthFailureWatch
+from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
 from fraudstream.settings import KafkaSettings
 from producer.csv_replay import CSV_FORMATS, CsvFormatError, CsvReplay, CsvScan
 from producer.generator import (
@@ -72,16 +72,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def bootstrap_from_broker_url(url: str) -> str:
-    """Faust broker URL(s), e.g. ``kafka://h1:9092;kafka://h2:9092``, as ``h1:9092,h2:9092``."""
-    hosts = [part.strip() for part in url.replace(";", ",").split(",") if part.strip()]
-    return ",".join(host.removeprefix("kafka://") for host in hosts)
-
-
 def default_bootstrap() -> str:
     """``FRAUDSTREAM_BROKER_URL`` without ``kafka://``, else localhost:9092."""
     url = os.environ.get(BROKER_URL_ENV, "").strip()
-    return bootstrap_from_broker_url(url) if url else DEFAULT_BOOTSTRAP
+    return bootstrap_of(url) if url else DEFAULT_BOOTSTRAP
 
 
 def parse_start_time(text: str) -> datetime:

@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producer.cli import bootstrap_from_broker_url, build_parser, default_bootstrap
+from fraudstream.kafka.connection import bootstrap_of
+from producer.cli import build_parser, default_bootstrap
 from producer.generator import FRAUD_SCENARIOS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +126,7 @@ def test_unknown_scenario_is_a_usage_error() -> None:
     ],
 )
 def test_broker_url_becomes_an_aiokafka_bootstrap(url: str, bootstrap: str) -> None:
-    assert bootstrap_from_broker_url(url) == bootstrap
+    assert bootstrap_of(url) == bootstrap
 
 
 def test_bootstrap_defaults_to_the_fraudstream_broker_url(
