@@ -22,13 +22,23 @@ def _runtime(view: View) -> Any:
 
 @blueprint.route("/health", name="health")
 class Health(View):
-    """200 when the worker is up and owns partitions of the input topic, else 503."""
+    """200 when the worker owns partitions of the input topic and has recovered their state.
+
+    Faust assigns partitions before it has read the tables' changelogs back; until recovery
+    completes, the profiles and pending labels are partial, so the worker is not ready yet.
+    """
 
     async def get(self, request: Request) -> Response:
         topic = _runtime(self).settings.kafka.input_topic
         assigned = [tp for tp in self.app.consumer.assignment() if tp.topic == topic]
-        ready = bool(assigned)
-        body = {"status": "ready" if ready else "starting", "assignedPartitions": len(assigned)}
+        recovered = (
+            self.app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+            and not self.app.in_recovery
+            and not self.app.rebalancing
+        )
+        ready = bool(assigned) and recovered
+        status = "ready" if ready else ("recovering" if assigned else "starting")
+        body = {"status": status, "assignedPartitions": len(assigned)}
         return self.json(body, status=200 if ready else 503)
 
 
