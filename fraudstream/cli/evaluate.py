@@ -160,6 +160,7 @@ def run_offline(
         detection.label_horizon_days * DAY,
         detection.label_late_window_days * DAY,
         detection.pending_max_entries,
+        detection.held_labels_max_entries,
     )
     state = WorkerState({}, pending, {}, partitions=1)
     outbox = _Collector()

@@ -65,7 +65,19 @@ class Stats(View):
             "labelRate": round(detector.label_rate.value, 6),
         }
         pending = runtime.state.pending
-        body["pending"] = {"size": len(pending), **vars(pending.counts)}
+        counts = pending.counts
+        body["pending"] = {
+            "size": len(pending),  # transactions waiting for their label
+            "heldLabels": pending.held_size(),  # labels waiting for their transaction
+            "added": counts.added,
+            "labeled": counts.labeled,
+            "matured": counts.matured,
+            "corrected": counts.corrected,
+            "forced": counts.forced,
+            "held": counts.held,
+            "heldResolved": counts.held_resolved,
+            "heldExpired": counts.held_expired,
+        }
         body["profiles"] = {"users": runtime.state.users()}  # on this worker's partitions
         if runtime.sink is not None:
             body["sink"] = runtime.sink.stats()
