@@ -17,7 +17,7 @@ from typing import Any, get_args
 from aiokafka.errors import KafkaError
 
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
-from fraudstream.settings import KafkaSettings
+from fraudstream.settings import FieldSettings, KafkaSettings
 from producer.csv_replay import CSV_FORMATS, CsvFormatError, CsvReplay, CsvScan
 from producer.generator import (
     DEFAULT_FRAUD_SHARE,
@@ -349,7 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv-format",
         choices=CSV_FORMATS,
         default="generic",
-        help="paysim, or generic: header userId,amount,timestamp[,label] (default: %(default)s)",
+        help=(
+            "paysim, or generic: header userId,amount,timestamp[,label] or the names "
+            "FRAUDSTREAM_FIELD_* give (default: %(default)s)"
+        ),
     )
     return parser
 
@@ -371,7 +374,7 @@ def build_records(
     scan: CsvScan | None = None
     records: Iterable[LabeledTransaction]
     if args.csv is not None:
-        replay = CsvReplay(args.csv, args.csv_format, start_time_of(args))
+        replay = CsvReplay(args.csv, args.csv_format, start_time_of(args), args.fields)
         scan = replay.scan()
         records = replay
     elif args.generator == HANDBOOK_GENERATOR:
@@ -469,6 +472,7 @@ async def _run(
             record_send_times=args.send_times,
             stop=stop,
             labels=labels,
+            fields=args.fields,
         )
     return await produce(
         records,
@@ -485,6 +489,7 @@ async def _run(
         security=security,
         labels=labels,
         labels_topic=args.labels_topic,
+        fields=args.fields,
     )
 
 
@@ -493,6 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # Messages (and generic CSV columns) use the worker's input mapping, FRAUDSTREAM_FIELD_*.
+        args.fields = FieldSettings().mapping()
         records, scan = build_records(args)
         labels = build_labels(args)
     except (CsvFormatError, OSError, ValueError) as exc:

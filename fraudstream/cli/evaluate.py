@@ -184,11 +184,13 @@ def run_offline(
         labels_topic=LABELS if labels is not None else None,
     )
 
+    fields = settings.fields.mapping()
+
     def messages() -> Iterator[SimpleNamespace]:
         for offset, record in enumerate(records):
             for label in labels.observe(record) if labels is not None else ():
                 yield _message(LABELS, label.key, label.message_json(), offset)
-            yield _message(INPUT, record.key, record.message_json(), offset)
+            yield _message(INPUT, record.key, record.message_json(fields), offset)
 
     async def run() -> None:
         stream = messages()
@@ -280,6 +282,7 @@ async def _produce_and_collect(
             on_sent=lambda record, at: sent_at.__setitem__(record.transaction_id, at),
             labels=labels,
             labels_topic=settings.kafka.labels_topic,
+            fields=settings.fields.mapping(),
         )
         sent = summary.sent + (summary.labels_sent if labels is not None else 0)
         _say(options, "waiting for the worker to catch up and its decisions to arrive")
