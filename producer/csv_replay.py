@@ -8,10 +8,11 @@ Two formats have ready mappings:
   ``nameDest`` the merchant, ``type`` the channel, ``isFraud`` the label.
 * ``generic``: a header row with ``userId,amount,timestamp`` and optionally ``label``
   (0/1/true/false), ``transactionId``, ``merchantId``, ``country``, ``channel``,
-  ``latitude`` and ``longitude``. The names are the worker's input mapping
+  ``category``, ``latitude`` and ``longitude``, and ``scenario`` (a fraud row's scenario name,
+  for recall per scenario in ``fraudstream evaluate``). The names are the worker's input mapping
   (:class:`fraudstream.core.fields.FieldMapping`), so a CSV that says ``customer_id``,
   ``TX_AMOUNT`` and ``terminal_id`` replays with the same ``FRAUDSTREAM_FIELD_*`` settings
-  the worker reads it with; ``label`` is the producer's own column.
+  the worker reads it with; ``label`` and ``scenario`` are the producer's own columns.
 
 The file is read twice: a first pass validates every row, collects bad rows (with line
 numbers) and checks the order; the second pass streams records. Only a file that is not in
@@ -91,6 +92,8 @@ class ParsedRow(NamedTuple):
     channel: str | None
     x: float | None = None
     y: float | None = None
+    category: str | None = None
+    scenario: str | None = None
 
 
 @dataclass(slots=True)
@@ -238,6 +241,8 @@ def parse_generic_row(
         channel=_optional_text(row, fields.channel),
         x=longitude,
         y=latitude,
+        category=_optional_text(row, fields.category),
+        scenario=_optional_text(row, "scenario"),
     )
 
 
@@ -250,10 +255,10 @@ def required_columns(
     return (fields.user_id, fields.amount, fields.timestamp)
 
 
-def _scenario_for(is_fraud: bool | None) -> str:
+def _scenario_for(is_fraud: bool | None, named: str | None = None) -> str:
     if is_fraud is None:
         return UNLABELED_SCENARIO
-    return CSV_FRAUD_SCENARIO if is_fraud else NORMAL_SCENARIO
+    return (named or CSV_FRAUD_SCENARIO) if is_fraud else NORMAL_SCENARIO
 
 
 class CsvReplay:
@@ -358,13 +363,14 @@ class CsvReplay:
                 user_id=row.user_id,
                 amount=row.amount,
                 timestamp_ms=timestamp_ms,
-                scenario=_scenario_for(row.is_fraud),
+                scenario=_scenario_for(row.is_fraud, row.scenario),
                 is_fraud=row.is_fraud,
                 merchant_id=row.merchant_id,
                 country=row.country,
                 channel=row.channel,
                 x=row.x,
                 y=row.y,
+                category=row.category,
             )
 
 

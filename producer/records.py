@@ -67,6 +67,7 @@ class LabeledTransaction:
     channel: str | None = None
     x: float | None = None  # where the payment happened: the terminal's place on a grid
     y: float | None = None
+    category: str | None = None  # the merchant's category (e.g. an MCC)
 
     @property
     def timestamp(self) -> datetime:
@@ -101,6 +102,8 @@ class LabeledTransaction:
             doc[fields.country] = self.country
         if self.channel is not None:
             doc[fields.channel] = self.channel
+        if self.category is not None:
+            doc[fields.category] = self.category
         if self.x is not None and self.y is not None:
             doc[fields.latitude] = self.y
             doc[fields.longitude] = self.x
