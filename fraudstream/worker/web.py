@@ -63,6 +63,15 @@ class Stats(View):
             "legit": classifier.legit,
             "threshold": runtime.settings.detection.classifier_threshold,
             "labelRate": round(detector.label_rate.value, 6),
+            # whether the labels still let each unsupervised part alert alone
+            "trust": {
+                name: {
+                    "trusted": trust.trusted,
+                    "precision": round(trust.precision, 4),
+                    "resolvedAlerts": trust.resolved,
+                }
+                for name, trust in detector.trust.items()
+            },
         }
         pending = runtime.state.pending
         counts = pending.counts
