@@ -10,7 +10,8 @@ features, scored before learning, alerted events not learned, model alerts only 
 same warm-up as the worker, and alerts produced to ``--alerts-topic``. Everything else is
 Quix's defaults. ``benchmarks/run.py`` starts it as a contender; it counts processed messages
 with Quix's ``on_message_processed`` hook, stops after ``--count`` and writes the rate from
-the first to the last processed message and its peak RSS as JSON to ``--result``.
+the first to the last processed message, messages per CPU-second over the same span and its peak
+RSS as JSON to ``--result``.
 
 Needs the ``bench`` extra (``pip install -e '.[bench]'``); quixstreams is imported only when
 the job runs, so ``--help`` works without it.
@@ -106,22 +107,27 @@ class Progress:
     def __init__(self, target: int) -> None:
         self.target = target
         self.count = 0
-        self.first = 0.0
-        self.last = 0.0
+        self.first = self.last = 0.0
+        self.cpu_first = self.cpu_last = 0.0
         self.stop: Any = None
 
     def __call__(self, topic: str, partition: int, offset: int) -> None:
-        now = time.monotonic()
+        now, cpu = time.monotonic(), time.process_time()
         if not self.count:
-            self.first = now
+            self.first, self.cpu_first = now, cpu
         self.count += 1
-        self.last = now
+        self.last, self.cpu_last = now, cpu
         if self.count == self.target and self.stop is not None:
             self.stop()
 
     def rate(self) -> float:
         """Messages per second from the first to the last processed message."""
         return (self.count - 1) / (self.last - self.first) if self.count > 1 else 0.0
+
+    def per_cpu_second(self) -> float:
+        """Messages per second of the process's CPU time (all threads) over the same span."""
+        cpu = self.cpu_last - self.cpu_first
+        return (self.count - 1) / cpu if self.count > 1 and cpu > 0 else 0.0
 
 
 def main() -> None:
@@ -165,6 +171,7 @@ def main() -> None:
     figures = {
         "count": progress.count,
         "rate": progress.rate(),
+        "perCpuSecond": progress.per_cpu_second(),
         "peakRssMiB": peak_rss_mib,
         "alerts": detection.alerts,
     }
