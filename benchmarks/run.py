@@ -94,6 +94,7 @@ class Figures:
     #: what it costs, whatever share of the two shared cores its neighbours took meanwhile.
     per_cpu_second: float
     peak_rss_mib: float | None = None
+    alerts: int | None = None  # alerts produced, for the contenders that detect
 
 
 async def ceiling(bootstrap: str, topic: str, count: int) -> Figures:
@@ -227,7 +228,9 @@ def quix_streams(broker: Broker, topic: str, count: int, workdir: Path) -> Figur
         lines = log_path.read_text(errors="replace").strip().splitlines()
         return f"exited with {done.returncode}: {lines[-1] if lines else '?'} ({log_path})"
     figures = json.loads(result.read_text())
-    return Figures(figures["rate"], figures["perCpuSecond"], figures["peakRssMiB"])
+    return Figures(
+        figures["rate"], figures["perCpuSecond"], figures["peakRssMiB"], figures["alerts"]
+    )
 
 
 def full_worker(
@@ -245,7 +248,8 @@ def full_worker(
         produce_sync(broker.bootstrap, deployment.input_topic, messages)
         drained = drain(deployment, count)
         assert worker.process is not None
-        return Figures(drained.rate, drained.per_cpu_second, rss_mib(worker.process.pid, "VmHWM"))
+        rss = rss_mib(worker.process.pid, "VmHWM")
+        return Figures(drained.rate, drained.per_cpu_second, rss, worker.stats()["alertsOut"])
     finally:
         deployment.stop()
 
@@ -385,14 +389,17 @@ def main() -> None:
         f"\nmachine: {results['machine']}\nbroker: {results['broker']}\n"
         f"messages per contender: {count}\n"
     )
-    print(f"{'contender':<40}{'events/s':>12}{'per CPU-s':>12}{'peak RSS MiB':>14}")
+    print(f"{'contender':<40}{'events/s':>12}{'per CPU-s':>12}{'peak RSS MiB':>14}{'alerts':>8}")
     for name, label in LABELS.items():
         if name not in contenders:
-            print(f"{label:<40}{'skipped':>12}{'-':>12}{'-':>14}")
+            print(f"{label:<40}{'skipped':>12}{'-':>12}{'-':>14}{'-':>8}")
             continue
         figures = contenders[name]
         rss = "-" if figures.peak_rss_mib is None else f"{figures.peak_rss_mib:.0f}"
-        print(f"{label:<40}{figures.rate:>12,.0f}{figures.per_cpu_second:>12,.0f}{rss:>14}")
+        alerts = "-" if figures.alerts is None else str(figures.alerts)
+        print(
+            f"{label:<40}{figures.rate:>12,.0f}{figures.per_cpu_second:>12,.0f}{rss:>14}{alerts:>8}"
+        )
     if "quixSkipped" in results:
         print(f"\nQuix Streams skipped: {results['quixSkipped']}")
     print("\nratios (events/s): " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
