@@ -6,6 +6,7 @@ Pure Python plus River; the Faust worker, the evaluator and the benchmarks all c
 
 from __future__ import annotations
 
+import math
 import pickle
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,12 +100,18 @@ RULE_FEATURES = tuple(
 #: What the classifier sees, in this order (pending entries store the values as a tuple, then
 #: the probability the transaction was scored with): the user's behaviour features, the
 #: merchant's, the burst statistic, Half-Space Trees' score and every rule's level.
+#: Hinges of the amount's logarithm, a factor of 3 apart over every plausible currency scale:
+#: they let the linear classifier learn a step in the amount (a linear model on log(amount)
+#: alone can only learn a slope), wherever the labels put it.
+AMOUNT_HINGES = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0, 30_000.0)
+HINGE_FEATURES = tuple(f"amount_over_{int(edge)}" for edge in AMOUNT_HINGES)
 CLASSIFIER_FEATURES = (
     *BEHAVIOUR_FEATURES,
     *MERCHANT_FEATURES,
     "burst_zscore",
     "hst_score",
     *RULE_FEATURES,
+    *HINGE_FEATURES,
 )
 #: Stored in place of the probability when the classifier was not ready at scoring time.
 NOT_SCORED = -1.0
@@ -281,6 +288,9 @@ class Detector:
         named["burst_zscore"] = burst
         named["hst_score"] = hst_score
         named.update(zip(RULE_FEATURES, rule_levels, strict=True))
+        log_amount = math.log1p(max(tx.amount, 0.0))
+        for name, edge in zip(HINGE_FEATURES, AMOUNT_HINGES, strict=True):
+            named[name] = max(0.0, log_amount - math.log1p(edge))
         return named
 
     def learn_label(
