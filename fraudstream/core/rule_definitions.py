@@ -34,7 +34,7 @@ built-in rules, so a new deployment starts with exactly the rules it ran before.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal, Protocol
@@ -406,6 +406,9 @@ class RuleOutcome:
     shadow: tuple[Reason, ...] = ()
     allowed_by: tuple[Reason, ...] = ()
     suppressed: tuple[Reason, ...] = ()
+    #: Every active rule's level by rule id (0.5 at its alert line), for ranking and the
+    #: classifier; shadow rules never appear here.
+    levels: dict[str, float] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -483,24 +486,30 @@ class RuleSet:
     def evaluate(
         self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> RuleOutcome:
-        """Run active and shadow rules on ``tx``; ``history`` is the user's before ``tx``."""
-        alerting = [
-            r for rule in self._active if (r := rule.check(tx, history, features)) is not None
-        ]
+        """Run active and shadow rules on ``tx``; ``history`` is the user's before ``tx``.
+
+        An active rule's reason is asked for only when its level reaches 0.5 (its alert line).
+        """
+        levels: dict[str, float] = {}
+        alerting: list[Reason] = []
+        for rule in self._active:
+            level = levels[rule.rule_id] = rule.level(tx, history, features)
+            if level >= 0.5 and (reason := rule.check(tx, history, features)) is not None:
+                alerting.append(reason)
         shadow: list[Reason] = []
-        for rule in self._shadow:
-            if isinstance(rule, DefinedAllowList):
-                hit = rule.allows(tx, history, features)
+        for trial in self._shadow:
+            if isinstance(trial, DefinedAllowList):
+                hit = trial.allows(tx, history, features)
             else:
-                hit = rule.check(tx, history, features)
+                hit = trial.check(tx, history, features)
             if hit is not None:
                 shadow.append(hit)
         allowed = [
-            r for rule in self._allow if (r := rule.allows(tx, history, features)) is not None
+            r for allow in self._allow if (r := allow.allows(tx, history, features)) is not None
         ]
         if allowed:
-            return RuleOutcome((), tuple(shadow), tuple(allowed), tuple(alerting))
-        return RuleOutcome(tuple(alerting), tuple(shadow))
+            return RuleOutcome((), tuple(shadow), tuple(allowed), tuple(alerting), levels)
+        return RuleOutcome(tuple(alerting), tuple(shadow), levels=levels)
 
     def _arrange(self) -> None:
         """Sort the installed rules by mode once, so evaluation does no bookkeeping."""

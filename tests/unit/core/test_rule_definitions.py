@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from fraudstream.core.behaviour import RECENT_TRANSACTIONS, BehaviourFeatures, UserHistory
-from fraudstream.core.detector import Detector, DetectorConfig
+from fraudstream.core.detector import DetectorConfig, builtin_rules
 from fraudstream.core.records import Reason, ReasonKind, Transaction
 from fraudstream.core.rule_definitions import (
     AllowListKind,
@@ -496,7 +496,7 @@ def _today_and_seeded(
     """
     config = DetectionSettings().detector_config()
     features = MODEL.features(history, transaction)
-    rules = Detector(config).rules
+    rules = builtin_rules(config)
     today = [
         reason.to_dict()
         for rule in rules

@@ -112,7 +112,15 @@ def test_a_transaction_over_the_threshold_is_alerted_under_its_user_key() -> Non
     r.run(tx(0, amount=15000))
     [(key, alert)] = r.outbox.alerts
     assert key == b"u1" and alert["transactionId"] == "t0"
-    assert alert["reasons"] == [{"type": "rule", "name": "amount_threshold", "threshold": 10000.0}]
+    assert alert["reasons"] == [
+        {
+            "type": "rule",
+            "name": "amount_threshold",
+            "threshold": 10000.0,
+            "rule": "amount_threshold",
+            "version": 1,
+        }
+    ]
     assert (r.stats.alerts_out, r.stats.alerts_by_reason["amount_threshold"]) == (1, 1)
 
 
