@@ -224,6 +224,9 @@ def run_online(
         "FRAUDSTREAM_DLQ_TOPIC": f"evaluate-{tag}-dlq",
         "FRAUDSTREAM_LABELS_TOPIC": f"evaluate-{tag}-labels",
         "FRAUDSTREAM_DECISIONS_TOPIC": f"evaluate-{tag}-decisions",
+        # the settings' rules, not whatever a deployment's rules topic holds
+        "FRAUDSTREAM_RULES_TOPIC": f"evaluate-{tag}-rules",
+        "FRAUDSTREAM_SHADOW_TOPIC": f"evaluate-{tag}-shadow",
         **extra_env,
     }
     with local_pipeline(workdir, lambda text: _say(options, text), own_names) as pipeline:

@@ -476,7 +476,7 @@ class RuleSet:
             definition = definition_from_json(raw)
         except ValidationError as exc:
             rule_id, version = _claimed_identity(raw)
-            return RuleChange(ChangeStatus.REFUSED, rule_id, version, error=_summary(exc))
+            return RuleChange(ChangeStatus.REFUSED, rule_id, version, error=validation_summary(exc))
         return self.apply(definition)
 
     def seed(self, definitions: Iterable[RuleDefinition]) -> tuple[RuleChange, ...]:
@@ -568,8 +568,8 @@ def _claimed_identity(raw: bytes | str) -> tuple[str | None, int | None]:
     )
 
 
-def _summary(error: ValidationError) -> str:
-    """Pydantic's errors on one line: ``where: what; ...``."""
+def validation_summary(error: ValidationError) -> str:
+    """Pydantic's errors on one line: ``where: what; ...`` (messages only, never the input)."""
     parts = []
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item["loc"]) or "definition"

@@ -106,6 +106,7 @@ async def detect(stream: StreamT) -> None:
     """
     batched = cast(faust.Stream, stream)  # take_events is on the class, not on StreamT
     worker = settings.worker
+    await runtime.rules_loaded()  # never score a transaction before the rules in force are in
     async for events in batched.take_events(worker.batch_max_events, worker.batch_max_wait):
         await runtime.handler.handle(events)
 
@@ -120,6 +121,12 @@ async def save_model() -> None:
 async def report_progress() -> None:
     """A progress line in the log (and a metrics point), so operators see the worker move."""
     runtime.report_progress()
+
+
+@app.task
+async def follow_rules() -> None:
+    """Read the rules control topic, then apply every change while the worker runs."""
+    await runtime.follow_rules()
 
 
 @app.task

@@ -64,7 +64,10 @@ def test_worker_serves_health_stats_and_prometheus_metrics(pipeline: Pipeline) -
     pipeline.send_json([SEED])
     worker.wait_processed(1)
 
-    assert worker.get_json("/health") == (200, {"status": "ready", "assignedPartitions": 4})
+    assert worker.get_json("/health") == (
+        200,
+        {"status": "ready", "assignedPartitions": 4, "rulesLoaded": True},
+    )
     with urllib.request.urlopen(worker.base_url + "/metrics", timeout=5) as response:
         text = response.read().decode()
     assert 'fraudstream_alerts_total{reason="amount_threshold"} 1' in text

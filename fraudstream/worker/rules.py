@@ -1,0 +1,116 @@
+"""Keeps a worker's rules equal to the rules control topic, while the worker runs.
+
+At start the whole topic is read and applied before the first transaction is scored (the
+agent waits on :attr:`RulesFollower.loaded`); an empty topic gets the seed definitions from
+the settings. Then every new record is applied within one poll (~0.2 s). A record that does
+not validate, is stale or names another rule than its key is logged and skipped: the last
+good version keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from pydantic import ValidationError
+
+from fraudstream.core.rule_definitions import (
+    ChangeStatus,
+    RuleChange,
+    RuleDefinition,
+    RuleSet,
+    definition_from_json,
+    validation_summary,
+)
+from fraudstream.kafka.rules_topic import RuleRecord, RulesTopic
+
+log = logging.getLogger("fraudstream")
+
+
+def apply_record(rules: RuleSet, record: RuleRecord) -> RuleChange:
+    """Validate one record of the topic and apply it; a bad one is refused, never raised."""
+    claimed = record.key_text
+    if record.value is None:
+        error = "a tombstone: rules are never deleted, publish a disabled version instead"
+        return RuleChange(ChangeStatus.REFUSED, claimed, None, error=error)
+    try:
+        definition = definition_from_json(record.value)
+    except ValidationError as exc:
+        return RuleChange(ChangeStatus.REFUSED, claimed, None, error=validation_summary(exc))
+    if claimed != definition.id:
+        error = f"key {claimed!r} is not the rule id (compaction would keep the wrong record)"
+        return RuleChange(ChangeStatus.REFUSED, definition.id, definition.version, error=error)
+    return rules.apply(definition)
+
+
+class RulesFollower:
+    """Reads the control topic into a :class:`RuleSet`, then applies every change."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        topic: RulesTopic,
+        seeds: Callable[[], tuple[RuleDefinition, ...]],
+    ) -> None:
+        self.rules = rules
+        self.topic = topic
+        self.seeds = seeds
+        #: Set once the topic has been read to its end (and seeded if it was empty).
+        self.loaded = asyncio.Event()
+        #: Records applied, by outcome (``added``, ``updated``, ``unchanged``, ``refused``).
+        self.changes: Counter[str] = Counter()
+
+    async def run(self) -> None:
+        """Load the topic, then follow it until cancelled (the clients close either way)."""
+        try:
+            await self.topic.start()
+            await self.load()
+            while True:
+                for record in await self.topic.poll():
+                    self.apply(record)
+        finally:
+            await self.topic.stop()
+
+    async def load(self) -> None:
+        """Apply everything on the topic; publish the seeds when it holds nothing."""
+        records = await self.topic.read_to_end()
+        if not records:
+            for definition in self.seeds():
+                await self.topic.publish(definition)
+            log.info("rules topic %s was empty: published the seed definitions", self.topic.topic)
+            # read back rather than apply our own: when two workers seed at once, the first
+            # record of each rule wins on every worker alike
+            records = await self.topic.read_to_end()
+        for record in records:
+            self.apply(record)
+        summary = ", ".join(f"{d.id} v{d.version} {d.mode.value}" for d in self.rules.definitions)
+        log.info("rules loaded from %s: %s", self.topic.topic, summary or "none")
+        self.loaded.set()
+
+    def apply(self, record: RuleRecord) -> RuleChange:
+        """Apply one record and log what it changed, or why it was refused."""
+        change = apply_record(self.rules, record)
+        self.changes[change.status.value] += 1
+        where = f"{self.topic.topic}[{record.partition}]@{record.offset}"
+        if change.status is ChangeStatus.REFUSED:
+            log.warning(
+                "rule definition at %s refused, the last good version keeps running: %s",
+                where,
+                change.describe(),
+            )
+        elif change.status is not ChangeStatus.UNCHANGED:
+            log.info("rule definition at %s applied: %s", where, change.describe())
+        return change
+
+    def to_dict(self) -> dict[str, object]:
+        """For ``/stats``: the rules in force and what the topic's records did."""
+        return {
+            "loaded": self.loaded.is_set(),
+            "inForce": [
+                {"id": d.id, "version": d.version, "mode": d.mode.value, "kind": d.kind.type}
+                for d in self.rules.definitions
+            ],
+            "changes": dict(self.changes),
+        }
