@@ -149,6 +149,9 @@ class _Collector:
         decision = orjson.loads(value)
         self.decisions.setdefault(decision["transactionId"], decision)
 
+    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+        """The settings' rules have no shadow rules."""
+
 
 def run_offline(
     records: Iterable[LabeledTransaction], settings: Settings, labels: DelayedLabels | None

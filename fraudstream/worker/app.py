@@ -69,6 +69,7 @@ labels_topic = app.topic(
 )
 alerts_topic = app.topic(settings.kafka.alerts_topic, key_serializer="raw", value_serializer="raw")
 dlq_topic = app.topic(settings.kafka.dlq_topic, key_serializer="raw", value_serializer="raw")
+shadow_topic = app.topic(settings.kafka.shadow_topic, key_serializer="raw", value_serializer="raw")
 #: What the agent reads: transactions, and labels unless they are switched off.
 consumed_topic = app.topic(
     settings.kafka.input_topic,
@@ -92,7 +93,8 @@ decisions_topic = (
     if settings.kafka.decisions_topic
     else None
 )
-runtime = WorkerRuntime(app, settings, state, TopicOutbox(alerts_topic, dlq_topic, decisions_topic))
+outbox = TopicOutbox(alerts_topic, dlq_topic, decisions_topic, shadow_topic)
+runtime = WorkerRuntime(app, settings, state, outbox)
 app.runtime = runtime
 blueprint.register(app, url_prefix="")
 
@@ -138,7 +140,14 @@ async def quiet_root_logger() -> None:
 @app.task
 async def declare_topics() -> None:
     """Create the input, alert and dead-letter topics if missing, with the configured partitions."""
-    for topic in (input_topic, labels_topic, alerts_topic, dlq_topic, decisions_topic):
+    for topic in (
+        input_topic,
+        labels_topic,
+        alerts_topic,
+        dlq_topic,
+        decisions_topic,
+        shadow_topic,
+    ):
         if topic is not None:
             await topic.maybe_declare()
 

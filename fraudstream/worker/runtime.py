@@ -55,17 +55,19 @@ log = logging.getLogger("fraudstream")
 
 
 class TopicOutbox:
-    """Alerts, dead letters and (optionally) decisions to their Faust topics."""
+    """Alerts, dead letters, shadow hits and (optionally) decisions to their Faust topics."""
 
     def __init__(
         self,
         alerts: faust.types.TopicT,
         dead_letters: faust.types.TopicT,
         decisions: faust.types.TopicT | None = None,
+        shadow_hits: faust.types.TopicT | None = None,
     ) -> None:
         self.alerts = alerts
         self.dead_letters = dead_letters
         self.decisions = decisions
+        self.shadow_hits = shadow_hits
 
     async def send_alert(self, key: bytes, value: bytes) -> None:
         """Publish one alert, keyed by userId."""
@@ -79,6 +81,11 @@ class TopicOutbox:
         """Publish one decision, when the decisions topic is on."""
         if self.decisions is not None:
             await self.decisions.send(key=key, value=value)
+
+    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+        """Publish one shadow rule's hit, keyed by userId."""
+        if self.shadow_hits is not None:
+            await self.shadow_hits.send(key=key, value=value)
 
 
 class WorkerRuntime:
