@@ -2,8 +2,9 @@
 
 The topic is compacted (Kafka keeps at least the latest record of each rule) and read
 without a consumer group: every reader assigns itself all partitions and starts from the
-beginning, so each worker and each CLI call sees every definition. This module moves
-bytes only; validating and applying definitions is the core's job. No Faust here.
+beginning, so each worker and each CLI call sees every definition. Validating a definition
+is the core's job; :func:`apply_record` adds what only the topic knows (the key, tombstones).
+No Faust here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,17 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import ValidationError
 
-from fraudstream.core.rule_definitions import RuleDefinition, definition_to_json
+from fraudstream.core.rule_definitions import (
+    ChangeStatus,
+    RuleChange,
+    RuleDefinition,
+    RuleSet,
+    definition_from_json,
+    definition_to_json,
+    validation_summary,
+)
 
 #: Partitions of a rules topic this module creates: one keeps every change in one order.
 RULES_PARTITIONS = 1
@@ -44,6 +54,22 @@ class RuleRecord:
     def key_text(self) -> str | None:
         """The key as text (the rule id it claims), or None when absent."""
         return None if self.key is None else self.key.decode("utf-8", errors="replace")
+
+
+def apply_record(rules: RuleSet, record: RuleRecord) -> RuleChange:
+    """Validate one record of the topic and apply it; a bad one is refused, never raised."""
+    claimed = record.key_text
+    if record.value is None:
+        error = "a tombstone: rules are never deleted, publish a disabled version instead"
+        return RuleChange(ChangeStatus.REFUSED, claimed, None, error=error)
+    try:
+        definition = definition_from_json(record.value)
+    except ValidationError as exc:
+        return RuleChange(ChangeStatus.REFUSED, claimed, None, error=validation_summary(exc))
+    if claimed != definition.id:
+        error = f"key {claimed!r} is not the rule id (compaction would keep the wrong record)"
+        return RuleChange(ChangeStatus.REFUSED, definition.id, definition.version, error=error)
+    return rules.apply(definition)
 
 
 async def ensure_rules_topic(

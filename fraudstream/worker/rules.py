@@ -14,35 +14,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-from pydantic import ValidationError
-
-from fraudstream.core.rule_definitions import (
-    ChangeStatus,
-    RuleChange,
-    RuleDefinition,
-    RuleSet,
-    definition_from_json,
-    validation_summary,
-)
-from fraudstream.kafka.rules_topic import RuleRecord, RulesTopic
+from fraudstream.core.rule_definitions import ChangeStatus, RuleChange, RuleDefinition, RuleSet
+from fraudstream.kafka.rules_topic import RuleRecord, RulesTopic, apply_record
 
 log = logging.getLogger("fraudstream")
-
-
-def apply_record(rules: RuleSet, record: RuleRecord) -> RuleChange:
-    """Validate one record of the topic and apply it; a bad one is refused, never raised."""
-    claimed = record.key_text
-    if record.value is None:
-        error = "a tombstone: rules are never deleted, publish a disabled version instead"
-        return RuleChange(ChangeStatus.REFUSED, claimed, None, error=error)
-    try:
-        definition = definition_from_json(record.value)
-    except ValidationError as exc:
-        return RuleChange(ChangeStatus.REFUSED, claimed, None, error=validation_summary(exc))
-    if claimed != definition.id:
-        error = f"key {claimed!r} is not the rule id (compaction would keep the wrong record)"
-        return RuleChange(ChangeStatus.REFUSED, definition.id, definition.version, error=error)
-    return rules.apply(definition)
 
 
 class RulesFollower:
