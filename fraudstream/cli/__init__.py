@@ -1,4 +1,4 @@
-"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq, label, rules."""
+"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq, label, rules, backtest."""
 
 from __future__ import annotations
 
@@ -149,6 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
         _add_setting_flags(command)
         command.add_argument("--rules-topic", help="rules topic (FRAUDSTREAM_RULES_TOPIC)")
 
+    backtest = sub.add_parser(
+        "backtest",
+        help="a candidate rule set over past transactions: hits, precision and recall per rule",
+        description="Reads a past range of the input topic (no consumer group, nothing "
+        "written), runs it through the detector with the candidate rules (the rules in force "
+        "with RULES_FILE's definitions in place of same-id ones) and with the rules in force, "
+        "each from empty state, and reports hits per rule; with --ground-truth or "
+        "--labels-from-topic, precision and recall too.",
+    )
+    _add_setting_flags(backtest)
+    backtest.add_argument("rules_file", type=Path, help="candidate definitions (JSON or lines)")
+    backtest.add_argument("--from-offset", type=int, help="first offset, in every partition")
+    backtest.add_argument("--to-offset", type=int, help="offset to stop before, every partition")
+    backtest.add_argument("--from-time", help="first broker time, ISO-8601 (e.g. 2024-12-04)")
+    backtest.add_argument("--to-time", help="broker time to stop before, ISO-8601")
+    backtest.add_argument("--ground-truth", type=Path, help="labels: JSON lines or CSV")
+    backtest.add_argument(
+        "--labels-from-topic", action="store_true", help="take the labels topic as ground truth"
+    )
+    backtest.add_argument("--rules-topic", help="rules topic (FRAUDSTREAM_RULES_TOPIC)")
+    backtest.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
     demo = sub.add_parser("demo", help="embedded broker + worker + load, alerts on screen")
     demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
     demo.add_argument("--rate", type=float, default=300.0, help="transactions/s (default 300)")
@@ -225,6 +247,21 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "rules":
         _apply_setting_flags(args)
         sys.exit(asyncio.run(_rules_command(args)))
+    elif args.command == "backtest":
+        _apply_setting_flags(args)
+        from fraudstream.cli.backtest import BacktestOptions, parse_time_ms, run_backtest
+        from fraudstream.kafka.history import Span
+
+        span = Span(
+            args.from_offset,
+            args.to_offset,
+            parse_time_ms(args.from_time) if args.from_time else None,
+            parse_time_ms(args.to_time) if args.to_time else None,
+        )
+        backtest_options = BacktestOptions(
+            args.rules_file, span, args.ground_truth, args.labels_from_topic, args.json
+        )
+        sys.exit(asyncio.run(run_backtest(backtest_options)))
     elif args.command == "demo":
         from fraudstream.cli.demo import DemoOptions, run_demo
 
