@@ -11,7 +11,7 @@ Points (the Grafana dashboard is built against exactly this schema)
     tag ``userId``; fields ``amount`` (float), ``score`` (float), ``suspicious`` (int 0/1).
 ``rule_hits``  one per rule that fired on a transaction: the active rules of an alert (not the
     models) and every shadow rule's hit. tags ``mode`` (``active`` or ``shadow``), ``rule`` (the
-    rule id), ``version``; fields ``amount`` (float), ``transactionId`` and ``userId`` (strings).
+    rule id), ``userId``, ``version``; fields ``amount`` (float), ``transactionId`` (string).
 ``worker_stats``  one per :meth:`InfluxSink.write_metrics` call, at ``at_epoch_s``.
     tag ``worker``; every numeric value of the metrics dict as a float field, nested dicts
     flattened with ``_`` (``latencyMs.p99`` -> ``latencyMs_p99``, ``alertsByReason`` ->
@@ -178,16 +178,14 @@ def rule_hit_lines(record: ProcessedRecord, time_ns: int | None = None) -> list[
     tx = record.transaction
     if time_ns is None:
         time_ns = point_time_ns(record)
-    fields = (
-        f"amount={float_field(tx.amount)},transactionId={string_field(tx.transaction_id)},"
-        f"userId={string_field(tx.user_id)}"
-    )
+    fields = f"amount={float_field(tx.amount)},transactionId={string_field(tx.transaction_id)}"
+    user = escape_tag_value(tx.user_id)
     lines = []
     for mode, reason in hits:
         rule, version = reason.details.get("rule"), reason.details.get("version")
         if not isinstance(rule, str) or not isinstance(version, int):
             continue  # a model's reason
-        tags = f",mode={mode},rule={escape_tag_value(rule)},version={version}"
+        tags = f",mode={mode},rule={escape_tag_value(rule)},userId={user},version={version}"
         lines.append(f"{RULE_HITS_MEASUREMENT}{tags} {fields} {time_ns}")
     return lines
 

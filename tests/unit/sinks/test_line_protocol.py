@@ -282,10 +282,10 @@ def test_rule_hits_are_points_per_rule_version_and_mode_beside_the_alert() -> No
     alert = Alert("a", tx, tx.timestamp, 0.9, [active, model], {})
     record = ProcessedRecord(tx, 0.9, alert, (shadow,))
     time_ns = point_time_ns(record)
-    fields = 'amount=900,transactionId="tx-9",userId="user 1"'
+    fields = 'amount=900,transactionId="tx-9"'
     assert rule_hit_lines(record) == [
-        f"rule_hits,mode=active,rule=amount_threshold,version=3 {fields} {time_ns}",
-        f"rule_hits,mode=shadow,rule=big\\ spend,version=1 {fields} {time_ns}",
+        f"rule_hits,mode=active,rule=amount_threshold,userId=user\\ 1,version=3 {fields} {time_ns}",
+        f"rule_hits,mode=shadow,rule=big\\ spend,userId=user\\ 1,version=1 {fields} {time_ns}",
     ]
     assert record_lines(record)[2:] == rule_hit_lines(record)
 
@@ -295,5 +295,5 @@ def test_a_shadow_hit_without_an_alert_is_still_a_point() -> None:
     shadow = Reason(ReasonKind.RULE, "trial", {"rule": "trial", "version": 2})
     lines = record_lines(ProcessedRecord(tx, 0.1, None, (shadow,)), write_transactions=False)
     assert [line.split(" ", 1)[0] for line in lines] == [
-        "rule_hits,mode=shadow,rule=trial,version=2"
+        "rule_hits,mode=shadow,rule=trial,userId=u,version=2"
     ]
