@@ -308,8 +308,9 @@ def test_init_scripts_exist_and_are_executable() -> None:
     for script in (kafka_init, dbrp):
         assert os.access(script, os.X_OK), f"{script} must be executable"
     text = kafka_init.read_text()
-    for topic in ("transactions-input", "fraud-alerts", "transactions-dlq"):
+    for topic in ("transactions-input", "fraud-alerts", "transactions-dlq", "fraud-alerts-shadow"):
         assert f"create {topic} " in text
+    assert "create fraudstream-rules 1 --config cleanup.policy=compact" in text
     assert "--if-not-exists" in text
     dbrp_text = dbrp.read_text()
     assert "influx v1 dbrp create" in dbrp_text

@@ -14,7 +14,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from fraudstream.kafka.rules_topic import REQUEST_TIMEOUT_MS
+from fraudstream.kafka.connection import CLIENT_REQUEST_TIMEOUT_MS
 
 #: Longest one fetch waits, ms.
 FETCH_MS = 500
@@ -54,7 +54,7 @@ async def read_span(
         group_id=None,  # no group: a backtest never moves a deployment's offsets
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        request_timeout_ms=CLIENT_REQUEST_TIMEOUT_MS,
         **(security or {}),
     )
     await consumer.start()
@@ -94,7 +94,9 @@ async def topic_partitions(
 ) -> list[int]:
     """The partition numbers of ``topic`` (empty when it does not exist)."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS, **(security or {})
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=CLIENT_REQUEST_TIMEOUT_MS,
+        **(security or {}),
     )
     await admin.start()
     try:

@@ -28,6 +28,7 @@ from fraudstream.core.rule_definitions import (
     definition_to_json,
     validation_summary,
 )
+from fraudstream.kafka.connection import CLIENT_REQUEST_TIMEOUT_MS
 
 #: Partitions of a rules topic this module creates: one keeps every change in one order.
 RULES_PARTITIONS = 1
@@ -35,8 +36,6 @@ RULES_PARTITIONS = 1
 RULES_TOPIC_CONFIG = {"cleanup.policy": "compact"}
 #: Longest one fetch waits for a change, ms (the worker applies a change within a second).
 POLL_MS = 200
-#: Longest a client waits for the broker's answer to one request, ms.
-REQUEST_TIMEOUT_MS = 15_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +76,9 @@ async def ensure_rules_topic(
 ) -> None:
     """Create the compacted rules topic when it does not exist yet."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS, **(security or {})
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=CLIENT_REQUEST_TIMEOUT_MS,
+        **(security or {}),
     )
     await admin.start()
     try:
@@ -132,7 +133,7 @@ class RulesTopic:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             acks="all",
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
+            request_timeout_ms=CLIENT_REQUEST_TIMEOUT_MS,
             **self.security,
         )
         await self._producer.start()
@@ -141,7 +142,7 @@ class RulesTopic:
             group_id=None,  # no group: every reader sees every record, nothing is committed
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            request_timeout_ms=REQUEST_TIMEOUT_MS,
+            request_timeout_ms=CLIENT_REQUEST_TIMEOUT_MS,
             **self.security,
         )
         await self._consumer.start()

@@ -4,7 +4,8 @@ At start the whole topic is read and applied before the first transaction is sco
 agent waits on :attr:`RulesFollower.loaded`); an empty topic gets the seed definitions from
 the settings. Then every new record is applied within one poll (~0.2 s). A record that does
 not validate, is stale or names another rule than its key is logged and skipped: the last
-good version keeps running.
+good version keeps running. A broker error is logged and retried: the worker waits for its
+rules at start, and keeps running on the last good ones while the topic is out of reach.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
+from aiokafka.errors import KafkaError
+
 from fraudstream.core.rule_definitions import ChangeStatus, RuleChange, RuleDefinition, RuleSet
 from fraudstream.kafka.rules_topic import RuleRecord, RulesTopic, apply_record
 
 log = logging.getLogger("fraudstream")
+
+#: Seconds between two attempts to reach the rules topic after a broker error.
+RETRY_SECONDS = 1.0
 
 
 class RulesFollower:
@@ -28,10 +34,12 @@ class RulesFollower:
         rules: RuleSet,
         topic: RulesTopic,
         seeds: Callable[[], tuple[RuleDefinition, ...]],
+        retry_seconds: float = RETRY_SECONDS,
     ) -> None:
         self.rules = rules
         self.topic = topic
         self.seeds = seeds
+        self.retry_seconds = retry_seconds
         #: Set once the topic has been read to its end (and seeded if it was empty).
         self.loaded = asyncio.Event()
         #: Records applied, by outcome (``added``, ``updated``, ``unchanged``, ``refused``).
@@ -40,13 +48,36 @@ class RulesFollower:
     async def run(self) -> None:
         """Load the topic, then follow it until cancelled (the clients close either way)."""
         try:
-            await self.topic.start()
-            await self.load()
+            while not self.loaded.is_set():
+                try:
+                    await self.topic.start()
+                    await self.load()
+                except KafkaError as exc:
+                    await self.topic.stop()
+                    await self.retry(exc)
             while True:
-                for record in await self.topic.poll():
+                try:
+                    records = await self.topic.poll()
+                except KafkaError as exc:
+                    await self.retry(exc)
+                    continue
+                for record in records:
                     self.apply(record)
         finally:
             await self.topic.stop()
+
+    async def retry(self, exc: KafkaError) -> None:
+        """Log a broker error on the rules topic, then wait before the next attempt."""
+        state = "the rules in force keep running" if self.loaded.is_set() else "not scoring yet"
+        log.warning(
+            "rules topic %s unreachable (%s: %s), %s; retrying in %.0f s",
+            self.topic.topic,
+            type(exc).__name__,
+            exc,
+            state,
+            self.retry_seconds,
+        )
+        await asyncio.sleep(self.retry_seconds)
 
     async def load(self) -> None:
         """Apply everything on the topic; publish the seeds when it holds nothing."""
