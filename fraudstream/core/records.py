@@ -177,35 +177,6 @@ class Alert:
         return orjson.dumps(self.to_dict())
 
 
-def shadow_hit_json(tx: Transaction, hit: Reason, detected_at: datetime, alerted: bool) -> bytes:
-    """The record a shadow rule's hit publishes: the rule, the transaction, the live verdict.
-
-    ``alerted`` says whether the rules in force alerted on the same transaction, so the
-    shadow rule's extra hits (and its misses, once labels arrive) can be judged.
-
-    >>> tx = Transaction("t1", "u1", 900.0, datetime(2024, 5, 2, tzinfo=timezone.utc))
-    >>> hit = Reason(ReasonKind.RULE, "big-spend", {"threshold": 500.0, "rule": "big-spend",
-    ...     "version": 3})
-    >>> record = orjson.loads(shadow_hit_json(tx, hit, tx.timestamp, alerted=False))
-    >>> record["rule"], record["version"], record["transactionId"], record["alerted"]
-    ('big-spend', 3, 't1', False)
-    """
-    return orjson.dumps(
-        {
-            "rule": reason_text(hit.name),
-            "version": hit.details.get("version"),
-            "mode": "shadow",
-            "transactionId": tx.transaction_id,
-            "userId": tx.user_id,
-            "amount": tx.amount,
-            "timestamp": isoformat_utc(tx.timestamp),
-            "detectedAt": isoformat_utc(detected_at),
-            "alerted": alerted,
-            "reason": hit.to_dict(),
-        }
-    )
-
-
 def dead_letter(
     raw: bytes, key: bytes | None, source: Source, rejection: Rejection, now: datetime
 ) -> bytes:

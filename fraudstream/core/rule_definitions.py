@@ -53,7 +53,7 @@ from pydantic import (
 
 from fraudstream.core.behaviour import RECENT_TRANSACTIONS, RECENT_WINDOW_SECONDS, UserHistory
 from fraudstream.core.expressions import MAX_EXPRESSION_LENGTH, ExpressionError, parse
-from fraudstream.core.records import Reason, ReasonName, Transaction
+from fraudstream.core.records import Reason, ReasonName, Transaction, isoformat_utc, reason_text
 from fraudstream.core.rules import (
     EXPRESSION_FIELDS,
     AllowListRule,
@@ -575,6 +575,40 @@ def validation_summary(error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "definition"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
+
+
+# --- shadow hits ---------------------------------------------------------------------------------
+
+
+def shadow_hit_json(tx: Transaction, hit: Reason, detected_at: datetime, alerted: bool) -> bytes:
+    """The record a shadow rule's hit publishes: the rule, the transaction, the live verdict.
+
+    ``alerted`` says whether the rules in force alerted on the same transaction, so the
+    shadow rule's extra hits (and its misses, once labels arrive) can be judged.
+
+    >>> from datetime import timezone
+    >>> from fraudstream.core.records import ReasonKind
+    >>> tx = Transaction("t1", "u1", 900.0, datetime(2024, 5, 2, tzinfo=timezone.utc))
+    >>> hit = Reason(ReasonKind.RULE, "big-spend", {"threshold": 500.0, "rule": "big-spend",
+    ...     "version": 3})
+    >>> record = orjson.loads(shadow_hit_json(tx, hit, tx.timestamp, alerted=False))
+    >>> record["rule"], record["version"], record["transactionId"], record["alerted"]
+    ('big-spend', 3, 't1', False)
+    """
+    return orjson.dumps(
+        {
+            "rule": reason_text(hit.name),
+            "version": hit.details.get("version"),
+            "mode": "shadow",
+            "transactionId": tx.transaction_id,
+            "userId": tx.user_id,
+            "amount": tx.amount,
+            "timestamp": isoformat_utc(tx.timestamp),
+            "detectedAt": isoformat_utc(detected_at),
+            "alerted": alerted,
+            "reason": hit.to_dict(),
+        }
+    )
 
 
 # --- seeding ------------------------------------------------------------------------------------

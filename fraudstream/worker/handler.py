@@ -21,14 +21,8 @@ from fraudstream.core.labels import parse_label
 from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.parsing import DEFAULT_FIELDS, parse_transaction
 from fraudstream.core.pending import PendingEntry, Resolution
-from fraudstream.core.records import (
-    DeadLetterReason,
-    Rejection,
-    Source,
-    Transaction,
-    dead_letter,
-    shadow_hit_json,
-)
+from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction, dead_letter
+from fraudstream.core.rule_definitions import shadow_hit_json
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
