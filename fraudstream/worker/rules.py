@@ -17,7 +17,13 @@ from collections.abc import Callable
 
 from aiokafka.errors import KafkaError
 
-from fraudstream.core.rule_definitions import ChangeStatus, RuleChange, RuleDefinition, RuleSet
+from fraudstream.core.rule_definitions import (
+    SEED_AUTHOR,
+    ChangeStatus,
+    RuleChange,
+    RuleDefinition,
+    RuleSet,
+)
 from fraudstream.kafka.rules_topic import RuleRecord, RulesTopic, apply_record
 
 log = logging.getLogger("fraudstream")
@@ -91,9 +97,31 @@ class RulesFollower:
             records = await self.topic.read_to_end()
         for record in records:
             self.apply(record)
+        self.warn_about_ignored_settings()
         summary = ", ".join(f"{d.id} v{d.version} {d.mode.value}" for d in self.rules.definitions)
         log.info("rules loaded from %s: %s", self.topic.topic, summary or "none")
         self.loaded.set()
+
+    def warn_about_ignored_settings(self) -> None:
+        """Say so when the settings no longer match a seeded rule: the topic wins over them.
+
+        Only rules still at their seeded version count; a rule changed on the topic since was
+        changed on purpose.
+        """
+        for seed in self.seeds():
+            current = self.rules.get(seed.id)
+            if current is None or current.author != SEED_AUTHOR or current.kind == seed.kind:
+                continue
+            log.warning(
+                "the FRAUDSTREAM_* settings of rule %s (%s) differ from its v%d on %s; the "
+                "rules topic is the source of truth, so v%d keeps running: change rules with "
+                "`fraudstream rules put`",
+                seed.id,
+                seed.reason.removeprefix("seeded from "),
+                current.version,
+                self.topic.topic,
+                current.version,
+            )
 
     def apply(self, record: RuleRecord) -> RuleChange:
         """Apply one record and log what it changed, or why it was refused."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import datetime, timezone
 
 import orjson
+import pytest
 from aiokafka.errors import KafkaConnectionError
 
 from fraudstream.core.detector import DetectorConfig
@@ -162,3 +164,19 @@ def test_broker_errors_at_start_and_while_following_are_retried() -> None:
     asyncio.run(scenario())
     assert topic.starts == 3  # two failed starts, then one that worked
     assert rules.definitions == (amount(200.0, 2),)
+
+
+def test_settings_that_no_longer_match_a_seeded_rule_are_reported_as_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seeded = seed_definitions(DetectorConfig(), T0)
+    topic = StandInTopic([(d.id.encode(), definition_to_json(d)) for d in seeded])
+    rules = RuleSet()
+    lowered = lambda: seed_definitions(DetectorConfig(amount_threshold=500.0), T0)  # noqa: E731
+    follower = RulesFollower(rules, topic, lowered)
+    with caplog.at_level(logging.WARNING, logger="fraudstream"):
+        asyncio.run(running(follower, follower.loaded.is_set))
+    assert rules.definitions == seeded  # the topic wins
+    [warning] = [r.getMessage() for r in caplog.records if "differ" in r.getMessage()]
+    assert warning.startswith("the FRAUDSTREAM_* settings of rule amount_threshold")
+    assert "FRAUDSTREAM_AMOUNT_THRESHOLD" in warning
