@@ -141,7 +141,8 @@ class WorkerRuntime:
         topic = RulesTopic(
             bootstrap_of(kafka.broker_url), kafka.rules_topic, aiokafka_security(kafka)
         )
-        self.rules_follower = RulesFollower(self.rules, topic, self.seed_definitions)
+        seeds = self.seed_definitions()  # now: a setting that cannot be a rule stops the start
+        self.rules_follower = RulesFollower(self.rules, topic, lambda: seeds)
         if self.settings.influx.influx_enabled:
             self.sink = InfluxSink.from_settings(self.settings.influx)
             self.sink.start()
