@@ -50,16 +50,17 @@ if SAME:
 
 
 topic = app.topic(os.environ["BENCH_TOPIC"], value_serializer="raw")
-#: ``firstCount`` messages were decoded by ``first``; the rate is taken from there to ``last``.
-state = {"count": 0, "firstCount": 0, "first": 0.0, "last": 0.0}
+#: ``firstCount`` messages were decoded by ``first``; the rate is taken from there to ``last``,
+#: and the process's CPU time (all threads) from ``cpuFirst`` to ``cpuLast``.
+state = {"count": 0, "firstCount": 0, "first": 0.0, "last": 0.0, "cpuFirst": 0.0, "cpuLast": 0.0}
 
 
 def count(values: int) -> None:
-    now = time.monotonic()
+    now, cpu = time.monotonic(), time.process_time()
     state["count"] += values
     if not state["firstCount"]:
-        state["first"], state["firstCount"] = now, values
-    state["last"] = now
+        state["first"], state["firstCount"], state["cpuFirst"] = now, values, cpu
+    state["last"], state["cpuLast"] = now, cpu
 
 
 @app.agent(topic)
@@ -80,7 +81,7 @@ async def decode(stream: Any) -> None:
 
 @app.page("/count")
 class Count(View):
-    """Messages decoded and the first/last monotonic timestamps."""
+    """Messages decoded, the first/last monotonic timestamps and CPU times."""
 
     async def get(self, request: Request) -> Response:
         return self.json(state)

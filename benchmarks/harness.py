@@ -1,4 +1,4 @@
-"""What every benchmark needs: an embedded broker, a real InfluxDB, full workers, RSS, progress.
+"""What every benchmark needs: a broker, a real InfluxDB, full workers, RSS, progress.
 
 Kept apart from the scripts so each of them reads top to bottom as "set up, measure, print".
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import signal
 import sys
 import time
@@ -23,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fraudstream.kafka.topics import ensure_topics_sync
+from fraudstream.local.apache_kafka import KAFKA_VERSION, ApacheKafka
 from fraudstream.local.tansu import TansuBroker
 from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
 from producer.generator import GeneratorParameters, ScenarioGenerator
@@ -42,6 +44,28 @@ BUCKET = "bench"
 
 
 USERS = 10_000
+
+#: What the benchmarks run on: ``kafka`` (Apache Kafka from Maven Central jars, the default:
+#: what users run) or ``tansu`` (the embedded broker of the demo, no JVM needed).
+BROKERS = ("kafka", "tansu")
+Broker = ApacheKafka | TansuBroker
+
+
+def broker_name(broker: Broker) -> str:
+    """The broker as the reports name it."""
+    if isinstance(broker, ApacheKafka):
+        return f"Apache Kafka {KAFKA_VERSION} (single-node KRaft, same machine)"
+    return "Tansu 0.6 (embedded, in memory, same machine)"
+
+
+def new_broker(name: str, workdir: Path) -> Broker:
+    """A broker of kind ``name`` (see :data:`BROKERS`), not started yet: use it as a context
+    manager, which starts it and stops it (and deletes Kafka's log dirs) with the benchmark."""
+    if name == "kafka":
+        return ApacheKafka()
+    if name == "tansu":
+        return TansuBroker(log_path=workdir / "tansu.log")
+    raise ValueError(f"unknown broker {name!r}: one of {', '.join(BROKERS)}")
 
 
 def transactions(count: int, seed: int = 1, prefix: str = "b") -> list[tuple[bytes, bytes]]:
@@ -71,6 +95,13 @@ def rss_mib(pid: int, field_name: str = "VmRSS") -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far, from ``/proc``."""
+    # Fields after the command name start at the state (field 3); utime and stime are 14 and 15.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def influxdb(workdir: Path) -> Iterator[InfluxV2Proxy]:
     """A real influxd (1.x) behind the v2-write proxy, with the benchmark bucket."""
@@ -96,7 +127,7 @@ def optional_influxdb(
 class Deployment:
     """Topics and settings of one fraudstream app under test, and its worker processes."""
 
-    broker: TansuBroker
+    broker: Broker
     workdir: Path
     partitions: int = 4
     influx: InfluxV2Proxy | None = None
@@ -146,22 +177,38 @@ class Deployment:
         """Messages read by all workers together."""
         return sum(worker.stats()["messagesIn"] for worker in self.workers)
 
+    def cpu_seconds(self) -> float:
+        """CPU time all workers together have used so far."""
+        return sum(cpu_seconds(worker.process.pid) for worker in self.workers if worker.process)
+
     def stop(self) -> None:
         """Stop every worker (graceful, then killed)."""
         for worker in self.workers:
             worker.stop()
 
 
-def drain_rate(deployment: Deployment, count: int, timeout: float = 900.0) -> float:
-    """Events/s from the first processed message until ``count`` were processed."""
-    first_at, first_n = None, 0
+@dataclass(frozen=True)
+class Drain:
+    """How fast workers drained a backlog, by the clock and by the CPU time they used."""
+
+    rate: float  # events/s from the first processed message until the last
+    per_cpu_second: float  # events per second of the workers' CPU time over the same span
+
+
+def drain(deployment: Deployment, count: int, timeout: float = 900.0) -> Drain:
+    """Wait until ``count`` messages were processed; rate from the first processed message on.
+
+    CPU time is sampled at the same two moments, so ``per_cpu_second`` does not depend on how
+    much of the shared cores other processes took meanwhile, and the rate does.
+    """
+    first_at, first_n, first_cpu = None, 0, 0.0
     deadline = time.monotonic() + timeout
     last_report = time.monotonic()
     while time.monotonic() < deadline:
         done = deployment.processed()
         now = time.monotonic()
         if first_at is None and done > 0:
-            first_at, first_n = now, done
+            first_at, first_n, first_cpu = now, done, deployment.cpu_seconds()
         if done >= count:
             break
         if now - last_report > 10:
@@ -171,7 +218,16 @@ def drain_rate(deployment: Deployment, count: int, timeout: float = 900.0) -> fl
     else:
         raise RuntimeError(f"workers processed {deployment.processed()} of {count} in time")
     assert first_at is not None
-    return (done - first_n) / max(1e-9, time.monotonic() - first_at)
+    cpu = deployment.cpu_seconds() - first_cpu
+    return Drain(
+        rate=(done - first_n) / max(1e-9, time.monotonic() - first_at),
+        per_cpu_second=(done - first_n) / max(1e-9, cpu),
+    )
+
+
+def drain_rate(deployment: Deployment, count: int, timeout: float = 900.0) -> float:
+    """Events/s from the first processed message until ``count`` were processed."""
+    return drain(deployment, count, timeout).rate
 
 
 async def produce_all(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:

@@ -3,13 +3,13 @@
     python benchmarks/latency.py                       # 1000, 2000, 3000, 5000 tx/s, 20 s each
     python benchmarks/latency.py --rates 1000 --seconds 60
 
-One worker (with its InfluxDB sink writing to a real InfluxDB) on the embedded broker; for each
-rate a paced producer sends transactions (1% above the amount rule, so every run has hundreds of
-alerts) and a consumer of the alert topic stamps each alert's arrival. Latency is arrival time
-minus the moment the transaction was handed to the producer client, so it includes the
-producer's batching, the broker, the worker and the alert's way back. A rate counts as
-sustained when the worker kept up (read >= 95% of what was sent by the end of the sending
-window) and p99 stayed under a second. Figures, not assertions.
+One worker (with its InfluxDB sink writing to a real InfluxDB) on Apache Kafka (``--broker tansu``:
+the embedded broker); for each rate a paced producer sends transactions (1% above the amount
+rule, so every run has hundreds of alerts) and a consumer of the alert topic stamps each
+alert's arrival. Latency is arrival time minus the moment the transaction was handed to the
+producer client, so it includes the producer's batching, the broker, the worker and the alert's
+way back. A rate counts as sustained when the worker kept up (read >= 95% of what was sent by
+the end of the sending window) and p99 stayed under a second. Figures, not assertions.
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a script
 
 from benchmarks.harness import (
+    BROKERS,
     Deployment,
     as_row,
+    new_broker,
     optional_influxdb,
     percentile,
     say,
     transactions,
 )
-from fraudstream.local.tansu import TansuBroker
 
 #: Producer batching of the load generator, as a client at these rates would configure it.
 PRODUCER_LINGER_MS = 5
@@ -123,6 +124,9 @@ def main() -> None:
     parser.add_argument("--rates", default="1000,2000,3000,5000", help="offered tx/s, ascending")
     parser.add_argument("--seconds", type=float, default=20.0, help="sending time per rate")
     parser.add_argument("--no-influx", action="store_true", help="worker without InfluxDB sink")
+    parser.add_argument(
+        "--broker", choices=BROKERS, default="kafka", help="broker to run on (default: kafka)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
@@ -130,7 +134,7 @@ def main() -> None:
     results = []
     with (
         optional_influxdb(workdir, not args.no_influx) as influx,
-        TansuBroker(log_path=workdir / "tansu.log") as broker,
+        new_broker(args.broker, workdir) as broker,
     ):
         deployment = Deployment(broker, workdir, influx=influx)
         deployment.start_workers(1)

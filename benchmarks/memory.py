@@ -25,8 +25,16 @@ from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a script
 
-from benchmarks.harness import Deployment, drain_rate, produce_sync, rss_mib, say, transactions
-from fraudstream.local.tansu import TansuBroker
+from benchmarks.harness import (
+    BROKERS,
+    Deployment,
+    drain_rate,
+    new_broker,
+    produce_sync,
+    rss_mib,
+    say,
+    transactions,
+)
 
 #: Transactions before the baseline, so the model's fixed memory is part of it.
 WARMUP_TRANSACTIONS = 3000
@@ -76,12 +84,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--users", default="100000,1000000", help="distinct users, ascending")
+    parser.add_argument(
+        "--broker", choices=BROKERS, default="kafka", help="broker to run on (default: kafka)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     steps = [int(u) for u in args.users.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="fraudstream-memory-"))
     results: dict[str, Any] = {"steps": []}
-    with TansuBroker(log_path=workdir / "tansu.log") as broker:
+    with new_broker(args.broker, workdir) as broker:
         deployment = Deployment(broker, workdir)
         (worker,) = deployment.start_workers(1)
         assert worker.process is not None

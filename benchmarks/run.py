@@ -1,17 +1,26 @@
-"""Throughput side by side on one broker: ceiling, bare Faust, full worker, core per stage.
+"""Throughput side by side on one broker: ceiling, bare Faust, Quix Streams, fraudstream.
 
-    python benchmarks/run.py            # 60,000 pre-produced transactions per contender
-    python benchmarks/run.py --quick    # 15,000
+    python benchmarks/run.py                  # 60,000 pre-produced transactions per contender
+    python benchmarks/run.py --quick          # 15,000
+    python benchmarks/run.py --broker tansu   # on the embedded Tansu instead of Apache Kafka
 
-Every contender reads the same kind of pre-produced stream from the same embedded Tansu broker;
-rates are counted from the first to the last message each one processed. Prints events/s, the
-ratios the performance issue asks for, and peak RSS. Figures, not assertions.
+Every contender reads the same kind of pre-produced stream from the same broker (Apache Kafka
+from Maven Central jars by default; see fraudstream/local/apache_kafka.py); rates are counted
+from the first to the last message each one processed. The contenders: raw aiokafka + orjson
+(the ceiling), a decode-only Faust agent (Faust's defaults, and fraudstream's settings), the
+same job written with Quix Streams (benchmarks/quix_job.py; needs the ``bench`` extra, else it
+is skipped with the reason), and the fraudstream worker without and with its InfluxDB sink.
+Prints events/s, events per second of each contender's own CPU time (the two cores are shared
+with the broker, InfluxDB and whatever else runs, so this is the steadier cost figure), the
+ratios the performance issues ask for, peak RSS and the detection core per stage. Figures, not
+assertions.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -21,6 +30,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,9 +41,13 @@ from aiokafka import AIOKafkaConsumer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.harness import (
+    BROKERS,
+    Broker,
     Deployment,
-    drain_rate,
+    broker_name,
+    drain,
     influxdb,
+    new_broker,
     produce_sync,
     rss_mib,
     transactions,
@@ -45,13 +59,46 @@ from fraudstream.core.records import Alert, Source, Transaction
 from fraudstream.core.rules import AmountThresholdRule
 from fraudstream.kafka.topics import ensure_topics_sync
 from fraudstream.local.ports import free_port
-from fraudstream.local.tansu import TansuBroker
 from fraudstream.settings import Settings
 from tests.support.influxdb_server import InfluxV2Proxy
 
+#: The Quix Streams job's own deadline: it stops itself after ``count`` messages.
+QUIX_TIMEOUT_SECONDS = 600
 
-async def ceiling(bootstrap: str, topic: str, count: int) -> float:
-    """Raw aiokafka consumption + orjson decoding."""
+
+#: Rows of the report, in order.
+LABELS = {
+    "ceiling": "ceiling: aiokafka + orjson",
+    "bareFaustDefault": "bare Faust agent, default settings",
+    "bareFaustSame": "bare Faust agent, same settings",
+    "quix": "same job in Quix Streams",
+    "noSink": "fraudstream worker, no InfluxDB sink",
+    "full": "full fraudstream worker + InfluxDB",
+}
+#: Throughput ratios printed (when both contenders ran).
+RATIOS = [
+    ("full", "bareFaustDefault"),
+    ("full", "bareFaustSame"),
+    ("full", "ceiling"),
+    ("noSink", "quix"),
+    ("full", "quix"),
+]
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One contender's throughput: by the clock, by its own CPU time, and its peak RSS."""
+
+    rate: float  # events/s from the first to the last processed message
+    #: Events per second of the contender's own CPU time (all its threads) over the same span:
+    #: what it costs, whatever share of the two shared cores its neighbours took meanwhile.
+    per_cpu_second: float
+    peak_rss_mib: float | None = None
+    alerts: int | None = None  # alerts produced, for the contenders that detect
+
+
+async def ceiling(bootstrap: str, topic: str, count: int) -> Figures:
+    """Raw aiokafka consumption + orjson decoding, in this process."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -60,7 +107,7 @@ async def ceiling(bootstrap: str, topic: str, count: int) -> float:
         max_poll_records=5000,
     )
     await consumer.start()
-    seen, first, last = 0, 0.0, 0.0
+    seen, first, last, cpu_first, cpu_last = 0, 0.0, 0.0, 0.0, 0.0
     try:
         deadline = time.monotonic() + 120
         while seen < count and time.monotonic() < deadline:
@@ -69,12 +116,14 @@ async def ceiling(bootstrap: str, topic: str, count: int) -> float:
                 for message in messages:
                     orjson.loads(message.value or b"{}")
                     if not seen:
-                        first = time.monotonic()
+                        first, cpu_first = time.monotonic(), time.process_time()
                     seen += 1
-                    last = time.monotonic()
+                last, cpu_last = time.monotonic(), time.process_time()
     finally:
         await consumer.stop()
-    return (seen - 1) / (last - first) if seen > 1 else 0.0
+    if seen < 2:
+        return Figures(0.0, 0.0)
+    return Figures((seen - 1) / (last - first), (seen - 1) / (cpu_last - cpu_first))
 
 
 def get_json(url: str) -> dict[str, Any]:
@@ -82,9 +131,7 @@ def get_json(url: str) -> dict[str, Any]:
         return json.loads(response.read())
 
 
-def bare_faust(
-    broker: TansuBroker, topic: str, count: int, same: bool, workdir: Path
-) -> tuple[float, float]:
+def bare_faust(broker: Broker, topic: str, count: int, same: bool, workdir: Path) -> Figures:
     """A decode-only Faust agent in its own process."""
     port = free_port()
     env = {
@@ -129,8 +176,13 @@ def bare_faust(
                 continue
         rss = rss_mib(process.pid, "VmHWM")
         timed = state["count"] - state["firstCount"]  # decoded after the first timestamp
-        rate = timed / (state["last"] - state["first"]) if timed > 0 else 0.0
-        return rate, rss
+        if timed <= 0:
+            return Figures(0.0, 0.0, rss)
+        return Figures(
+            timed / (state["last"] - state["first"]),
+            timed / (state["cpuLast"] - state["cpuFirst"]),
+            rss,
+        )
     finally:
         process.terminate()
         try:
@@ -139,21 +191,65 @@ def bare_faust(
             process.kill()
 
 
+def quix_streams(broker: Broker, topic: str, count: int, workdir: Path) -> Figures | str:
+    """The same job in Quix Streams (benchmarks/quix_job.py) in its own process, or why not."""
+    if importlib.util.find_spec("quixstreams") is None:
+        return "quixstreams is not installed: pip install -e '.[bench]'"
+    alerts_topic = f"{topic}-quix-alerts"
+    ensure_topics_sync(broker.bootstrap, [alerts_topic], 4)
+    result, log_path = workdir / "quix.json", workdir / "quix.log"
+    with open(log_path, "wb") as log:
+        try:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    str(Path(__file__).with_name("quix_job.py")),
+                    "--bootstrap",
+                    broker.bootstrap,
+                    "--topic",
+                    topic,
+                    "--alerts-topic",
+                    alerts_topic,
+                    "--count",
+                    str(count),
+                    "--state-dir",
+                    str(workdir / "quix-state"),
+                    "--result",
+                    str(result),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=QUIX_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return f"did not process {count} messages within {QUIX_TIMEOUT_SECONDS}s ({log_path})"
+    if done.returncode != 0 or not result.is_file():
+        lines = log_path.read_text(errors="replace").strip().splitlines()
+        return f"exited with {done.returncode}: {lines[-1] if lines else '?'} ({log_path})"
+    figures = json.loads(result.read_text())
+    return Figures(
+        figures["rate"], figures["perCpuSecond"], figures["peakRssMiB"], figures["alerts"]
+    )
+
+
 def full_worker(
-    broker: TansuBroker,
+    broker: Broker,
     count: int,
     messages: list[tuple[bytes, bytes]],
-    influx: InfluxV2Proxy,
+    influx: InfluxV2Proxy | None,
     workdir: Path,
-) -> tuple[float, float]:
-    """The real worker (validation, table, rule, HST, alerts, InfluxDB sink)."""
-    deployment = Deployment(broker, workdir / "full", influx=influx)
+) -> Figures:
+    """The real worker (validation, table, rules, HST, alerts, and the InfluxDB sink if given)."""
+    name = "full" if influx is not None else "no-sink"
+    deployment = Deployment(broker, workdir / name, influx=influx)
     (worker,) = deployment.start_workers(1)
     try:
         produce_sync(broker.bootstrap, deployment.input_topic, messages)
-        rate = drain_rate(deployment, count)
+        drained = drain(deployment, count)
         assert worker.process is not None
-        return rate, rss_mib(worker.process.pid, "VmHWM")
+        rss = rss_mib(worker.process.pid, "VmHWM")
+        return Figures(drained.rate, drained.per_cpu_second, rss, worker.stats()["alertsOut"])
     finally:
         deployment.stop()
 
@@ -234,6 +330,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="15,000 messages instead of 60,000")
+    parser.add_argument(
+        "--broker", choices=BROKERS, default="kafka", help="broker to run on (default: kafka)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     count = 15_000 if args.quick else 60_000
@@ -245,48 +344,70 @@ def main() -> None:
     print("core stages ...", file=sys.stderr)
     results["coreMicrosecondsPerEvent"] = core_stages(messages)
 
-    with influxdb(workdir) as proxy, TansuBroker(log_path=workdir / "tansu.log") as broker:
+    contenders: dict[str, Figures] = {}
+    with influxdb(workdir) as proxy, new_broker(args.broker, workdir) as broker:
+        results["broker"] = broker_name(broker)
+        print(f"broker: {results['broker']}", file=sys.stderr)
         topic = f"bench-{uuid.uuid4().hex[:6]}"
         ensure_topics_sync(broker.bootstrap, [topic], 4)
         produce_sync(broker.bootstrap, topic, messages)
         print("ceiling (aiokafka + orjson) ...", file=sys.stderr)
-        results["ceiling"] = asyncio.run(ceiling(broker.bootstrap, topic, count))
+        contenders["ceiling"] = asyncio.run(ceiling(broker.bootstrap, topic, count))
         print("bare Faust, default settings ...", file=sys.stderr)
-        results["bareFaustDefault"], results["bareFaustDefaultRssMiB"] = bare_faust(
-            broker, topic, count, same=False, workdir=workdir
-        )
+        contenders["bareFaustDefault"] = bare_faust(broker, topic, count, False, workdir)
         print("bare Faust, fraudstream's settings ...", file=sys.stderr)
-        results["bareFaustSame"], results["bareFaustSameRssMiB"] = bare_faust(
-            broker, topic, count, same=True, workdir=workdir
-        )
-        print("full worker with InfluxDB sink ...", file=sys.stderr)
-        results["fullWorker"], results["fullWorkerRssMiB"] = full_worker(
-            broker, count, messages, proxy, workdir
-        )
+        contenders["bareFaustSame"] = bare_faust(broker, topic, count, True, workdir)
+        print("the same job in Quix Streams ...", file=sys.stderr)
+        quix = quix_streams(broker, topic, count, workdir)
+        if isinstance(quix, str):
+            results["quixSkipped"] = quix
+            print(f"  skipped: {quix}", file=sys.stderr)
+        else:
+            contenders["quix"] = quix
+        print("fraudstream worker without the InfluxDB sink ...", file=sys.stderr)
+        contenders["noSink"] = full_worker(broker, count, messages, None, workdir)
+        print("fraudstream worker with InfluxDB sink ...", file=sys.stderr)
+        contenders["full"] = full_worker(broker, count, messages, proxy, workdir)
 
-    full = results["fullWorker"]
-    results["ratios"] = {
-        "full/bareFaustDefault": full / results["bareFaustDefault"],
-        "full/bareFaustSame": full / results["bareFaustSame"],
-        "full/ceiling": full / results["ceiling"],
+    results["contenders"] = {name: asdict(figures) for name, figures in contenders.items()}
+    ratios = {
+        f"{a}/{b}": contenders[a].rate / contenders[b].rate
+        for a, b in RATIOS
+        if a in contenders and b in contenders
     }
+    # The Quix job has no InfluxDB sink: like for like, fraudstream is the worker without it.
+    cost_ratio = (
+        contenders["noSink"].per_cpu_second / contenders["quix"].per_cpu_second
+        if "quix" in contenders
+        else None
+    )
+    results["ratios"], results["noSink/quixPerCpuSecond"] = ratios, cost_ratio
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"\nmachine: {results['machine']}\nmessages per contender: {count}\n")
-    print(f"{'contender':<40}{'events/s':>12}{'peak RSS MiB':>14}")
-    print(f"{'ceiling: aiokafka + orjson':<40}{results['ceiling']:>12,.0f}{'-':>14}")
     print(
-        f"{'bare Faust agent, default settings':<40}{results['bareFaustDefault']:>12,.0f}"
-        f"{results['bareFaustDefaultRssMiB']:>14.0f}"
+        f"\nmachine: {results['machine']}\nbroker: {results['broker']}\n"
+        f"messages per contender: {count}\n"
     )
-    print(
-        f"{'bare Faust agent, same settings':<40}{results['bareFaustSame']:>12,.0f}"
-        f"{results['bareFaustSameRssMiB']:>14.0f}"
-    )
-    full_rss = results["fullWorkerRssMiB"]
-    print(f"{'full fraudstream worker + InfluxDB':<40}{full:>12,.0f}{full_rss:>14.0f}")
-    print("\nratios: " + "  ".join(f"{k} {v:.2f}" for k, v in results["ratios"].items()))
+    print(f"{'contender':<40}{'events/s':>12}{'per CPU-s':>12}{'peak RSS MiB':>14}{'alerts':>8}")
+    for name, label in LABELS.items():
+        if name not in contenders:
+            print(f"{label:<40}{'skipped':>12}{'-':>12}{'-':>14}{'-':>8}")
+            continue
+        figures = contenders[name]
+        rss = "-" if figures.peak_rss_mib is None else f"{figures.peak_rss_mib:.0f}"
+        alerts = "-" if figures.alerts is None else str(figures.alerts)
+        print(
+            f"{label:<40}{figures.rate:>12,.0f}{figures.per_cpu_second:>12,.0f}{rss:>14}{alerts:>8}"
+        )
+    if "quixSkipped" in results:
+        print(f"\nQuix Streams skipped: {results['quixSkipped']}")
+    print("\nratios (events/s): " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+    if cost_ratio is not None:
+        print(
+            f"fraudstream / Quix Streams: {ratios['noSink/quix']:.2f} by the clock, "
+            f"{cost_ratio:.2f} per CPU-second (worker without its InfluxDB sink, as the Quix job)"
+        )
     print("\ndetection core alone, µs per event (events/s):")
     for stage, micros in results["coreMicrosecondsPerEvent"].items():
         print(f"  {stage:<20}{micros:>8.1f}  ({1e6 / micros:>10,.0f}/s)")

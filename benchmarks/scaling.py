@@ -23,14 +23,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a script
 
 from benchmarks.harness import (
+    BROKERS,
     Deployment,
     drain_rate,
+    new_broker,
     optional_influxdb,
     produce_sync,
     say,
     transactions,
 )
-from fraudstream.local.tansu import TansuBroker
 
 
 def main() -> None:
@@ -41,6 +42,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8, help="input topic partitions")
     parser.add_argument("--messages", type=int, default=60_000, help="messages per run")
     parser.add_argument("--no-influx", action="store_true", help="workers without InfluxDB sink")
+    parser.add_argument(
+        "--broker", choices=BROKERS, default="kafka", help="broker to run on (default: kafka)"
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
@@ -49,7 +53,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     with (
         optional_influxdb(workdir, not args.no_influx) as influx,
-        TansuBroker(log_path=workdir / "tansu.log") as broker,
+        new_broker(args.broker, workdir) as broker,
     ):
         for count in counts:
             say(f"{count} worker(s) on {args.partitions} partitions ...")

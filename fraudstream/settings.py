@@ -234,6 +234,11 @@ class DetectionSettings(_Section):
     pending_max_entries: int = Field(
         500_000, ge=1, description="Transactions kept awaiting their label; oldest mature early."
     )
+    held_labels_max_entries: int = Field(
+        100_000,
+        ge=1,
+        description="Labels kept waiting for a transaction not read yet; oldest dead-lettered.",
+    )
     classifier_kind: Literal["logistic", "logistic_undersampled", "forest"] = Field(
         "logistic", description="The online supervised model trained from labels."
     )

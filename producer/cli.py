@@ -17,7 +17,7 @@ from typing import Any, get_args
 from aiokafka.errors import KafkaError
 
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
-from fraudstream.settings import KafkaSettings
+from fraudstream.settings import FieldSettings, KafkaSettings
 from producer.csv_replay import CSV_FORMATS, CsvFormatError, CsvReplay, CsvScan
 from producer.generator import (
     DEFAULT_FRAUD_SHARE,
@@ -48,13 +48,15 @@ from producer.kafka import (
     produce_to_stream,
 )
 from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, parse_duration_ms
+from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction, epoch_ms, format_timestamp_ms
 
 DEFAULT_RATE = 1000.0
 SCENARIO_GENERATOR = "scenarios"
 HANDBOOK_GENERATOR = "handbook"
+PERSONA_GENERATOR = "personas"
 #: ``--generator`` choices; the first is the default.
-GENERATORS = (SCENARIO_GENERATOR, HANDBOOK_GENERATOR)
+GENERATORS = (SCENARIO_GENERATOR, HANDBOOK_GENERATOR, PERSONA_GENERATOR)
 BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
 TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
 PASSWORD_ENV = "FRAUDSTREAM_BROKER_SASL_PASSWORD"
@@ -241,13 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=SCENARIO_GENERATOR,
         help="scenarios: users with habits and five fraud scenarios (default); handbook: the "
         "Fraud Detection Handbook's simulator (terminals on a grid, compromised terminals and "
-        "cards)",
+        "cards); personas: a third stream (spending personas, places, categories; card testing, "
+        "takeovers, skimmed merchants, slow drains), with --users and --days",
     )
     synth.add_argument(
         "--users",
         type=_positive_int,
         default=DEFAULT_USERS,
-        help="simulated card holders of --generator scenarios (default: %(default)s)",
+        help="simulated card holders of --generator scenarios or personas (default: %(default)s)",
     )
     synth.add_argument(
         "--fraud-share",
@@ -308,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--days",
         type=_positive_int,
         default=DEFAULT_DAYS,
-        help="days simulated (default: %(default)s)",
+        help="days simulated, also of --generator personas (default: %(default)s)",
     )
     handbook.add_argument(
         "--radius",
@@ -349,7 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv-format",
         choices=CSV_FORMATS,
         default="generic",
-        help="paysim, or generic: header userId,amount,timestamp[,label] (default: %(default)s)",
+        help=(
+            "paysim, or generic: header userId,amount,timestamp[,label] or the names "
+            "FRAUDSTREAM_FIELD_* give (default: %(default)s)"
+        ),
     )
     return parser
 
@@ -371,9 +377,15 @@ def build_records(
     scan: CsvScan | None = None
     records: Iterable[LabeledTransaction]
     if args.csv is not None:
-        replay = CsvReplay(args.csv, args.csv_format, start_time_of(args))
+        replay = CsvReplay(args.csv, args.csv_format, start_time_of(args), args.fields)
         scan = replay.scan()
         records = replay
+    elif args.generator == PERSONA_GENERATOR:
+        records = PersonaSimulator(
+            PersonaParameters(
+                users=args.users, days=args.days, seed=args.seed, start_time=start_time_of(args)
+            )
+        )
     elif args.generator == HANDBOOK_GENERATOR:
         records = HandbookSimulator(
             HandbookParameters(
@@ -413,6 +425,8 @@ def describe_source(args: argparse.Namespace) -> str:
     """What the records come from, for the start line."""
     if args.csv is not None:
         return f"{args.csv} ({args.csv_format})"
+    if args.generator == PERSONA_GENERATOR:
+        return f"the persona stream, seed {args.seed} ({args.users:,} users, {args.days} days)"
     if args.generator == HANDBOOK_GENERATOR:
         return (
             f"the handbook simulator, seed {args.seed} ({args.customers:,} customers, "
@@ -469,6 +483,7 @@ async def _run(
             record_send_times=args.send_times,
             stop=stop,
             labels=labels,
+            fields=args.fields,
         )
     return await produce(
         records,
@@ -485,6 +500,7 @@ async def _run(
         security=security,
         labels=labels,
         labels_topic=args.labels_topic,
+        fields=args.fields,
     )
 
 
@@ -493,6 +509,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        # Messages (and generic CSV columns) use the worker's input mapping, FRAUDSTREAM_FIELD_*.
+        args.fields = FieldSettings().mapping()
         records, scan = build_records(args)
         labels = build_labels(args)
     except (CsvFormatError, OSError, ValueError) as exc:

@@ -7,7 +7,12 @@ Two formats have ready mappings:
   in file order, so pacing stays smooth and order is kept. ``nameOrig`` is the user,
   ``nameDest`` the merchant, ``type`` the channel, ``isFraud`` the label.
 * ``generic``: a header row with ``userId,amount,timestamp`` and optionally ``label``
-  (0/1/true/false), ``transactionId``, ``merchantId``, ``country``, ``channel``.
+  (0/1/true/false), ``transactionId``, ``merchantId``, ``country``, ``channel``,
+  ``category``, ``latitude`` and ``longitude``, and ``scenario`` (a fraud row's scenario name,
+  for recall per scenario in ``fraudstream evaluate``). The names are the worker's input mapping
+  (:class:`fraudstream.core.fields.FieldMapping`), so a CSV that says ``customer_id``,
+  ``TX_AMOUNT`` and ``terminal_id`` replays with the same ``FRAUDSTREAM_FIELD_*`` settings
+  the worker reads it with; ``label`` and ``scenario`` are the producer's own columns.
 
 The file is read twice: a first pass validates every row, collects bad rows (with line
 numbers) and checks the order; the second pass streams records. Only a file that is not in
@@ -21,15 +26,17 @@ import gzip
 import io
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, NamedTuple, TextIO
 
+from fraudstream.core.fields import FieldMapping
 from producer.generator import DEFAULT_START_TIME
 from producer.records import (
     CSV_FRAUD_SCENARIO,
+    DEFAULT_FIELDS,
     NORMAL_SCENARIO,
     UNLABELED_SCENARIO,
     LabeledTransaction,
@@ -44,7 +51,6 @@ PAYSIM_COLUMNS: tuple[str, ...] = (
     "nameDest", "oldbalanceDest", "newbalanceDest", "isFraud", "isFlaggedFraud",
 )  # fmt: skip
 PAYSIM_REQUIRED: tuple[str, ...] = ("step", "type", "amount", "nameOrig", "nameDest", "isFraud")
-GENERIC_REQUIRED: tuple[str, ...] = ("userId", "amount", "timestamp")
 
 MILLISECONDS_PER_HOUR = 3_600_000
 #: Epoch numbers above this are milliseconds (1e11 s is the year 5138).
@@ -84,6 +90,10 @@ class ParsedRow(NamedTuple):
     merchant_id: str | None
     country: str | None
     channel: str | None
+    x: float | None = None
+    y: float | None = None
+    category: str | None = None
+    scenario: str | None = None
 
 
 @dataclass(slots=True)
@@ -197,36 +207,58 @@ def parse_paysim_row(row: dict[str, str], line_number: int) -> ParsedRow:
     )
 
 
-def parse_generic_row(row: dict[str, str], line_number: int) -> ParsedRow:
-    """Validate one generic row; ``time_key`` is its epoch milliseconds."""
+def _optional_number(row: dict[str, str], column: str) -> float | None:
+    text = _optional_text(row, column)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidRow(f"{column} is not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise InvalidRow(f"{column} must be finite, got {text!r}")
+    return value
+
+
+def parse_generic_row(
+    row: dict[str, str], line_number: int, fields: FieldMapping = DEFAULT_FIELDS
+) -> ParsedRow:
+    """Validate one generic row, its columns named by ``fields``; ``time_key`` is epoch ms."""
     label = _optional_text(row, "label")
+    latitude = _optional_number(row, fields.latitude)
+    longitude = _optional_number(row, fields.longitude)
+    if (latitude is None) != (longitude is None):
+        latitude = longitude = None  # half a position is no position, as the worker reads it
     return ParsedRow(
         line_number=line_number,
-        time_key=parse_timestamp_ms(_required_text(row, "timestamp")),
-        transaction_id=_optional_text(row, "transactionId") or f"csv-{line_number}",
-        user_id=_required_text(row, "userId"),
-        amount=parse_amount(_required_text(row, "amount")),
+        time_key=parse_timestamp_ms(_required_text(row, fields.timestamp)),
+        transaction_id=_optional_text(row, fields.transaction_id) or f"csv-{line_number}",
+        user_id=_required_text(row, fields.user_id),
+        amount=parse_amount(_required_text(row, fields.amount)),
         is_fraud=None if label is None else parse_label(label),
-        merchant_id=_optional_text(row, "merchantId"),
-        country=_optional_text(row, "country"),
-        channel=_optional_text(row, "channel"),
+        merchant_id=_optional_text(row, fields.merchant),
+        country=_optional_text(row, fields.country),
+        channel=_optional_text(row, fields.channel),
+        x=longitude,
+        y=latitude,
+        category=_optional_text(row, fields.category),
+        scenario=_optional_text(row, "scenario"),
     )
 
 
-ROW_PARSERS: dict[CsvFormat, Callable[[dict[str, str], int], ParsedRow]] = {
-    "paysim": parse_paysim_row,
-    "generic": parse_generic_row,
-}
-REQUIRED_COLUMNS: dict[CsvFormat, tuple[str, ...]] = {
-    "paysim": PAYSIM_REQUIRED,
-    "generic": GENERIC_REQUIRED,
-}
+def required_columns(
+    csv_format: CsvFormat, fields: FieldMapping = DEFAULT_FIELDS
+) -> tuple[str, ...]:
+    """The columns a file of ``csv_format`` must have (generic: as ``fields`` names them)."""
+    if csv_format == "paysim":
+        return PAYSIM_REQUIRED
+    return (fields.user_id, fields.amount, fields.timestamp)
 
 
-def _scenario_for(is_fraud: bool | None) -> str:
+def _scenario_for(is_fraud: bool | None, named: str | None = None) -> str:
     if is_fraud is None:
         return UNLABELED_SCENARIO
-    return CSV_FRAUD_SCENARIO if is_fraud else NORMAL_SCENARIO
+    return (named or CSV_FRAUD_SCENARIO) if is_fraud else NORMAL_SCENARIO
 
 
 class CsvReplay:
@@ -238,25 +270,36 @@ class CsvReplay:
     """
 
     def __init__(
-        self, path: Path, csv_format: CsvFormat, start_time: datetime = DEFAULT_START_TIME
+        self,
+        path: Path,
+        csv_format: CsvFormat,
+        start_time: datetime = DEFAULT_START_TIME,
+        fields: FieldMapping = DEFAULT_FIELDS,
     ) -> None:
-        if csv_format not in ROW_PARSERS:
+        if csv_format not in CSV_FORMATS:
             raise CsvFormatError(f"unknown CSV format {csv_format!r}; known: {CSV_FORMATS}")
         self.path = Path(path)
         self.csv_format: CsvFormat = csv_format
         self.start_ms = epoch_ms(start_time)
+        self.fields = fields
         self._scan: CsvScan | None = None
+
+    def _parse(self, row: dict[str, str], line_number: int) -> ParsedRow:
+        if self.csv_format == "paysim":
+            return parse_paysim_row(row, line_number)
+        return parse_generic_row(row, line_number, self.fields)
 
     def _rows(self) -> Iterator[ParsedRow | BadRow]:
         """Every data row of the file, validated, in file order."""
-        parse = ROW_PARSERS[self.csv_format]
+        parse = self._parse
         with open_text(self.path) as text:
             reader = csv.reader(text)
             header = next(reader, None)
             if header is None:
                 raise CsvFormatError(f"{self.path} is empty")
             columns = [name.strip() for name in header]
-            missing = [c for c in REQUIRED_COLUMNS[self.csv_format] if c not in columns]
+            required = required_columns(self.csv_format, self.fields)
+            missing = [c for c in required if c not in columns]
             if missing:
                 raise CsvFormatError(
                     f"{self.path}: header lacks {', '.join(missing)} "
@@ -320,11 +363,14 @@ class CsvReplay:
                 user_id=row.user_id,
                 amount=row.amount,
                 timestamp_ms=timestamp_ms,
-                scenario=_scenario_for(row.is_fraud),
+                scenario=_scenario_for(row.is_fraud, row.scenario),
                 is_fraud=row.is_fraud,
                 merchant_id=row.merchant_id,
                 country=row.country,
                 channel=row.channel,
+                x=row.x,
+                y=row.y,
+                category=row.category,
             )
 
 

@@ -26,8 +26,9 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
+from fraudstream.core.fields import FieldMapping
 from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, FraudLabel
-from producer.records import LabeledTransaction
+from producer.records import DEFAULT_FIELDS, LabeledTransaction
 
 DEFAULT_TOPIC = "transactions-input"
 DEFAULT_BOOTSTRAP = "localhost:9092"
@@ -320,10 +321,17 @@ class DeliveryTracker:
 class KafkaSink:
     """Sends with an aiokafka producer, counting deliveries as their futures resolve."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, headers: bool) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        headers: bool,
+        fields: FieldMapping = DEFAULT_FIELDS,
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.headers = headers
+        self.fields = fields
         self._deliveries = DeliveryTracker()
 
     async def send(self, record: LabeledTransaction) -> None:
@@ -332,7 +340,7 @@ class KafkaSink:
         # real broker's time-based retention delete the messages at once.
         delivery = await self.producer.send(
             self.topic,
-            value=record.message_json(),
+            value=record.message_json(self.fields),
             key=record.key,
             headers=label_headers(record) if self.headers else None,
         )
@@ -429,13 +437,14 @@ class LabelingSink:
 class StreamSink:
     """Writes each message as one JSON line (what the detector would read) to a stream."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, fields: FieldMapping = DEFAULT_FIELDS) -> None:
         self.stream = stream
+        self.fields = fields
         self._written = 0
 
     async def send(self, record: LabeledTransaction) -> None:
         """Write one line."""
-        self.stream.write(record.message_json() + b"\n")
+        self.stream.write(record.message_json(self.fields) + b"\n")
         self._written += 1
 
     async def drain(self, summary: ProduceSummary) -> None:
@@ -539,6 +548,7 @@ async def produce(
     security: Mapping[str, Any] | None = None,
     labels: DelayedLabels | None = None,
     labels_topic: str = DEFAULT_LABELS_TOPIC,
+    fields: FieldMapping = DEFAULT_FIELDS,
 ) -> ProduceSummary:
     """Send records to Kafka keyed by user id and return what was delivered.
 
@@ -548,6 +558,7 @@ async def produce(
     ground-truth file as ``sentAt``. ``security`` holds aiokafka's SASL/TLS arguments, as
     :func:`fraudstream.security.aiokafka_security` makes them from the settings. With
     ``labels``, the frauds' delayed labels go to ``labels_topic`` as event time reaches them.
+    Messages name their fields by ``fields``, the worker's input mapping.
     Raises aiokafka's ``KafkaConnectionError`` when the broker is unreachable.
     """
     tuning = tuning or ProducerTuning()
@@ -562,7 +573,7 @@ async def produce(
     )
     try:
         await producer.start()
-        sink: MessageSink = KafkaSink(producer, topic, headers)
+        sink: MessageSink = KafkaSink(producer, topic, headers, fields)
         if labels is not None:
             sink = LabelingSink(sink, labels, KafkaLabelSink(producer, labels_topic))
         return await run_sending_loop(
@@ -594,13 +605,14 @@ async def produce_to_stream(
     on_sent: SendHook | None = None,
     stop: asyncio.Event | None = None,
     labels: DelayedLabels | None = None,
+    fields: FieldMapping = DEFAULT_FIELDS,
 ) -> ProduceSummary:
     """The same loop as :func:`produce`, writing JSON lines (default: stdout) instead.
 
     With ``labels``, each fraud label is written as a line too, where it falls due.
     """
     out = stream if stream is not None else sys.stdout.buffer
-    sink: MessageSink = StreamSink(out)
+    sink: MessageSink = StreamSink(out, fields)
     if labels is not None:
         sink = LabelingSink(sink, labels, StreamLabelSink(out))
     return await run_sending_loop(

@@ -13,6 +13,11 @@ from typing import Any
 
 import orjson
 
+from fraudstream.core.fields import FieldMapping
+
+#: The worker's default input mapping: what the producer writes unless told otherwise.
+DEFAULT_FIELDS = FieldMapping()
+
 #: Scenario name of legitimate traffic.
 NORMAL_SCENARIO = "normal"
 #: Scenario name of a fraud row replayed from a labeled CSV file.
@@ -62,6 +67,7 @@ class LabeledTransaction:
     channel: str | None = None
     x: float | None = None  # where the payment happened: the terminal's place on a grid
     y: float | None = None
+    category: str | None = None  # the merchant's category (e.g. an MCC)
 
     @property
     def timestamp(self) -> datetime:
@@ -73,29 +79,39 @@ class LabeledTransaction:
         """Kafka message key: the user id, so one user's transactions share a partition."""
         return self.user_id.encode()
 
-    def message(self) -> dict[str, Any]:
-        """The JSON object the detector reads (no label, no scenario)."""
+    def message(self, fields: FieldMapping = DEFAULT_FIELDS) -> dict[str, Any]:
+        """The JSON object the detector reads (no label, no scenario), named by ``fields``.
+
+        The grid position goes out as the coordinate roles (``y`` the latitude, ``x`` the
+        longitude), so the worker's distance feature reads it with its default mapping.
+
+        >>> record = LabeledTransaction("t1", "u1", 12.5, 0, "normal", False, merchant_id="T3")
+        >>> record.message(FieldMapping(user_id="customer_id", merchant="terminal_id"))
+        {'transactionId': 't1', 'customer_id': 'u1', 'amount': 12.5, \
+'timestamp': '1970-01-01T00:00:00.000Z', 'terminal_id': 'T3'}
+        """
         doc: dict[str, Any] = {
-            "transactionId": self.transaction_id,
-            "userId": self.user_id,
-            "amount": self.amount,
-            "timestamp": format_timestamp_ms(self.timestamp_ms),
+            fields.transaction_id: self.transaction_id,
+            fields.user_id: self.user_id,
+            fields.amount: self.amount,
+            fields.timestamp: format_timestamp_ms(self.timestamp_ms),
         }
         if self.merchant_id is not None:
-            doc["merchantId"] = self.merchant_id
+            doc[fields.merchant] = self.merchant_id
         if self.country is not None:
-            doc["country"] = self.country
+            doc[fields.country] = self.country
         if self.channel is not None:
-            doc["channel"] = self.channel
-        if self.x is not None:
-            doc["x"] = self.x
-        if self.y is not None:
-            doc["y"] = self.y
+            doc[fields.channel] = self.channel
+        if self.category is not None:
+            doc[fields.category] = self.category
+        if self.x is not None and self.y is not None:
+            doc[fields.latitude] = self.y
+            doc[fields.longitude] = self.x
         return doc
 
-    def message_json(self) -> bytes:
+    def message_json(self, fields: FieldMapping = DEFAULT_FIELDS) -> bytes:
         """The Kafka message value: compact JSON of :meth:`message`."""
-        return orjson.dumps(self.message())
+        return orjson.dumps(self.message(fields))
 
     def ground_truth(self, sent_at: float | None = None) -> dict[str, Any]:
         """One line of the ground-truth file; ``sentAt`` (epoch seconds) when given."""

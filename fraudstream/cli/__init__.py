@@ -74,18 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--generator",
-        choices=("scenarios", "handbook"),
+        choices=("scenarios", "handbook", "personas"),
         default="scenarios",
-        help="the producer's scenarios (default) or the fraud-detection handbook's simulator",
+        help="the producer's scenarios (default), the fraud-detection handbook's simulator, or "
+        "the third stream (personas)",
     )
     evaluate.add_argument("--count", type=int, default=20_000, help="scenarios: transactions")
-    evaluate.add_argument("--users", type=int, default=1_000, help="scenarios: distinct users")
+    evaluate.add_argument("--users", type=int, default=1_000, help="scenarios, personas: users")
     evaluate.add_argument("--fraud-share", type=float, default=0.02, help="scenarios: fraud share")
     evaluate.add_argument("--customers", type=int, default=5_000, help="handbook: customers")
     evaluate.add_argument("--terminals", type=int, default=10_000, help="handbook: terminals")
-    evaluate.add_argument("--days", type=int, default=70, help="handbook: days (70)")
+    evaluate.add_argument("--days", type=int, default=70, help="handbook, personas: days (70)")
     evaluate.add_argument(
-        "--skip-days", type=int, default=35, help="handbook: days before figures count (35)"
+        "--skip-days",
+        type=int,
+        default=None,
+        help="days before figures count (handbook: 35; others: the detector's calibration)",
+    )
+    evaluate.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="evaluate this labeled CSV instead of a generator (columns as FRAUDSTREAM_FIELD_* "
+        "name them, plus label and optional scenario)",
+    )
+    evaluate.add_argument(
+        "--csv-format", choices=("generic", "paysim"), default="generic", help="(generic)"
     )
     evaluate.add_argument(
         "--label-delay",
@@ -99,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--without-labels",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="also run the stream without labels (default: yes for the handbook with labels)",
+        help="also run the stream without labels (default: yes with labels, but for --generator "
+        "scenarios)",
     )
     evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
     evaluate.add_argument("--rate", type=float, default=0.0, help="tx/s; 0 = as fast as possible")
@@ -220,7 +236,9 @@ def main(argv: list[str] | None = None) -> None:
                     rate=args.rate,
                     offline=args.offline,
                     as_json=args.json,
-                    generator=args.generator,
+                    generator="csv" if args.csv is not None else args.generator,
+                    csv=args.csv,
+                    csv_format=args.csv_format,
                     customers=args.customers,
                     terminals=args.terminals,
                     days=args.days,

@@ -2,9 +2,10 @@
 
 The headline figures come from the real pipeline (producer -> broker -> worker -> decisions
 and alerts topics); ``--offline`` feeds the same messages, labels included and in the same
-order, to the worker's own batch handler in this process, without Kafka. Two streams: the
-producer's scenario generator, and the simulator published with the fraud-detection handbook
-(Le Borgne et al.), whose published baselines are printed beside the figures. With
+order, to the worker's own batch handler in this process, without Kafka. Three sources: the
+producer's scenario generator, the simulator published with the fraud-detection handbook
+(Le Borgne et al.), whose published baselines are printed beside the figures, and a labeled
+CSV of the user's own (read through the input mapping, as ``python -m producer --csv`` does). With
 ``--label-delay`` the frauds' labels follow the transactions on the labels topic, and the
 handbook stream is run a second time without labels, so the report shows what labels add.
 """
@@ -36,13 +37,16 @@ from fraudstream.settings import DetectionSettings, Settings
 from fraudstream.worker.handler import BatchHandler
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
+from producer.csv_replay import CsvFormat, CsvFormatError, CsvReplay
 from producer.generator import GeneratorParameters, ScenarioGenerator
 from producer.handbook import HandbookParameters, HandbookSimulator
 from producer.kafka import produce
 from producer.labels import DelayedLabels
+from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction
 
-CATCH_UP_TIMEOUT_SECONDS = 600.0
+#: Give up waiting for the worker after this long without it reading anything.
+CATCH_UP_TIMEOUT_SECONDS = 120.0
 #: Messages handed to the batch handler at once offline (the worker's default batch size).
 OFFLINE_BATCH = 500
 INPUT, LABELS = "transactions-input", "fraud-labels"
@@ -70,7 +74,7 @@ class EvaluateOptions:
     rate: float = 0.0  # tx/s; 0 = as fast as the producer goes
     offline: bool = False
     as_json: bool = False
-    generator: Literal["scenarios", "handbook"] = "scenarios"
+    generator: Literal["scenarios", "handbook", "personas", "csv"] = "scenarios"
     #: Handbook stream size (its published set: 5,000 / 10,000 / 183).
     customers: int = 5_000
     terminals: int = 10_000
@@ -78,14 +82,33 @@ class EvaluateOptions:
     #: Event-time delay of the frauds' labels; None = no labels.
     label_delay_ms: int | None = None
     label_share: float = 1.0
-    #: Days of the handbook stream before figures count (warm-up, first labels).
-    skip_days: int = 35
+    #: Days before figures count (warm-up, first labels); None: the handbook's 35, and for
+    #: the other streams the detector's calibration length in transactions.
+    skip_days: int | None = None
+    #: A labeled CSV to evaluate (``generator="csv"``), and its format.
+    csv: Path | None = None
+    csv_format: CsvFormat = "generic"
     #: Also run the same stream without labels (default for the handbook with labels).
     without_labels: bool | None = None
 
 
-def labeled_stream(options: EvaluateOptions) -> Iterator[LabeledTransaction]:
+#: Days the handbook and persona streams are scored after, unless told otherwise (labels
+#: 7 days late need a few weeks before the classifier has learned from them).
+HANDBOOK_SKIP_DAYS = 35
+PERSONA_SKIP_DAYS = 21
+
+
+def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
     """The deterministic labeled stream ``options`` names."""
+    if options.generator == "csv":
+        if options.csv is None:
+            raise ValueError("the csv source needs a file (--csv FILE)")
+        replay = CsvReplay(options.csv, options.csv_format, fields=settings.fields.mapping())
+        _say(options, replay.scan().describe())  # bad rows are skipped, with line numbers
+        return iter(replay)
+    if options.generator == "personas":
+        personas = PersonaParameters(users=options.users, days=options.days, seed=options.seed)
+        return iter(PersonaSimulator(personas))
     if options.generator == "handbook":
         handbook = HandbookParameters(
             customers=options.customers,
@@ -163,6 +186,7 @@ def run_offline(
         detection.label_horizon_days * DAY,
         detection.label_late_window_days * DAY,
         detection.pending_max_entries,
+        detection.held_labels_max_entries,
     )
     state = WorkerState({}, pending, {}, partitions=1)
     outbox = _Collector()
@@ -186,11 +210,13 @@ def run_offline(
         labels_topic=LABELS if labels is not None else None,
     )
 
+    fields = settings.fields.mapping()
+
     def messages() -> Iterator[SimpleNamespace]:
         for offset, record in enumerate(records):
             for label in labels.observe(record) if labels is not None else ():
                 yield _message(LABELS, label.key, label.message_json(), offset)
-            yield _message(INPUT, record.key, record.message_json(), offset)
+            yield _message(INPUT, record.key, record.message_json(fields), offset)
 
     async def run() -> None:
         stream = messages()
@@ -285,6 +311,7 @@ async def _produce_and_collect(
             on_sent=lambda record, at: sent_at.__setitem__(record.transaction_id, at),
             labels=labels,
             labels_topic=settings.kafka.labels_topic,
+            fields=settings.fields.mapping(),
         )
         sent = summary.sent + (summary.labels_sent if labels is not None else 0)
         _say(options, "waiting for the worker to catch up and its decisions to arrive")
@@ -292,8 +319,13 @@ async def _produce_and_collect(
             sent,
             lambda stats: len(decisions) >= stats["transactionsIn"],
             CATCH_UP_TIMEOUT_SECONDS,
+            lambda read, total: _say(options, f"worker read {read:,} of {total:,} messages"),
         ):
-            print("warning: the worker did not catch up before the deadline", file=sys.stderr)
+            print(
+                f"warning: the worker stopped making progress for {CATCH_UP_TIMEOUT_SECONDS:.0f} s "
+                "before catching up; the figures cover what it decided",
+                file=sys.stderr,
+            )
         worker_stats = worker.stats()
     finally:
         reader.cancel()
@@ -336,7 +368,7 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
     runs = {"labels" if options.label_delay_ms is not None else "noLabels": options}
     without = options.without_labels
     if without is None:
-        without = options.generator == "handbook" and options.label_delay_ms is not None
+        without = options.generator != "scenarios" and options.label_delay_ms is not None
     if without and options.label_delay_ms is not None:
         runs["noLabels"] = replace(options, label_delay_ms=None)
     report: dict[str, Any] = {
@@ -353,7 +385,7 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
 def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
     truth: dict[str, Truth] = {}
     start: list[int] = []
-    records = remember_truth(labeled_stream(options), truth, start)
+    records = remember_truth(labeled_stream(options, settings), truth, start)
     labels = (
         DelayedLabels(options.label_delay_ms, options.label_share, seed=options.seed)
         if options.label_delay_ms is not None
@@ -372,9 +404,12 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
         decisions, latencies, worker = run_online(records, options, workdir, labels, env)
     seconds = time.monotonic() - started
     outcomes = outcomes_of(truth, decisions, latencies)
-    if options.generator == "handbook":
-        scored = [o for o in outcomes if o.day >= options.skip_days]
-        skipped = f"first {options.skip_days} days"
+    skip_days = options.skip_days
+    if skip_days is None and options.generator in ("handbook", "personas"):
+        skip_days = HANDBOOK_SKIP_DAYS if options.generator == "handbook" else PERSONA_SKIP_DAYS
+    if skip_days is not None:
+        scored = [o for o in outcomes if o.day >= skip_days]
+        skipped = f"first {skip_days} days"
     else:
         skip = calibration_length(settings)
         scored = outcomes[skip:]
@@ -400,6 +435,21 @@ def _describe(options: EvaluateOptions) -> dict[str, Any]:
         if options.label_delay_ms is None
         else {"delayDays": options.label_delay_ms / 86_400_000, "share": options.label_share}
     )
+    if options.generator == "csv":
+        return {
+            "generator": "csv",
+            "file": str(options.csv),
+            "format": options.csv_format,
+            "labels": labels,
+        }
+    if options.generator == "personas":
+        return {
+            "generator": "personas",
+            "users": options.users,
+            "days": options.days,
+            "seed": options.seed,
+            "labels": labels,
+        }
     if options.generator == "handbook":
         return {
             "generator": "handbook",
@@ -504,5 +554,8 @@ def main(options: EvaluateOptions) -> int:
     except WorkerFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except (CsvFormatError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(orjson.dumps(report).decode() if options.as_json else render(report))
     return 0

@@ -11,17 +11,29 @@ mature early (counted), so memory never grows without limit.
 The entries live in any ``MutableMapping[str, bytes]`` (the worker passes its changelog-backed
 table); every write and delete is also reported to ``on_write`` so the worker can put it on the
 changelog. The time index is rebuilt from the mapping when it does not match (after recovery).
+
+The store is also where a label waits for its transaction. Labels and transactions come from
+two topics, so a worker with a backlog of transactions reads a label before the transaction
+it names. A label made at ``labeledAt`` (event time) for a transaction not seen yet is *held*
+under the transaction's id until the transaction arrives (then it resolves at once) or until
+the transaction stream of its partition passes ``labeledAt`` without it (then the label is
+returned to be dead-lettered as an unknown transaction). A held label and a pending
+transaction never share a key: whichever comes second meets the first and both leave.
 """
 
 from __future__ import annotations
 
 import heapq
 import struct
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 
 DAY = 86400.0
-_HEAD = struct.Struct("<dhBH")  # event time, partition, matured, merchant length
+_HEAD = struct.Struct("<dhBH")  # event time, partition, kind (matured flag), merchant length
+_HELD_HEAD = struct.Struct("<dhBHqB")  # labeled at, partition, kind, key length, offset, fraud
+_KIND_OFFSET = 10  # where the kind byte sits in both heads
+_HELD_KIND = 2  # the kind byte of a held label (0 and 1 are a pending entry's matured flag)
+_NO_KEY = 0xFFFF
 
 
 @dataclass(slots=True)
@@ -56,12 +68,51 @@ class PendingEntry:
         return cls(event_time, partition, merchant, tuple(features), bool(matured))
 
 
+@dataclass(slots=True)
+class HeldLabel:
+    """A label that came before its transaction, kept whole so it can still be dead-lettered.
+
+    >>> held = HeldLabel(1.7e9, 3, 42, b"user-1", b'{"label": "fraud"}', fraud=True)
+    >>> HeldLabel.decode(held.encode()) == held
+    True
+    """
+
+    labeled_at: float
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    fraud: bool
+
+    def encode(self) -> bytes:
+        """A fixed head (kind byte 2, where a pending entry has its matured flag), key, message."""
+        key = self.key or b""
+        size = _NO_KEY if self.key is None else len(key)
+        head = _HELD_HEAD.pack(
+            self.labeled_at, self.partition, _HELD_KIND, size, self.offset, self.fraud
+        )
+        return head + key + self.raw
+
+    @classmethod
+    def decode(cls, data: bytes) -> HeldLabel:
+        """Inverse of :meth:`encode`."""
+        labeled_at, partition, _, size, offset, fraud = _HELD_HEAD.unpack_from(data)
+        start = _HELD_HEAD.size + (0 if size == _NO_KEY else size)
+        key = None if size == _NO_KEY else data[_HELD_HEAD.size : start]
+        return cls(labeled_at, partition, offset, key, data[start:], bool(fraud))
+
+
+def _is_held(stored: bytes) -> bool:
+    return stored[_KIND_OFFSET] == _HELD_KIND
+
+
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """A transaction whose truth is now known (or assumed): learn ``entry`` as ``fraud``.
 
     ``correction`` marks a fraud label for an entry already learned as legit at maturity;
-    ``already_learned`` a legit label for one, which changes nothing.
+    ``already_learned`` a legit label for one, which changes nothing; ``by_held_label`` a
+    transaction whose label was waiting for it.
     """
 
     transaction_id: str
@@ -69,6 +120,7 @@ class Resolution:
     fraud: bool
     correction: bool = False
     already_learned: bool = False
+    by_held_label: bool = False
 
 
 @dataclass
@@ -80,6 +132,9 @@ class PendingCounts:
     matured: int = 0
     corrected: int = 0
     forced: int = 0  # matured early because the store was full
+    held: int = 0  # labels that came before their transaction and waited for it
+    held_resolved: int = 0  # of those, labels whose transaction then came
+    held_expired: int = 0  # of those, labels whose transaction never came (or the bound hit)
 
 
 @dataclass
@@ -90,22 +145,39 @@ class PendingStore:
     horizon: float = 7 * DAY
     late_window: float = DAY
     max_entries: int = 500_000
+    max_held: int = 100_000
     on_write: Callable[[int, str, bytes | None], None] = lambda partition, key, value: None
     counts: PendingCounts = field(default_factory=PendingCounts)
     _index: list[tuple[float, str]] = field(default_factory=list)
     _indexed: int = 0
+    #: Held labels by partition: (labeled at, transaction id), soonest first.
+    _held: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
+    _held_size: int = 0
 
     def add(self, transaction_id: str, entry: PendingEntry) -> list[Resolution]:
-        """Keep a newly scored transaction; returns the entries the bound pushed out (legit)."""
+        """Keep a newly scored transaction; returns what resolved.
+
+        That is its own resolution when its label was held, and otherwise the entries the
+        bound pushed out (learned as legit).
+        """
         self._ensure_index()
-        if transaction_id in self.data:  # a redelivered transaction: keep the first
+        stored = self.data.get(transaction_id)
+        if stored is not None and _is_held(stored):
+            held = HeldLabel.decode(stored)
+            self._delete(transaction_id, held.partition)
+            self._held_size -= 1
+            self.counts.added += 1
+            self.counts.labeled += 1
+            self.counts.held_resolved += 1
+            return [Resolution(transaction_id, entry, held.fraud, by_held_label=True)]
+        if stored is not None:  # a redelivered transaction: keep the first
             return []
         self._write(transaction_id, entry)
         heapq.heappush(self._index, (entry.event_time + self.horizon, transaction_id))
         self._indexed += 1
         self.counts.added += 1
         forced: list[Resolution] = []
-        while len(self.data) > self.max_entries and self._index:
+        while len(self.data) - self._held_size > self.max_entries and self._index:
             _, tx_id = heapq.heappop(self._index)
             self._indexed -= 1
             old = self._get(tx_id)
@@ -132,6 +204,61 @@ class PendingStore:
             return Resolution(transaction_id, entry, fraud=True, correction=True)
         return Resolution(transaction_id, entry, fraud)
 
+    def hold(self, transaction_id: str, label: HeldLabel) -> list[tuple[str, HeldLabel]]:
+        """Keep a label until its transaction comes; returns labels the bound pushed out.
+
+        A second label for a transaction still awaited replaces the first (the newest verdict
+        wins). Call only when :meth:`resolve` found no pending transaction.
+        """
+        self._ensure_index()
+        stored = self.data.get(transaction_id)
+        if stored is not None and not _is_held(stored):
+            raise ValueError(f"transaction {transaction_id!r} is pending: resolve it instead")
+        self._write_raw(label.partition, transaction_id, label.encode())
+        if stored is None:
+            self._held_size += 1
+            self.counts.held += 1
+        heapq.heappush(
+            self._held.setdefault(label.partition, []), (label.labeled_at, transaction_id)
+        )
+        pushed_out: list[tuple[str, HeldLabel]] = []
+        while self._held_size > self.max_held:
+            oldest = min((heap for heap in self._held.values() if heap), key=lambda heap: heap[0])
+            pushed_out.extend(self._pop_held(oldest, float("inf")))
+        return pushed_out
+
+    def expire_held(self, times: Mapping[int, float]) -> list[tuple[str, HeldLabel]]:
+        """Labels whose partition's transactions passed their ``labeledAt`` without them.
+
+        ``times`` is the event time each partition's transaction stream has reached.
+        """
+        self._ensure_index()
+        expired: list[tuple[str, HeldLabel]] = []
+        for partition, heap in self._held.items():
+            if (now := times.get(partition)) is not None:
+                while heap and heap[0][0] <= now:
+                    expired.extend(self._pop_held(heap, now))
+        return expired
+
+    def held_size(self) -> int:
+        """Labels waiting for their transaction."""
+        self._ensure_index()
+        return self._held_size
+
+    def _pop_held(self, heap: list[tuple[float, str]], now: float) -> list[tuple[str, HeldLabel]]:
+        """Take the heap's first label out of the store if it is still held and due."""
+        _, tx_id = heapq.heappop(heap)
+        stored = self.data.get(tx_id)
+        if stored is None or not _is_held(stored):
+            return []  # resolved meanwhile
+        held = HeldLabel.decode(stored)
+        if held.labeled_at > now:  # replaced by a later label: its own heap entry follows
+            return []
+        self._delete(tx_id, held.partition)
+        self._held_size -= 1
+        self.counts.held_expired += 1
+        return [(tx_id, held)]
+
     def advance(self, now: float) -> list[Resolution]:
         """Event time is ``now``: entries past the horizon mature as legit, old ones expire."""
         self._ensure_index()
@@ -155,30 +282,48 @@ class PendingStore:
         return matured
 
     def __len__(self) -> int:
-        return len(self.data)
+        """Transactions waiting for their label (held labels not counted)."""
+        self._ensure_index()
+        return max(0, len(self.data) - self._held_size)
 
     def _get(self, transaction_id: str) -> PendingEntry | None:
         stored = self.data.get(transaction_id)
-        return None if stored is None else PendingEntry.decode(stored)
+        return None if stored is None or _is_held(stored) else PendingEntry.decode(stored)
 
     def _write(self, transaction_id: str, entry: PendingEntry) -> None:
-        value = entry.encode()
+        self._write_raw(entry.partition, transaction_id, entry.encode())
+
+    def _write_raw(self, partition: int, transaction_id: str, value: bytes) -> None:
         self.data[transaction_id] = value
-        self.on_write(entry.partition, transaction_id, value)
+        self.on_write(partition, transaction_id, value)
 
     def _delete(self, transaction_id: str, partition: int) -> None:
         del self.data[transaction_id]
         self.on_write(partition, transaction_id, None)
 
     def _ensure_index(self) -> None:
-        """Rebuild the time index when the mapping changed under it (recovery, rebalance)."""
-        if len(self._index) >= len(self.data) and self._indexed == len(self._index):
+        """Rebuild the time indexes when the mapping changed under them (recovery, rebalance)."""
+        held_indexed = sum(len(heap) for heap in self._held.values())
+        if (
+            len(self._index) + held_indexed >= len(self.data)
+            and self._indexed == len(self._index)
+            and self._held_size <= held_indexed
+        ):
             return
         entries = []
+        held: dict[int, list[tuple[float, str]]] = {}
         for tx_id, stored in list(self.data.items()):
+            if _is_held(stored):
+                label = HeldLabel.decode(stored)
+                held.setdefault(label.partition, []).append((label.labeled_at, tx_id))
+                continue
             entry = PendingEntry.decode(stored)
             due = entry.event_time + self.horizon + (self.late_window if entry.matured else 0.0)
             entries.append((due, tx_id))
         heapq.heapify(entries)
+        for heap in held.values():
+            heapq.heapify(heap)
         self._index = entries
         self._indexed = len(entries)
+        self._held = held
+        self._held_size = sum(len(heap) for heap in held.values())

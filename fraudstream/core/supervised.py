@@ -147,7 +147,9 @@ class ThresholdFromLabels:
     Keeps (P(fraud) at scoring time, label) of the last ``window`` resolved transactions the
     classifier scored; every ``refresh`` of them the line becomes the lowest probability whose
     alerts would have reached ``target_precision`` on them (needs ``min_hits`` true alerts; never
-    below ``floor``). Before that it is ``initial``.
+    below ``floor``). Before that it is ``initial``. When the window holds ``min_hits`` frauds
+    but no line reaches the target, the line goes to 1: a classifier that cannot alert
+    precisely does not alert alone (its probability still ranks).
 
     >>> line = ThresholdFromLabels(CalibrationParams(initial=0.9, min_hits=2, refresh=10))
     >>> for p, fraud in [(0.95, True), (0.8, True), (0.7, True), (0.6, False)] + [(0.1, False)] * 6:
@@ -180,3 +182,62 @@ class ThresholdFromLabels:
                 best = probability
         if best is not None:
             self.value = max(self.params.floor, min(best, 0.999))
+        elif hits >= self.params.min_hits:
+            self.value = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TrustParams:
+    """When a part's own alerts are trusted, judged from labels (see :class:`PartTrust`)."""
+
+    #: Share of a part's resolved alerts that must be fraud for it to keep alerting alone.
+    min_precision: float = 0.5
+    #: Resolved alerts of the part before the labels may judge it.
+    min_alerts: int = 20
+    #: Resolved alerts over which the judgement is averaged (exponential decay).
+    window: float = 1000.0
+
+
+class PartTrust:
+    """Whether one unsupervised part (the rules, Half-Space Trees) may still alert alone.
+
+    Without labels every part alerts at its own line. Labels say how often each part's alerts
+    were fraud: once ``min_alerts`` of them are resolved, a part whose alerts are fraud less
+    than ``min_precision`` of the time stops alerting alone, and resumes if that changes.
+    The same rule holds on every stream, so which part is trusted comes from the stream's
+    labels, not from our tuning (on the handbook's stream the rules are trusted and Half-Space
+    Trees are not; on the persona stream the reverse).
+
+    >>> trust = PartTrust(TrustParams(min_alerts=4))
+    >>> trust.trusted
+    True
+    >>> for fraud in (False, False, True, False, False):
+    ...     trust.observe(fraud)
+    >>> trust.trusted, round(trust.precision, 2)
+    (False, 0.2)
+    """
+
+    def __init__(self, params: TrustParams | None = None) -> None:
+        self.params = params or TrustParams()
+        self.alerts = 0.0  # decayed resolved alerts
+        self.frauds = 0.0  # of which fraud
+        self.resolved = 0  # resolved alerts, not decayed
+
+    @property
+    def precision(self) -> float:
+        """Decayed share of the part's resolved alerts that were fraud (1 before any)."""
+        return self.frauds / self.alerts if self.alerts else 1.0
+
+    @property
+    def trusted(self) -> bool:
+        """True until the labels show the part's alerts are mostly false."""
+        if self.resolved < self.params.min_alerts:
+            return True
+        return self.precision >= self.params.min_precision
+
+    def observe(self, fraud: bool) -> None:
+        """One resolved transaction this part alerted on."""
+        keep = 1.0 - 1.0 / self.params.window
+        self.alerts = self.alerts * keep + 1.0
+        self.frauds = self.frauds * keep + (1.0 if fraud else 0.0)
+        self.resolved += 1

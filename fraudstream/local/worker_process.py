@@ -21,6 +21,8 @@ from fraudstream.local.ports import free_port
 READY_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.2
+#: How often :meth:`WorkerProcess.caught_up` reports progress while a backlog drains.
+PROGRESS_SECONDS = 10.0
 
 #: Consumer-group timings that make joins take seconds instead of ~30 s on Tansu.
 FAST_JOIN_ENV = {
@@ -106,18 +108,29 @@ class WorkerProcess:
         sent: int,
         outputs_arrived: Callable[[dict[str, Any]], bool],
         timeout: float,
+        progress: Callable[[int, int], None] | None = None,
     ) -> bool:
         """Wait until the worker has read ``sent`` messages and the caller has its outputs.
 
         ``outputs_arrived(stats)`` says whether everything the worker reports having sent
-        (alerts, dead letters) reached the caller's reader. False after ``timeout`` seconds.
+        (alerts, dead letters) reached the caller's reader. A worker draining a long backlog
+        keeps the wait going: False only after ``timeout`` seconds in which it read nothing.
+        ``progress(read, sent)`` is called every ``PROGRESS_SECONDS`` while waiting.
         """
         deadline = time.monotonic() + timeout
+        last_read = -1
+        next_report = time.monotonic() + PROGRESS_SECONDS
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError):
                 stats = self.stats()
-                if stats["messagesIn"] >= sent and outputs_arrived(stats):
+                read = int(stats["messagesIn"])
+                if read >= sent and outputs_arrived(stats):
                     return True
+                if read > last_read:
+                    last_read, deadline = read, time.monotonic() + timeout
+                if progress is not None and time.monotonic() >= next_report:
+                    progress(read, sent)
+                    next_report = time.monotonic() + PROGRESS_SECONDS
             await asyncio.sleep(POLL_SECONDS)
         return False
 

@@ -20,7 +20,7 @@ from fraudstream.core.fields import FieldMapping
 from fraudstream.core.labels import parse_label
 from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.parsing import DEFAULT_FIELDS, parse_transaction
-from fraudstream.core.pending import PendingEntry, Resolution
+from fraudstream.core.pending import HeldLabel, PendingEntry, Resolution
 from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction, dead_letter
 from fraudstream.core.rule_definitions import shadow_hit_json
 from fraudstream.sinks.base import ProcessedRecord, Sink
@@ -98,6 +98,9 @@ class BatchHandler:
         self.clock = clock
         #: Newest event time seen: pending labels mature against it.
         self.event_time = 0.0
+        #: Newest event time per partition: a label waits until its partition's transactions
+        #: pass its ``labeledAt`` (labels are keyed like transactions, so partitions match).
+        self.partition_times: dict[int, float] = {}
 
     async def handle(self, events: Sequence[EventLike]) -> None:
         """Every message of the batch in order, then maturity, then one write per changelog.
@@ -119,6 +122,8 @@ class BatchHandler:
                 await self.dead_letter_failure(message, exc)
         for resolution in self.state.pending.advance(self.event_time):
             self.learn(resolution)
+        for transaction_id, held in self.state.pending.expire_held(self.partition_times):
+            await self.dead_letter_unknown(transaction_id, held)
         self.stats.matured = self.state.pending.counts.matured
         changes = self.state.take_changes()
         if changes:
@@ -190,6 +195,7 @@ class BatchHandler:
         """
         event_time = tx.epoch_seconds
         self.event_time = max(self.event_time, event_time)
+        self.partition_times[partition] = max(self.partition_times.get(partition, 0.0), event_time)
         if tx.merchant is not None:
             self.state.update_merchant(
                 partition, tx.merchant, lambda stats: stats.observe(tx.amount, event_time)
@@ -198,6 +204,8 @@ class BatchHandler:
             return  # no labels will come: nothing to wait for
         entry = PendingEntry(event_time, partition, tx.merchant, model_input)
         for resolution in self.state.pending.add(tx.transaction_id, entry):
+            if resolution.by_held_label:
+                self.stats.labels_by_verdict["fraud" if resolution.fraud else "legit"] += 1
             self.learn(resolution)
 
     async def handle_label(self, message: MessageLike) -> None:
@@ -208,8 +216,25 @@ class BatchHandler:
         if isinstance(parsed, Rejection):
             await self.send_dead_letter(message, source, parsed, now)
             return
+        self.stats.labels_in += 1
         resolution = self.state.pending.resolve(parsed.transaction_id, parsed.is_fraud)
         if resolution is None:
+            labeled_at = parsed.labeled_at.timestamp() if parsed.labeled_at else None
+            if labeled_at is not None and labeled_at > self.partition_times.get(
+                source.partition, 0.0
+            ):
+                # Made after transactions this worker has not read yet: wait for them.
+                held = HeldLabel(
+                    labeled_at,
+                    source.partition,
+                    source.offset,
+                    message.key,
+                    message.value or b"",
+                    parsed.is_fraud,
+                )
+                for transaction_id, old in self.state.pending.hold(parsed.transaction_id, held):
+                    await self.dead_letter_unknown(transaction_id, old)
+                return
             detail = (
                 f"transaction {parsed.transaction_id!r} is not pending here: never seen by this "
                 "worker, or its label came after the maturity horizon and the late window"
@@ -236,6 +261,17 @@ class BatchHandler:
 
             self.state.update_merchant(entry.partition, entry.merchant, change)
 
+    async def dead_letter_unknown(self, transaction_id: str, held: HeldLabel) -> None:
+        """Park a held label whose transaction never came (or that the store's bound pushed out)."""
+        detail = (
+            f"transaction {transaction_id!r} never reached this worker: its partition's "
+            "transactions passed the label's labeledAt without it (or too many labels waited)"
+        )
+        rejection = Rejection(DeadLetterReason.UNKNOWN_TRANSACTION, detail)
+        source = Source(self.labels_topic or "", held.partition, held.offset)
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        await self.park(held.raw, held.key, source, rejection, now)
+
     async def dead_letter_failure(self, message: MessageLike, exc: Exception) -> None:
         """Park a message whose processing raised on the DLQ, so the stream goes on.
 
@@ -252,6 +288,12 @@ class BatchHandler:
         self, message: MessageLike, source: Source, rejection: Rejection, now: datetime
     ) -> None:
         """Count a refused message by its reason and park it, with the reason, on the DLQ."""
+        await self.park(message.value or b"", message.key, source, rejection, now)
+
+    async def park(
+        self, raw: bytes, key: bytes | None, source: Source, rejection: Rejection, now: datetime
+    ) -> None:
+        """Count a refused message's bytes by reason and put them, with the reason, on the DLQ."""
         self.stats.dlq_by_reason[rejection.reason.value] += 1
-        record = dead_letter(message.value or b"", message.key, source, rejection, now)
-        await self.outbox.send_dead_letter(message.key, record)
+        record = dead_letter(raw, key, source, rejection, now)
+        await self.outbox.send_dead_letter(key, record)

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from fraudstream.core.records import DeadLetterReason
+
 #: Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended.
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
 
@@ -54,7 +56,8 @@ class WorkerStats:
     redelivered: int = 0
     misrouted: int = 0  # messages whose Kafka key is not their userId
     batches: int = 0  # batches handled; messagesIn / batches is the mean batch size
-    labels_by_verdict: Counter[str] = field(default_factory=Counter)  # valid labels read
+    labels_in: int = 0  # valid labels read (used now, held for their transaction, or unknown)
+    labels_by_verdict: Counter[str] = field(default_factory=Counter)  # labels learned from
     labels_corrected: int = 0  # fraud labels for transactions already learned as legit
     matured: int = 0  # transactions learned as legit after the horizon without a label
     latency_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -80,13 +83,12 @@ class WorkerStats:
 
     @property
     def messages_in(self) -> int:
-        """Every message read, valid or not: transactions, labels, dead letters."""
-        return self.transactions_in + self.labels_in + self.dlq_total
+        """Every message read, valid or not: transactions, labels, dead letters.
 
-    @property
-    def labels_in(self) -> int:
-        """Valid labels read."""
-        return sum(self.labels_by_verdict.values())
+        A valid label for an unknown transaction is in ``labels_in`` and on the DLQ: once.
+        """
+        unknown = self.dlq_by_reason[DeadLetterReason.UNKNOWN_TRANSACTION.value]
+        return self.transactions_in + self.labels_in + self.dlq_total - unknown
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly snapshot, served by the worker's web view."""

@@ -57,9 +57,10 @@ class FaustState(WorkerState):
         horizon: float,
         late_window: float,
         max_pending: int,
+        max_held: int,
     ) -> None:
         self.tables = {"profiles": profiles, "pending": pending, "merchants": merchants}
-        store = PendingStore(pending.data, horizon, late_window, max_pending)
+        store = PendingStore(pending.data, horizon, late_window, max_pending, max_held)
         super().__init__(
             profiles.data,
             store,

@@ -65,9 +65,30 @@ class Stats(View):
             "legit": classifier.legit,
             "threshold": runtime.settings.detection.classifier_threshold,
             "labelRate": round(detector.label_rate.value, 6),
+            # whether the labels still let each unsupervised part alert alone
+            "trust": {
+                name: {
+                    "trusted": trust.trusted,
+                    "precision": round(trust.precision, 4),
+                    "resolvedAlerts": trust.resolved,
+                }
+                for name, trust in detector.trust.items()
+            },
         }
         pending = runtime.state.pending
-        body["pending"] = {"size": len(pending), **vars(pending.counts)}
+        counts = pending.counts
+        body["pending"] = {
+            "size": len(pending),  # transactions waiting for their label
+            "heldLabels": pending.held_size(),  # labels waiting for their transaction
+            "added": counts.added,
+            "labeled": counts.labeled,
+            "matured": counts.matured,
+            "corrected": counts.corrected,
+            "forced": counts.forced,
+            "held": counts.held,
+            "heldResolved": counts.held_resolved,
+            "heldExpired": counts.held_expired,
+        }
         body["profiles"] = {"users": runtime.state.users()}  # on this worker's partitions
         if runtime.rules_follower is not None:
             body["rules"] = runtime.rules_follower.to_dict()

@@ -28,8 +28,8 @@ def transactions(count: int, start: int = 0) -> list[dict[str, object]]:
     ]
 
 
-def label(tx_id: str, user: str, verdict: str = "fraud") -> tuple[bytes, bytes]:
-    doc = {"transactionId": tx_id, "userId": user, "label": verdict, "source": "analyst"}
+def label(tx_id: str, user: str, verdict: str = "fraud", **extra: str) -> tuple[bytes, bytes]:
+    doc = {"transactionId": tx_id, "userId": user, "label": verdict, "source": "analyst", **extra}
     return user.encode(), orjson.dumps(doc)
 
 
@@ -80,3 +80,28 @@ def test_transactions_waiting_for_their_label_survive_a_worker_restart(
     assert stats["labelsByVerdict"] == {"fraud": 1}, stats
     assert stats["dlq"] == 0
     assert stats["classifier"]["frauds"] == 1
+
+
+def test_labels_read_before_their_transactions_wait_for_them(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    # A worker behind on transactions reads the labels topic first: here the labels, made a
+    # week after their transactions, are on the broker before the transactions are.
+    pipeline = pipeline_factory()
+    worker = pipeline.start_worker()
+    week_later = "2023-11-22T00:00:00Z"  # after every transaction below (from 2023-11-14)
+    send_labels(
+        pipeline,
+        [
+            label("tx-3", "user-3", labeledAt=week_later),
+            label("tx-9", "user-2", labeledAt=week_later),
+        ],
+    )
+    stats = worker.wait_processed(2)
+    assert stats["pending"]["heldLabels"] == 2 and stats["dlq"] == 0
+    pipeline.send_json(transactions(20))
+    stats = worker.wait_processed(22)
+    assert stats["labelsByVerdict"] == {"fraud": 2}, stats
+    assert stats["classifier"]["frauds"] == 2
+    assert stats["pending"]["heldLabels"] == 0 and stats["pending"]["heldResolved"] == 2
+    assert stats["dlq"] == 0

@@ -222,14 +222,14 @@ def test_messages_carry_customer_terminal_and_its_place_but_no_label(
             "amount",
             "timestamp",
             "merchantId",
-            "x",
-            "y",
+            "longitude",  # the terminal's x on the grid, read by the worker's default mapping
+            "latitude",  # and its y
         }
         assert doc["transactionId"] == f"hb-{SMALL.seed}-{number:09d}"
         stamp = datetime.fromisoformat(doc["timestamp"].replace("Z", "+00:00"))
         assert epoch_ms(stamp) == record.timestamp_ms
         terminal = int(doc["merchantId"])
-        assert (doc["x"], doc["y"]) == pytest.approx(tuple(xy[terminal]), abs=1e-4)
+        assert (doc["longitude"], doc["latitude"]) == pytest.approx(tuple(xy[terminal]), abs=1e-4)
         assert terminal in sim.population.terminals_of(int(doc["userId"]))
         assert record.ground_truth()["scenario"] == record.scenario
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -10,17 +11,25 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fraudstream.core.parsing import parse_transaction
+from fraudstream.core.records import Source, Transaction
 from fraudstream.kafka.connection import bootstrap_of
+from fraudstream.settings import FieldSettings
 from producer.cli import build_parser, default_bootstrap
 from producer.generator import FRAUD_SCENARIOS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_producer(*args: str) -> subprocess.CompletedProcess[bytes]:
+def run_producer(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Run the command line as a user would, from the repository root."""
     return subprocess.run(
-        [sys.executable, "-m", "producer", *args], cwd=REPO_ROOT, capture_output=True
+        [sys.executable, "-m", "producer", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -101,6 +110,52 @@ def test_csv_replay_skips_bad_rows_and_reports_their_line_numbers(tmp_path: Path
     assert users == ["u3", "u1"]
     labels = [orjson.loads(line)["is_fraud"] for line in truth.read_bytes().splitlines()]
     assert labels == [True, False]
+
+
+HANDBOOK_NAMES = {
+    "FRAUDSTREAM_FIELD_USER_ID": "CUSTOMER_ID",
+    "FRAUDSTREAM_FIELD_AMOUNT": "TX_AMOUNT",
+    "FRAUDSTREAM_FIELD_TIMESTAMP": "TX_DATETIME",
+    "FRAUDSTREAM_FIELD_TRANSACTION_ID": "TRANSACTION_ID",
+    "FRAUDSTREAM_FIELD_MERCHANT": "TERMINAL_ID",
+    "FRAUDSTREAM_FIELD_LATITUDE": "y_terminal_id",
+    "FRAUDSTREAM_FIELD_LONGITUDE": "x_terminal_id",
+}
+
+
+def test_a_csv_in_its_own_field_names_replays_through_the_workers_input_mapping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The handbook's own CSV columns: the same FRAUDSTREAM_FIELD_* settings serve the producer
+    # (which columns to read, which names to write) and the worker (which names to parse).
+    csv_path = tmp_path / "handbook.csv"
+    csv_path.write_text(
+        "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,x_terminal_id,y_terminal_id,label\n"
+        "0,2018-04-01 00:00:31,596,3156,57.16,12.5,80.25,0\n"
+        "1,2018-04-01 00:02:10,4961,3412,81.51,,,1\n"
+    )
+    result = run_producer("--dry-run", "--rate", "0", "--csv", str(csv_path), env=HANDBOOK_NAMES)
+    assert result.returncode == 0, result.stderr.decode()
+    first, second = (orjson.loads(line) for line in result.stdout.splitlines())
+    assert first == {
+        "TRANSACTION_ID": "0",
+        "CUSTOMER_ID": "596",
+        "TX_AMOUNT": 57.16,
+        "TX_DATETIME": "2018-04-01T00:00:31.000Z",
+        "TERMINAL_ID": "3156",
+        "y_terminal_id": 80.25,
+        "x_terminal_id": 12.5,
+    }
+    assert "x_terminal_id" not in second  # no position in the file, none in the message
+
+    for name, value in HANDBOOK_NAMES.items():
+        monkeypatch.setenv(name, value)
+    fields = FieldSettings().mapping()
+    line = result.stdout.splitlines()[0]
+    parsed = parse_transaction(line, Source("transactions-input", 0, 0), 65536, fields)
+    assert isinstance(parsed, Transaction)
+    assert (parsed.user_id, parsed.amount, parsed.merchant) == ("596", 57.16, "3156")
+    assert (parsed.latitude, parsed.longitude) == (80.25, 12.5)
 
 
 def test_csv_with_missing_columns_exits_with_a_usage_error(tmp_path: Path) -> None:

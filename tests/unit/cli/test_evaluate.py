@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from fraudstream.cli.evaluate import EvaluateOptions, evaluate
+from fraudstream.cli.evaluate import EvaluateOptions, evaluate, main
 from fraudstream.core.quality import TARGETS
 
 
@@ -26,3 +27,39 @@ def test_default_stream_meets_every_quality_target_after_calibration() -> None:
     figures = {name: after[name] for name in TARGETS}
     assert all(after["targets"].values()), figures
     assert set(after["targets"]) == set(TARGETS)
+
+
+@pytest.mark.usefixtures("default_settings")
+def test_a_labeled_csv_in_its_own_names_is_evaluated_through_the_input_mapping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 30 ordinary payments of 30 cards, and two frauds above the amount rule's 10,000.
+    rows = ["card,amt,ts,label,scenario"]
+    rows += [f"c{i},{20 + i},2024-01-01T00:{i:02d}:00Z,0," for i in range(30)]
+    rows += ["c3,15000,2024-01-01T01:00:00Z,1,cash_out", "c4,12000,2024-01-01T01:01:00Z,1,cash_out"]
+    path = tmp_path / "mine.csv"
+    path.write_text("\n".join(rows) + "\n")
+    monkeypatch.setenv("FRAUDSTREAM_FIELD_USER_ID", "card")
+    monkeypatch.setenv("FRAUDSTREAM_FIELD_AMOUNT", "amt")
+    monkeypatch.setenv("FRAUDSTREAM_FIELD_TIMESTAMP", "ts")
+    options = EvaluateOptions(offline=True, as_json=True, generator="csv", csv=path, skip_days=0)
+    report = evaluate(options)
+    assert report["stream"] == {
+        "generator": "csv",
+        "file": str(path),
+        "format": "generic",
+        "labels": None,
+    }
+    run = report["runs"]["noLabels"]
+    assert run["decisions"] == 32
+    after = run["afterWarmUp"]
+    assert (after["transactions"], after["frauds"], after["alerts"]) == (32, 2, 2)
+    assert (after["precision"], after["recall"]) == (1.0, 1.0)
+    assert after["recallByScenario"] == {"cash_out": 1.0}
+
+
+def test_a_csv_that_lacks_the_mapped_columns_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "other.csv"
+    path.write_text("customer,value,when\nc1,5,2024-01-01T00:00:00Z\n")
+    options = EvaluateOptions(offline=True, as_json=True, generator="csv", csv=path)
+    assert main(options) == 2

@@ -7,7 +7,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fraudstream.core.behaviour import UserHistory
-from fraudstream.core.detector import CLASSIFIER_FEATURES, NOT_SCORED, Detector, DetectorConfig
+from fraudstream.core.detector import (
+    CLASSIFIER_FEATURES,
+    NOT_SCORED,
+    RULE_FEATURES,
+    Detector,
+    DetectorConfig,
+)
 from fraudstream.core.model import HSTParams
 from fraudstream.core.records import Transaction
 from fraudstream.core.rule_definitions import RuleSet, seed_definitions
@@ -212,8 +218,10 @@ def test_risk_and_alert_agree_and_parts_are_named_for_the_ablation() -> None:
 def test_pending_input_carries_the_probability_it_was_scored_with() -> None:
     detector = Detector(SMALL)
     decision = detector.process(tx(0, 20), UserHistory(), 0, 0, T0)
-    assert len(decision.model_input) == len(CLASSIFIER_FEATURES) + 1
-    assert decision.model_input[-1] == NOT_SCORED and decision.probability is None
+    size = len(CLASSIFIER_FEATURES)
+    assert len(decision.model_input) == size + 2  # features, probability, Half-Space Trees fired
+    assert decision.model_input[size] == NOT_SCORED and decision.probability is None
+    assert decision.model_input[size + 1] == 0.0
 
 
 def ready_detector(initial: float = 0.9) -> Detector:
@@ -241,14 +249,38 @@ def test_once_the_classifier_is_ready_a_rule_lifts_its_value_into_the_alerted_ha
     big = detector.process(tx(101, 15000.0, "u9"), profile, 0, 101, T0)
     assert big.risk == 0.5 + 0.5 * big.parts["fraud_classifier"]
     assert big.alert is not None and "amount_threshold" in big.alert.reason_names
-    assert big.model_input[-1] == big.probability
+    assert big.model_input[len(CLASSIFIER_FEATURES)] == big.probability
+
+
+def test_a_part_whose_alerts_the_labels_show_mostly_false_no_longer_lifts() -> None:
+    detector = ready_detector()
+    size = len(CLASSIFIER_FEATURES)
+    rule_fired = [0.0] * size
+    rule_fired[CLASSIFIER_FEATURES.index(RULE_FEATURES[0])] = 1.0  # the amount rule fired
+    for i in range(40):  # 40 of its alerts resolved, 4 of them fraud
+        detector.learn_label((*rule_fired, 0.1, 0.0), i % 10 == 0, 0.0, False)
+    assert not detector.trust["rules"].trusted and detector.trust["half_space_trees"].trusted
+    big = detector.process(tx(101, 15000.0, "u9"), UserHistory(), 0, 101, T0)
+    assert big.parts["rules"] >= 0.5  # the rule fired, but on its own it no longer alerts
+    assert big.risk == big.parts["fraud_classifier"] < 0.5 and big.alert is None
+    restored = Detector(detector.config)
+    assert restored.restore_model_state(detector.model_state()) is None
+    assert not restored.trust["rules"].trusted
+
+
+def test_a_classifier_that_cannot_reach_the_target_precision_does_not_alert_alone() -> None:
+    detector = ready_detector(initial=0.9)
+    size = len(CLASSIFIER_FEATURES)
+    for i in range(10):  # its high probabilities were frauds only a third of the time
+        detector.learn_label((0.0,) * size + (0.95, 0.0), i % 3 == 0, 0.0, False)
+    assert detector.classifier_threshold.value == 1.0
 
 
 def test_the_classifier_alert_line_is_learned_from_resolved_labels() -> None:
     detector = ready_detector(initial=0.99)
     size = len(CLASSIFIER_FEATURES)
     for i in range(10):
-        detector.learn_label((0.0,) * size + (0.7 if i < 3 else 0.1,), i < 3, 0.0, False)
+        detector.learn_label((0.0,) * size + (0.7 if i < 3 else 0.1, 0.0), i < 3, 0.0, False)
     assert detector.classifier_threshold.value == 0.7
     restored = Detector(detector.config)
     assert restored.restore_model_state(detector.model_state()) is None

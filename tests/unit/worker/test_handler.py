@@ -13,7 +13,7 @@ import pytest
 from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import Detector, DetectorConfig
 from fraudstream.core.model import HSTParams
-from fraudstream.core.pending import DAY, PendingStore
+from fraudstream.core.pending import DAY, PendingEntry, PendingStore
 from fraudstream.core.rule_definitions import RuleSet, definition_from_json, seed_definitions
 from fraudstream.core.supervised import CalibrationParams, ClassifierParams
 from fraudstream.worker.handler import BatchHandler
@@ -274,6 +274,61 @@ def test_a_label_for_a_transaction_never_seen_is_dead_lettered() -> None:
     [(_, record)] = r.outbox.dead_letters
     assert record["reason"] == "unknown_transaction"
     assert "nobody-saw-this" in record["error"]
+
+
+def stamped(day: float) -> str:
+    """``labeledAt`` ``day`` days into the stream, as the labels topic carries it."""
+    return datetime.fromtimestamp(1_700_000_000 + day * DAY, timezone.utc).isoformat()
+
+
+def test_a_label_that_overtakes_its_transaction_waits_for_it() -> None:
+    # The labels topic is read ahead of a backlog of transactions: the label of t1, made on
+    # day 7, arrives while this worker's transactions are still on day 0.
+    r = rig()
+    r.run(at(0, 0.0), label(0, "t1", labeledAt=stamped(7.0)))
+    assert r.outbox.dead_letters == []
+    assert r.state.pending.held_size() == 1 and len(r.state.pending) == 1
+    r.run(at(1, 0.5))
+    assert r.handler.detector.classifier.frauds == 1
+    assert r.stats.labels_by_verdict == {"fraud": 1}
+    assert r.state.pending.held_size() == 0 and len(r.state.pending) == 1  # only t0 waits
+    merchant = r.state.merchant("T1")
+    assert merchant is not None and merchant.fraud_30d == 1.0
+
+
+def test_a_held_label_whose_transaction_never_comes_is_dead_lettered_once_time_passes_it() -> None:
+    r = rig()
+    r.run(at(0, 0.0), label(5, "t-never", labeledAt=stamped(2.0)))
+    r.run(at(1, 1.9))
+    assert r.outbox.dead_letters == []
+    r.run(at(2, 2.1))
+    [(key, record)] = r.outbox.dead_letters
+    assert key == b"u1" and record["reason"] == "unknown_transaction"
+    assert record["source"] == {"topic": LABELS, "partition": 0, "offset": 5}
+    assert orjson.loads(record["payload"])["transactionId"] == "t-never"
+    assert r.state.pending.counts.held_expired == 1
+
+
+def test_held_labels_are_bounded_and_the_oldest_is_dead_lettered() -> None:
+    r = rig()
+    r.handler.state.pending.max_held = 2
+    r.run(*(label(i, f"t{100 + i}", labeledAt=stamped(1.0 + i)) for i in range(3)))
+    [(_, record)] = r.outbox.dead_letters
+    assert orjson.loads(record["payload"])["transactionId"] == "t100"
+    assert r.state.pending.held_size() == 2
+
+
+def test_held_labels_survive_a_restart_through_the_changelog() -> None:
+    r = rig()
+    r.run(label(0, "t1", labeledAt=stamped(7.0)))
+    [changes] = r.flushed
+    assert len(changes.pending) == 1  # the held label went to the changelog
+    recovered = dict(r.state.pending.data)  # what recovery reads back into a new store
+    store = PendingStore(recovered, horizon=7 * DAY, late_window=DAY, max_entries=100)
+    assert store.held_size() == 1 and len(store) == 0
+    entry = PendingEntry(1_700_000_000.0, 0, "T1", (0.1,))
+    [resolution] = store.add("t1", entry)
+    assert resolution.fraud and resolution.by_held_label
 
 
 def test_the_pending_store_is_bounded_and_the_oldest_mature_early() -> None:
