@@ -145,6 +145,8 @@ class Deployment:
             "FRAUDSTREAM_INPUT_TOPIC": self.input_topic,
             "FRAUDSTREAM_ALERTS_TOPIC": self.alerts_topic,
             "FRAUDSTREAM_DLQ_TOPIC": f"bench-{tag}-dlq",
+            "FRAUDSTREAM_RULES_TOPIC": f"bench-{tag}-rules",
+            "FRAUDSTREAM_SHADOW_TOPIC": f"bench-{tag}-shadow",
             "FRAUDSTREAM_PARTITIONS": str(self.partitions),
             "FRAUDSTREAM_INFLUX_ENABLED": "false",
             **FAST_JOIN_ENV,

@@ -9,8 +9,9 @@ TOPICS=/opt/kafka/bin/kafka-topics.sh
 
 create() {
   local topic="$1" partitions="$2"
+  shift 2
   "$TOPICS" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
-    --topic "$topic" --partitions "$partitions" --replication-factor 1
+    --topic "$topic" --partitions "$partitions" --replication-factor 1 "$@"
 }
 
 # Producers key transactions by userId; the worker's per-user state is partitioned like this
@@ -20,6 +21,10 @@ create fraud-alerts "$PARTITIONS"
 create transactions-dlq "$PARTITIONS"
 # Labels are keyed by userId like the transactions and read by the same worker: same partitions.
 create fraud-labels "$PARTITIONS"
+create fraud-alerts-shadow "$PARTITIONS"
+# Rule definitions, key = rule id: compacted (each rule's latest record is kept for good), one
+# partition (one order for every change). A worker seeds it from the settings when it is empty.
+create fraudstream-rules 1 --config cleanup.policy=compact
 
 # An existing topic keeps its partition count: say so if it differs from FRAUDSTREAM_PARTITIONS.
 actual="$("$TOPICS" --bootstrap-server "$BOOTSTRAP" --describe --topic transactions-input \

@@ -43,6 +43,13 @@ class KafkaSettings(_Section):
     decisions_topic: str = Field(
         "", description="Topic every decision (risk score and parts) goes to; empty = off."
     )
+    rules_topic: str = Field(
+        "fraudstream-rules",
+        description="Compacted control topic of rule definitions (key = rule id).",
+    )
+    shadow_topic: str = Field(
+        "fraud-alerts-shadow", description="Topic shadow rules' hits are published to."
+    )
     partitions: int = Field(
         4, ge=1, description="Partitions of the input topic; profile tables must match it."
     )

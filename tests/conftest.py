@@ -72,6 +72,9 @@ class Pipeline:
         self.alerts_topic = f"alerts-{tag}"
         self.dlq_topic = f"dlq-{tag}"
         self.labels_topic = f"labels-{tag}"
+        #: Each test has its own rules (a change in one test must not reach another's workers).
+        self.rules_topic = f"rules-{tag}"
+        self.shadow_topic = f"shadow-{tag}"
         self.env = {
             "FRAUDSTREAM_BROKER_URL": broker.url,
             "FRAUDSTREAM_APP_ID": f"fraudstream-test-{tag}",
@@ -79,6 +82,8 @@ class Pipeline:
             "FRAUDSTREAM_ALERTS_TOPIC": self.alerts_topic,
             "FRAUDSTREAM_DLQ_TOPIC": self.dlq_topic,
             "FRAUDSTREAM_LABELS_TOPIC": self.labels_topic,
+            "FRAUDSTREAM_RULES_TOPIC": self.rules_topic,
+            "FRAUDSTREAM_SHADOW_TOPIC": self.shadow_topic,
             "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data"),
             **FAST_JOIN_ENV,
             **overrides,
@@ -86,7 +91,13 @@ class Pipeline:
         self.workers: list[WorkerProcess] = []
         ensure_topics_sync(
             broker.bootstrap,
-            [self.input_topic, self.alerts_topic, self.dlq_topic, self.labels_topic],
+            [
+                self.input_topic,
+                self.alerts_topic,
+                self.dlq_topic,
+                self.labels_topic,
+                self.shadow_topic,
+            ],
             PARTITIONS,
         )
 

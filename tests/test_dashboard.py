@@ -54,6 +54,7 @@ REQUIRED_PANELS = {
     "Worker throughput": "timeseries",
     "Consumer lag": "timeseries",
     "Processing latency p50/p95/p99": "timeseries",
+    "Alerts by rule and version": "timeseries",
 }
 START_MS = 1_733_270_400_000  # 2024-12-04T00:00:00Z
 END_MS = START_MS + 86_400_000
@@ -192,7 +193,7 @@ def test_every_variable_used_is_defined_or_built_in(dashboard: dict) -> None:
 
 def test_alert_and_transaction_queries_filter_by_the_selected_users(dashboard: dict) -> None:
     for q in panel_queries(dashboard):
-        if '"fraud_alerts"' in q.query or '"transactions"' in q.query:
+        if any(f'"{m}"' in q.query for m in ("fraud_alerts", "transactions", "rule_hits")):
             assert USER_FILTER in q.query, q.panel_title
         else:
             assert '"worker_stats"' in q.query, q.panel_title
@@ -307,8 +308,9 @@ def test_init_scripts_exist_and_are_executable() -> None:
     for script in (kafka_init, dbrp):
         assert os.access(script, os.X_OK), f"{script} must be executable"
     text = kafka_init.read_text()
-    for topic in ("transactions-input", "fraud-alerts", "transactions-dlq"):
+    for topic in ("transactions-input", "fraud-alerts", "transactions-dlq", "fraud-alerts-shadow"):
         assert f"create {topic} " in text
+    assert "create fraudstream-rules 1 --config cleanup.policy=compact" in text
     assert "--if-not-exists" in text
     dbrp_text = dbrp.read_text()
     assert "influx v1 dbrp create" in dbrp_text

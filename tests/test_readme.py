@@ -51,3 +51,13 @@ def test_the_module_table_lists_every_module_of_the_package() -> None:
         listed.update(n if "/" in n else f"{folder}/{n}" for n in names)
     assert modules - listed == set(), "modules missing from the README's module table"
     assert listed - modules == set(), "the README's module table names modules that do not exist"
+
+
+def test_the_example_rule_definition_in_the_rules_section_is_valid() -> None:
+    from fraudstream.core.rule_definitions import RuleMode, definition_from_json
+
+    section = README.split("## Rules:", 1)[1]
+    example = re.search(r"```json\n(.*?)```", section, flags=re.S)
+    assert example is not None
+    definition = definition_from_json(example.group(1))
+    assert definition.mode is RuleMode.SHADOW and definition.kind.type == "expression"

@@ -1,4 +1,4 @@
-"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq, label."""
+"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq, label, rules, backtest."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ SETTING_FLAGS = {
     "score_threshold": "score_threshold",
     "partitions": "partitions",
     "web_port": "web_port",
+    "rules_topic": "rules_topic",
 }
 
 
@@ -134,6 +135,58 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--source", default="analyst", help="chargeback, analyst, ... (analyst)")
     label.add_argument("--labels-topic", default=None, help="default: FRAUDSTREAM_LABELS_TOPIC")
 
+    rules = sub.add_parser(
+        "rules",
+        help="list, show, put, disable and the history of rules on the rules topic",
+        description="Rules live on the compacted rules topic (FRAUDSTREAM_RULES_TOPIC); every "
+        "running worker applies a change within a second.",
+    )
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    rules_list = rules_sub.add_parser("list", help="the rules in force")
+    rules_show = rules_sub.add_parser("show", help="one rule's version in force, as JSON")
+    rules_show.add_argument("rule_id")
+    rules_put = rules_sub.add_parser(
+        "put",
+        help="validate a definition file, print its change, publish it",
+        description="FILE holds one rule definition (JSON). version defaults to the next one, "
+        "created_at to now, author to --author or the login name, reason to --reason.",
+    )
+    rules_put.add_argument("file", type=Path)
+    rules_put.add_argument("--author", default=None, help="who makes the change")
+    rules_put.add_argument("--reason", default=None, help="why (when the file does not say)")
+    rules_put.add_argument("--dry-run", action="store_true", help="validate and diff only")
+    rules_disable = rules_sub.add_parser("disable", help="publish the next version, disabled")
+    rules_disable.add_argument("rule_id")
+    rules_disable.add_argument("--reason", required=True, help="why it is switched off")
+    rules_disable.add_argument("--author", default=None, help="who (default: the login name)")
+    rules_history = rules_sub.add_parser("history", help="every version of one rule on the topic")
+    rules_history.add_argument("rule_id")
+    for command in (rules_list, rules_show, rules_put, rules_disable, rules_history):
+        _add_setting_flags(command)
+        command.add_argument("--rules-topic", help="rules topic (FRAUDSTREAM_RULES_TOPIC)")
+
+    backtest = sub.add_parser(
+        "backtest",
+        help="a candidate rule set over past transactions: hits, precision and recall per rule",
+        description="Reads a past range of the input topic (no consumer group, nothing "
+        "written), runs it through the detector with the candidate rules (the rules in force "
+        "with RULES_FILE's definitions in place of same-id ones) and with the rules in force, "
+        "each from empty state, and reports hits per rule; with --ground-truth or "
+        "--labels-from-topic, precision and recall too.",
+    )
+    _add_setting_flags(backtest)
+    backtest.add_argument("rules_file", type=Path, help="candidate definitions (JSON or lines)")
+    backtest.add_argument("--from-offset", type=int, help="first offset, in every partition")
+    backtest.add_argument("--to-offset", type=int, help="offset to stop before, every partition")
+    backtest.add_argument("--from-time", help="first broker time, ISO-8601 (e.g. 2024-12-04)")
+    backtest.add_argument("--to-time", help="broker time to stop before, ISO-8601")
+    backtest.add_argument("--ground-truth", type=Path, help="labels: JSON lines or CSV")
+    backtest.add_argument(
+        "--labels-from-topic", action="store_true", help="take the labels topic as ground truth"
+    )
+    backtest.add_argument("--rules-topic", help="rules topic (FRAUDSTREAM_RULES_TOPIC)")
+    backtest.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
     demo = sub.add_parser("demo", help="embedded broker + worker + load, alerts on screen")
     demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
     demo.add_argument("--rate", type=float, default=300.0, help="transactions/s (default 300)")
@@ -209,6 +262,24 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
         )
+    elif args.command == "rules":
+        _apply_setting_flags(args)
+        sys.exit(asyncio.run(_rules_command(args)))
+    elif args.command == "backtest":
+        _apply_setting_flags(args)
+        from fraudstream.cli.backtest import BacktestOptions, parse_time_ms, run_backtest
+        from fraudstream.kafka.history import Span
+
+        span = Span(
+            args.from_offset,
+            args.to_offset,
+            parse_time_ms(args.from_time) if args.from_time else None,
+            parse_time_ms(args.to_time) if args.to_time else None,
+        )
+        backtest_options = BacktestOptions(
+            args.rules_file, span, args.ground_truth, args.labels_from_topic, args.json
+        )
+        sys.exit(asyncio.run(run_backtest(backtest_options)))
     elif args.command == "demo":
         from fraudstream.cli.demo import DemoOptions, run_demo
 
@@ -216,3 +287,17 @@ def main(argv: list[str] | None = None) -> None:
             args.duration, args.rate, args.users, args.fraud_share, args.show, args.seed
         )
         sys.exit(run_demo(options))
+
+
+async def _rules_command(args: argparse.Namespace) -> int:
+    from fraudstream.cli import rules
+
+    if args.rules_command == "list":
+        return await rules.list_rules()
+    if args.rules_command == "show":
+        return await rules.show_rule(args.rule_id)
+    if args.rules_command == "put":
+        return await rules.put_rule(args.file, args.author, args.reason, args.dry_run)
+    if args.rules_command == "disable":
+        return await rules.disable_rule(args.rule_id, args.author, args.reason)
+    return await rules.rule_history(args.rule_id)

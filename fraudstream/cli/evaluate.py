@@ -172,6 +172,9 @@ class _Collector:
         decision = orjson.loads(value)
         self.decisions.setdefault(decision["transactionId"], decision)
 
+    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+        """The settings' rules have no shadow rules."""
+
 
 def run_offline(
     records: Iterable[LabeledTransaction], settings: Settings, labels: DelayedLabels | None
@@ -250,6 +253,9 @@ def run_online(
         "FRAUDSTREAM_DLQ_TOPIC": f"evaluate-{tag}-dlq",
         "FRAUDSTREAM_LABELS_TOPIC": f"evaluate-{tag}-labels",
         "FRAUDSTREAM_DECISIONS_TOPIC": f"evaluate-{tag}-decisions",
+        # the settings' rules, not whatever a deployment's rules topic holds
+        "FRAUDSTREAM_RULES_TOPIC": f"evaluate-{tag}-rules",
+        "FRAUDSTREAM_SHADOW_TOPIC": f"evaluate-{tag}-shadow",
         **extra_env,
     }
     with local_pipeline(workdir, lambda text: _say(options, text), own_names) as pipeline:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import pickle
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 import orjson
 
@@ -32,6 +32,7 @@ from fraudstream.core.records import (
     alert_id_for,
     isoformat_utc,
 )
+from fraudstream.core.rule_definitions import RuleSet, seed_definitions
 from fraudstream.core.rules import (
     AmountThresholdRule,
     HabitSpikeRule,
@@ -87,9 +88,9 @@ class DetectorConfig:
         return self.deviation_alert_memory / DAY
 
 
-#: The rule levels the classifier sees, by rule name.
-RULE_FEATURES = tuple(
-    f"rule_{name.value}"
+#: The rules whose levels the classifier sees (0 while such a rule is not active).
+RULE_IDS = tuple(
+    name.value
     for name in (
         ReasonName.AMOUNT_THRESHOLD,
         ReasonName.HABIT_SPIKE,
@@ -97,6 +98,8 @@ RULE_FEATURES = tuple(
         ReasonName.USER_DEVIATION,
     )
 )
+#: Their names among the classifier's features.
+RULE_FEATURES = tuple(f"rule_{rule_id}" for rule_id in RULE_IDS)
 #: What the classifier sees, in this order (pending entries store the values as a tuple, then
 #: the probability the transaction was scored with): the user's behaviour features, the
 #: merchant's, the burst statistic, Half-Space Trees' score and every rule's level.
@@ -139,6 +142,10 @@ class Decision:
     probability: float | None = None
     model_input: tuple[float, ...] = ()
     parts: dict[str, float] = field(default_factory=dict)
+    #: Shadow rules' hits (named by rule id, stamped with the version): reported, never alerted.
+    shadow_hits: tuple[Reason, ...] = ()
+    #: Active allow lists that vouched for the transaction (then there is no alert at all).
+    allowed_by: tuple[Reason, ...] = ()
 
     def to_json(self, tx: Transaction) -> bytes:
         """One line of JSON for the decisions topic: every transaction's score, not only alerts."""
@@ -162,30 +169,55 @@ class Decision:
 MODEL_STATE_VERSION = 4
 
 
+def builtin_rules(config: DetectorConfig) -> tuple[Rule, ...]:
+    """The four built-in rules as code: what :func:`seed_definitions` writes as data.
+
+    The detector runs the seeded :class:`RuleSet`; these stay as the reference the seeded
+    definitions are checked against.
+    """
+    return (
+        AmountThresholdRule(config.amount_threshold),
+        HabitSpikeRule(config.habit_spike_zscore, config.habit_spike_min_history),
+        UnfamiliarPlaceRule(config.unfamiliar_place_zscore, config.habit_spike_min_history),
+        _deviation_rule(config),
+    )
+
+
+def _deviation_rule(config: DetectorConfig) -> UserDeviationRule:
+    return UserDeviationRule(
+        config.deviation_zscore,
+        config.deviation_min_history,
+        config.deviation_zscore_after_alert,
+        config.deviation_alert_memory,
+        config.burst_zscore,
+    )
+
+
 class Detector:
     """Rules + Half-Space Trees + a classifier learned from labels, over per-user behaviour.
 
     Every event is scored before anything learns from it; an alerted event, or one already
     close to a burst, is kept out of the user's habit and out of Half-Space Trees, so a burst
     of fraud does not become the idea of normal.
+
+    The rules are a :class:`RuleSet` (by default the built-in rules seeded from ``config``);
+    whoever owns the detector may apply new versions to it between two events.
     """
 
-    def __init__(self, config: DetectorConfig, scorer: HalfSpaceTreesScorer | None = None) -> None:
+    def __init__(
+        self,
+        config: DetectorConfig,
+        scorer: HalfSpaceTreesScorer | None = None,
+        rules: RuleSet | None = None,
+    ) -> None:
         self.config = config
         self.behaviour = BehaviourFeatures(config.velocity_tau)
-        self.deviation = UserDeviationRule(
-            config.deviation_zscore,
-            config.deviation_min_history,
-            config.deviation_zscore_after_alert,
-            config.deviation_alert_memory,
-            config.burst_zscore,
-        )
-        self.rules: tuple[Rule, ...] = (
-            AmountThresholdRule(config.amount_threshold),
-            HabitSpikeRule(config.habit_spike_zscore, config.habit_spike_min_history),
-            UnfamiliarPlaceRule(config.unfamiliar_place_zscore, config.habit_spike_min_history),
-            self.deviation,
-        )
+        #: Decides, with the settings' values, which transactions are kept out of learning
+        #: (a learning gate, independent of the user_deviation rule's current definition).
+        self.deviation = _deviation_rule(config)
+        if rules is None:
+            rules = RuleSet(seed_definitions(config, datetime.now(timezone.utc)))
+        self.rules = rules
         self.scorer = scorer or HalfSpaceTreesScorer(config.hst, config.warmup)
         self.threshold = AdaptiveThreshold(
             config.score_threshold,
@@ -221,14 +253,10 @@ class Detector:
         view = hst_view(features)
         score = self.scorer.score(view)
 
-        reasons: list[Reason] = []
-        levels = []
-        for rule in self.rules:
-            level = rule.level(tx, history, features)
-            levels.append(level)
-            if level >= 0.5 and (reason := rule.check(tx, history, features)) is not None:
-                reasons.append(reason)
-        rules = max(levels)
+        outcome = self.rules.evaluate(tx, history, features)
+        reasons = list(outcome.reasons)
+        levels = [outcome.levels.get(name, 0.0) for name in RULE_IDS]
+        rules = max(outcome.levels.values(), default=0.0)
         parts = {"rules": rules, "half_space_trees": 0.0, "fraud_classifier": 0.0}
         if self.scorer.warmed_up:
             threshold = self.threshold.value
@@ -257,6 +285,8 @@ class Detector:
             risk = 0.5 + 0.5 * classifier if lifted else classifier
         else:
             risk = max(parts.values())
+        if outcome.allowed:  # an allow list vouches for it: no rule or model alert
+            reasons, risk = [], 0.0
         alerted = risk >= 0.5
         suspicious = alerted or burst >= self.config.learn_zscore
 
@@ -269,7 +299,18 @@ class Detector:
         scored_with = NOT_SCORED if probability is None else probability
         hst_fired = 1.0 if parts["half_space_trees"] >= 0.5 else 0.0
         model_input = (*named.values(), scored_with, hst_fired)
-        return Decision(score, features, alert, redelivered, risk, probability, model_input, parts)
+        return Decision(
+            score,
+            features,
+            alert,
+            redelivered,
+            risk,
+            probability,
+            model_input,
+            parts,
+            outcome.shadow,
+            outcome.allowed_by,
+        )
 
     def classifier_input(
         self,

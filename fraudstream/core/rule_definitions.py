@@ -34,7 +34,7 @@ built-in rules, so a new deployment starts with exactly the rules it ran before.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal, Protocol
@@ -53,7 +53,7 @@ from pydantic import (
 
 from fraudstream.core.behaviour import RECENT_TRANSACTIONS, RECENT_WINDOW_SECONDS, UserHistory
 from fraudstream.core.expressions import MAX_EXPRESSION_LENGTH, ExpressionError, parse
-from fraudstream.core.records import Reason, ReasonName, Transaction
+from fraudstream.core.records import Reason, ReasonName, Transaction, isoformat_utc, reason_text
 from fraudstream.core.rules import (
     EXPRESSION_FIELDS,
     AllowListRule,
@@ -406,6 +406,9 @@ class RuleOutcome:
     shadow: tuple[Reason, ...] = ()
     allowed_by: tuple[Reason, ...] = ()
     suppressed: tuple[Reason, ...] = ()
+    #: Every active rule's level by rule id (0.5 at its alert line), for ranking and the
+    #: classifier; shadow rules never appear here.
+    levels: dict[str, float] = field(default_factory=dict)
 
     @property
     def allowed(self) -> bool:
@@ -473,7 +476,7 @@ class RuleSet:
             definition = definition_from_json(raw)
         except ValidationError as exc:
             rule_id, version = _claimed_identity(raw)
-            return RuleChange(ChangeStatus.REFUSED, rule_id, version, error=_summary(exc))
+            return RuleChange(ChangeStatus.REFUSED, rule_id, version, error=validation_summary(exc))
         return self.apply(definition)
 
     def seed(self, definitions: Iterable[RuleDefinition]) -> tuple[RuleChange, ...]:
@@ -483,24 +486,30 @@ class RuleSet:
     def evaluate(
         self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> RuleOutcome:
-        """Run active and shadow rules on ``tx``; ``history`` is the user's before ``tx``."""
-        alerting = [
-            r for rule in self._active if (r := rule.check(tx, history, features)) is not None
-        ]
+        """Run active and shadow rules on ``tx``; ``history`` is the user's before ``tx``.
+
+        An active rule's reason is asked for only when its level reaches 0.5 (its alert line).
+        """
+        levels: dict[str, float] = {}
+        alerting: list[Reason] = []
+        for rule in self._active:
+            level = levels[rule.rule_id] = rule.level(tx, history, features)
+            if level >= 0.5 and (reason := rule.check(tx, history, features)) is not None:
+                alerting.append(reason)
         shadow: list[Reason] = []
-        for rule in self._shadow:
-            if isinstance(rule, DefinedAllowList):
-                hit = rule.allows(tx, history, features)
+        for trial in self._shadow:
+            if isinstance(trial, DefinedAllowList):
+                hit = trial.allows(tx, history, features)
             else:
-                hit = rule.check(tx, history, features)
+                hit = trial.check(tx, history, features)
             if hit is not None:
                 shadow.append(hit)
         allowed = [
-            r for rule in self._allow if (r := rule.allows(tx, history, features)) is not None
+            r for allow in self._allow if (r := allow.allows(tx, history, features)) is not None
         ]
         if allowed:
-            return RuleOutcome((), tuple(shadow), tuple(allowed), tuple(alerting))
-        return RuleOutcome(tuple(alerting), tuple(shadow))
+            return RuleOutcome((), tuple(shadow), tuple(allowed), tuple(alerting), levels)
+        return RuleOutcome(tuple(alerting), tuple(shadow), levels=levels)
 
     def _arrange(self) -> None:
         """Sort the installed rules by mode once, so evaluation does no bookkeeping."""
@@ -559,13 +568,47 @@ def _claimed_identity(raw: bytes | str) -> tuple[str | None, int | None]:
     )
 
 
-def _summary(error: ValidationError) -> str:
-    """Pydantic's errors on one line: ``where: what; ...``."""
+def validation_summary(error: ValidationError) -> str:
+    """Pydantic's errors on one line: ``where: what; ...`` (messages only, never the input)."""
     parts = []
     for item in error.errors(include_url=False):
         where = ".".join(str(part) for part in item["loc"]) or "definition"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
+
+
+# --- shadow hits ---------------------------------------------------------------------------------
+
+
+def shadow_hit_json(tx: Transaction, hit: Reason, detected_at: datetime, alerted: bool) -> bytes:
+    """The record a shadow rule's hit publishes: the rule, the transaction, the live verdict.
+
+    ``alerted`` says whether the rules in force alerted on the same transaction, so the
+    shadow rule's extra hits (and its misses, once labels arrive) can be judged.
+
+    >>> from datetime import timezone
+    >>> from fraudstream.core.records import ReasonKind
+    >>> tx = Transaction("t1", "u1", 900.0, datetime(2024, 5, 2, tzinfo=timezone.utc))
+    >>> hit = Reason(ReasonKind.RULE, "big-spend", {"threshold": 500.0, "rule": "big-spend",
+    ...     "version": 3})
+    >>> record = orjson.loads(shadow_hit_json(tx, hit, tx.timestamp, alerted=False))
+    >>> record["rule"], record["version"], record["transactionId"], record["alerted"]
+    ('big-spend', 3, 't1', False)
+    """
+    return orjson.dumps(
+        {
+            "rule": reason_text(hit.name),
+            "version": hit.details.get("version"),
+            "mode": "shadow",
+            "transactionId": tx.transaction_id,
+            "userId": tx.user_id,
+            "amount": tx.amount,
+            "timestamp": isoformat_utc(tx.timestamp),
+            "detectedAt": isoformat_utc(detected_at),
+            "alerted": alerted,
+            "reason": hit.to_dict(),
+        }
+    )
 
 
 # --- seeding ------------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ from typing import Any
 
 from fraudstream.settings import KafkaSettings
 
+#: Longest a plain client (CLI commands, the rules topic) waits for one broker answer, ms.
+CLIENT_REQUEST_TIMEOUT_MS = 15_000
+
 
 def bootstrap_of(broker_url: str) -> str:
     """Faust-style broker URLs as the ``host:port,...`` list plain clients take.

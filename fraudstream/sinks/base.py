@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fraudstream.core.records import Alert, Transaction
+from fraudstream.core.records import Alert, Reason, Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +15,8 @@ class ProcessedRecord:
     transaction: Transaction
     score: float
     alert: Alert | None
+    #: Shadow rules' hits on the transaction (they never alert).
+    shadow_hits: tuple[Reason, ...] = ()
 
 
 class Sink(Protocol):

@@ -9,6 +9,9 @@ Points (the Grafana dashboard is built against exactly this schema)
     fired), ``model`` (int 0/1: ``half_space_trees`` fired).
 ``transactions``  one per processed transaction (``write_transactions=False`` turns them off).
     tag ``userId``; fields ``amount`` (float), ``score`` (float), ``suspicious`` (int 0/1).
+``rule_hits``  one per rule that fired on a transaction: the active rules of an alert (not the
+    models) and every shadow rule's hit. tags ``mode`` (``active`` or ``shadow``), ``rule`` (the
+    rule id), ``userId``, ``version``; fields ``amount`` (float), ``transactionId`` (string).
 ``worker_stats``  one per :meth:`InfluxSink.write_metrics` call, at ``at_epoch_s``.
     tag ``worker``; every numeric value of the metrics dict as a float field, nested dicts
     flattened with ``_`` (``latencyMs.p99`` -> ``latencyMs_p99``, ``alertsByReason`` ->
@@ -49,6 +52,7 @@ from fraudstream.sinks.base import ProcessedRecord
 ALERTS_MEASUREMENT = "fraud_alerts"
 TRANSACTIONS_MEASUREMENT = "transactions"
 WORKER_STATS_MEASUREMENT = "worker_stats"
+RULE_HITS_MEASUREMENT = "rule_hits"
 #: The reasons the ``rule`` and ``model`` 0/1 fields of an alert point stand for.
 RULE_REASON = ReasonName.AMOUNT_THRESHOLD.value
 MODEL_REASON = ReasonName.HALF_SPACE_TREES.value
@@ -160,14 +164,42 @@ def alert_line(record: ProcessedRecord, time_ns: int | None = None) -> str | Non
     return f"{ALERTS_MEASUREMENT}{tags} {','.join(fields)} {time_ns}"
 
 
+def rule_hit_lines(record: ProcessedRecord, time_ns: int | None = None) -> list[str]:
+    """The ``rule_hits`` points of a processed record: its alert's rules, its shadow hits.
+
+    A reason counts when it names its rule and version (rules defined as data); each point has
+    its own tag set, so one transaction's hits never overwrite each other.
+    """
+    hits = [("shadow", reason) for reason in record.shadow_hits]
+    if record.alert is not None:
+        hits[:0] = [("active", reason) for reason in record.alert.reasons]
+    if not hits:
+        return []
+    tx = record.transaction
+    if time_ns is None:
+        time_ns = point_time_ns(record)
+    fields = f"amount={float_field(tx.amount)},transactionId={string_field(tx.transaction_id)}"
+    user = escape_tag_value(tx.user_id)
+    lines = []
+    for mode, reason in hits:
+        rule, version = reason.details.get("rule"), reason.details.get("version")
+        if not isinstance(rule, str) or not isinstance(version, int):
+            continue  # a model's reason
+        tags = f",mode={mode},rule={escape_tag_value(rule)},userId={user},version={version}"
+        lines.append(f"{RULE_HITS_MEASUREMENT}{tags} {fields} {time_ns}")
+    return lines
+
+
 def record_lines(record: ProcessedRecord, write_transactions: bool = True) -> list[str]:
-    """Every point of one processed record: its transaction (optional) and its alert (if any)."""
+    """Every point of one processed record: its transaction (optional), its alert (if any)
+    and its rule hits."""
     time_ns = point_time_ns(record)
     lines = [transaction_line(record, time_ns)] if write_transactions else []
     if record.alert is not None:
         line = alert_line(record, time_ns)
         if line is not None:
             lines.append(line)
+    lines.extend(rule_hit_lines(record, time_ns))
     return lines
 
 

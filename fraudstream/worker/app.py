@@ -69,6 +69,7 @@ labels_topic = app.topic(
 )
 alerts_topic = app.topic(settings.kafka.alerts_topic, key_serializer="raw", value_serializer="raw")
 dlq_topic = app.topic(settings.kafka.dlq_topic, key_serializer="raw", value_serializer="raw")
+shadow_topic = app.topic(settings.kafka.shadow_topic, key_serializer="raw", value_serializer="raw")
 #: What the agent reads: transactions, and labels unless they are switched off.
 consumed_topic = app.topic(
     settings.kafka.input_topic,
@@ -93,7 +94,8 @@ decisions_topic = (
     if settings.kafka.decisions_topic
     else None
 )
-runtime = WorkerRuntime(app, settings, state, TopicOutbox(alerts_topic, dlq_topic, decisions_topic))
+outbox = TopicOutbox(alerts_topic, dlq_topic, decisions_topic, shadow_topic)
+runtime = WorkerRuntime(app, settings, state, outbox)
 app.runtime = runtime
 blueprint.register(app, url_prefix="")
 
@@ -107,6 +109,7 @@ async def detect(stream: StreamT) -> None:
     """
     batched = cast(faust.Stream, stream)  # take_events is on the class, not on StreamT
     worker = settings.worker
+    await runtime.rules_loaded()  # never score a transaction before the rules in force are in
     async for events in batched.take_events(worker.batch_max_events, worker.batch_max_wait):
         await runtime.handler.handle(events)
 
@@ -124,6 +127,12 @@ async def report_progress() -> None:
 
 
 @app.task
+async def follow_rules() -> None:
+    """Read the rules control topic, then apply every change while the worker runs."""
+    await runtime.follow_rules()
+
+
+@app.task
 async def quiet_root_logger() -> None:
     """Stop building debug log records nobody reads (see :func:`raise_root_logger_level`)."""
     raise_root_logger_level()
@@ -132,7 +141,14 @@ async def quiet_root_logger() -> None:
 @app.task
 async def declare_topics() -> None:
     """Create the input, alert and dead-letter topics if missing, with the configured partitions."""
-    for topic in (input_topic, labels_topic, alerts_topic, dlq_topic, decisions_topic):
+    for topic in (
+        input_topic,
+        labels_topic,
+        alerts_topic,
+        dlq_topic,
+        decisions_topic,
+        shadow_topic,
+    ):
         if topic is not None:
             await topic.maybe_declare()
 

@@ -22,6 +22,7 @@ from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.parsing import DEFAULT_FIELDS, parse_transaction
 from fraudstream.core.pending import HeldLabel, PendingEntry, Resolution
 from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction, dead_letter
+from fraudstream.core.rule_definitions import shadow_hit_json
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
@@ -59,6 +60,9 @@ class Outbox(Protocol):
 
     async def send_decision(self, key: bytes, value: bytes) -> None:
         """Publish one transaction's decision (a no-op when the decisions topic is off)."""
+
+    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+        """Publish one shadow rule's hit, keyed by userId."""
 
 
 class BatchHandler:
@@ -165,13 +169,20 @@ class BatchHandler:
             self.remember(parsed, source.partition, decision.model_input)
 
         if self.sink is not None:
-            self.sink.write(ProcessedRecord(parsed, decision.score, decision.alert))
+            self.sink.write(
+                ProcessedRecord(parsed, decision.score, decision.alert, decision.shadow_hits)
+            )
 
         await self.outbox.send_decision(key, decision.to_json(parsed))
         if decision.alert is not None:
             await self.outbox.send_alert(key, decision.alert.to_json())
             self.stats.alerts_out += 1
             self.stats.alerts_by_reason.update(decision.alert.reason_names)
+        for hit in decision.shadow_hits:  # shadow rules: reported, never alerted
+            await self.outbox.send_shadow_hit(
+                key, shadow_hit_json(parsed, hit, now, decision.alert is not None)
+            )
+            self.stats.shadow_hits_by_rule[hit.name] += 1
 
         self.stats.positions[source.partition] = source.offset
         if message.timestamp:

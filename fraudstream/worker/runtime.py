@@ -13,17 +13,21 @@ import logging
 import os
 import socket
 import time
+from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 import faust
 
 from fraudstream.core.detector import Detector
+from fraudstream.core.rule_definitions import RuleDefinition, RuleSet, seed_definitions
 from fraudstream.kafka.connection import (
     AuthFailureWatch,
+    aiokafka_security,
     bootstrap_of,
     connection_failure,
     ssl_context,
 )
+from fraudstream.kafka.rules_topic import RulesTopic
 from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.settings import Settings
 from fraudstream.sinks.base import Sink
@@ -36,6 +40,7 @@ from fraudstream.worker.patches import (
     set_fetch_max_wait,
     set_producer_request_timeout,
 )
+from fraudstream.worker.rules import RulesFollower
 from fraudstream.worker.state import StateChanges
 from fraudstream.worker.stats import WorkerStats
 from fraudstream.worker.supervision import (
@@ -50,17 +55,19 @@ log = logging.getLogger("fraudstream")
 
 
 class TopicOutbox:
-    """Alerts, dead letters and (optionally) decisions to their Faust topics."""
+    """Alerts, dead letters, shadow hits and (optionally) decisions to their Faust topics."""
 
     def __init__(
         self,
         alerts: faust.types.TopicT,
         dead_letters: faust.types.TopicT,
         decisions: faust.types.TopicT | None = None,
+        shadow_hits: faust.types.TopicT | None = None,
     ) -> None:
         self.alerts = alerts
         self.dead_letters = dead_letters
         self.decisions = decisions
+        self.shadow_hits = shadow_hits
 
     async def send_alert(self, key: bytes, value: bytes) -> None:
         """Publish one alert, keyed by userId."""
@@ -74,6 +81,11 @@ class TopicOutbox:
         """Publish one decision, when the decisions topic is on."""
         if self.decisions is not None:
             await self.decisions.send(key=key, value=value)
+
+    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+        """Publish one shadow rule's hit, keyed by userId."""
+        if self.shadow_hits is not None:
+            await self.shadow_hits.send(key=key, value=value)
 
 
 class WorkerRuntime:
@@ -91,7 +103,10 @@ class WorkerRuntime:
         self.state = state
         self.outbox = outbox
         self.stats = WorkerStats()
-        self.detector = Detector(settings.detection.detector_config())
+        #: Empty until the rules topic is read (the agent waits for that); then kept in step.
+        self.rules = RuleSet()
+        self.detector = Detector(settings.detection.detector_config(), rules=self.rules)
+        self.rules_follower: RulesFollower | None = None
         self.checkpoint = ModelCheckpoint(settings.checkpoint_file)
         self.worker_name = settings.worker.worker_name or socket.gethostname()
         self.sink: Sink | None = None
@@ -122,6 +137,12 @@ class WorkerRuntime:
         if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
             throttle_noisy_loggers(worker.log_repeat_interval)
         self.restore_model()
+        kafka = self.settings.kafka
+        topic = RulesTopic(
+            bootstrap_of(kafka.broker_url), kafka.rules_topic, aiokafka_security(kafka)
+        )
+        seeds = self.seed_definitions()  # now: a setting that cannot be a rule stops the start
+        self.rules_follower = RulesFollower(self.rules, topic, lambda: seeds)
         if self.settings.influx.influx_enabled:
             self.sink = InfluxSink.from_settings(self.settings.influx)
             self.sink.start()
@@ -139,6 +160,22 @@ class WorkerRuntime:
                 log=log,
             )
             self.watchdog.start()
+
+    def seed_definitions(self) -> tuple[RuleDefinition, ...]:
+        """Version 1 of the built-in rules from this worker's settings, stamped now."""
+        return seed_definitions(self.settings.detection, datetime.now(timezone.utc))
+
+    async def follow_rules(self) -> None:
+        """Read the rules topic, then apply its changes until the worker stops."""
+        if self.rules_follower is None:
+            raise RuntimeError("the runtime is not started")
+        await self.rules_follower.run()
+
+    async def rules_loaded(self) -> None:
+        """Return once the rules topic has been read to its end."""
+        if self.rules_follower is None:
+            raise RuntimeError("the runtime is not started")
+        await self.rules_follower.loaded.wait()
 
     def explain_auth_failure(self) -> None:
         """At exit after a refused login, one line that says so (the password is never shown)."""

@@ -50,6 +50,8 @@ class WorkerStats:
     transactions_in: int = 0
     alerts_out: int = 0
     alerts_by_reason: Counter[str] = field(default_factory=Counter)
+    #: Hits of shadow rules, by rule id (they never alert).
+    shadow_hits_by_rule: Counter[str] = field(default_factory=Counter)
     dlq_by_reason: Counter[str] = field(default_factory=Counter)
     redelivered: int = 0
     misrouted: int = 0  # messages whose Kafka key is not their userId
@@ -97,6 +99,8 @@ class WorkerStats:
             "transactionsIn": self.transactions_in,
             "alertsOut": self.alerts_out,
             "alertsByReason": dict(self.alerts_by_reason),
+            "shadowHitsByRule": dict(self.shadow_hits_by_rule),
+            "shadowHits": sum(self.shadow_hits_by_rule.values()),
             "dlq": self.dlq_total,
             "dlqByReason": dict(self.dlq_by_reason),
             "redelivered": self.redelivered,
@@ -138,6 +142,12 @@ def prometheus_text(stats: WorkerStats, prefix: str = "fraudstream") -> str:
         "Alerts published, by reason (an alert with two reasons counts for both).",
         [(f'{{reason="{r}"}}', n) for r, n in sorted(stats.alerts_by_reason.items())]
         or [('{reason="amount_threshold"}', 0)],
+    )
+    metric(
+        "shadow_hits_total",
+        "counter",
+        "Hits of shadow rules, by rule id (shadow rules never alert).",
+        [(f'{{rule="{r}"}}', n) for r, n in sorted(stats.shadow_hits_by_rule.items())],
     )
     metric(
         "alerts_published_total", "counter", "Alert records published.", [("", stats.alerts_out)]

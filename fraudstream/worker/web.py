@@ -22,7 +22,7 @@ def _runtime(view: View) -> Any:
 
 @blueprint.route("/health", name="health")
 class Health(View):
-    """200 when the worker owns partitions of the input topic and has recovered their state.
+    """200 when the worker owns input partitions, has recovered their state and read its rules.
 
     Faust assigns partitions before it has read the tables' changelogs back; until recovery
     completes, the profiles and pending labels are partial, so the worker is not ready yet.
@@ -36,9 +36,11 @@ class Health(View):
             and not self.app.in_recovery
             and not self.app.rebalancing
         )
-        ready = bool(assigned) and recovered
+        follower = _runtime(self).rules_follower
+        rules_loaded = follower is not None and follower.loaded.is_set()
+        ready = bool(assigned) and recovered and rules_loaded
         status = "ready" if ready else ("recovering" if assigned else "starting")
-        body = {"status": status, "assignedPartitions": len(assigned)}
+        body = {"status": status, "assignedPartitions": len(assigned), "rulesLoaded": rules_loaded}
         return self.json(body, status=200 if ready else 503)
 
 
@@ -88,6 +90,8 @@ class Stats(View):
             "heldExpired": counts.held_expired,
         }
         body["profiles"] = {"users": runtime.state.users()}  # on this worker's partitions
+        if runtime.rules_follower is not None:
+            body["rules"] = runtime.rules_follower.to_dict()
         if runtime.sink is not None:
             body["sink"] = runtime.sink.stats()
         return self.json(body)

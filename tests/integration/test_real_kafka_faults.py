@@ -49,7 +49,13 @@ def test_kafkas_own_console_consumer_reads_the_seed_alert_as_the_readme_shows(
         15000,
         "2024-12-04T15:00:00.000Z",
     )
-    assert alert["reasons"][0] == {"type": "rule", "name": "amount_threshold", "threshold": 10000.0}
+    assert alert["reasons"][0] == {
+        "type": "rule",
+        "name": "amount_threshold",
+        "threshold": 10000.0,
+        "rule": "amount_threshold",
+        "version": 1,
+    }
 
 
 @pytest.fixture

@@ -49,6 +49,22 @@ def test_the_worker_reads_and_alerts_over_sasl_ssl(
     assert key == b"12345" and alert["amount"] == 15000
     log = worker.log_path.read_text()
     assert kafka.password not in log
+    assert alert["reasons"][0]["version"] == 1  # the rules came over SASL_SSL too
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "fraudstream", "rules", "list"],
+        env={**os.environ, **pipeline.env},
+        capture_output=True,
+        text=True,
+        timeout=GIVE_UP_WITHIN_SECONDS,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == [
+        "amount_threshold",
+        "habit_spike",
+        "unfamiliar_place",
+        "user_deviation",
+    ]
 
 
 COMMANDS = {
@@ -57,6 +73,7 @@ COMMANDS = {
     "replay-dlq": ["-m", "fraudstream", "replay-dlq", "--dry-run"],
     "label": ["-m", "fraudstream", "label", "tx-1", "--user", "u1"],
     "producer": ["-m", "producer", "--count", "3"],
+    "rules": ["-m", "fraudstream", "rules", "list"],
 }
 
 

@@ -47,7 +47,15 @@ def test_seed_example_yields_exactly_one_alert_with_the_rule_reason(pipeline: Pi
     assert alert["userId"] == "12345"
     assert alert["amount"] == 15000
     assert alert["timestamp"] == "2024-12-04T15:00:00.000Z"
-    assert alert["reasons"] == [{"type": "rule", "name": "amount_threshold", "threshold": 10000.0}]
+    assert alert["reasons"] == [
+        {
+            "type": "rule",
+            "name": "amount_threshold",
+            "threshold": 10000.0,
+            "rule": "amount_threshold",
+            "version": 1,
+        }
+    ]
     assert alert["alertId"] and alert["transactionId"] and alert["detectedAt"]
 
 
@@ -56,7 +64,10 @@ def test_worker_serves_health_stats_and_prometheus_metrics(pipeline: Pipeline) -
     pipeline.send_json([SEED])
     worker.wait_processed(1)
 
-    assert worker.get_json("/health") == (200, {"status": "ready", "assignedPartitions": 4})
+    assert worker.get_json("/health") == (
+        200,
+        {"status": "ready", "assignedPartitions": 4, "rulesLoaded": True},
+    )
     with urllib.request.urlopen(worker.base_url + "/metrics", timeout=5) as response:
         text = response.read().decode()
     assert 'fraudstream_alerts_total{reason="amount_threshold"} 1' in text

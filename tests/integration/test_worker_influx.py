@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from fraudstream.core.rule_definitions import AmountThresholdKind, RuleDefinition, RuleMode
+from fraudstream.kafka.rules_topic import RulesTopic
 from fraudstream.local.worker_process import WorkerProcess
 from tests.conftest import Pipeline
 from tests.integration.test_worker import SEED, normal_transactions
@@ -140,6 +144,11 @@ def test_every_dashboard_panel_query_returns_the_expected_numbers_after_a_worker
         assert sum(int(r["alerts"]) for r in by_reason) == 1
         assert {r["reasons"] for r in by_reason} == {"amount_threshold"}
 
+        by_rule = panels["Alerts by rule and version"]
+        assert [(r["rule"], r["version"], r["mode"], r["hits"]) for r in by_rule] == [
+            ("amount_threshold", "1", "active", 1)
+        ]
+
     assert everyone["Transactions processed"][0]["transactions"] == 41
     assert everyone["Suspicious share"][0]["share"] == pytest.approx(1 / 41)
     assert len(everyone["Score distribution"]) == 41
@@ -147,6 +156,7 @@ def test_every_dashboard_panel_query_returns_the_expected_numbers_after_a_worker
     assert seed_user["Transactions processed"][0]["transactions"] == 1
 
     assert normal_user["Suspicious transactions"] == []
+    assert normal_user["Alerts by rule and version"] == []
     assert normal_user["Latest alerts"] == []
     user_1_count = sum(1 for tx in normals if tx["userId"] == "user-1")
     assert normal_user["Transactions processed"][0]["transactions"] == user_1_count
@@ -158,3 +168,36 @@ def test_every_dashboard_panel_query_returns_the_expected_numbers_after_a_worker
     assert series_values("Consumer lag", "lag")[-1] == 0
     assert series_values("Processing latency p50/p95/p99", "p99")
     assert max(series_values("Dead letters, redeliveries, misrouted", "dlq")) == 1  # type: ignore[type-var]
+
+
+def test_the_rule_panel_shows_shadow_hits_beside_the_active_rule_by_version(
+    influx_pipeline: Pipeline, influx_server: InfluxServer, influx_bucket: str
+) -> None:
+    worker = influx_pipeline.start_worker()
+    trial = RuleDefinition(
+        id="big-spend",
+        version=3,
+        author="ana",
+        reason="try a lower line",
+        mode=RuleMode.SHADOW,
+        created_at=datetime.now(timezone.utc),
+        kind=AmountThresholdKind(threshold=1000.0),
+    )
+
+    async def publish() -> None:
+        async with RulesTopic(influx_pipeline.broker.bootstrap, influx_pipeline.rules_topic) as t:
+            await t.publish(trial)
+
+    asyncio.run(publish())
+    wait_until(lambda: worker.stats()["rules"]["changes"].get("added", 0) >= 5, timeout=10)
+    spend = {**SEED, "transactionId": "spend-1", "userId": "777", "amount": 2000}
+    influx_pipeline.send_json([{**SEED, "transactionId": "seed-1"}, spend])
+    worker.wait_processed(2)
+    assert worker.stop() == 0
+
+    panel = run_panels(influx_server, influx_bucket, user_ids=None)["Alerts by rule and version"]
+    hits = sorted((r["rule"], r["version"], r["mode"], r["hits"]) for r in panel)
+    assert hits == [
+        ("amount_threshold", "1", "active", 1),  # the seed: 15,000 > 10,000
+        ("big-spend", "3", "shadow", 2),  # 15,000 and 2,000 > 1,000, neither alerted by it
+    ]

@@ -16,6 +16,7 @@ from fraudstream.core.detector import (
 )
 from fraudstream.core.model import HSTParams
 from fraudstream.core.records import Transaction
+from fraudstream.core.rule_definitions import RuleSet, seed_definitions
 from fraudstream.core.supervised import CalibrationParams, ClassifierParams
 
 T0 = datetime(2024, 12, 4, tzinfo=timezone.utc)
@@ -284,3 +285,85 @@ def test_the_classifier_alert_line_is_learned_from_resolved_labels() -> None:
     restored = Detector(detector.config)
     assert restored.restore_model_state(detector.model_state()) is None
     assert restored.classifier_threshold.value == 0.7
+
+
+def _rules(*definitions: str) -> RuleSet:
+    """The built-in rules seeded from ``SMALL``, then the given definitions' JSON applied."""
+    rules = RuleSet(seed_definitions(SMALL, T0))
+    for raw in definitions:
+        assert rules.apply_json(raw).accepted
+    return rules
+
+
+def _definition(rule_id: str, version: int, mode: str, kind: str) -> str:
+    return (
+        f'{{"id": "{rule_id}", "version": {version}, "author": "ana", "reason": "test",'
+        f' "mode": "{mode}", "created_at": "2024-12-01T00:00:00Z", "kind": {kind}}}'
+    )
+
+
+def test_every_rule_reason_names_the_rule_id_and_version() -> None:
+    lowered = _definition(
+        "amount_threshold", 2, "active", '{"type": "amount_threshold", "threshold": 500}'
+    )
+    detector = Detector(SMALL, rules=_rules(lowered))
+    decision = detector.process(tx(0, 900), UserHistory(), 0, 0, T0)
+    assert decision.alert is not None
+    [reason] = decision.alert.reasons
+    assert reason.to_dict() == {
+        "type": "rule",
+        "name": "amount_threshold",
+        "threshold": 500.0,
+        "rule": "amount_threshold",
+        "version": 2,
+    }
+
+
+def test_a_shadow_rule_never_alerts_but_its_hits_are_in_the_decision() -> None:
+    trial = _definition("big-spend", 1, "shadow", '{"type": "amount_threshold", "threshold": 100}')
+    detector = Detector(SMALL, rules=_rules(trial))
+    decision = detector.process(tx(0, 500), UserHistory(), 0, 0, T0)
+    assert decision.alert is None and decision.risk < 0.5
+    assert [(r.name, r.details["version"]) for r in decision.shadow_hits] == [("big-spend", 1)]
+
+
+def test_a_shadow_rule_does_not_change_the_decision_of_the_active_rules() -> None:
+    trial = _definition(
+        "everything", 1, "shadow", '{"type": "expression", "expression": "amount > 0"}'
+    )
+    plain, shadowed = Detector(SMALL), Detector(SMALL, rules=_rules(trial))
+    plain_history, shadow_history = UserHistory(), UserHistory()
+    rng = random.Random(3)
+    for i in range(300):
+        amount = 15000.0 if i % 97 == 0 else rng.uniform(5, 60)
+        a = plain.process(tx(i, amount), plain_history, 0, i, T0)
+        b = shadowed.process(tx(i, amount), shadow_history, 0, i, T0)
+        assert (a.risk, a.parts, a.model_input) == (b.risk, b.parts, b.model_input)
+        assert (a.alert is None) == (b.alert is None)
+        assert [r.name for r in b.shadow_hits] == ["everything"]
+
+
+def test_a_disabled_built_in_rule_stops_alerting() -> None:
+    off = _definition(
+        "amount_threshold", 2, "disabled", '{"type": "amount_threshold", "threshold": 10000}'
+    )
+    decision = Detector(SMALL, rules=_rules(off)).process(tx(0, 15000), UserHistory(), 0, 0, T0)
+    assert decision.alert is None
+
+
+def test_an_active_allow_list_vouches_for_a_transaction_rules_would_alert() -> None:
+    vip = _definition("vip", 1, "active", '{"type": "allow_list", "users": ["u1"]}')
+    decision = Detector(SMALL, rules=_rules(vip)).process(tx(0, 15000), UserHistory(), 0, 0, T0)
+    assert decision.alert is None and decision.risk == 0.0
+    assert [r.name for r in decision.allowed_by] == ["vip"]
+
+
+def test_a_rule_applied_between_two_events_takes_effect_on_the_next() -> None:
+    detector = Detector(SMALL)
+    history = UserHistory()
+    assert detector.process(tx(0, 900), history, 0, 0, T0).alert is None
+    lowered = _definition(
+        "amount_threshold", 2, "active", '{"type": "amount_threshold", "threshold": 500}'
+    )
+    assert detector.rules.apply_json(lowered).accepted
+    assert detector.process(tx(1, 900), history, 0, 1, T0).alert is not None

@@ -368,3 +368,52 @@ def test_tokens_carry_their_positions() -> None:
         ("x", 17),
         ("", 20),
     ]
+
+
+#: Characters that have no meaning outside a string literal, next to any token.
+_FOREIGN = list("%;:{}@#$?&|^~'`\\")
+
+
+def _outside_strings(source: str) -> list[int]:
+    """Insertion points that are not inside a string literal (the draws hold no escapes)."""
+    points, quotes = [], 0
+    for i in range(len(source) + 1):
+        if quotes % 2 == 0:
+            points.append(i)
+        if i < len(source) and source[i] == '"':
+            quotes += 1
+    return points
+
+
+@given(_expressions(), st.sampled_from(_FOREIGN), st.data())
+def test_a_foreign_character_anywhere_outside_a_string_is_refused(
+    source: str, foreign: str, data: st.DataObject
+) -> None:
+    at = data.draw(st.sampled_from(_outside_strings(source)))
+    with pytest.raises(ExpressionError):
+        parse(source[:at] + foreign + source[at:], FIELDS)
+
+
+_IDENTIFIER = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True).filter(
+    lambda name: name not in FIELDS | KEYWORDS | set(FUNCTIONS)
+)
+
+
+@given(_expressions(), _IDENTIFIER, st.sampled_from(["{} > 1", "{}(amount)", "amount == {}"]))
+def test_a_name_that_is_no_field_keyword_or_function_is_refused(
+    source: str, name: str, template: str
+) -> None:
+    with pytest.raises(ExpressionError):
+        parse(f"{source} and {template.format(name)}", FIELDS)
+
+
+@given(
+    _expressions(),
+    st.sampled_from(sorted(FIELDS)),
+    st.sampled_from([".real", "[0]", "[0:4]", "()", ".__class__", " if true else 1"]),
+)
+def test_attribute_access_subscripts_calls_and_conditionals_are_refused(
+    source: str, field: str, suffix: str
+) -> None:
+    with pytest.raises(ExpressionError):
+        parse(f"({source}) or {field}{suffix}", FIELDS)

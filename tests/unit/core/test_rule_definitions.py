@@ -7,10 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from fraudstream.core.behaviour import RECENT_TRANSACTIONS, BehaviourFeatures, UserHistory
-from fraudstream.core.detector import Detector, DetectorConfig
+from fraudstream.core.detector import DetectorConfig, builtin_rules
+from fraudstream.core.expressions import ExpressionError, parse
 from fraudstream.core.records import Reason, ReasonKind, Transaction
 from fraudstream.core.rule_definitions import (
     AllowListKind,
@@ -33,7 +36,7 @@ from fraudstream.core.rule_definitions import (
     definition_to_json,
     seed_definitions,
 )
-from fraudstream.core.rules import Rule
+from fraudstream.core.rules import EXPRESSION_FIELDS, Rule
 from fraudstream.settings import DetectionSettings
 
 UTC = timezone.utc
@@ -496,7 +499,7 @@ def _today_and_seeded(
     """
     config = DetectionSettings().detector_config()
     features = MODEL.features(history, transaction)
-    rules = Detector(config).rules
+    rules = builtin_rules(config)
     today = [
         reason.to_dict()
         for rule in rules
@@ -599,3 +602,31 @@ def test_seeding_matches_today_for_a_new_user_too() -> None:
 def test_seeding_a_non_finite_setting_is_refused() -> None:
     with pytest.raises(ValidationError):
         seed_definitions(DetectorConfig(amount_threshold=float("inf")), CREATED)
+
+
+@given(st.text(max_size=120))
+def test_a_definition_with_any_expression_text_validates_or_is_refused_never_raised(
+    text: str,
+) -> None:
+    raw = orjson.dumps(
+        {
+            "id": "fuzz",
+            "version": 2,
+            "author": "ana",
+            "reason": "fuzz",
+            "mode": "active",
+            "created_at": "2024-05-01T09:00:00Z",
+            "kind": {"type": "expression", "expression": text},
+        }
+    )
+    try:
+        parse(text, EXPRESSION_FIELDS)
+        parses = True
+    except ExpressionError:
+        parses = False
+    rules = RuleSet([definition(AmountThresholdKind(threshold=1.0), "fuzz")])
+    change = rules.apply_json(raw)
+    assert change.accepted is parses
+    if not parses:
+        assert change.error is not None and "expression" in change.error
+        assert rules.get("fuzz").version == 1  # type: ignore[union-attr]

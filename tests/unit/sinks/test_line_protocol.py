@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from influxdb_client import Point, WritePrecision
 
+from fraudstream.core.records import Alert, Reason, ReasonKind, Transaction
+from fraudstream.sinks.base import ProcessedRecord
 from fraudstream.sinks.influx import InfluxSink
 from fraudstream.sinks.line_protocol import (
     TIME_OFFSET_RANGE_NS,
@@ -24,6 +26,7 @@ from fraudstream.sinks.line_protocol import (
     point_time_ns,
     reasons_tag,
     record_lines,
+    rule_hit_lines,
     string_field,
     time_offset_ns,
     transaction_line,
@@ -269,3 +272,28 @@ def test_constructor_validates_arguments() -> None:
         InfluxSink("http://x", "t", "o", "b", batch_size=0)
     with pytest.raises(ValueError):
         InfluxSink("http://x", "t", "o", "b", retry_initial=5, retry_max=1)
+
+
+def test_rule_hits_are_points_per_rule_version_and_mode_beside_the_alert() -> None:
+    tx = Transaction("tx-9", "user 1", 900.0, TS)
+    active = Reason(ReasonKind.RULE, "amount_threshold", {"rule": "amount_threshold", "version": 3})
+    model = Reason(ReasonKind.MODEL, "half_space_trees", {"score": 0.9})
+    shadow = Reason(ReasonKind.RULE, "big spend", {"rule": "big spend", "version": 1})
+    alert = Alert("a", tx, tx.timestamp, 0.9, [active, model], {})
+    record = ProcessedRecord(tx, 0.9, alert, (shadow,))
+    time_ns = point_time_ns(record)
+    fields = 'amount=900,transactionId="tx-9"'
+    assert rule_hit_lines(record) == [
+        f"rule_hits,mode=active,rule=amount_threshold,userId=user\\ 1,version=3 {fields} {time_ns}",
+        f"rule_hits,mode=shadow,rule=big\\ spend,userId=user\\ 1,version=1 {fields} {time_ns}",
+    ]
+    assert record_lines(record)[2:] == rule_hit_lines(record)
+
+
+def test_a_shadow_hit_without_an_alert_is_still_a_point() -> None:
+    tx = Transaction("tx-10", "u", 5.0, TS)
+    shadow = Reason(ReasonKind.RULE, "trial", {"rule": "trial", "version": 2})
+    lines = record_lines(ProcessedRecord(tx, 0.1, None, (shadow,)), write_transactions=False)
+    assert [line.split(" ", 1)[0] for line in lines] == [
+        "rule_hits,mode=shadow,rule=trial,userId=u,version=2"
+    ]

@@ -14,12 +14,14 @@ from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import Detector, DetectorConfig
 from fraudstream.core.model import HSTParams
 from fraudstream.core.pending import DAY, PendingEntry, PendingStore
+from fraudstream.core.rule_definitions import RuleSet, definition_from_json, seed_definitions
 from fraudstream.core.supervised import CalibrationParams, ClassifierParams
 from fraudstream.worker.handler import BatchHandler
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
 
 CONFIG = DetectorConfig(hst=HSTParams(window_size=50), warmup=50, score_quantile=None)
+T_RULES = datetime(2024, 12, 1, tzinfo=timezone.utc)
 NOW = 1_733_324_400.0  # 2024-12-04T15:00:00Z
 LABELS = "fraud-labels"
 
@@ -44,6 +46,7 @@ class FakeOutbox:
     alerts: list[tuple[bytes, dict]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, dict]] = field(default_factory=list)
     decisions: list[tuple[bytes, dict]] = field(default_factory=list)
+    shadow_hits: list[tuple[bytes, dict]] = field(default_factory=list)
 
     async def send_alert(self, key: bytes, value: bytes) -> None:
         self.alerts.append((key, orjson.loads(value)))
@@ -53,6 +56,9 @@ class FakeOutbox:
 
     async def send_decision(self, key: bytes, value: bytes) -> None:
         self.decisions.append((key, orjson.loads(value)))
+
+    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+        self.shadow_hits.append((key, orjson.loads(value)))
 
 
 class StateNotSaved(Exception):
@@ -113,7 +119,15 @@ def test_a_transaction_over_the_threshold_is_alerted_under_its_user_key() -> Non
     r.run(tx(0, amount=15000))
     [(key, alert)] = r.outbox.alerts
     assert key == b"u1" and alert["transactionId"] == "t0"
-    assert alert["reasons"] == [{"type": "rule", "name": "amount_threshold", "threshold": 10000.0}]
+    assert alert["reasons"] == [
+        {
+            "type": "rule",
+            "name": "amount_threshold",
+            "threshold": 10000.0,
+            "rule": "amount_threshold",
+            "version": 1,
+        }
+    ]
     assert (r.stats.alerts_out, r.stats.alerts_by_reason["amount_threshold"]) == (1, 1)
 
 
@@ -368,3 +382,22 @@ def test_without_a_labels_topic_nothing_waits_for_a_label() -> None:
     r.handler.labels_topic = None
     r.run(at(0, 0.0), at(1, 9.0))
     assert len(r.state.pending) == 0 and r.handler.detector.classifier.legit == 0
+
+
+def test_a_shadow_rule_hit_is_published_and_counted_but_never_alerts() -> None:
+    rules = RuleSet(seed_definitions(CONFIG, T_RULES))
+    trial = definition_from_json(
+        '{"id": "big-spend", "version": 2, "author": "ana", "reason": "try 500",'
+        ' "mode": "shadow", "created_at": "2024-12-01T00:00:00Z",'
+        ' "kind": {"type": "amount_threshold", "threshold": 500}}'
+    )
+    assert rules.apply(trial).accepted
+    r = rig(detector=Detector(CONFIG, rules=rules))
+    r.run(tx(0, amount=900.0), tx(1, amount=15000.0), tx(2, amount=40.0))
+    assert [a["transactionId"] for _, a in r.outbox.alerts] == ["t1"]  # the active rule only
+    hits = [(key, hit["transactionId"], hit["alerted"]) for key, hit in r.outbox.shadow_hits]
+    assert hits == [(b"u1", "t0", False), (b"u1", "t1", True)]
+    _, first = r.outbox.shadow_hits[0]
+    assert (first["rule"], first["version"], first["mode"]) == ("big-spend", 2, "shadow")
+    assert r.stats.shadow_hits_by_rule == {"big-spend": 2}
+    assert "big-spend" not in r.stats.alerts_by_reason

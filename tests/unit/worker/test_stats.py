@@ -51,3 +51,13 @@ def test_rate_counts_messages_since_the_previous_call() -> None:
     stats.transactions_in = 50
     assert stats.update_rate() > 0
     assert stats.update_rate() == 0
+
+
+def test_shadow_hits_are_counted_per_rule_in_stats_and_prometheus() -> None:
+    stats = WorkerStats()
+    stats.shadow_hits_by_rule.update(["big-spend", "big-spend", "night-cnp"])
+    assert stats.to_dict()["shadowHitsByRule"] == {"big-spend": 2, "night-cnp": 1}
+    assert stats.to_dict()["shadowHits"] == 3
+    text = prometheus_text(stats)
+    assert 'fraudstream_shadow_hits_total{rule="big-spend"} 2' in text
+    assert 'fraudstream_shadow_hits_total{rule="night-cnp"} 1' in text
