@@ -319,7 +319,11 @@ async def _produce_and_collect(
             sent,
             lambda stats: len(decisions) >= stats["transactionsIn"],
             CATCH_UP_TIMEOUT_SECONDS,
-            lambda read, total: _say(options, f"worker read {read:,} of {total:,} messages"),
+            lambda read, total: _say(
+                options,
+                f"worker read {read:,} of {total:,} messages; {len(decisions):,} decisions in",
+            ),
+            lambda: len(decisions),
         ):
             print(
                 f"warning: the worker stopped making progress for {CATCH_UP_TIMEOUT_SECONDS:.0f} s "

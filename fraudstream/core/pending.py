@@ -33,6 +33,8 @@ _HEAD = struct.Struct("<dhBH")  # event time, partition, kind (matured flag), me
 _HELD_HEAD = struct.Struct("<dhBHqB")  # labeled at, partition, kind, key length, offset, fraud
 _KIND_OFFSET = 10  # where the kind byte sits in both heads
 _HELD_KIND = 2  # the kind byte of a held label (0 and 1 are a pending entry's matured flag)
+_SCHEDULED = 4  # kind bit of a pending entry whose label is known, due at its labeledAt
+_SCHEDULE = struct.Struct("<dB")  # labeled at, fraud
 _NO_KEY = 0xFFFF
 
 
@@ -40,7 +42,11 @@ _NO_KEY = 0xFFFF
 class PendingEntry:
     """What the classifier will learn from once the transaction's truth is known.
 
-    >>> entry = PendingEntry(1.7e9, 2, "T9", (0.5, 1.0))
+    ``label`` is a label that came before the transaction: (labeled at, fraud). It is learned
+    when event time reaches its ``labeledAt``, not when the transaction arrives, so a worker
+    catching up on a backlog learns labels in the order it would have live.
+
+    >>> entry = PendingEntry(1.7e9, 2, "T9", (0.5, 1.0), label=(1.8e9, True))
     >>> PendingEntry.decode(entry.encode()) == entry
     True
     """
@@ -50,22 +56,37 @@ class PendingEntry:
     merchant: str | None
     features: tuple[float, ...]
     matured: bool = False
+    label: tuple[float, bool] | None = None
 
     def encode(self) -> bytes:
-        """Compact bytes: a fixed head, the merchant in UTF-8, the features as float32."""
+        """Compact bytes: a fixed head, the label if known, the merchant, features as float32."""
         merchant = (self.merchant or "").encode()
-        head = _HEAD.pack(self.event_time, self.partition, self.matured, len(merchant))
+        kind = int(self.matured) | (_SCHEDULED if self.label is not None else 0)
+        head = _HEAD.pack(self.event_time, self.partition, kind, len(merchant))
+        if self.label is not None:
+            head += _SCHEDULE.pack(self.label[0], self.label[1])
         return head + merchant + struct.pack(f"<{len(self.features)}f", *self.features)
 
     @classmethod
     def decode(cls, data: bytes) -> PendingEntry:
         """Inverse of :meth:`encode` (features come back as float32 precision)."""
-        event_time, partition, matured, size = _HEAD.unpack_from(data)
-        start = _HEAD.size + size
-        merchant = data[_HEAD.size : start].decode() or None
+        event_time, partition, kind, size = _HEAD.unpack_from(data)
+        start = _HEAD.size
+        label = None
+        if kind & _SCHEDULED:
+            labeled_at, fraud = _SCHEDULE.unpack_from(data, start)
+            label = (labeled_at, bool(fraud))
+            start += _SCHEDULE.size
+        merchant = data[start : start + size].decode() or None
+        start += size
         count = (len(data) - start) // 4
         features = struct.unpack_from(f"<{count}f", data, start)
-        return cls(event_time, partition, merchant, tuple(features), bool(matured))
+        return cls(event_time, partition, merchant, tuple(features), bool(kind & 1), label)
+
+    @property
+    def due(self) -> float:
+        """When the known label is learned (infinity when none is known)."""
+        return self.label[0] if self.label is not None else float("inf")
 
 
 @dataclass(slots=True)
@@ -155,26 +176,22 @@ class PendingStore:
     _held_size: int = 0
 
     def add(self, transaction_id: str, entry: PendingEntry) -> list[Resolution]:
-        """Keep a newly scored transaction; returns what resolved.
+        """Keep a newly scored transaction; returns the entries the bound pushed out (legit).
 
-        That is its own resolution when its label was held, and otherwise the entries the
-        bound pushed out (learned as legit).
+        When its label was held, the label is kept with it, to be learned at its labeledAt.
         """
         self._ensure_index()
         stored = self.data.get(transaction_id)
         if stored is not None and _is_held(stored):
+            # The label was waiting: it is learned when event time reaches its labeledAt.
             held = HeldLabel.decode(stored)
-            self._delete(transaction_id, held.partition)
             self._held_size -= 1
-            self.counts.added += 1
-            self.counts.labeled += 1
             self.counts.held_resolved += 1
-            return [Resolution(transaction_id, entry, held.fraud, by_held_label=True)]
-        if stored is not None:  # a redelivered transaction: keep the first
+            entry.label = (held.labeled_at, held.fraud)
+        elif stored is not None:  # a redelivered transaction: keep the first
             return []
         self._write(transaction_id, entry)
-        heapq.heappush(self._index, (entry.event_time + self.horizon, transaction_id))
-        self._indexed += 1
+        self._push(transaction_id, entry)
         self.counts.added += 1
         forced: list[Resolution] = []
         while len(self.data) - self._held_size > self.max_entries and self._index:
@@ -182,6 +199,9 @@ class PendingStore:
             self._indexed -= 1
             old = self._get(tx_id)
             if old is None:
+                continue
+            if old.label is not None:  # its label is known: learn it now rather than lose it
+                forced.append(self._learn_scheduled(tx_id, old))
                 continue
             self._delete(tx_id, old.partition)
             if not old.matured:
@@ -260,9 +280,10 @@ class PendingStore:
         return [(tx_id, held)]
 
     def advance(self, now: float) -> list[Resolution]:
-        """Event time is ``now``: entries past the horizon mature as legit, old ones expire."""
+        """Event time is ``now``: known labels fall due, entries past the horizon mature as
+        legit, old ones expire."""
         self._ensure_index()
-        matured: list[Resolution] = []
+        resolved: list[Resolution] = []
         index = self._index
         while index and index[0][0] <= now:
             _, tx_id = heapq.heappop(index)
@@ -270,16 +291,44 @@ class PendingStore:
             entry = self._get(tx_id)
             if entry is None:
                 continue  # labeled meanwhile
+            if entry.label is not None and entry.label[0] <= now:
+                resolved.append(self._learn_scheduled(tx_id, entry))
+                continue
+            maturity = self._maturity_due(entry)
+            if maturity > now:  # woken early: wait for the next due moment
+                self._push(tx_id, entry)
+                continue
             if entry.matured:
                 self._delete(tx_id, entry.partition)
+                if entry.label is not None:  # its label was made past the late window
+                    self.counts.held_expired += 1
                 continue
             entry.matured = True
             self._write(tx_id, entry)
-            heapq.heappush(index, (entry.event_time + self.horizon + self.late_window, tx_id))
-            self._indexed += 1
+            self._push(tx_id, entry)
             self.counts.matured += 1
-            matured.append(Resolution(tx_id, entry, fraud=False))
-        return matured
+            resolved.append(Resolution(tx_id, entry, fraud=False))
+        return resolved
+
+    def _learn_scheduled(self, tx_id: str, entry: PendingEntry) -> Resolution:
+        """The label that waited with its transaction is now due."""
+        assert entry.label is not None
+        fraud = entry.label[1]
+        self._delete(tx_id, entry.partition)
+        self.counts.labeled += 1
+        if not entry.matured:
+            return Resolution(tx_id, entry, fraud, by_held_label=True)
+        if not fraud:
+            return Resolution(tx_id, entry, False, already_learned=True, by_held_label=True)
+        self.counts.corrected += 1
+        return Resolution(tx_id, entry, True, correction=True, by_held_label=True)
+
+    def _maturity_due(self, entry: PendingEntry) -> float:
+        return entry.event_time + self.horizon + (self.late_window if entry.matured else 0.0)
+
+    def _push(self, tx_id: str, entry: PendingEntry) -> None:
+        heapq.heappush(self._index, (min(self._maturity_due(entry), entry.due), tx_id))
+        self._indexed += 1
 
     def __len__(self) -> int:
         """Transactions waiting for their label (held labels not counted)."""
@@ -318,8 +367,7 @@ class PendingStore:
                 held.setdefault(label.partition, []).append((label.labeled_at, tx_id))
                 continue
             entry = PendingEntry.decode(stored)
-            due = entry.event_time + self.horizon + (self.late_window if entry.matured else 0.0)
-            entries.append((due, tx_id))
+            entries.append((min(self._maturity_due(entry), entry.due), tx_id))
         heapq.heapify(entries)
         for heap in held.values():
             heapq.heapify(heap)

@@ -109,16 +109,18 @@ class WorkerProcess:
         outputs_arrived: Callable[[dict[str, Any]], bool],
         timeout: float,
         progress: Callable[[int, int], None] | None = None,
+        outputs_seen: Callable[[], int] = lambda: 0,
     ) -> bool:
         """Wait until the worker has read ``sent`` messages and the caller has its outputs.
 
         ``outputs_arrived(stats)`` says whether everything the worker reports having sent
         (alerts, dead letters) reached the caller's reader. A worker draining a long backlog
-        keeps the wait going: False only after ``timeout`` seconds in which it read nothing.
+        keeps the wait going, and so do outputs still arriving (``outputs_seen()``, the count of
+        what the caller has received): False only after ``timeout`` seconds without either.
         ``progress(read, sent)`` is called every ``PROGRESS_SECONDS`` while waiting.
         """
         deadline = time.monotonic() + timeout
-        last_read = -1
+        last_seen = (-1, -1)
         next_report = time.monotonic() + PROGRESS_SECONDS
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError):
@@ -126,8 +128,9 @@ class WorkerProcess:
                 read = int(stats["messagesIn"])
                 if read >= sent and outputs_arrived(stats):
                     return True
-                if read > last_read:
-                    last_read, deadline = read, time.monotonic() + timeout
+                seen = (read, outputs_seen())
+                if seen != last_seen:
+                    last_seen, deadline = seen, time.monotonic() + timeout
                 if progress is not None and time.monotonic() >= next_report:
                     progress(read, sent)
                     next_report = time.monotonic() + PROGRESS_SECONDS

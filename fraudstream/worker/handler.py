@@ -121,7 +121,7 @@ class BatchHandler:
             except Exception as exc:  # one message must not stop the stream
                 await self.dead_letter_failure(message, exc)
         for resolution in self.state.pending.advance(self.event_time):
-            self.learn(resolution)
+            self.resolved(resolution)
         for transaction_id, held in self.state.pending.expire_held(self.partition_times):
             await self.dead_letter_unknown(transaction_id, held)
         self.stats.matured = self.state.pending.counts.matured
@@ -204,9 +204,7 @@ class BatchHandler:
             return  # no labels will come: nothing to wait for
         entry = PendingEntry(event_time, partition, tx.merchant, model_input)
         for resolution in self.state.pending.add(tx.transaction_id, entry):
-            if resolution.by_held_label:
-                self.stats.labels_by_verdict["fraud" if resolution.fraud else "legit"] += 1
-            self.learn(resolution)
+            self.resolved(resolution)
 
     async def handle_label(self, message: MessageLike) -> None:
         """One label: the classifier and the merchant learn, or the label is dead-lettered."""
@@ -243,6 +241,13 @@ class BatchHandler:
             await self.send_dead_letter(message, source, rejection, now)
             return
         self.stats.labels_by_verdict[parsed.verdict.value] += 1  # only labels that were used
+        if not resolution.already_learned:
+            self.learn(resolution)
+
+    def resolved(self, resolution: Resolution) -> None:
+        """A transaction matured, was pushed out by the bound, or its waiting label fell due."""
+        if resolution.by_held_label:
+            self.stats.labels_by_verdict["fraud" if resolution.fraud else "legit"] += 1
         if not resolution.already_learned:
             self.learn(resolution)
 

@@ -89,12 +89,14 @@ def test_labels_read_before_their_transactions_wait_for_them(
     # week after their transactions, are on the broker before the transactions are.
     pipeline = pipeline_factory()
     worker = pipeline.start_worker()
-    week_later = "2023-11-22T00:00:00Z"  # after every transaction below (from 2023-11-14)
+    # Made after tx-3 and tx-9 (23:43) and before the last transactions (01:23 next day), so
+    # they are learned once the transaction stream reaches that moment, as they would be live.
+    made = "2023-11-15T00:30:00Z"
     send_labels(
         pipeline,
         [
-            label("tx-3", "user-3", labeledAt=week_later),
-            label("tx-9", "user-2", labeledAt=week_later),
+            label("tx-3", "user-3", labeledAt=made),
+            label("tx-9", "user-2", labeledAt=made),
         ],
     )
     stats = worker.wait_processed(2)

@@ -288,12 +288,26 @@ def test_a_label_that_overtakes_its_transaction_waits_for_it() -> None:
     r.run(at(0, 0.0), label(0, "t1", labeledAt=stamped(7.0)))
     assert r.outbox.dead_letters == []
     assert r.state.pending.held_size() == 1 and len(r.state.pending) == 1
-    r.run(at(1, 0.5))
+    r.run(at(1, 0.5))  # the transaction meets its label, which waits for day 7 with it
+    assert r.state.pending.held_size() == 0 and len(r.state.pending) == 2
+    assert r.handler.detector.classifier.frauds == 0  # not learned before it was made
+    r.run(at(2, 6.9))
+    assert r.handler.detector.classifier.frauds == 0
+    r.run(at(3, 7.0))  # day 7: t0 matures as legit and t1's label is learned, as live
     assert r.handler.detector.classifier.frauds == 1
+    assert r.handler.detector.classifier.legit == 1
     assert r.stats.labels_by_verdict == {"fraud": 1}
-    assert r.state.pending.held_size() == 0 and len(r.state.pending) == 1  # only t0 waits
     merchant = r.state.merchant("T1")
     assert merchant is not None and merchant.fraud_30d == 1.0
+
+
+def test_a_known_label_made_after_maturity_corrects_what_was_learned() -> None:
+    r = rig()
+    r.run(label(0, "t0", labeledAt=stamped(7.5)), at(0, 0.0))
+    r.run(at(1, 7.2))  # t0 matured as legit
+    assert r.handler.detector.classifier.legit == 1
+    r.run(at(2, 7.6))
+    assert r.handler.detector.classifier.frauds == 1 and r.stats.labels_corrected == 1
 
 
 def test_a_held_label_whose_transaction_never_comes_is_dead_lettered_once_time_passes_it() -> None:
@@ -327,7 +341,9 @@ def test_held_labels_survive_a_restart_through_the_changelog() -> None:
     store = PendingStore(recovered, horizon=7 * DAY, late_window=DAY, max_entries=100)
     assert store.held_size() == 1 and len(store) == 0
     entry = PendingEntry(1_700_000_000.0, 0, "T1", (0.1,))
-    [resolution] = store.add("t1", entry)
+    assert store.add("t1", entry) == []
+    assert store.held_size() == 0 and len(store) == 1
+    [resolution] = store.advance(1_700_000_000.0 + 7 * DAY)
     assert resolution.fraud and resolution.by_held_label
 
 
