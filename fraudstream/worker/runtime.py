@@ -39,6 +39,7 @@ from fraudstream.worker.patches import (
     set_current_event,
     set_fetch_max_wait,
     set_producer_request_timeout,
+    stop_flow_while_seeking,
 )
 from fraudstream.worker.rules import RulesFollower
 from fraudstream.worker.state import StateChanges
@@ -134,6 +135,7 @@ class WorkerRuntime:
         atexit.register(self.explain_auth_failure)
         set_fetch_max_wait(self.settings.kafka.consumer_fetch_max_wait_ms)
         set_producer_request_timeout(self.settings.kafka.producer_request_timeout)
+        stop_flow_while_seeking()
         if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
             throttle_noisy_loggers(worker.log_repeat_interval)
         self.restore_model()

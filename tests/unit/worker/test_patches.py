@@ -102,3 +102,46 @@ def test_producer_request_timeout_shortens_the_wait_per_request_only() -> None:
     per_request, per_record = asyncio.run(build())
     assert per_request == 7000
     assert per_record == 1200.0  # Faust's producer_request_timeout, unchanged
+
+
+def test_faust_still_resumes_input_partitions_before_seeking_them_to_committed_offsets() -> None:
+    """The window :func:`stop_flow_while_seeking` closes; gone upstream, the patch can go."""
+    from faust.tables.recovery import Recovery
+    from faust.transport.consumer import Consumer
+
+    recovery = inspect.getsource(Recovery.on_recovery_completed)
+    assert recovery.index("consumer.resume_partitions(") < recovery.index("perform_seek()")
+    # What makes stopping the flow end a batch fetched before the seek.
+    assert "if not self.flow_active:\n                    break" in inspect.getsource(
+        Consumer.getmany
+    )
+
+
+def seek_flow(flowing: bool) -> tuple[list[bool], bool]:
+    """Whether the flow ran during a seek to committed offsets, and after it."""
+    from fraudstream.worker.patches import stop_flow_while_seeking
+
+    async def seek() -> tuple[list[bool], bool]:
+        stop_flow_while_seeking()
+        app = faust.App("seek-flow-test", broker="kafka://127.0.0.1:1")
+        consumer = app.consumer
+        (consumer.resume_flow if flowing else consumer.stop_flow)()
+        during: list[bool] = []
+
+        async def seek_to_committed() -> dict:
+            during.append(consumer.flow_active)
+            return {}
+
+        consumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+        await consumer.perform_seek()
+        return during, consumer.flow_active
+
+    return asyncio.run(seek())
+
+
+def test_a_seek_to_committed_offsets_stops_the_flow_and_resumes_it_after() -> None:
+    assert seek_flow(flowing=True) == ([False], True)
+
+
+def test_a_seek_while_the_flow_is_stopped_leaves_it_stopped() -> None:
+    assert seek_flow(flowing=False) == ([False], False)
