@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -197,9 +198,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C, so the embedded broker and worker are stopped on the way out.
+
+    They run in their own process groups; killed without its ``finally`` blocks, the command
+    would leave them running.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``fraudstream`` console script."""
     args = build_parser().parse_args(argv)
+    if args.command in ("demo", "evaluate"):
+        _interrupt_on_sigterm()
     if args.command == "worker":
         _apply_setting_flags(args)
         from fraudstream.cli.worker import run_worker

@@ -88,7 +88,8 @@ def test_demo_runs_end_to_end_and_leaves_no_process_behind() -> None:
     assert processes_with(marker) == set()
 
 
-def test_demo_stops_everything_on_ctrl_c() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_stops_everything_on_ctrl_c_or_sigterm(signum: int) -> None:
     env, marker = demo_env()
     demo = subprocess.Popen(
         demo_command(120), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -97,7 +98,7 @@ def test_demo_stops_everything_on_ctrl_c() -> None:
     for line in demo.stdout:  # wait until the load is flowing
         if line.startswith("["):
             break
-    demo.send_signal(signal.SIGINT)
+    demo.send_signal(signum)
     output, _ = demo.communicate(timeout=60)
     assert demo.returncode == 130, output
     assert processes_with(marker) == set()
