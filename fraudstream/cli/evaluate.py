@@ -94,8 +94,7 @@ class EvaluateOptions:
 
 #: Days the handbook and persona streams are scored after, unless told otherwise (labels
 #: 7 days late need a few weeks before the classifier has learned from them).
-HANDBOOK_SKIP_DAYS = 35
-PERSONA_SKIP_DAYS = 21
+SKIP_DAYS = {"handbook": 35, "personas": 21}
 
 
 def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
@@ -409,8 +408,8 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
     seconds = time.monotonic() - started
     outcomes = outcomes_of(truth, decisions, latencies)
     skip_days = options.skip_days
-    if skip_days is None and options.generator in ("handbook", "personas"):
-        skip_days = HANDBOOK_SKIP_DAYS if options.generator == "handbook" else PERSONA_SKIP_DAYS
+    if skip_days is None:
+        skip_days = SKIP_DAYS.get(options.generator)
     if skip_days is not None:
         scored = [o for o in outcomes if o.day >= skip_days]
         skipped = f"first {skip_days} days"

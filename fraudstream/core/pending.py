@@ -15,10 +15,11 @@ changelog. The time index is rebuilt from the mapping when it does not match (af
 The store is also where a label waits for its transaction. Labels and transactions come from
 two topics, so a worker with a backlog of transactions reads a label before the transaction
 it names. A label made at ``labeledAt`` (event time) for a transaction not seen yet is *held*
-under the transaction's id until the transaction arrives (then it resolves at once) or until
-the transaction stream of its partition passes ``labeledAt`` without it (then the label is
-returned to be dead-lettered as an unknown transaction). A held label and a pending
-transaction never share a key: whichever comes second meets the first and both leave.
+under the transaction's id until the transaction arrives (then the label stays with the
+transaction's entry and is learned when event time reaches ``labeledAt``, as it would have been
+live) or until the transaction stream of its partition passes ``labeledAt`` without it (then
+the label is returned to be dead-lettered as an unknown transaction). One key holds either a
+held label or a pending transaction, never both.
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ class Resolution:
     """A transaction whose truth is now known (or assumed): learn ``entry`` as ``fraud``.
 
     ``correction`` marks a fraud label for an entry already learned as legit at maturity;
-    ``already_learned`` a legit label for one, which changes nothing; ``by_held_label`` a
-    transaction whose label was waiting for it.
+    ``already_learned`` a legit label for one, which changes nothing; ``by_label`` a
+    resolution by a label (not by maturity or the store's bound).
     """
 
     transaction_id: str
@@ -141,7 +142,7 @@ class Resolution:
     fraud: bool
     correction: bool = False
     already_learned: bool = False
-    by_held_label: bool = False
+    by_label: bool = False
 
 
 @dataclass
@@ -201,7 +202,7 @@ class PendingStore:
             if old is None:
                 continue
             if old.label is not None:  # its label is known: learn it now rather than lose it
-                forced.append(self._learn_scheduled(tx_id, old))
+                forced.append(self._learn_label(tx_id, old, old.label[1]))
                 continue
             self._delete(tx_id, old.partition)
             if not old.matured:
@@ -215,14 +216,7 @@ class PendingStore:
         entry = self._get(transaction_id)
         if entry is None:
             return None
-        self._delete(transaction_id, entry.partition)
-        self.counts.labeled += 1
-        if entry.matured:
-            if not fraud:
-                return Resolution(transaction_id, entry, fraud=False, already_learned=True)
-            self.counts.corrected += 1
-            return Resolution(transaction_id, entry, fraud=True, correction=True)
-        return Resolution(transaction_id, entry, fraud)
+        return self._learn_label(transaction_id, entry, fraud)
 
     def hold(self, transaction_id: str, label: HeldLabel) -> list[tuple[str, HeldLabel]]:
         """Keep a label until its transaction comes; returns labels the bound pushed out.
@@ -292,7 +286,7 @@ class PendingStore:
             if entry is None:
                 continue  # labeled meanwhile
             if entry.label is not None and entry.label[0] <= now:
-                resolved.append(self._learn_scheduled(tx_id, entry))
+                resolved.append(self._learn_label(tx_id, entry, entry.label[1]))
                 continue
             maturity = self._maturity_due(entry)
             if maturity > now:  # woken early: wait for the next due moment
@@ -310,18 +304,16 @@ class PendingStore:
             resolved.append(Resolution(tx_id, entry, fraud=False))
         return resolved
 
-    def _learn_scheduled(self, tx_id: str, entry: PendingEntry) -> Resolution:
-        """The label that waited with its transaction is now due."""
-        assert entry.label is not None
-        fraud = entry.label[1]
+    def _learn_label(self, tx_id: str, entry: PendingEntry, fraud: bool) -> Resolution:
+        """A label for a held entry, just arrived or known and now due: the entry leaves."""
         self._delete(tx_id, entry.partition)
         self.counts.labeled += 1
         if not entry.matured:
-            return Resolution(tx_id, entry, fraud, by_held_label=True)
+            return Resolution(tx_id, entry, fraud, by_label=True)
         if not fraud:
-            return Resolution(tx_id, entry, False, already_learned=True, by_held_label=True)
+            return Resolution(tx_id, entry, False, already_learned=True, by_label=True)
         self.counts.corrected += 1
-        return Resolution(tx_id, entry, True, correction=True, by_held_label=True)
+        return Resolution(tx_id, entry, True, correction=True, by_label=True)
 
     def _maturity_due(self, entry: PendingEntry) -> float:
         return entry.event_time + self.horizon + (self.late_window if entry.matured else 0.0)

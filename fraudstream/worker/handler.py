@@ -96,11 +96,14 @@ class BatchHandler:
         self.labels_topic = labels_topic
         self.set_current_event = set_current_event
         self.clock = clock
-        #: Newest event time seen: pending labels mature against it.
-        self.event_time = 0.0
         #: Newest event time per partition: a label waits until its partition's transactions
         #: pass its ``labeledAt`` (labels are keyed like transactions, so partitions match).
         self.partition_times: dict[int, float] = {}
+
+    @property
+    def event_time(self) -> float:
+        """Newest event time seen on any partition: pending labels mature against it."""
+        return max(self.partition_times.values(), default=0.0)
 
     async def handle(self, events: Sequence[EventLike]) -> None:
         """Every message of the batch in order, then maturity, then one write per changelog.
@@ -194,7 +197,6 @@ class BatchHandler:
         Without a labels topic nothing is kept: no label would ever resolve it.
         """
         event_time = tx.epoch_seconds
-        self.event_time = max(self.event_time, event_time)
         self.partition_times[partition] = max(self.partition_times.get(partition, 0.0), event_time)
         if tx.merchant is not None:
             self.state.update_merchant(
@@ -240,13 +242,11 @@ class BatchHandler:
             rejection = Rejection(DeadLetterReason.UNKNOWN_TRANSACTION, detail)
             await self.send_dead_letter(message, source, rejection, now)
             return
-        self.stats.labels_by_verdict[parsed.verdict.value] += 1  # only labels that were used
-        if not resolution.already_learned:
-            self.learn(resolution)
+        self.resolved(resolution)
 
     def resolved(self, resolution: Resolution) -> None:
-        """A transaction matured, was pushed out by the bound, or its waiting label fell due."""
-        if resolution.by_held_label:
+        """A transaction was labeled, matured or pushed out by the bound: count and learn it."""
+        if resolution.by_label:
             self.stats.labels_by_verdict["fraud" if resolution.fraud else "legit"] += 1
         if not resolution.already_learned:
             self.learn(resolution)

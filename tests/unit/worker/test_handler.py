@@ -344,7 +344,7 @@ def test_held_labels_survive_a_restart_through_the_changelog() -> None:
     assert store.add("t1", entry) == []
     assert store.held_size() == 0 and len(store) == 1
     [resolution] = store.advance(1_700_000_000.0 + 7 * DAY)
-    assert resolution.fraud and resolution.by_held_label
+    assert resolution.fraud and resolution.by_label
 
 
 def test_the_pending_store_is_bounded_and_the_oldest_mature_early() -> None:
