@@ -25,7 +25,7 @@ from fraudstream.local.apache_kafka import ApacheKafka
 from fraudstream.local.worker_process import WorkerProcess
 from tests.conftest import Pipeline
 from tests.integration.test_crash import PacedProducer, stream
-from tests.support.records import AMOUNT_RULE_ONLY_ENV, wait_until
+from tests.support.records import AMOUNT_RULE_ONLY_ENV, unique_processed, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -67,13 +67,12 @@ def read_so_far(worker: WorkerProcess) -> int:
         return -1
 
 
-def unique_processed(worker: WorkerProcess) -> int:
-    """Input records the detector applied, not counting recognised redeliveries."""
+def unique_processed_by(worker: WorkerProcess) -> int:
+    """:func:`unique_processed` of the worker's stats (-1 while it does not answer)."""
     try:
-        stats = worker.stats()
+        return unique_processed(worker.stats())
     except (OSError, ValueError):
         return -1
-    return int(stats["transactionsIn"]) - int(stats["redelivered"])
 
 
 def generations(worker: WorkerProcess) -> list[int]:
@@ -159,7 +158,7 @@ def test_a_broker_paused_past_the_session_timeout_loses_no_alert_and_the_worker_
     # Each input record reaches the detector once, or again as a recognised redelivery:
     # a record committed without being processed would never count.
     wait_until(
-        lambda: unique_processed(worker) >= len(inputs),
+        lambda: unique_processed_by(worker) >= len(inputs),
         timeout=60,
         interval=0.2,
         what="the worker to process every input record",

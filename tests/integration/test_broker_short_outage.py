@@ -25,7 +25,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -34,7 +33,7 @@ from fraudstream.local.tansu import BrokerUnavailable, TansuBroker
 from tests.conftest import Pipeline
 from tests.integration.test_crash import PacedProducer, stream
 from tests.support.environment import require
-from tests.support.records import AMOUNT_RULE_ONLY_ENV, wait_until
+from tests.support.records import AMOUNT_RULE_ONLY_ENV, unique_processed, wait_until
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -89,11 +88,6 @@ def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
     broker.stop()
     if proxy is not None:
         proxy.stop()
-
-
-def unique_processed(stats: dict[str, Any]) -> int:
-    """Input records the detector applied, not counting recognised redeliveries."""
-    return int(stats["transactionsIn"]) - int(stats["redelivered"])
 
 
 def _signal(broker: TansuBroker, signum: signal.Signals) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,11 @@ def wait_until(
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+def unique_processed(stats: dict[str, Any]) -> int:
+    """Input records a worker's detector applied, not counting recognised redeliveries."""
+    return int(stats["transactionsIn"]) - int(stats["redelivered"])
 
 
 def make_record(
