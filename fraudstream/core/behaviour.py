@@ -119,8 +119,9 @@ BEHAVIOUR_FEATURES = (
 )
 #: What Half-Space Trees see: each is 0 for ordinary traffic, because the trees only resolve
 #: regions holding more than a tenth of their window and would hide rare values among spread-out
-#: normal ones. Amounts far above habit (log scale), far below it (only for users whose amounts
-#: are log-normal: a normal spender's small amount is ordinary), a quick repeat, a new country.
+#: normal ones. Amounts far above habit (log scale), far below it (only as far as the user's
+#: amounts are shown to be log-normal: a normal spender's small amount is ordinary), a quick
+#: repeat, a new country.
 HST_FEATURES = ("habit_up", "habit_down_w", "velocity", "new_country")
 #: z-scores up to this are ordinary variation and map to 0 on the habit-excess inputs.
 HABIT_EXCESS_START = 2.5
@@ -468,7 +469,9 @@ def hst_view(features: dict[str, float]) -> dict[str, float]:
     {'habit_up': 0.0, 'habit_down_w': 0.0, 'velocity': 0.0, 'new_country': 0.0}
     """
     zh = features["z_habit"]
-    log_normal = min(1.0, 2.0 * (1.0 - features["w_raw"]))
+    # 0 while the scale is undecided (w_raw >= 0.5), 1 for a clear log-normal spender: a truncated
+    # normal spender (the handbook's) looks half log-normal, and their small amounts are ordinary
+    log_normal = max(0.0, 1.0 - 2.0 * features["w_raw"])
     return {
         "habit_up": _habit_excess(zh),
         "habit_down_w": _habit_excess(-zh) * log_normal,

@@ -82,6 +82,17 @@ def test_a_normal_spender_is_judged_on_the_raw_scale() -> None:
     assert hst_view(small)["habit_down_w"] < 0.02
 
 
+def test_a_small_amount_counts_below_habit_only_once_the_user_is_shown_log_normal() -> None:
+    def down(w_raw: float) -> float:
+        features = {"z_habit": -6.0, "w_raw": w_raw, "velocity": 0.0, "new_country": 0.0}
+        return hst_view(features)["habit_down_w"]
+
+    full = math.tanh((6.0 - 2.5) / 2.0)
+    assert down(0.5) == down(0.9) == 0.0  # undecided or normal: a cheap purchase is ordinary
+    assert down(0.25) == pytest.approx(0.5 * full)
+    assert down(0.0) == pytest.approx(full)
+
+
 def test_a_log_normal_spender_is_judged_on_the_log_scale() -> None:
     rng = random.Random(1)
     history = daily([math.exp(rng.gauss(math.log(30.0), 1.0)) for _ in range(60)])
