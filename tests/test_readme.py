@@ -36,14 +36,15 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert "make test" in README and "make test" in ci
 
 
-def test_the_module_table_lists_every_module_of_the_package() -> None:
-    package = Path(__file__).parents[1] / "fraudstream"
+def test_the_module_table_lists_every_module_of_the_package_and_the_producer() -> None:
+    root = Path(__file__).parents[1]
     modules = {
-        str(path.relative_to(package.parent))
-        for path in package.rglob("*.py")
-        if path.name not in {"__init__.py", "__main__.py"} or path.parent.name == "cli"
+        str(path.relative_to(root))
+        for package in ("fraudstream", "producer")
+        for path in (root / package).rglob("*.py")
+        if path.name != "__init__.py" or path.parent.name == "cli"
     }
-    rows = re.findall(r"^\| `(fraudstream/[^|]+)\|", README, flags=re.M)
+    rows = re.findall(r"^\| `((?:fraudstream|producer)/[^|]+)\|", README, flags=re.M)
     listed: set[str] = set()
     for row in rows:
         names = re.findall(r"`([^`]+\.py)`", "`" + row)
