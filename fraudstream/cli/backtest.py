@@ -19,6 +19,7 @@ import orjson
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from fraudstream.cli.exits import EXIT_NOT_CONNECTED, EXIT_REFUSED
 from fraudstream.cli.rules import complete_definition, fold
 from fraudstream.core.backtest import BacktestReport, SetReport, backtest
 from fraudstream.core.labels import Label, parse_label
@@ -41,9 +42,6 @@ from fraudstream.kafka.history import Span, read_span, topic_partitions
 from fraudstream.kafka.rules_topic import RulesTopic
 from fraudstream.settings import Settings, get_settings
 
-EXIT_NOT_CONNECTED = 1
-#: The candidate file or the ground truth is unusable.
-EXIT_REFUSED = 2
 #: Author and reason of candidate definitions that do not give theirs.
 CANDIDATE_AUTHOR = "backtest"
 CANDIDATE_REASON = "backtest candidate"

@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from fraudstream.cli.exits import EXIT_NOT_CONNECTED
 from fraudstream.core.records import isoformat_utc
 from fraudstream.kafka.connection import (
     AuthFailureWatch,
@@ -21,9 +22,6 @@ from fraudstream.kafka.connection import (
     connection_failure,
 )
 from fraudstream.settings import get_settings
-
-#: Exit status when the broker refused or could not be reached.
-EXIT_NOT_SENT = 1
 
 
 def label_record(transaction_id: str, user_id: str, verdict: str, source: str) -> bytes:
@@ -63,7 +61,7 @@ async def send_label(
     except KafkaError as exc:
         reason = connection_failure(exc, settings.kafka, watch.failed)
         print(f"error: label not sent to {topic}: {reason}", file=sys.stderr)
-        return EXIT_NOT_SENT
+        return EXIT_NOT_CONNECTED
     finally:
         await producer.stop()
     print(

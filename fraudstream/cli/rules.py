@@ -20,6 +20,7 @@ import orjson
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from fraudstream.cli.exits import EXIT_NOT_CONNECTED, EXIT_REFUSED
 from fraudstream.core.records import isoformat_utc
 from fraudstream.core.rule_definitions import (
     ChangeStatus,
@@ -38,11 +39,6 @@ from fraudstream.kafka.connection import (
 )
 from fraudstream.kafka.rules_topic import RuleRecord, RulesTopic, apply_record
 from fraudstream.settings import get_settings
-
-#: Exit status when the broker could not be reached or refused the login.
-EXIT_NOT_CONNECTED = 1
-#: Exit status when a definition is invalid or stale, or a rule does not exist.
-EXIT_REFUSED = 2
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from fraudstream.cli.console import format_alert, format_dead_letter
+from fraudstream.cli.exits import EXIT_NOT_CONNECTED
 from fraudstream.kafka.connection import (
     AuthFailureWatch,
     aiokafka_security,
@@ -19,10 +20,6 @@ from fraudstream.kafka.connection import (
 from fraudstream.settings import get_settings
 
 POLL_MS = 500
-
-
-#: Exit status when the broker could not be reached or refused the login.
-EXIT_NOT_CONNECTED = 1
 
 
 async def tail(

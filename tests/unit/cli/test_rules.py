@@ -10,7 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fraudstream.cli.rules import EXIT_REFUSED, complete_definition
+from fraudstream.cli.exits import EXIT_REFUSED
+from fraudstream.cli.rules import complete_definition
 
 #: Nothing listens here: a refusal must come before any connection attempt.
 NO_BROKER = "kafka://127.0.0.1:9"
