@@ -17,7 +17,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fraudstream.cli.console import format_alert, format_dead_letter
-from fraudstream.local.pipeline import LocalPipeline, local_pipeline
+from fraudstream.cli.exits import EXIT_NOT_CONNECTED
+from fraudstream.local.pipeline import BrokerUnreachable, LocalPipeline, local_pipeline
 from fraudstream.local.worker_process import WorkerFailed, WorkerProcess
 from fraudstream.settings import Settings
 from producer.generator import GeneratorParameters, ScenarioGenerator
@@ -112,9 +113,9 @@ def run_demo(options: DemoOptions) -> int:
             print(f"worker ready; sending {options.rate:g} tx/s for {options.duration:g}s\n")
             counts = asyncio.run(_drive(options, pipeline))
             return _summarise(counts, pipeline.worker)
-    except WorkerFailed as exc:
+    except (WorkerFailed, BrokerUnreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_NOT_CONNECTED
     except KeyboardInterrupt:
         print("\ninterrupted; stopping", file=sys.stderr)
         return 130

@@ -28,10 +28,11 @@ from typing import Any, Literal, NoReturn
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from fraudstream.cli.exits import EXIT_NOT_CONNECTED
 from fraudstream.core.detector import Detector
 from fraudstream.core.pending import DAY, PendingStore
 from fraudstream.core.quality import Outcome, ablation, assess, ranking
-from fraudstream.local.pipeline import LocalPipeline, local_pipeline
+from fraudstream.local.pipeline import BrokerUnreachable, LocalPipeline, local_pipeline
 from fraudstream.local.worker_process import WorkerFailed
 from fraudstream.settings import DetectionSettings, Settings
 from fraudstream.worker.handler import BatchHandler
@@ -548,15 +549,15 @@ def _say(options: EvaluateOptions, text: str) -> None:
 
 
 def main(options: EvaluateOptions) -> int:
-    """CLI entry: print the report (or JSON); 130 on Ctrl-C, 1 when the worker failed."""
+    """CLI entry: print the report (or JSON); 130 on Ctrl-C, 1 when the broker or worker failed."""
     try:
         report = evaluate(options)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
-    except WorkerFailed as exc:
+    except (WorkerFailed, BrokerUnreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_NOT_CONNECTED
     except (CsvFormatError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

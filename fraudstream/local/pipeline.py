@@ -12,11 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fraudstream.kafka.connection import aiokafka_security, bootstrap_of
+from aiokafka.errors import KafkaError
+
+from fraudstream.kafka.connection import (
+    AuthFailureWatch,
+    aiokafka_security,
+    bootstrap_of,
+    connection_failure,
+)
 from fraudstream.kafka.topics import ensure_topics_sync
 from fraudstream.local.tansu import TansuBroker
 from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
 from fraudstream.settings import Settings
+
+
+class BrokerUnreachable(RuntimeError):
+    """The broker could not be reached or refused the login; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,13 @@ def local_pipeline(
         security = aiokafka_security(settings.kafka)
         bootstrap = bootstrap_of(broker_url)
         topics = [settings.kafka.input_topic, settings.kafka.alerts_topic, settings.kafka.dlq_topic]
-        ensure_topics_sync(bootstrap, topics, settings.kafka.partitions, security)
+        with AuthFailureWatch() as watch:  # a wrong password: one clear line, not a traceback
+            try:
+                ensure_topics_sync(bootstrap, topics, settings.kafka.partitions, security)
+            except KafkaError as exc:
+                raise BrokerUnreachable(
+                    connection_failure(exc, settings.kafka, watch.failed)
+                ) from None
         worker = WorkerProcess(env, workdir / "worker.log", log_level="warn").start()
         say(f"starting the worker (log: {worker.log_path}) ...")
         worker.wait_ready()

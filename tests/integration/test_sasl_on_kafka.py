@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 import pytest
 
 from fraudstream.local.apache_kafka import ApacheKafka
@@ -67,6 +68,26 @@ def test_the_worker_reads_and_alerts_over_sasl_ssl(
     ]
 
 
+def test_evaluate_runs_its_stream_through_a_worker_over_sasl_ssl(
+    kafka: ApacheKafka, tmp_path: Path
+) -> None:
+    env = {**os.environ, **sasl_env(kafka, kafka.password, tmp_path)}
+    command = ["-m", "fraudstream", "evaluate", "--json", "--count", "1500", "--users", "100"]
+    done = subprocess.run(
+        [sys.executable, *command, "--rate", "1000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = orjson.loads(done.stdout)["runs"]["noLabels"]
+    print(f"evaluate over SASL_SSL: decisions={run['decisions']}", run["wholeStream"]["alerts"])
+    assert run["decisions"] == run["wholeStream"]["transactions"] == 1500
+    assert run["wholeStream"]["recallByScenario"]["large_amount"] == 1.0
+    assert kafka.password not in done.stdout + done.stderr
+
+
 COMMANDS = {
     "worker": ["-m", "fraudstream", "worker", "-l", "warn"],
     "tail": ["-m", "fraudstream", "tail", "--max", "1", "--idle-timeout", "3"],
@@ -74,6 +95,7 @@ COMMANDS = {
     "label": ["-m", "fraudstream", "label", "tx-1", "--user", "u1"],
     "producer": ["-m", "producer", "--count", "3"],
     "rules": ["-m", "fraudstream", "rules", "list"],
+    "evaluate": ["-m", "fraudstream", "evaluate", "--count", "100"],
 }
 
 
