@@ -1,0 +1,87 @@
+"""Exactly-once: through kill -9 cycles, each alert once and the profiles of a crash-free run."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from tests.conftest import Pipeline
+from tests.integration.test_crash import KILLS, RATE, TOTAL, PacedProducer, stream
+from tests.support.kafka import read_records
+from tests.support.records import AMOUNT_RULE_ONLY_ENV, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+EXACTLY_ONCE_ENV = {**AMOUNT_RULE_ONLY_ENV, "FRAUDSTREAM_PROCESSING_GUARANTEE": "exactly_once"}
+
+
+def committed_profiles(pipeline: Pipeline) -> dict[bytes, bytes]:
+    """Each user's last profile on the profile changelog, as a read_committed reader sees it."""
+    topic = f"{pipeline.env['FRAUDSTREAM_APP_ID']}-user-profiles-changelog"
+    records = read_records(
+        pipeline.broker.bootstrap, topic, timeout=5.0, settle=2.0, isolation_level="read_committed"
+    )
+    latest: dict[bytes, bytes] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        if record.key is not None and record.value is not None:
+            latest[record.key] = record.value
+    return latest
+
+
+def test_kill_9_cycles_show_each_alert_once_and_leave_the_profiles_of_a_crash_free_run(
+    pipeline_factory: type[Pipeline], capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = stream()
+    expected = {str(r["transactionId"]) for r in records if float(r["amount"]) > 10_000}  # type: ignore[arg-type]
+
+    crashing = pipeline_factory(**EXACTLY_ONCE_ENV)
+    worker = crashing.start_worker()
+    producer = PacedProducer(crashing.broker.bootstrap, crashing.input_topic, records, RATE)
+    producer.start()
+    kills = 0
+    for kills in range(1, KILLS + 1):
+        target = TOTAL * kills // (KILLS + 2)
+        worker.wait_processed(min(500, target // kills), timeout=120)  # mid-work, not idle
+        while producer.sent < target:
+            time.sleep(0.05)
+        worker.kill()
+        worker = crashing.start_worker()
+    producer.join(timeout=120)
+    assert producer.error is None and producer.sent == TOTAL
+    wait_until(lambda: crashing.committed() == TOTAL, timeout=180, what="every offset committed")
+
+    alerts = crashing.read(
+        crashing.alerts_topic,
+        timeout=60,
+        until=lambda got: expected <= {a["transactionId"] for _, a in got},
+        settle=3.0,
+        isolation_level="read_committed",
+    )
+    uncommitted_view = crashing.read(crashing.alerts_topic, len(alerts), timeout=30, settle=2.0)
+    copies = Counter(a["transactionId"] for _, a in alerts)
+    seen = set(copies)
+    duplicates = sum(copies.values()) - len(copies)
+
+    calm = pipeline_factory(**EXACTLY_ONCE_ENV)
+    calm.start_worker()
+    PacedProducer(calm.broker.bootstrap, calm.input_topic, records, RATE * 10).run()
+    wait_until(lambda: calm.committed() == TOTAL, timeout=180, what="the crash-free run")
+    after_kills, crash_free = committed_profiles(crashing), committed_profiles(calm)
+    differing = {key for key in crash_free if after_kills.get(key) != crash_free[key]}
+
+    with capsys.disabled():
+        print(
+            f"\nexactly-once crash test: inputs={TOTAL} kills={kills} alerts "
+            f"expected={len(expected)} seen={len(seen)} read_committed records={len(alerts)} "
+            f"duplicates={duplicates} missing={len(expected - seen)} "
+            f"(read_uncommitted records={len(uncommitted_view)}) profiles={len(after_kills)} "
+            f"crash-free profiles={len(crash_free)} differing={len(differing)}"
+        )
+    assert expected - seen == set(), "alerts lost after kill -9"
+    assert seen - expected == set(), "alerts for transactions that should not alert"
+    assert duplicates == 0, "a read_committed reader saw an alert twice"
+    assert after_kills.keys() == crash_free.keys()
+    assert differing == set(), "profiles after kill -9 differ from the crash-free run"
+    assert worker.alive()
