@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
-from tests.conftest import Pipeline
+from fraudstream.worker.supervision import EXIT_TRANSACTION_FAILED
+from tests.conftest import PARTITIONS, Pipeline
 from tests.integration.test_crash import KILLS, RATE, TOTAL, PacedProducer, stream
 from tests.support.kafka import read_records
 from tests.support.records import AMOUNT_RULE_ONLY_ENV, wait_until
@@ -85,3 +88,54 @@ def test_kill_9_cycles_show_each_alert_once_and_leave_the_profiles_of_a_crash_fr
     assert after_kills.keys() == crash_free.keys()
     assert differing == set(), "profiles after kill -9 differ from the crash-free run"
     assert worker.alive()
+
+
+def test_a_worker_whose_producers_are_fenced_aborts_and_exits_with_status_5(
+    pipeline_factory: type[Pipeline],
+) -> None:
+    pipeline = pipeline_factory(**EXACTLY_ONCE_ENV)
+    worker = pipeline.start_worker()
+    records = stream()[:400]
+    pipeline.send_json(records[:200])
+    worker.wait_processed(200, timeout=60)
+    app_id = pipeline.env["FRAUDSTREAM_APP_ID"]
+
+    async def fence() -> None:
+        # What a new owner of the partitions does: init the same transactional ids.
+        for partition in range(PARTITIONS):
+            producer = AIOKafkaProducer(
+                bootstrap_servers=pipeline.broker.bootstrap,
+                transactional_id=f"{app_id}-tx-{partition}",
+            )
+            await producer.start()
+            await producer.stop()
+
+    asyncio.run(fence())
+    pipeline.send_json(records[200:])
+    wait_until(lambda: not worker.alive(), timeout=60, what="the fenced worker to exit")
+    assert worker.stop() == EXIT_TRANSACTION_FAILED
+    assert "transaction of input partition" in worker.log_tail(80)
+    assert pipeline.committed() == 200, "nothing of the fenced batches was committed"
+
+
+def test_two_exactly_once_workers_share_the_partitions_and_each_alert_is_committed_once(
+    pipeline_factory: type[Pipeline],
+) -> None:
+    pipeline = pipeline_factory(**EXACTLY_ONCE_ENV)
+    first = pipeline.start_worker()
+    pipeline.start_worker()  # the first gives up two partitions: their producers move too
+    records = stream()[:4000]
+    expected = {str(r["transactionId"]) for r in records if float(r["amount"]) > 10_000}  # type: ignore[arg-type]
+    pipeline.send_json(records)
+    wait_until(lambda: pipeline.committed() == len(records), timeout=120, what="all committed")
+
+    alerts = pipeline.read(
+        pipeline.alerts_topic,
+        timeout=30,
+        until=lambda got: expected <= {a["transactionId"] for _, a in got},
+        settle=2.0,
+        isolation_level="read_committed",
+    )
+    copies = Counter(a["transactionId"] for _, a in alerts)
+    assert set(copies) == expected and max(copies.values()) == 1
+    assert 0 < first.stats()["transactionsIn"] < len(records), "both workers took a share"
