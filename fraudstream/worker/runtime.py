@@ -36,6 +36,7 @@ from fraudstream.sinks.influx import InfluxSink
 from fraudstream.worker.checkpoint import ModelCheckpoint
 from fraudstream.worker.handler import BatchHandler, BatchOffsets, Outbox
 from fraudstream.worker.patches import (
+    highwaters_from_the_broker,
     kafka_producer,
     route_transactions,
     set_current_event,
@@ -157,6 +158,7 @@ class WorkerRuntime:
         set_producer_request_timeout(self.settings.kafka.producer_request_timeout)
         stop_flow_while_seeking()
         route_transactions(self.transactions)  # None (at-least-once) leaves Faust's own
+        highwaters_from_the_broker()
         if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
             throttle_noisy_loggers(worker.log_repeat_interval)
         self.restore_model()

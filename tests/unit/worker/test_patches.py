@@ -190,3 +190,25 @@ def test_routed_transactions_take_the_rebalance_and_make_faust_commits_no_ops() 
     finally:
         route_transactions(None)
     assert TransactionManager.commit is original_commit, "None restores Faust's own"
+
+
+def test_exactly_once_faust_still_takes_recovery_highwaters_from_fetch_state() -> None:
+    method = faust_aiokafka.AIOKafkaConsumerThread._highwaters
+    source = inspect.getsource(getattr(method, "__fraudstream_original__", method))
+    assert "last_stable_offset(tp)" in source, "Faust changed: revisit highwaters_from_the_broker"
+
+
+def test_recovery_highwaters_come_from_list_offsets_whatever_was_fetched() -> None:
+    from fraudstream.worker.patches import highwaters_from_the_broker
+
+    class Consumer:
+        async def end_offsets(self, partitions: list[str]) -> dict[str, int]:
+            return {tp: 7 for tp in partitions}
+
+        def last_stable_offset(self, tp: str) -> None:
+            return None  # nothing fetched yet: what broke recovery
+
+    highwaters_from_the_broker()
+    thread = object.__new__(faust_aiokafka.AIOKafkaConsumerThread)
+    thread._ensure_consumer = Consumer  # type: ignore[method-assign]
+    assert asyncio.run(thread._highwaters(["changelog-0"])) == {"changelog-0": 7}
