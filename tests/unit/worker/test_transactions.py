@@ -211,3 +211,17 @@ def test_a_revoked_partition_stops_its_producer_and_a_new_one_starts_once() -> N
         ("app-tx-0", "stop"),
         ("app-tx-1", "start"),
     ]
+
+
+def test_changes_left_from_a_revoked_partition_are_skipped_not_fatal() -> None:
+    async def go() -> list[tuple[Any, ...]]:
+        r = rig()
+        await r.transactions.on_rebalance([TopicPartition(INPUT, 0)], [])
+        stale = StateChanges()
+        stale.pending.put(3, b"t-old", None)  # a label matured in a partition given away
+        await r.transactions.commit_batch(stale, {(INPUT, 0): 4})
+        return r.log
+
+    log = asyncio.run(go())
+    assert [e[1] for e in log if e[0] == "app-tx-0"] == ["start", "begin", "offsets", "commit"]
+    assert not [e for e in log if e[0] == "app-tx-3"]
