@@ -380,6 +380,12 @@ class WorkerSettings(_Section):
         "(with a count); 0 = log every one.",
     )
     worker_name: str = Field("", description="Tag of this worker's metrics; default hostname.")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="at_least_once: offsets committed after the batch's writes, duplicates "
+        "keep their alertId; exactly_once: each batch's outputs, changelog records and offsets "
+        "in one Kafka transaction per input partition, read with read_committed.",
+    )
 
     @property
     def batch_max_wait(self) -> float:

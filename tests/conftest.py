@@ -134,6 +134,7 @@ class Pipeline:
         timeout: float = 30.0,
         until: Callable[[list[tuple[bytes, dict]]], bool] | None = None,
         settle: float = 0.0,
+        isolation_level: str = "read_uncommitted",
     ) -> list[tuple[bytes, dict]]:
         """Read a topic from the start until ``expected`` records (or ``until``) or the timeout.
 
@@ -155,6 +156,7 @@ class Pipeline:
             until=lambda records: done(decode(records)),
             timeout=timeout,
             settle=settle,
+            isolation_level=isolation_level,
         )
         return decode(records)
 

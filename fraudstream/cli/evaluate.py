@@ -35,7 +35,7 @@ from fraudstream.core.quality import Outcome, ablation, assess, ranking
 from fraudstream.local.pipeline import BrokerUnreachable, LocalPipeline, local_pipeline
 from fraudstream.local.worker_process import WorkerFailed
 from fraudstream.settings import DetectionSettings, Settings
-from fraudstream.worker.handler import BatchHandler
+from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
 from producer.csv_replay import CsvFormat, CsvFormatError, CsvReplay
@@ -162,17 +162,17 @@ class _Collector:
         self.decisions: dict[str, dict[str, Any]] = {}
         self.dead_letters = 0
 
-    async def send_alert(self, key: bytes, value: bytes) -> None:
+    async def send_alert(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Alerts are also in the decisions."""
 
-    async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+    async def send_dead_letter(self, key: bytes | None, value: bytes, *, partition: int) -> None:
         self.dead_letters += 1
 
-    async def send_decision(self, key: bytes, value: bytes) -> None:
+    async def send_decision(self, key: bytes, value: bytes, *, partition: int) -> None:
         decision = orjson.loads(value)
         self.decisions.setdefault(decision["transactionId"], decision)
 
-    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+    async def send_shadow_hit(self, key: bytes, value: bytes, *, partition: int) -> None:
         """The settings' rules have no shadow rules."""
 
 
@@ -191,7 +191,7 @@ def run_offline(
     state = WorkerState({}, pending, {}, partitions=1)
     outbox = _Collector()
 
-    async def discard(changes: StateChanges) -> None:
+    async def discard(changes: StateChanges, offsets: BatchOffsets) -> None:
         """No changelog offline."""
 
     def never() -> NoReturn:

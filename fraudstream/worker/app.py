@@ -25,6 +25,7 @@ from fraudstream.worker.tables import (
     FaustState,
     declare_table,
 )
+from fraudstream.worker.transactions import TransactionalOutbox
 from fraudstream.worker.web import blueprint
 
 
@@ -48,6 +49,9 @@ def create_app(settings: Settings) -> FraudstreamApp:
         broker_session_timeout=kafka.broker_session_timeout,
         broker_heartbeat_interval=kafka.broker_heartbeat_interval,
         broker_rebalance_timeout=kafka.broker_rebalance_timeout,
+        # Faust's exactly_once mode for its consuming side only (read_committed, recovery past
+        # aborted records); the transactions are the worker's own (worker/transactions.py).
+        processing_guarantee=worker.processing_guarantee,
     )
     app.keep_monitor = worker.faust_monitor
     return app
@@ -94,7 +98,16 @@ decisions_topic = (
     if settings.kafka.decisions_topic
     else None
 )
-outbox = TopicOutbox(alerts_topic, dlq_topic, decisions_topic, shadow_topic)
+outbox = (
+    TransactionalOutbox(
+        settings.kafka.alerts_topic,
+        settings.kafka.dlq_topic,
+        settings.kafka.decisions_topic or None,
+        settings.kafka.shadow_topic,
+    )
+    if settings.worker.processing_guarantee == "exactly_once"
+    else TopicOutbox(alerts_topic, dlq_topic, decisions_topic, shadow_topic)
+)
 runtime = WorkerRuntime(app, settings, state, outbox)
 app.runtime = runtime
 blueprint.register(app, url_prefix="")

@@ -46,6 +46,14 @@ class ChangelogBatch:
     def __len__(self) -> int:
         return sum(len(records) for records in self._pending.values())
 
+    def by_partition(self) -> dict[int, ChangelogBatch]:
+        """The pending records split by changelog partition (for one transaction each)."""
+        split: dict[int, ChangelogBatch] = {}
+        for partition, records in self._pending.items():
+            part = split[partition] = ChangelogBatch()
+            part._pending[partition] = dict(records)
+        return split
+
     async def flush(self, producer: BatchProducer, topic: str) -> dict[int, int]:
         """Send every pending record and wait until the broker has them all.
 

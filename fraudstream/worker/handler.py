@@ -50,19 +50,27 @@ class EventLike(Protocol):
 
 
 class Outbox(Protocol):
-    """Where the handler's output records go (the alerts and dead-letter topics)."""
+    """Where the handler's output records go (the alerts and dead-letter topics).
 
-    async def send_alert(self, key: bytes, value: bytes) -> None:
+    ``partition`` is the input partition the record comes from: under exactly-once, the
+    record goes out in that partition's transaction, with its offsets and changelog records.
+    """
+
+    async def send_alert(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Publish one alert, keyed by userId."""
 
-    async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+    async def send_dead_letter(self, key: bytes | None, value: bytes, *, partition: int) -> None:
         """Park one refused message."""
 
-    async def send_decision(self, key: bytes, value: bytes) -> None:
+    async def send_decision(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Publish one transaction's decision (a no-op when the decisions topic is off)."""
 
-    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+    async def send_shadow_hit(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Publish one shadow rule's hit, keyed by userId."""
+
+
+#: The last offset a batch handled, per (topic, partition) it read.
+BatchOffsets = dict[tuple[str, int], int]
 
 
 class BatchHandler:
@@ -74,7 +82,7 @@ class BatchHandler:
         state: WorkerState,
         stats: WorkerStats,
         outbox: Outbox,
-        flush_changes: Callable[[StateChanges], Awaitable[None]],
+        flush_changes: Callable[[StateChanges, BatchOffsets], Awaitable[None]],
         on_state_not_saved: Callable[[], NoReturn],
         *,
         sink: Sink | None = None,
@@ -110,11 +118,14 @@ class BatchHandler:
 
         Faust acknowledges the batch's offsets when this returns, so everything the batch
         changed is on the broker before that; if a changelog write fails, the worker leaves
-        through ``on_state_not_saved`` before any commit.
+        through ``on_state_not_saved`` before any commit. ``flush_changes`` gets the batch's
+        changes and its last offsets (under exactly-once it commits both in transactions).
         """
         self.stats.batches += 1  # first, so a snapshot never counts a batch's messages without it
+        offsets: BatchOffsets = {}
         for event in events:
             message = event.message
+            offsets[(message.topic, message.partition)] = message.offset
             self.set_current_event(event)  # the partition tables and the RocksDB store write to
             try:
                 if message.topic == self.labels_topic:
@@ -129,11 +140,10 @@ class BatchHandler:
             await self.dead_letter_unknown(transaction_id, held)
         self.stats.matured = self.state.pending.counts.matured
         changes = self.state.take_changes()
-        if changes:
-            try:
-                await self.flush_changes(changes)
-            except Exception:
-                self.on_state_not_saved()
+        try:
+            await self.flush_changes(changes, offsets)
+        except Exception:
+            self.on_state_not_saved()
 
     async def handle_transaction(self, message: MessageLike) -> None:
         """One transaction message: a dead letter, or scored, learned from and maybe alerted."""
@@ -176,14 +186,17 @@ class BatchHandler:
                 ProcessedRecord(parsed, decision.score, decision.alert, decision.shadow_hits)
             )
 
-        await self.outbox.send_decision(key, decision.to_json(parsed))
+        partition = source.partition
+        await self.outbox.send_decision(key, decision.to_json(parsed), partition=partition)
         if decision.alert is not None:
-            await self.outbox.send_alert(key, decision.alert.to_json())
+            await self.outbox.send_alert(key, decision.alert.to_json(), partition=partition)
             self.stats.alerts_out += 1
             self.stats.alerts_by_reason.update(decision.alert.reason_names)
         for hit in decision.shadow_hits:  # shadow rules: reported, never alerted
             await self.outbox.send_shadow_hit(
-                key, shadow_hit_json(parsed, hit, now, decision.alert is not None)
+                key,
+                shadow_hit_json(parsed, hit, now, decision.alert is not None),
+                partition=partition,
             )
             self.stats.shadow_hits_by_rule[hit.name] += 1
 
@@ -301,4 +314,4 @@ class BatchHandler:
         """Count a refused message's bytes by reason and put them, with the reason, on the DLQ."""
         self.stats.dlq_by_reason[rejection.reason.value] += 1
         record = dead_letter(raw, key, source, rejection, now)
-        await self.outbox.send_dead_letter(key, record)
+        await self.outbox.send_dead_letter(key, record, partition=source.partition)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust import streams as faust_streams
@@ -111,6 +111,69 @@ def stop_flow_while_seeking() -> None:
 
     setattr(perform_seek, _WRAPPED, original)
     cls.perform_seek = perform_seek  # type: ignore[method-assign]
+
+
+def highwaters_from_the_broker() -> None:
+    """Make table recovery ask the broker for each changelog's end, in exactly_once mode too.
+
+    In ``exactly_once`` mode ``AIOKafkaConsumerThread._highwaters`` returns aiokafka's
+    ``last_stable_offset(tp)``, which is only known after a fetch response for that partition
+    and is ``None`` before: recovery then takes the highwater for -1, finds nothing to read
+    and starts the worker with empty tables (seen on Kafka 4.1: 2 of 3 restarts after a
+    kill -9 recovered no profile). ``end_offsets`` sends ListOffsets with the consumer's
+    isolation level, so under ``read_committed`` the broker answers the last stable offset
+    itself; at-least-once Faust already calls it. Calling this twice wraps Faust once.
+    """
+    cls = faust_aiokafka.AIOKafkaConsumerThread
+    current = cls._highwaters
+    original: Callable[..., Any] = getattr(current, _WRAPPED, current)
+
+    async def _highwaters(self: Any, partitions: Any) -> Any:
+        return await self._ensure_consumer().end_offsets(partitions)
+
+    setattr(_highwaters, _WRAPPED, original)
+    cls._highwaters = _highwaters  # type: ignore[method-assign]
+
+
+class RebalanceHooks(Protocol):
+    """What takes over Faust's transaction hooks (:class:`PartitionTransactions` is one)."""
+
+    async def on_rebalance(self, assigned: Any, revoked: Any) -> None:
+        """Partitions moved: stop and start the transactional producers to match."""
+
+
+def route_transactions(hooks: RebalanceHooks | None) -> None:
+    """Hand Faust's exactly-once transaction hooks to ``hooks``; ``None`` restores Faust's.
+
+    With ``processing_guarantee="exactly_once"`` Faust consumes with ``read_committed``,
+    measures highwaters at the last stable offset and recovers tables past aborted records,
+    which the worker needs; but its ``TransactionManager`` (``faust.transport.consumer``) would
+    also run transactions of its own: one producer per partition begun at assignment, offsets
+    committed in them every commit interval, failures logged and ignored. The worker commits
+    each batch in its own transactions instead, so: ``on_rebalance`` (called by
+    ``App._on_partitions_assigned`` before table recovery) goes to ``hooks``, and ``commit``
+    (called by ``Consumer._commit_offsets`` instead of a consumer commit) commits nothing and
+    reports success, as the offsets were committed with the batch's transaction.
+    """
+    cls = faust_consumer.TransactionManager
+    originals = {
+        name: getattr(getattr(cls, name), _WRAPPED, getattr(cls, name))
+        for name in ("on_rebalance", "commit")
+    }
+    if hooks is None:
+        for name, original in originals.items():
+            setattr(cls, name, original)
+        return
+
+    async def on_rebalance(self: Any, assigned: Any, revoked: Any, newly_assigned: Any) -> None:
+        await hooks.on_rebalance(assigned, revoked)
+
+    async def commit(self: Any, offsets: Any, start_new_transaction: bool = True) -> bool:
+        return True  # the batch's transaction carried these offsets
+
+    for name, patched in (("on_rebalance", on_rebalance), ("commit", commit)):
+        setattr(patched, _WRAPPED, originals[name])
+        setattr(cls, name, patched)
 
 
 def raise_root_logger_level() -> None:

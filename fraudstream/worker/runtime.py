@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn
 
 import faust
+from aiokafka import AIOKafkaProducer
 
 from fraudstream.core.detector import Detector
 from fraudstream.core.rule_definitions import RuleDefinition, RuleSet, seed_definitions
@@ -33,9 +34,11 @@ from fraudstream.settings import Settings
 from fraudstream.sinks.base import Sink
 from fraudstream.sinks.influx import InfluxSink
 from fraudstream.worker.checkpoint import ModelCheckpoint
-from fraudstream.worker.handler import BatchHandler
+from fraudstream.worker.handler import BatchHandler, BatchOffsets, Outbox
 from fraudstream.worker.patches import (
+    highwaters_from_the_broker,
     kafka_producer,
+    route_transactions,
     set_current_event,
     set_fetch_max_wait,
     set_producer_request_timeout,
@@ -47,10 +50,16 @@ from fraudstream.worker.stats import WorkerStats
 from fraudstream.worker.supervision import (
     EXIT_BROKER_UNREACHABLE,
     EXIT_STATE_NOT_SAVED,
+    EXIT_TRANSACTION_FAILED,
     BrokerWatch,
     BrokerWatchdog,
 )
 from fraudstream.worker.tables import FaustState
+from fraudstream.worker.transactions import (
+    PartitionTransactions,
+    TransactionalOutbox,
+    TransactionFailed,
+)
 
 log = logging.getLogger("fraudstream")
 
@@ -70,20 +79,20 @@ class TopicOutbox:
         self.decisions = decisions
         self.shadow_hits = shadow_hits
 
-    async def send_alert(self, key: bytes, value: bytes) -> None:
+    async def send_alert(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Publish one alert, keyed by userId."""
         await self.alerts.send(key=key, value=value)
 
-    async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+    async def send_dead_letter(self, key: bytes | None, value: bytes, *, partition: int) -> None:
         """Park one refused message under its original key."""
         await self.dead_letters.send(key=key, value=value)
 
-    async def send_decision(self, key: bytes, value: bytes) -> None:
+    async def send_decision(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Publish one decision, when the decisions topic is on."""
         if self.decisions is not None:
             await self.decisions.send(key=key, value=value)
 
-    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+    async def send_shadow_hit(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Publish one shadow rule's hit, keyed by userId."""
         if self.shadow_hits is not None:
             await self.shadow_hits.send(key=key, value=value)
@@ -97,12 +106,24 @@ class WorkerRuntime:
         app: faust.App,
         settings: Settings,
         state: FaustState,
-        outbox: TopicOutbox,
+        outbox: TopicOutbox | TransactionalOutbox,
     ) -> None:
         self.app = app
         self.settings = settings
         self.state = state
-        self.outbox = outbox
+        self.outbox: Outbox = outbox
+        #: Set under exactly-once: the batch's transactions, one per input partition.
+        self.transactions: PartitionTransactions | None = None
+        if isinstance(outbox, TransactionalOutbox):
+            kafka = settings.kafka
+            self.transactions = PartitionTransactions(
+                self.new_transactional_producer,
+                outbox,
+                state.flush,
+                app_id=kafka.app_id,
+                group_id=kafka.app_id,
+                input_topics=(kafka.input_topic, kafka.labels_topic),
+            )
         self.stats = WorkerStats()
         #: Empty until the rules topic is read (the agent waits for that); then kept in step.
         self.rules = RuleSet()
@@ -136,6 +157,8 @@ class WorkerRuntime:
         set_fetch_max_wait(self.settings.kafka.consumer_fetch_max_wait_ms)
         set_producer_request_timeout(self.settings.kafka.producer_request_timeout)
         stop_flow_while_seeking()
+        route_transactions(self.transactions)  # None (at-least-once) leaves Faust's own
+        highwaters_from_the_broker()
         if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
             throttle_noisy_loggers(worker.log_repeat_interval)
         self.restore_model()
@@ -205,9 +228,33 @@ class WorkerRuntime:
         """Checkpoint the model; a crash loses at most one interval of learning."""
         self.checkpoint.save(self.detector.model_state())
 
-    async def flush_changes(self, changes: StateChanges) -> None:
-        """The batch's state changes onto the changelogs, through Faust's own producer."""
-        await self.state.flush(changes, kafka_producer(self.app))
+    async def flush_changes(self, changes: StateChanges, offsets: BatchOffsets) -> None:
+        """The batch's writes onto the broker before Faust may acknowledge its offsets.
+
+        At-least-once: the state changes onto the changelogs, through Faust's own producer.
+        Exactly-once: outputs, changes and offsets in one transaction per input partition.
+        """
+        if self.transactions is None:
+            if changes:
+                await self.state.flush(changes, kafka_producer(self.app))
+            return
+        try:
+            await self.transactions.commit_batch(changes, offsets)
+        except TransactionFailed as failure:
+            self.exit_transaction_failed(failure)
+
+    def new_transactional_producer(self, transactional_id: str) -> AIOKafkaProducer:
+        """An idempotent, transactional producer for one input partition's transactions."""
+        kafka = self.settings.kafka
+        return AIOKafkaProducer(
+            bootstrap_servers=bootstrap_of(kafka.broker_url),
+            transactional_id=transactional_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=kafka.producer_linger_ms,
+            request_timeout_ms=int(kafka.producer_request_timeout * 1000),
+            **aiokafka_security(kafka),
+        )
 
     def consumer_lag(self) -> int | None:
         """Messages between what this worker processed and the high watermark of its partitions."""
@@ -252,6 +299,8 @@ class WorkerRuntime:
     async def shutdown(self) -> None:
         """Checkpoint the model, then give buffered points a bounded time to reach InfluxDB."""
         self.save_model()
+        if self.transactions is not None:
+            await self.transactions.stop()
         if self.sink is not None:
             self.sink.write_metrics(self.worker_name, self.refresh_stats(), time.time())
             loop = asyncio.get_running_loop()
@@ -273,6 +322,24 @@ class WorkerRuntime:
         )
         logging.shutdown()
         os._exit(EXIT_STATE_NOT_SAVED)
+
+    def exit_transaction_failed(self, failure: TransactionFailed) -> NoReturn:
+        """Leave before Faust acknowledges a batch whose transaction did not commit.
+
+        The transaction is aborted (or will be, by the partition's next owner), so nothing of
+        the batch is visible to ``read_committed`` readers; the restarted worker processes it
+        again from the last committed transaction. A fenced producer lands here too: another
+        worker owns the partition now.
+        """
+        log.critical(
+            "%s: exiting with status %d so a supervisor restarts the worker (it resumes from "
+            "the last committed transaction)",
+            failure,
+            EXIT_TRANSACTION_FAILED,
+            exc_info=failure.__cause__,
+        )
+        logging.shutdown()
+        os._exit(EXIT_TRANSACTION_FAILED)
 
     def exit_broker_unreachable(self, down_for: float) -> None:
         """Leave with status 3 so a supervisor restarts the worker, instead of hanging."""

@@ -30,6 +30,15 @@ class StateChanges:
     def __len__(self) -> int:
         return len(self.profiles) + len(self.pending) + len(self.merchants)
 
+    def by_partition(self) -> dict[int, StateChanges]:
+        """The changes split by changelog partition, which is the partition of their event."""
+        split: dict[int, StateChanges] = {}
+        for name in ("profiles", "pending", "merchants"):
+            batch: ChangelogBatch = getattr(self, name)
+            for partition, part in batch.by_partition().items():
+                setattr(split.setdefault(partition, StateChanges()), name, part)
+        return split
+
 
 def _utf8(key: str) -> bytes:
     return key.encode()

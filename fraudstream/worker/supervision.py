@@ -28,6 +28,8 @@ MAX_RESPONSE_BYTES = 1 << 20
 EXIT_BROKER_UNREACHABLE = 3
 #: Exit status when profile changes could not be written to the changelog.
 EXIT_STATE_NOT_SAVED = 4
+#: Exit status when a batch's transaction failed (exactly-once): fenced, or the broker refused.
+EXIT_TRANSACTION_FAILED = 5
 
 
 def api_versions_request(correlation_id: int = CORRELATION_ID) -> bytes:

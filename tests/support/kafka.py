@@ -19,18 +19,25 @@ def read_records(
     until: Callable[[Records], bool] | None = None,
     timeout: float = 30.0,
     settle: float = 0.5,
+    isolation_level: str = "read_uncommitted",
 ) -> Records:
     """Records of ``topic`` in arrival order, once ``expected`` arrived (or ``until`` holds).
 
     Counts records instead of trusting end offsets, which Tansu understates. Gives up after
     ``timeout`` seconds and returns what it has. Then keeps reading until nothing new arrived
     for ``settle`` seconds, so extra records (duplicates trailing behind) show up too.
+    ``isolation_level="read_committed"`` reads as an exactly-once consumer does: records of
+    aborted or still open transactions are not returned.
     """
     done = until or (lambda records: len(records) >= expected)
 
     async def go() -> Records:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            isolation_level=isolation_level,
         )
         await consumer.start()
         records: Records = []

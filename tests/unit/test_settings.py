@@ -69,3 +69,26 @@ def test_sections_do_not_share_a_variable() -> None:
         for name in section.model_fields
     ]
     assert len(names) == len(set(names)) == len(Settings.variables())
+
+
+def test_at_least_once_stays_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FRAUDSTREAM_PROCESSING_GUARANTEE", raising=False)
+    assert Settings().worker.processing_guarantee == "at_least_once"
+
+
+def test_exactly_once_is_read_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_PROCESSING_GUARANTEE", "exactly_once")
+    assert Settings().worker.processing_guarantee == "exactly_once"
+
+
+def test_an_unknown_guarantee_is_refused_naming_the_variable_and_the_choices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("FRAUDSTREAM_PROCESSING_GUARANTEE", "exactly-once")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    message = str(refused.value)
+    assert "processing_guarantee" in message
+    assert "'at_least_once' or 'exactly_once'" in message

@@ -16,7 +16,7 @@ from fraudstream.core.model import HSTParams
 from fraudstream.core.pending import DAY, PendingEntry, PendingStore
 from fraudstream.core.rule_definitions import RuleSet, definition_from_json, seed_definitions
 from fraudstream.core.supervised import CalibrationParams, ClassifierParams
-from fraudstream.worker.handler import BatchHandler
+from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
 
@@ -48,16 +48,16 @@ class FakeOutbox:
     decisions: list[tuple[bytes, dict]] = field(default_factory=list)
     shadow_hits: list[tuple[bytes, dict]] = field(default_factory=list)
 
-    async def send_alert(self, key: bytes, value: bytes) -> None:
+    async def send_alert(self, key: bytes, value: bytes, *, partition: int) -> None:
         self.alerts.append((key, orjson.loads(value)))
 
-    async def send_dead_letter(self, key: bytes | None, value: bytes) -> None:
+    async def send_dead_letter(self, key: bytes | None, value: bytes, *, partition: int) -> None:
         self.dead_letters.append((key, orjson.loads(value)))
 
-    async def send_decision(self, key: bytes, value: bytes) -> None:
+    async def send_decision(self, key: bytes, value: bytes, *, partition: int) -> None:
         self.decisions.append((key, orjson.loads(value)))
 
-    async def send_shadow_hit(self, key: bytes, value: bytes) -> None:
+    async def send_shadow_hit(self, key: bytes, value: bytes, *, partition: int) -> None:
         self.shadow_hits.append((key, orjson.loads(value)))
 
 
@@ -90,7 +90,9 @@ def rig(fail_flush: bool = False, detector: Detector | None = None) -> Rig:
     pending = PendingStore({}, horizon=7 * DAY, late_window=DAY, max_entries=100)
     state = WorkerState({}, pending, {}, partitions=4)
 
-    async def flush(changes: StateChanges) -> None:
+    async def flush(changes: StateChanges, offsets: BatchOffsets) -> None:
+        if not changes:
+            return  # as the at-least-once worker: nothing to write
         if fail_flush:
             raise ConnectionError("changelog unreachable")
         flushed.append(changes)

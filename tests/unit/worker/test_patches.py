@@ -145,3 +145,70 @@ def test_a_seek_to_committed_offsets_stops_the_flow_and_resumes_it_after() -> No
 
 def test_a_seek_while_the_flow_is_stopped_leaves_it_stopped() -> None:
     assert seek_flow(flowing=False) == ([False], False)
+
+
+def test_faust_still_calls_the_transaction_hooks_we_take_over_where_we_rely_on_them() -> None:
+    from faust.app.base import App
+    from faust.tables.recovery import Recovery
+    from faust.transport.consumer import Consumer, TransactionManager
+
+    assigned = inspect.getsource(App._on_partitions_assigned)
+    hooks, recovery = "consumer.transactions.on_rebalance", "self.tables.on_rebalance"
+    assert assigned.index(hooks) < assigned.index(recovery), "producers must fence first"
+    assert "self.transactions.commit(" in inspect.getsource(Consumer._commit_offsets)
+    assert list(inspect.signature(TransactionManager.on_rebalance).parameters) == [
+        "self",
+        "assigned",
+        "revoked",
+        "newly_assigned",
+    ]
+    # What exactly_once mode gives the consuming side, which the worker keeps.
+    create = faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer
+    source = inspect.getsource(getattr(create, "__fraudstream_original__", create))
+    assert 'isolation_level = "read_committed"' in source
+    assert "detect_aborted_tx" in inspect.getsource(Recovery)
+
+
+def test_routed_transactions_take_the_rebalance_and_make_faust_commits_no_ops() -> None:
+    from faust.transport.consumer import TransactionManager
+
+    from fraudstream.worker.patches import route_transactions
+
+    seen: list[tuple[object, object]] = []
+
+    class Hooks:
+        async def on_rebalance(self, assigned: object, revoked: object) -> None:
+            seen.append((assigned, revoked))
+
+    original_commit = TransactionManager.commit
+    route_transactions(Hooks())
+    try:
+        manager = object.__new__(TransactionManager)
+        asyncio.run(manager.on_rebalance({"a"}, {"r"}, {"a"}))
+        assert seen == [({"a"}, {"r"})]
+        assert asyncio.run(manager.commit({"tp": 1})) is True
+    finally:
+        route_transactions(None)
+    assert TransactionManager.commit is original_commit, "None restores Faust's own"
+
+
+def test_exactly_once_faust_still_takes_recovery_highwaters_from_fetch_state() -> None:
+    method = faust_aiokafka.AIOKafkaConsumerThread._highwaters
+    source = inspect.getsource(getattr(method, "__fraudstream_original__", method))
+    assert "last_stable_offset(tp)" in source, "Faust changed: revisit highwaters_from_the_broker"
+
+
+def test_recovery_highwaters_come_from_list_offsets_whatever_was_fetched() -> None:
+    from fraudstream.worker.patches import highwaters_from_the_broker
+
+    class Consumer:
+        async def end_offsets(self, partitions: list[str]) -> dict[str, int]:
+            return {tp: 7 for tp in partitions}
+
+        def last_stable_offset(self, tp: str) -> None:
+            return None  # nothing fetched yet: what broke recovery
+
+    highwaters_from_the_broker()
+    thread = object.__new__(faust_aiokafka.AIOKafkaConsumerThread)
+    thread._ensure_consumer = Consumer  # type: ignore[method-assign]
+    assert asyncio.run(thread._highwaters(["changelog-0"])) == {"changelog-0": 7}
