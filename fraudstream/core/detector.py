@@ -352,9 +352,9 @@ class Detector:
             if model_input[size] >= 0.0:
                 self.classifier_threshold.observe(model_input[size], fraud)
             if max(x[name] for name in RULE_FEATURES) >= 0.5:
-                self.trust["rules"].observe(fraud)
+                self.trust["rules"].observe(fraud, event_time)
             if len(model_input) == size + 2 and model_input[size + 1] >= 0.5:
-                self.trust["half_space_trees"].observe(fraud)
+                self.trust["half_space_trees"].observe(fraud, event_time)
         if correction:
             self.label_rate.learn(False, event_time, weight=-1.0)
         self.label_rate.learn(fraud, event_time)
