@@ -280,7 +280,7 @@ class Detector:
                 reasons.append(Reason(ReasonKind.MODEL, ReasonName.FRAUD_CLASSIFIER, details))
             # the classifier orders everything; a part firing lifts the event into the alerted
             # half, still ordered by the classifier, while the labels say its alerts are
-            # mostly fraud (on the handbook's stream Half-Space Trees' are not: 0.35-0.42)
+            # mostly fraud (a part the labels show mostly false no longer lifts anything)
             lifted = any(parts[name] >= 0.5 and trust.trusted for name, trust in self.trust.items())
             risk = 0.5 + 0.5 * classifier if lifted else classifier
         else:

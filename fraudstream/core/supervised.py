@@ -208,8 +208,8 @@ class PartTrust:
     were fraud: once ``min_alerts`` of them are resolved, a part whose alerts are fraud less
     than ``min_precision`` of the time stops alerting alone, and resumes if that changes.
     The same rule holds on every stream, so which part is trusted comes from the stream's
-    labels, not from our tuning (on the handbook's stream the rules are trusted and Half-Space
-    Trees are not; on the persona stream the reverse).
+    labels, not from our tuning (before HST's "far below habit" input was limited to clear
+    log-normal spenders, the handbook's labels trusted the rules and not Half-Space Trees).
 
     >>> trust = PartTrust(TrustParams(min_alerts=4))
     >>> trust.trusted
