@@ -1,4 +1,4 @@
-"""Secrets in the settings: where they are read from, and that they never show."""
+"""Settings: where secrets are read from, that they never show, and what the rest derives."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.settings import InfluxSettings, KafkaSettings, Settings
+from fraudstream.settings import DetectionSettings, InfluxSettings, KafkaSettings, Settings
 
 TOKEN = "influx-token-6c1d"
 PASSWORD = "sasl-password-93ab"
@@ -69,3 +69,11 @@ def test_sections_do_not_share_a_variable() -> None:
         for name in section.model_fields
     ]
     assert len(names) == len(set(names)) == len(Settings.variables())
+
+
+def test_the_worker_reads_the_labels_topic_unless_labels_are_off() -> None:
+    kafka = KafkaSettings(input_topic="tx", labels_topic="labels")
+    on = Settings(kafka=kafka, detection=DetectionSettings(labels_enabled=True))
+    off = Settings(kafka=kafka, detection=DetectionSettings(labels_enabled=False))
+    assert on.consumed_topics == ["tx", "labels"]
+    assert off.consumed_topics == ["tx"]
