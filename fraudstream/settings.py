@@ -443,6 +443,16 @@ class Settings(BaseSettings):
         }
 
     @property
+    def consumed_topics(self) -> list[str]:
+        """Topics the worker's consumer group reads: the input, and the labels unless off.
+
+        A topic among them created while the worker runs rebalances its group once the
+        consumer's metadata refresh finds it: whoever starts a worker creates them first.
+        """
+        labels = [self.kafka.labels_topic] if self.detection.labels_enabled else []
+        return [self.kafka.input_topic, *labels]
+
+    @property
     def checkpoint_file(self) -> Path:
         """Where this worker keeps its model checkpoint."""
         path = self.worker.model_checkpoint_path

@@ -64,7 +64,14 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
 class Pipeline:
     """Topics, settings and worker processes of one test, isolated by unique names."""
 
-    def __init__(self, broker: TansuBroker | ApacheKafka, tmp_path: Path, **overrides: str) -> None:
+    def __init__(
+        self,
+        broker: TansuBroker | ApacheKafka,
+        tmp_path: Path,
+        *,
+        labels_topic_exists: bool = True,
+        **overrides: str,
+    ) -> None:
         tag = uuid.uuid4().hex[:8]
         self.broker = broker
         self.tmp_path = tmp_path
@@ -95,7 +102,7 @@ class Pipeline:
                 self.input_topic,
                 self.alerts_topic,
                 self.dlq_topic,
-                self.labels_topic,
+                *([self.labels_topic] if labels_topic_exists else []),
                 self.shadow_topic,
             ],
             PARTITIONS,
@@ -209,8 +216,8 @@ def _pipelines(
 ) -> Iterator[Callable[..., Pipeline]]:
     made: list[Pipeline] = []
 
-    def make(**overrides: str) -> Pipeline:
-        pipeline = Pipeline(broker, tmp_path, **overrides)
+    def make(*, labels_topic_exists: bool = True, **overrides: str) -> Pipeline:
+        pipeline = Pipeline(broker, tmp_path, labels_topic_exists=labels_topic_exists, **overrides)
         made.append(pipeline)
         return pipeline
 

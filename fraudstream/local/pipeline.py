@@ -44,7 +44,7 @@ class LocalPipeline:
 def local_pipeline(
     workdir: Path, say: Callable[[str], None], extra_env: Mapping[str, str] | None = None
 ) -> Iterator[LocalPipeline]:
-    """Start (or reuse) a broker, create the topics, start a worker; stop them on exit."""
+    """Start (or reuse) a broker, create the worker's topics, start a worker; stop them on exit."""
     external = os.environ.get("FRAUDSTREAM_BROKER_URL")
     broker: TansuBroker | None = None
     worker: WorkerProcess | None = None
@@ -67,7 +67,10 @@ def local_pipeline(
         settings = Settings()
         security = aiokafka_security(settings.kafka)
         bootstrap = bootstrap_of(broker_url)
-        topics = [settings.kafka.input_topic, settings.kafka.alerts_topic, settings.kafka.dlq_topic]
+        # Every topic the worker reads exists before it subscribes: one created later (labels
+        # sent by evaluate) would rebalance the group mid-run, and the broker's auto-creation
+        # would give it one partition instead of the input's.
+        topics = [*settings.consumed_topics, settings.kafka.alerts_topic, settings.kafka.dlq_topic]
         with AuthFailureWatch() as watch:  # a wrong password: one clear line, not a traceback
             try:
                 ensure_topics_sync(bootstrap, topics, settings.kafka.partitions, security)

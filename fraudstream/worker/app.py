@@ -76,8 +76,7 @@ dlq_topic = app.topic(settings.kafka.dlq_topic, key_serializer="raw", value_seri
 shadow_topic = app.topic(settings.kafka.shadow_topic, key_serializer="raw", value_serializer="raw")
 #: What the agent reads: transactions, and labels unless they are switched off.
 consumed_topic = app.topic(
-    settings.kafka.input_topic,
-    *([settings.kafka.labels_topic] if settings.detection.labels_enabled else []),
+    *settings.consumed_topics,
     key_serializer="raw",
     value_serializer="raw",
     partitions=settings.kafka.partitions,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import faust
+from aiokafka import TopicPartition
 from faust import streams as faust_streams
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -95,7 +96,38 @@ def stop_flow_while_seeking() -> None:
     committed 3000) or never read again. ``Consumer.getmany`` stops a batch as soon as the
     flow is stopped, so stopping it for the seek ends the stale batch before the seek sets
     the read offsets; the flow resumes afterwards if it was running.
+
+    The records that batch held are gone from the fetcher, so the seek must set the position
+    of every input partition, or they are never read: aiokafka's ``seek_to_committed`` leaves
+    a partition without a committed offset (or committed at 0) where it was. That is every
+    partition of a topic created while the worker runs (its labels topic, found by the
+    metadata refresh, which rebalances the group): seen on Kafka 4.1, 0 of 50 labels read.
+    The seek therefore also puts such partitions where ``consumer_auto_offset_reset`` starts
+    a new one (:func:`_seek_uncommitted`); changelog partitions stay with table recovery.
     """
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    current_seek = thread.seek_to_committed
+    original_seek: Callable[..., Any] = getattr(current_seek, _WRAPPED, current_seek)
+
+    async def seek_to_committed(self: Any) -> Mapping[Any, int]:
+        committed: Mapping[Any, int] = await original_seek(self)
+        uncommitted = {
+            tp: offset
+            for tp, offset in committed.items()
+            if not offset and not self.consumer._is_changelog_tp(tp)
+        }
+        if uncommitted:
+            await self.call_thread(
+                _seek_uncommitted,
+                self._ensure_consumer(),
+                uncommitted,
+                self.consumer.app.conf.consumer_auto_offset_reset,
+            )
+        return committed
+
+    setattr(seek_to_committed, _WRAPPED, original_seek)
+    thread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+
     cls = faust_consumer.Consumer
     current = cls.perform_seek
     original: Callable[..., Any] = getattr(current, _WRAPPED, current)
@@ -174,6 +206,20 @@ def route_transactions(hooks: RebalanceHooks | None) -> None:
     for name, patched in (("on_rebalance", on_rebalance), ("commit", commit)):
         setattr(patched, _WRAPPED, originals[name])
         setattr(cls, name, patched)
+
+
+async def _seek_uncommitted(
+    consumer: Any, offsets: Mapping[TopicPartition, int | None], auto_offset_reset: str
+) -> None:
+    """Seek partitions committed at 0 there, and those never committed as a new one starts."""
+    for tp, offset in offsets.items():
+        if offset == 0:
+            consumer.seek(tp, 0)
+    never = [tp for tp, offset in offsets.items() if offset is None]
+    if never and auto_offset_reset == "earliest":
+        await consumer.seek_to_beginning(*never)
+    elif never and auto_offset_reset == "latest":
+        await consumer.seek_to_end(*never)
 
 
 def raise_root_logger_level() -> None:

@@ -1,4 +1,4 @@
-"""Secrets in the settings: where they are read from, and that they never show."""
+"""Settings: where secrets are read from, that they never show, and what the rest derives."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.settings import InfluxSettings, KafkaSettings, Settings
+from fraudstream.settings import DetectionSettings, InfluxSettings, KafkaSettings, Settings
 
 TOKEN = "influx-token-6c1d"
 PASSWORD = "sasl-password-93ab"
@@ -92,3 +92,11 @@ def test_an_unknown_guarantee_is_refused_naming_the_variable_and_the_choices(
     message = str(refused.value)
     assert "processing_guarantee" in message
     assert "'at_least_once' or 'exactly_once'" in message
+
+
+def test_the_worker_reads_the_labels_topic_unless_labels_are_off() -> None:
+    kafka = KafkaSettings(input_topic="tx", labels_topic="labels")
+    on = Settings(kafka=kafka, detection=DetectionSettings(labels_enabled=True))
+    off = Settings(kafka=kafka, detection=DetectionSettings(labels_enabled=False))
+    assert on.consumed_topics == ["tx", "labels"]
+    assert off.consumed_topics == ["tx"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from fraudstream.worker.faust_app import FraudstreamApp, RebalanceSensor
@@ -67,6 +69,11 @@ def test_the_private_names_the_patches_use_still_exist() -> None:
     assert isinstance(streams._current_event, contextvars.ContextVar)
     assert callable(Producer._ensure_producer)
     assert issubclass(SpinnerHandler, object)
+    # What the seek of never-committed partitions (stop_flow_while_seeking) goes through.
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    assert callable(thread._ensure_consumer) and callable(thread.call_thread)
+    assert callable(faust_aiokafka.Consumer._is_changelog_tp)
+    assert "if offset and offset > 0:" in inspect.getsource(AIOKafkaConsumer.seek_to_committed)
 
 
 def test_setting_the_fetch_wait_twice_wraps_faust_once() -> None:
@@ -212,3 +219,59 @@ def test_recovery_highwaters_come_from_list_offsets_whatever_was_fetched() -> No
     thread = object.__new__(faust_aiokafka.AIOKafkaConsumerThread)
     thread._ensure_consumer = Consumer  # type: ignore[method-assign]
     assert asyncio.run(thread._highwaters(["changelog-0"])) == {"changelog-0": 7}
+
+
+def seeks_after_committed(committed: dict[str, int | None], reset: str) -> list[tuple]:
+    """What the patched consumer thread does to each partition after aiokafka's own seek."""
+    from types import SimpleNamespace
+
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    from fraudstream.worker.patches import stop_flow_while_seeking
+
+    stop_flow_while_seeking()
+    calls: list[tuple] = []
+
+    class FakeKafkaConsumer:
+        async def seek_to_committed(self) -> dict[str, int | None]:
+            return committed
+
+        def seek(self, tp: str, offset: int) -> None:
+            calls.append(("seek", tp, offset))
+
+        async def seek_to_beginning(self, *tps: str) -> None:
+            calls.append(("beginning", *tps))
+
+        async def seek_to_end(self, *tps: str) -> None:
+            calls.append(("end", *tps))
+
+    async def call_thread(fun: Any, *args: Any) -> Any:
+        return await fun(*args)
+
+    kafka_consumer = FakeKafkaConsumer()
+    thread = SimpleNamespace(
+        consumer=SimpleNamespace(
+            _is_changelog_tp=lambda tp: tp.endswith("-changelog"),
+            app=SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=reset)),
+        ),
+        _ensure_consumer=lambda: kafka_consumer,
+        call_thread=call_thread,
+    )
+    returned = asyncio.run(AIOKafkaConsumerThread.seek_to_committed(thread))  # type: ignore[arg-type]
+    assert returned == committed
+    return calls
+
+
+def test_a_seek_to_committed_offsets_also_places_input_partitions_never_committed() -> None:
+    committed = {"tx": 12, "labels": None, "new": 0, "table-changelog": None}
+    assert seeks_after_committed(committed, "earliest") == [
+        ("seek", "new", 0),
+        ("beginning", "labels"),
+    ]
+    assert seeks_after_committed(committed, "latest") == [("seek", "new", 0), ("end", "labels")]
+
+
+def test_a_seek_to_committed_offsets_leaves_committed_and_changelog_partitions_to_aiokafka() -> (
+    None
+):
+    assert seeks_after_committed({"tx": 12, "table-changelog": None}, "earliest") == []
