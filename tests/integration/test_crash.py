@@ -12,6 +12,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from fraudstream.local.worker_process import WorkerProcess
 from tests.conftest import Pipeline
 from tests.support.records import AMOUNT_RULE_ONLY_ENV
 
@@ -38,6 +39,26 @@ def stream(seed: int = 11) -> list[dict[str, object]]:
             }
         )
     return records
+
+
+def stream_through_kills(
+    pipeline: Pipeline, records: list[dict[str, object]]
+) -> tuple[int, WorkerProcess]:
+    """Stream ``records`` at RATE while the worker is killed -9 KILLS times mid-work and
+    restarted; returns the kills and the last worker, still running."""
+    worker = pipeline.start_worker()
+    producer = PacedProducer(pipeline.broker.bootstrap, pipeline.input_topic, records, RATE)
+    producer.start()
+    for kills in range(1, KILLS + 1):
+        target = TOTAL * kills // (KILLS + 2)
+        worker.wait_processed(min(500, target // kills), timeout=120)  # mid-work, not idle
+        while producer.sent < target:
+            time.sleep(0.05)
+        worker.kill()
+        worker = pipeline.start_worker()
+    producer.join(timeout=120)
+    assert producer.error is None and producer.sent == TOTAL
+    return KILLS, worker
 
 
 class PacedProducer(threading.Thread):
@@ -89,19 +110,7 @@ def test_kill_9_three_times_loses_no_alert_and_duplicates_share_their_id(
     records = stream()
     expected = {str(r["transactionId"]) for r in records if float(r["amount"]) > 10_000}  # type: ignore[arg-type]
 
-    worker = pipeline.start_worker()
-    producer = PacedProducer(pipeline.broker.bootstrap, pipeline.input_topic, records, RATE)
-    producer.start()
-    kills = 0
-    for kills in range(1, KILLS + 1):
-        target = TOTAL * kills // (KILLS + 2)
-        worker.wait_processed(min(500, target // kills), timeout=120)  # mid-work, not idle
-        while producer.sent < target:
-            time.sleep(0.05)
-        worker.kill()
-        worker = pipeline.start_worker()
-    producer.join(timeout=120)
-    assert producer.error is None and producer.sent == TOTAL
+    kills, worker = stream_through_kills(pipeline, records)
 
     alerts = pipeline.read(
         pipeline.alerts_topic,

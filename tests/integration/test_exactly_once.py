@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fraudstream.core.behaviour import UserHistory
 from fraudstream.worker.supervision import EXIT_TRANSACTION_FAILED
 from tests.conftest import PARTITIONS, Pipeline
-from tests.integration.test_crash import KILLS, RATE, TOTAL, PacedProducer, stream
+from tests.integration.test_crash import RATE, TOTAL, PacedProducer, stream, stream_through_kills
 from tests.support.records import AMOUNT_RULE_ONLY_ENV, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -97,19 +96,7 @@ def test_kill_9_cycles_show_each_alert_once_and_leave_the_profiles_of_a_crash_fr
     expected = {str(r["transactionId"]) for r in records if float(r["amount"]) > 10_000}  # type: ignore[arg-type]
 
     crashing = pipeline_factory(**EXACTLY_ONCE_ENV)
-    worker = crashing.start_worker()
-    producer = PacedProducer(crashing.broker.bootstrap, crashing.input_topic, records, RATE)
-    producer.start()
-    kills = 0
-    for kills in range(1, KILLS + 1):
-        target = TOTAL * kills // (KILLS + 2)
-        worker.wait_processed(min(500, target // kills), timeout=120)  # mid-work, not idle
-        while producer.sent < target:
-            time.sleep(0.05)
-        worker.kill()
-        worker = crashing.start_worker()
-    producer.join(timeout=120)
-    assert producer.error is None and producer.sent == TOTAL
+    kills, worker = stream_through_kills(crashing, records)
     wait_until(lambda: crashing.committed() == TOTAL, timeout=180, what="every offset committed")
 
     alerts = crashing.read(
