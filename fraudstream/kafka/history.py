@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from fraudstream.kafka.connection import CLIENT_REQUEST_TIMEOUT_MS
+from fraudstream.kafka.topics import admin_client
 
 #: Longest one fetch waits, ms.
 FETCH_MS = 500
@@ -93,20 +93,12 @@ async def topic_partitions(
     bootstrap: str, topic: str, security: Mapping[str, Any] | None = None
 ) -> list[int]:
     """The partition numbers of ``topic`` (empty when it does not exist)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=CLIENT_REQUEST_TIMEOUT_MS,
-        **(security or {}),
-    )
-    await admin.start()
-    try:
+    async with admin_client(bootstrap, security, CLIENT_REQUEST_TIMEOUT_MS) as admin:
         # list first: asking for one topic's metadata makes a broker with auto-creation on
         # create it, and a backtest must not leave topics behind
         if topic not in set(await admin.list_topics()):
             return []
         described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
     return sorted(
         p["partition"]
         for t in described

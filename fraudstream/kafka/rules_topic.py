@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import ValidationError
 
@@ -29,6 +29,7 @@ from fraudstream.core.rule_definitions import (
     validation_summary,
 )
 from fraudstream.kafka.connection import CLIENT_REQUEST_TIMEOUT_MS
+from fraudstream.kafka.topics import admin_client
 
 #: Partitions of a rules topic this module creates: one keeps every change in one order.
 RULES_PARTITIONS = 1
@@ -75,13 +76,7 @@ async def ensure_rules_topic(
     bootstrap: str, topic: str, security: Mapping[str, Any] | None = None
 ) -> None:
     """Create the compacted rules topic when it does not exist yet."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=CLIENT_REQUEST_TIMEOUT_MS,
-        **(security or {}),
-    )
-    await admin.start()
-    try:
+    async with admin_client(bootstrap, security, CLIENT_REQUEST_TIMEOUT_MS) as admin:
         if topic not in set(await admin.list_topics()):
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 new = NewTopic(
@@ -91,8 +86,6 @@ async def ensure_rules_topic(
                     topic_configs=RULES_TOPIC_CONFIG,
                 )
                 await admin.create_topics([new])
-    finally:
-        await admin.close()
 
 
 class RulesTopic:

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 CREATE_TIMEOUT_MS = 15000
+
+
+@contextlib.asynccontextmanager
+async def admin_client(
+    bootstrap: str, security: Mapping[str, Any] | None, request_timeout_ms: int
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit (every topic lookup and creation uses one)."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms, **(security or {})
+    )
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
 
 
 async def ensure_topics(
@@ -20,11 +35,7 @@ async def ensure_topics(
     security: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the topics that do not exist yet, with ``partitions`` partitions each."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=CREATE_TIMEOUT_MS, **(security or {})
-    )
-    await admin.start()
-    try:
+    async with admin_client(bootstrap, security, CREATE_TIMEOUT_MS) as admin:
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if missing:
@@ -32,8 +43,6 @@ async def ensure_topics(
                 await admin.create_topics(
                     [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
                 )
-    finally:
-        await admin.close()
 
 
 def ensure_topics_sync(
