@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
 import orjson
@@ -81,9 +82,17 @@ def seeds() -> tuple[RuleDefinition, ...]:
     return seed_definitions(DetectorConfig(), T0)
 
 
-async def running(follower: RulesFollower, until: object) -> None:
-    """Run the follower until ``until()`` holds (or two seconds pass), then cancel it."""
+async def running(
+    follower: RulesFollower,
+    until: object,
+    once_loaded: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run the follower (doing ``once_loaded()`` once it has read the topic) until ``until()``
+    holds (or two seconds pass), then cancel it."""
     task = asyncio.create_task(follower.run())
+    if once_loaded is not None:
+        await follower.loaded.wait()
+        await once_loaded()
     for _ in range(2000):
         if until():  # type: ignore[operator]
             break
@@ -107,20 +116,11 @@ def test_a_topic_with_rules_is_not_seeded_and_later_changes_are_applied() -> Non
     rules = RuleSet()
     follower = RulesFollower(rules, topic, seeds)
 
-    async def scenario() -> None:
-        task = asyncio.create_task(follower.run())
-        await follower.loaded.wait()
+    async def change() -> None:
         assert [d.id for d in rules.definitions] == ["amount_threshold"]
         await topic.publish(amount(200.0, 2))
-        for _ in range(1000):
-            if rules.definitions[0].version == 2:
-                break
-            await asyncio.sleep(0.001)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
-    asyncio.run(scenario())
+    asyncio.run(running(follower, lambda: rules.definitions[0].version == 2, change))
     assert rules.definitions == (amount(200.0, 2),)
 
 
@@ -148,20 +148,11 @@ def test_broker_errors_at_start_and_while_following_are_retried() -> None:
     rules = RuleSet()
     follower = RulesFollower(rules, topic, seeds, retry_seconds=0.001)
 
-    async def scenario() -> None:
-        task = asyncio.create_task(follower.run())
-        await follower.loaded.wait()
+    async def change() -> None:
         topic.failures = 3  # the broker goes away while the worker runs
         await topic.publish(amount(200.0, 2))
-        for _ in range(2000):
-            if rules.definitions[0].version == 2:
-                break
-            await asyncio.sleep(0.001)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
-    asyncio.run(scenario())
+    asyncio.run(running(follower, lambda: rules.definitions[0].version == 2, change))
     assert topic.starts == 3  # two failed starts, then one that worked
     assert rules.definitions == (amount(200.0, 2),)
 
