@@ -53,6 +53,10 @@ class KafkaSettings(_Section):
     partitions: int = Field(
         4, ge=1, description="Partitions of the input topic; profile tables must match it."
     )
+    declare_topics: bool = Field(
+        True,
+        description="Create the topics the worker reads and writes at start when missing.",
+    )
     broker_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How to talk to the broker."
     )
@@ -447,10 +451,18 @@ class Settings(BaseSettings):
         """Topics the worker's consumer group reads: the input, and the labels unless off.
 
         A topic among them created while the worker runs rebalances its group once the
-        consumer's metadata refresh finds it: whoever starts a worker creates them first.
+        consumer's metadata refresh finds it: the worker creates them before it subscribes
+        (unless ``declare_topics`` is off).
         """
         labels = [self.kafka.labels_topic] if self.detection.labels_enabled else []
         return [self.kafka.input_topic, *labels]
+
+    @property
+    def worker_topics(self) -> list[str]:
+        """Every plain topic the worker reads or writes (the compacted rules topic aside)."""
+        kafka = self.kafka
+        written = [kafka.alerts_topic, kafka.dlq_topic, kafka.shadow_topic, kafka.decisions_topic]
+        return list(dict.fromkeys([*self.consumed_topics, *filter(None, written)]))
 
     @property
     def checkpoint_file(self) -> Path:

@@ -70,7 +70,7 @@ def local_pipeline(
         # Every topic the worker reads exists before it subscribes: one created later (labels
         # sent by evaluate) would rebalance the group mid-run, and the broker's auto-creation
         # would give it one partition instead of the input's.
-        topics = [*settings.consumed_topics, settings.kafka.alerts_topic, settings.kafka.dlq_topic]
+        topics = settings.worker_topics
         with AuthFailureWatch() as watch:  # a wrong password: one clear line, not a traceback
             try:
                 ensure_topics_sync(bootstrap, topics, settings.kafka.partitions, security)

@@ -26,6 +26,12 @@ class FraudstreamApp(faust.App):
     keep_monitor: bool = True
     runtime: Any = None
 
+    async def on_first_start(self) -> None:
+        """Before the consumer and its subscription start: the runtime creates missing topics."""
+        await super().on_first_start()
+        if self.runtime is not None:
+            await self.runtime.declare_topics()
+
     def on_init_dependencies(self) -> Any:
         """Faust adds the Monitor to the sensors here; take it out again when not wanted."""
         dependencies = super().on_init_dependencies()

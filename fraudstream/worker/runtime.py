@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from fraudstream.core.detector import Detector
 from fraudstream.core.rule_definitions import RuleDefinition, RuleSet, seed_definitions
@@ -29,6 +30,7 @@ from fraudstream.kafka.connection import (
     ssl_context,
 )
 from fraudstream.kafka.rules_topic import RulesTopic
+from fraudstream.kafka.topics import ensure_topics
 from fraudstream.log_throttle import throttle_noisy_loggers
 from fraudstream.settings import Settings
 from fraudstream.sinks.base import Sink
@@ -62,6 +64,9 @@ from fraudstream.worker.transactions import (
 )
 
 log = logging.getLogger("fraudstream")
+
+#: How long the start waits for topic creation before it goes on without.
+DECLARE_TOPICS_TIMEOUT_SECONDS = 20.0
 
 
 class TopicOutbox:
@@ -185,6 +190,34 @@ class WorkerRuntime:
                 log=log,
             )
             self.watchdog.start()
+
+    async def declare_topics(self) -> None:
+        """Create the missing topics the worker reads and writes, before its consumer subscribes.
+
+        A topic it reads created later would rebalance the group mid-stream, and a broker's
+        auto-creation picks its own partition count. A refusal (no CREATE ACL, no broker yet)
+        is logged and the start goes on: the broker watchdog judges an unreachable broker.
+        """
+        kafka = self.settings.kafka
+        if not kafka.declare_topics:
+            return
+        topics = self.settings.worker_topics
+        try:
+            await asyncio.wait_for(
+                ensure_topics(
+                    bootstrap_of(kafka.broker_url),
+                    topics,
+                    kafka.partitions,
+                    aiokafka_security(kafka),
+                ),
+                DECLARE_TOPICS_TIMEOUT_SECONDS,
+            )
+        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            log.warning(
+                "could not create the topics %s (%s); starting with what exists",
+                ", ".join(topics),
+                type(exc).__name__ if not str(exc) else exc,
+            )
 
     def seed_definitions(self) -> tuple[RuleDefinition, ...]:
         """Version 1 of the built-in rules from this worker's settings, stamped now."""

@@ -1,5 +1,9 @@
 """A topic the worker subscribes to appears while it streams: the group rebalances mid-stream.
 
+The worker now creates the topics it reads before it subscribes (``FRAUDSTREAM_DECLARE_TOPICS``,
+first test); the rebalance test turns that off, as a deployment whose worker may not create
+topics does, and someone else creates the labels topic mid-stream.
+
 Seen with ``fraudstream evaluate`` on Kafka 4.1: the worker subscribed to a labels topic that
 did not exist yet; the consumer's periodic metadata refresh (``metadata_max_age_ms``, 5 min by
 default) found it and the group rebalanced while the worker drained a backlog. Here the refresh
@@ -13,6 +17,7 @@ of the last 3, on a quieter machine), so a pass here proves less than a failure.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -20,8 +25,9 @@ from typing import Any
 
 import pytest
 
+from fraudstream.kafka.history import topic_partitions
 from fraudstream.local.worker_process import WorkerProcess
-from tests.conftest import Pipeline
+from tests.conftest import PARTITIONS, Pipeline
 from tests.integration.test_crash import PacedProducer, stream
 from tests.integration.test_labels import label
 from tests.support.records import unique_processed
@@ -67,11 +73,41 @@ def read_until_stalled(worker: WorkerProcess, expected: int) -> float:
     return max(longest, time.monotonic() - last_change)
 
 
+def test_the_worker_creates_a_missing_labels_topic_before_it_subscribes_so_no_rebalance_follows(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(
+        labels_topic_exists=False, CONSUMER_METADATA_MAX_AGE_MS=str(METADATA_MAX_AGE_MS)
+    )
+    worker = pipeline.start_worker()
+    bootstrap = pipeline.broker.bootstrap
+    partitions = asyncio.run(topic_partitions(bootstrap, pipeline.labels_topic))
+    assert partitions == list(range(PARTITIONS)), "created with the input's partition count"
+    records = stream(seed=6)[:2_000]
+    pipeline.send(
+        [label(str(r["transactionId"]), str(r["userId"])) for r in records[:LABELS]],
+        topic=pipeline.labels_topic,
+    )
+    producer = PacedProducer(bootstrap, pipeline.input_topic, records, RATE)
+    producer.start()
+    producer.join(timeout=60)
+    assert producer.error is None
+    read_until_stalled(worker, len(records) + LABELS)
+    # past a metadata refresh: a topic created after the subscription would have rebalanced by now
+    time.sleep(METADATA_MAX_AGE_MS / 1000 + 2)
+    stats = worker.stats()
+    assert unique_processed(stats) == len(records)
+    assert stats["labelsIn"] == LABELS
+    assert len(generations(worker)) == 1, "the group rebalanced: the topic came after subscribing"
+
+
 def test_a_subscribed_topic_created_mid_stream_rebalances_and_the_worker_reads_every_record(
     pipeline_factory: Callable[..., Pipeline], capsys: pytest.CaptureFixture[str]
 ) -> None:
     pipeline = pipeline_factory(
-        labels_topic_exists=False, CONSUMER_METADATA_MAX_AGE_MS=str(METADATA_MAX_AGE_MS)
+        labels_topic_exists=False,
+        CONSUMER_METADATA_MAX_AGE_MS=str(METADATA_MAX_AGE_MS),
+        FRAUDSTREAM_DECLARE_TOPICS="false",
     )
     worker = pipeline.start_worker()
     started = time.monotonic()
