@@ -23,8 +23,9 @@ the handbook's delay-shifted windows.
 from __future__ import annotations
 
 import math
+import operator
 import struct
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 
 DAY = 86400.0
 RISK_WINDOWS = (DAY, 7 * DAY, 30 * DAY)
@@ -82,7 +83,7 @@ class MerchantStats:
 
     def encode(self) -> bytes:
         """120 bytes: fifteen little-endian doubles."""
-        return _FORMAT.pack(*astuple(self))
+        return _FORMAT.pack(*_FIELDS_OF(self))  # not astuple: it deep-copies (7% of a worker)
 
     @classmethod
     def decode(cls, data: bytes | None) -> MerchantStats:
@@ -205,3 +206,7 @@ class MerchantStats:
                 p.seen / seen * (p.var_log + (p.mu_log - merged.mu_log) ** 2) for p in parts
             )
         return merged
+
+
+#: The fields of :class:`MerchantStats` in declaration order, as one tuple (for :meth:`encode`).
+_FIELDS_OF = operator.attrgetter(*(f.name for f in fields(MerchantStats)))
