@@ -357,6 +357,11 @@ class WorkerSettings(_Section):
         gt=0,
         description="Longest the worker waits to fill a batch before handling what it has, ms.",
     )
+    direct_delivery: bool = Field(
+        False,
+        description="Hand fetched messages to the batch handler without Faust's events and "
+        "streams (same commits and rebalances; less work per message).",
+    )
     model_checkpoint_interval: float = Field(
         30.0, gt=0, description="Seconds between model checkpoints (also written on shutdown)."
     )

@@ -122,6 +122,13 @@ async def detect(stream: StreamT) -> None:
     batched = cast(faust.Stream, stream)  # take_events is on the class, not on StreamT
     worker = settings.worker
     await runtime.rules_loaded()  # never score a transaction before the rules in force are in
+    delivery = runtime.delivery
+    if delivery is not None:  # FRAUDSTREAM_DIRECT_DELIVERY: the same batches, without events
+        while True:
+            batch = await delivery.take(worker.batch_max_events, worker.batch_max_wait)
+            if batch:
+                await runtime.handler.handle(batch)
+                delivery.done(batch)
     async for events in batched.take_events(worker.batch_max_events, worker.batch_max_wait):
         await runtime.handler.handle(events)
 

@@ -8,9 +8,11 @@ no longer matches, so an upgrade revisits this file instead of breaking silently
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import faust
@@ -252,3 +254,124 @@ def set_current_event(event: EventT) -> None:
     ``take_events`` reads while it fills the next batch in another task.
     """
     faust_streams._current_event.set(weakref.ref(event))
+
+
+class Delivered:
+    """One fetched message as the batch handler takes it (a Faust ``Event`` has ``message`` too).
+
+    Tables find the partition of a write through the current event, a weak reference: the
+    batch's list keeps these alive while it is handled.
+    """
+
+    __slots__ = ("__weakref__", "message")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
+#: While a batch fills, how often the taker looks for more messages, s.
+_FILL_POLL_SECONDS = 0.001
+
+
+class DirectDelivery:
+    """The agent's messages from Faust's consumer straight to the batch handler, no Faust events.
+
+    Faust hands every fetched message through its conductor (an ``asyncio.Lock``, a decoded
+    ``Event``, a channel queue), its stream (sensors, context variables, the ``take_events``
+    buffer with its futures) and a per-event ack. :meth:`install` gives the conductor a
+    delivery callback of our own for the partitions of ``topics`` (``Conductor._build_handler``
+    is the one place that callback is made, by Faust's Cython ``ConductorHandler`` or its
+    ``ConductorCompiler``): it queues the ``Message`` itself, with Faust's
+    flow control, producer-buffer wait and fetch back-pressure, on a queue that flow control
+    clears at a rebalance like the stream's. :meth:`take` does what the stream does on
+    delivery: it drops messages fetched in an earlier group generation or while the flow is
+    stopped (they are fetched again after the seek), and tracks the rest as unacknowledged,
+    so a rebalance's ``wait_empty`` waits for the batch in hand. :meth:`done` acknowledges
+    them through ``Consumer.ack``: commits still never pass a message not yet handled.
+    """
+
+    def __init__(self, app: faust.App, topics: Iterable[str], maxsize: int) -> None:
+        self.app = app
+        self.topics = frozenset(topics)
+        self.queue: Any = app.FlowControlQueue(maxsize=maxsize, clear_on_resume=True)
+
+    def install(self) -> None:
+        """Route the conductor's callbacks for ``topics``' partitions here (before they exist)."""
+        conductor = self.app.topics
+        original = conductor._build_handler  # type: ignore[attr-defined]
+
+        def build_handler(tp: Any, channels: Any) -> Any:
+            if tp.topic in self.topics:
+                return self._on_message(tp)
+            return original(tp, channels)
+
+        conductor._build_handler = build_handler  # type: ignore[attr-defined]
+
+    def _on_message(self, tp: Any) -> Callable[[Any], Any]:
+        """The conductor's callback for one partition (what ``ConductorCompiler.build`` makes)."""
+        app = self.app
+        queue = self.queue
+        acquire_flow_control = app.flow_control.acquire
+        wait_until_producer_ebb = app.producer.buffer.wait_until_ebb
+        on_buffer_full = app.consumer.on_buffer_full
+        on_buffer_drop = app.consumer.on_buffer_drop
+
+        def on_pressure_high() -> None:
+            on_buffer_full(tp)
+
+        def on_pressure_drop() -> None:
+            on_buffer_drop(tp)
+
+        async def on_message(message: Any) -> None:
+            await acquire_flow_control()
+            await wait_until_producer_ebb()
+            if queue.full():
+                await queue.put(message)
+            else:
+                queue.put_nowait_enhanced(
+                    message, on_pressure_high=on_pressure_high, on_pressure_drop=on_pressure_drop
+                )
+
+        return on_message
+
+    async def take(self, max_events: int, max_wait: float) -> list[Delivered]:
+        """The next batch: waits for one message, then up to ``max_wait`` s for ``max_events``."""
+        queue = self.queue
+        messages = [await queue.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        while len(messages) < max_events:
+            while len(messages) < max_events and not queue.empty():
+                messages.append(queue.get_nowait())
+            remaining = deadline - loop.time()
+            if len(messages) >= max_events or remaining <= 0:
+                break
+            await asyncio.sleep(min(remaining, _FILL_POLL_SECONDS))
+        return self._admit(messages)
+
+    def _admit(self, messages: list[Any]) -> list[Delivered]:
+        """What Faust's stream does as it yields an event: skip the stale, track the rest."""
+        app = self.app
+        generation = app.consumer_generation_id
+        if not app.flow_control.is_active():
+            return []
+        track = app.consumer.track_message
+        batch = []
+        for message in messages:
+            if message.generation_id != generation:
+                continue  # fetched before the rebalance: read again from the committed offset
+            if not message.tracked:
+                message.tracked = True
+                track(message)
+            batch.append(Delivered(message))
+        return batch
+
+    def done(self, batch: list[Delivered]) -> None:
+        """The batch is handled and its changes flushed: its offsets may be committed."""
+        ack = self.app.consumer.ack
+        inbound = self.app.monitor.stream_inbound_time  # Faust's stall check reads it
+        now = time.monotonic()
+        for delivered in batch:
+            message = delivered.message
+            ack(message)
+            inbound[message.tp] = now

@@ -38,6 +38,7 @@ from fraudstream.sinks.influx import InfluxSink
 from fraudstream.worker.checkpoint import ModelCheckpoint
 from fraudstream.worker.handler import BatchHandler, BatchOffsets, Outbox
 from fraudstream.worker.patches import (
+    DirectDelivery,
     highwaters_from_the_broker,
     kafka_producer,
     route_transactions,
@@ -139,6 +140,8 @@ class WorkerRuntime:
         self.sink: Sink | None = None
         self.watchdog: BrokerWatchdog | None = None
         self.auth_watch = AuthFailureWatch()
+        #: Set at start when the agent takes batches straight from the consumer.
+        self.delivery: DirectDelivery | None = None
         detection = settings.detection
         self.handler = BatchHandler(
             self.detector,
@@ -164,6 +167,10 @@ class WorkerRuntime:
         stop_flow_while_seeking()
         route_transactions(self.transactions)  # None (at-least-once) leaves Faust's own
         highwaters_from_the_broker()
+        if worker.direct_delivery:
+            maxsize = self.app.conf.stream_buffer_maxsize
+            self.delivery = DirectDelivery(self.app, self.settings.consumed_topics, maxsize)
+            self.delivery.install()
         if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
             throttle_noisy_loggers(worker.log_repeat_interval)
         self.restore_model()
