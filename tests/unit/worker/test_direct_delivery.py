@@ -1,0 +1,131 @@
+"""Direct delivery: the batch loop takes Faust's Messages, tracked and acked as its stream would.
+
+The app is a real Faust app without a broker: its consumer's ack bookkeeping (what offsets a
+commit may reach) and its flow control are the real ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import faust
+from faust import streams as faust_streams
+from faust.transport import conductor as faust_conductor
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+
+from fraudstream.worker.patches import DirectDelivery
+
+TOPIC = "tx"
+
+
+def message(offset: int, generation: int = 0, partition: int = 0) -> ConsumerMessage:
+    return ConsumerMessage(
+        TOPIC, partition, offset, 0.0, 0, None, b"k", b"v", None, generation_id=generation
+    )
+
+
+def delivery_for(app: faust.App) -> DirectDelivery:
+    app.topics._acking_topics.add(TOPIC)  # type: ignore[attr-defined]  # the agent's channel acks
+    app.flow_control.resume()
+    return DirectDelivery(app, [TOPIC], maxsize=100)
+
+
+def run(coroutine_function):  # type: ignore[no-untyped-def]
+    return asyncio.run(coroutine_function())
+
+
+def test_a_batch_is_what_was_queued_in_order_and_at_most_max_events() -> None:
+    async def go() -> tuple[list[int], list[int]]:
+        app = faust.App("direct-1", broker="kafka://127.0.0.1:1")
+        delivery = delivery_for(app)
+        on_message = delivery._on_message(TP(TOPIC, 0))
+        for offset in range(7):
+            await on_message(message(offset))
+        first = await delivery.take(max_events=5, max_wait=0.01)
+        second = await delivery.take(max_events=5, max_wait=0.01)
+        return [d.message.offset for d in first], [d.message.offset for d in second]
+
+    assert run(go) == ([0, 1, 2, 3, 4], [5, 6])
+
+
+def test_messages_of_an_earlier_group_generation_are_dropped_like_faust_streams_drop_them() -> None:
+    async def go() -> list[int]:
+        app = faust.App("direct-2", broker="kafka://127.0.0.1:1")
+        delivery = delivery_for(app)
+        on_message = delivery._on_message(TP(TOPIC, 0))
+        app.consumer_generation_id = 3
+        for offset, generation in ((0, 2), (1, 2), (2, 3)):
+            await on_message(message(offset, generation))
+        return [d.message.offset for d in await delivery.take(10, 0.005)]
+
+    assert run(go) == [2]
+
+
+def test_taken_messages_are_unacked_until_done_then_a_commit_may_pass_them() -> None:
+    async def go() -> tuple[int, int | None, int, int | None]:
+        app = faust.App("direct-3", broker="kafka://127.0.0.1:1")
+        consumer = app.consumer
+        delivery = delivery_for(app)
+        on_message = delivery._on_message(TP(TOPIC, 0))
+        for offset in range(3):
+            await on_message(message(offset))
+        batch = await delivery.take(10, 0.005)
+        unacked_in_hand = len(consumer.unacked)
+        before = consumer._new_offset(TP(TOPIC, 0))  # type: ignore[attr-defined]
+        delivery.done(batch)
+        return (
+            unacked_in_hand,
+            before,
+            len(consumer.unacked),
+            consumer._new_offset(TP(TOPIC, 0)),  # type: ignore[attr-defined]
+        )
+
+    # while in hand a rebalance's wait_empty waits for them and nothing is committable;
+    # once done, the commit reaches the offset after the last
+    assert run(go) == (3, None, 0, 3)
+
+
+def test_nothing_is_handed_out_while_the_flow_is_stopped_for_a_rebalance() -> None:
+    async def go() -> list[ConsumerMessage]:
+        app = faust.App("direct-4", broker="kafka://127.0.0.1:1")
+        delivery = delivery_for(app)
+        delivery.queue.put_nowait(message(0))  # fetched before the flow stopped
+        app.flow_control.suspend()
+        return [d.message for d in await delivery.take(10, 0.005)]
+
+    assert run(go) == []
+
+
+def test_install_replaces_only_the_callbacks_of_the_agent_topics() -> None:
+    async def go() -> tuple[bool, bool]:
+        app = faust.App("direct-5", broker="kafka://127.0.0.1:1")
+        delivery = delivery_for(app)
+        delivery.install()
+        mine = app.topics._build_handler(TP(TOPIC, 0), set())  # type: ignore[attr-defined]
+        other = app.topics._build_handler(TP("changelog", 0), set())  # type: ignore[attr-defined]
+        ours = "DirectDelivery._on_message"
+        return ours in getattr(mine, "__qualname__", ""), ours in getattr(other, "__qualname__", "")
+
+    assert run(go) == (True, False)
+
+
+def test_faust_still_builds_delivery_callbacks_and_filters_stale_events_where_we_hook_in() -> None:
+    """Fails when a Faust upgrade moves what DirectDelivery replaces or mirrors."""
+    build = inspect.getsource(faust_conductor.Conductor._build_handler)
+    assert "ConductorHandler(self, tp, channels)" in build
+    assert "self._compiler.build(self, tp, channels)" in build
+    assert "self._build_handler(tp" in inspect.getsource(
+        faust_conductor.Conductor._update_callback_map
+    )
+    compiled = inspect.getsource(faust_conductor.ConductorCompiler.build)
+    for step in ("acquire_flow_control()", "wait_until_producer_ebb()", "put_nowait_enhanced"):
+        assert step in compiled, step
+    stream = inspect.getsource(faust_streams.Stream._py_aiter)
+    for step in (
+        "message.generation_id != self.app.consumer_generation_id",
+        "not self.app.flow_control.is_active()",
+        "add_unacked(message)",
+    ):
+        assert step in stream, step
