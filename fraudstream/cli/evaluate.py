@@ -158,6 +158,8 @@ def calibration_length(settings: Settings) -> int:
 class _Collector:
     """The batch handler's outbox offline: keeps decisions, counts the rest."""
 
+    sends_decisions = True  # every decision is what evaluate joins to the truth
+
     def __init__(self) -> None:
         self.decisions: dict[str, dict[str, Any]] = {}
         self.dead_letters = 0

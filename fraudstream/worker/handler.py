@@ -62,6 +62,10 @@ class Outbox(Protocol):
     async def send_dead_letter(self, key: bytes | None, value: bytes, *, partition: int) -> None:
         """Park one refused message."""
 
+    @property
+    def sends_decisions(self) -> bool:
+        """Whether decisions go anywhere: when not, the handler does not encode them."""
+
     async def send_decision(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Publish one transaction's decision (a no-op when the decisions topic is off)."""
 
@@ -187,7 +191,8 @@ class BatchHandler:
             )
 
         partition = source.partition
-        await self.outbox.send_decision(key, decision.to_json(parsed), partition=partition)
+        if self.outbox.sends_decisions:  # encoding one costs ~3% of the handler's time
+            await self.outbox.send_decision(key, decision.to_json(parsed), partition=partition)
         if decision.alert is not None:
             await self.outbox.send_alert(key, decision.alert.to_json(), partition=partition)
             self.stats.alerts_out += 1

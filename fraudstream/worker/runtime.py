@@ -93,6 +93,11 @@ class TopicOutbox:
         """Park one refused message under its original key."""
         await self.dead_letters.send(key=key, value=value)
 
+    @property
+    def sends_decisions(self) -> bool:
+        """True when the decisions topic is on."""
+        return self.decisions is not None
+
     async def send_decision(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Publish one decision, when the decisions topic is on."""
         if self.decisions is not None:

@@ -93,6 +93,11 @@ class TransactionalOutbox:
         self.shadow_topic = shadow_topic
         self.pending: defaultdict[int, list[OutputRecord]] = defaultdict(list)
 
+    @property
+    def sends_decisions(self) -> bool:
+        """True when the decisions topic is on."""
+        return bool(self.decisions_topic)
+
     async def send_alert(self, key: bytes, value: bytes, *, partition: int) -> None:
         """Hold one alert for ``partition``'s transaction."""
         self.pending[partition].append((self.alerts_topic, key, value))

@@ -47,6 +47,7 @@ class FakeOutbox:
     dead_letters: list[tuple[bytes | None, dict]] = field(default_factory=list)
     decisions: list[tuple[bytes, dict]] = field(default_factory=list)
     shadow_hits: list[tuple[bytes, dict]] = field(default_factory=list)
+    sends_decisions: bool = True
 
     async def send_alert(self, key: bytes, value: bytes, *, partition: int) -> None:
         self.alerts.append((key, orjson.loads(value)))
@@ -393,6 +394,13 @@ def test_every_transaction_gets_a_decision_with_its_risk_and_parts() -> None:
     assert flagged["transactionId"] == "t0" and flagged["alert"] and flagged["risk"] == 1.0
     assert flagged["reasons"] == ["amount_threshold"] and flagged["parts"]["rules"] == 1.0
     assert not ordinary["alert"] and 0.0 <= ordinary["risk"] < 0.5
+
+
+def test_without_a_decisions_topic_no_decision_is_sent_and_alerts_still_are() -> None:
+    r = rig()
+    r.outbox.sends_decisions = False
+    r.run(tx(0, amount=15000), tx(1))
+    assert r.outbox.decisions == [] and len(r.outbox.alerts) == 1
 
 
 def test_without_a_labels_topic_nothing_waits_for_a_label() -> None:
