@@ -170,6 +170,7 @@ class ApacheKafka:
         startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
         die_with_parent: bool = True,
         class_data_sharing: bool = True,
+        advertised_port: int | None = None,
     ) -> None:
         self._owns_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="fraudstream-kafka-"))
@@ -185,6 +186,9 @@ class ApacheKafka:
         self.class_data_sharing = class_data_sharing
         self._recording_archive: Path | None = None
         self.port, self.controller_port, self.sasl_port = free_ports(3)
+        #: The PLAINTEXT port clients are told to use: another than :attr:`port` when a proxy
+        #: in front of the broker stands for the network between them (tests cut it).
+        self.advertised_port = advertised_port or self.port
         self.cluster_id = new_cluster_id()
         self._kafka_home = kafka_home
         self._home: Path | None = None
@@ -197,8 +201,8 @@ class ApacheKafka:
 
     @property
     def bootstrap(self) -> str:
-        """PLAINTEXT ``host:port`` for Kafka clients."""
-        return f"127.0.0.1:{self.port}"
+        """PLAINTEXT ``host:port`` for Kafka clients (the advertised one)."""
+        return f"127.0.0.1:{self.advertised_port}"
 
     @property
     def url(self) -> str:
@@ -577,7 +581,9 @@ class ApacheKafka:
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
             "controller.listener.names": "CONTROLLER",
-            "listeners": f"PLAINTEXT://{self.bootstrap},{controller},SASL_SSL://{self.sasl_bootstrap}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},{controller},SASL_SSL://{self.sasl_bootstrap}"
+            ),
             "advertised.listeners": f"PLAINTEXT://{self.bootstrap},SASL_SSL://{self.sasl_bootstrap}",
             "listener.security.protocol.map": (
                 "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL"

@@ -8,11 +8,13 @@ offsets and the group. The two outages here keep the broker's state:
   with a broker in a long GC pause, on a hung disk or behind a path that drops packets. The
   worker's connections stay open and its group session does not expire (the broker's clock
   stops too); what is tested is that the worker notices a silent broker and waits for it.
-* ``cut``: Tansu advertises a TCP proxy in front of it, and the proxy resets every
+* ``cut``: the broker advertises a TCP proxy in front of it, and the proxy resets every
   connection and refuses new ones, as when the broker process or its host dies, then
   listens again. The broker keeps running, so the worker's group session expires: the worker
   must reconnect, rejoin the group and recover its table, which is the path a real restart
-  of a Kafka broker takes.
+  of a Kafka broker takes. It runs on Tansu and on Apache Kafka (its own broker, since
+  the cut reaches every client of it); the broker's SIGKILL and restart on Kafka are in
+  ``test_real_kafka_faults.py``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudstream.local.apache_kafka import ApacheKafka, KafkaUnavailable
 from fraudstream.local.ports import free_port
 from fraudstream.local.tansu import BrokerUnavailable, TansuBroker
 from tests.conftest import Pipeline
@@ -50,7 +53,7 @@ class Outage:
     """A broker of the test's own and a way to take it away and give it back."""
 
     kind: str
-    broker: TansuBroker
+    broker: TansuBroker | ApacheKafka
     proxy: TcpProxy | None = None
 
     def begin(self) -> None:
@@ -58,22 +61,28 @@ class Outage:
         if self.proxy is not None:
             self.proxy.cut()
         else:
-            _signal(self.broker, signal.SIGSTOP)
+            _signal(self.broker, signal.SIGSTOP)  # type: ignore[arg-type]  # Tansu only
 
     def end(self) -> None:
         """Bring it back with all its state."""
         if self.proxy is not None:
             self.proxy.restore()
         else:
-            _signal(self.broker, signal.SIGCONT)
+            _signal(self.broker, signal.SIGCONT)  # type: ignore[arg-type]  # Tansu only
 
 
-@pytest.fixture(params=["freeze", "cut"])
+@pytest.fixture(params=["freeze", "cut", "cut-kafka"])
 def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
     """A broker of this test alone: taking it away must not stall the other tests."""
     proxy = None
+    broker: TansuBroker | ApacheKafka
     try:
-        if request.param == "cut":
+        if request.param == "cut-kafka":
+            proxy_port = free_port()
+            kafka = ApacheKafka(tmp_path / "kafka", advertised_port=proxy_port)
+            proxy = TcpProxy(("127.0.0.1", kafka.port), port=proxy_port).start()
+            broker = kafka.start()
+        elif request.param == "cut":
             port = free_port()
             proxy = TcpProxy(("127.0.0.1", port)).start()
             broker = TansuBroker(
@@ -81,10 +90,13 @@ def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
             ).start()
         else:
             broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
+    except KafkaUnavailable as exc:
+        require(f"Apache Kafka unavailable: {exc}")
     except BrokerUnavailable as exc:
         require(f"embedded broker unavailable: {exc}")
     yield Outage(request.param, broker, proxy)
-    _signal(broker, signal.SIGCONT)  # a frozen broker would ignore SIGTERM until continued
+    if isinstance(broker, TansuBroker):
+        _signal(broker, signal.SIGCONT)  # a frozen broker would ignore SIGTERM until continued
     broker.stop()
     if proxy is not None:
         proxy.stop()
