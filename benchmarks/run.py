@@ -9,7 +9,8 @@ from Maven Central jars by default; see fraudstream/local/apache_kafka.py); rate
 from the first to the last message each one processed. The contenders: raw aiokafka + orjson
 (the ceiling), a decode-only Faust agent (Faust's defaults, and fraudstream's settings), the
 same job written with Quix Streams (benchmarks/quix_job.py; needs the ``bench`` extra, else it
-is skipped with the reason), and the fraudstream worker without and with its InfluxDB sink.
+is skipped with the reason), and the fraudstream worker without and with its InfluxDB sink (and,
+to show what direct delivery saves, without the sink through Faust's events and stream).
 Prints events/s, events per second of each contender's own CPU time (the two cores are shared
 with the broker, InfluxDB and whatever else runs, so this is the steadier cost figure), the
 ratios the performance issues ask for, peak RSS and the detection core per stage. Figures, not
@@ -72,6 +73,7 @@ LABELS = {
     "bareFaustDefault": "bare Faust agent, default settings",
     "bareFaustSame": "bare Faust agent, same settings",
     "quix": "same job in Quix Streams",
+    "faustPath": "worker, no sink, Faust's stream path",
     "noSink": "fraudstream worker, no InfluxDB sink",
     "full": "full fraudstream worker + InfluxDB",
 }
@@ -81,6 +83,7 @@ RATIOS = [
     ("full", "bareFaustSame"),
     ("full", "ceiling"),
     ("noSink", "quix"),
+    ("noSink", "faustPath"),
     ("full", "quix"),
 ]
 
@@ -239,10 +242,15 @@ def full_worker(
     messages: list[tuple[bytes, bytes]],
     influx: InfluxV2Proxy | None,
     workdir: Path,
+    direct_delivery: bool = True,
 ) -> Figures:
-    """The real worker (validation, table, rules, HST, alerts, and the InfluxDB sink if given)."""
-    name = "full" if influx is not None else "no-sink"
-    deployment = Deployment(broker, workdir / name, influx=influx)
+    """The real worker (validation, table, rules, HST, alerts, and the InfluxDB sink if given).
+
+    ``direct_delivery=False`` hands messages through Faust's events and stream instead.
+    """
+    name = ("full" if influx is not None else "no-sink") + ("" if direct_delivery else "-faust")
+    env = {"FRAUDSTREAM_DIRECT_DELIVERY": str(direct_delivery).lower()}
+    deployment = Deployment(broker, workdir / name, influx=influx, extra_env=env)
     (worker,) = deployment.start_workers(1)
     try:
         produce_sync(broker.bootstrap, deployment.input_topic, messages)
@@ -366,6 +374,10 @@ def main() -> None:
             contenders["quix"] = quix
         print("fraudstream worker without the InfluxDB sink ...", file=sys.stderr)
         contenders["noSink"] = full_worker(broker, count, messages, None, workdir)
+        print("fraudstream worker without the sink, through Faust's stream ...", file=sys.stderr)
+        contenders["faustPath"] = full_worker(
+            broker, count, messages, None, workdir, direct_delivery=False
+        )
         print("fraudstream worker with InfluxDB sink ...", file=sys.stderr)
         contenders["full"] = full_worker(broker, count, messages, proxy, workdir)
 

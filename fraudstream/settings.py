@@ -358,7 +358,7 @@ class WorkerSettings(_Section):
         description="Longest the worker waits to fill a batch before handling what it has, ms.",
     )
     direct_delivery: bool = Field(
-        False,
+        True,
         description="Hand fetched messages to the batch handler without Faust's events and "
         "streams (same commits and rebalances; less work per message).",
     )

@@ -102,11 +102,15 @@ class PacedProducer(threading.Thread):
             await producer.stop()
 
 
+@pytest.mark.parametrize("delivery", ["direct", "faust-stream"])
 def test_kill_9_three_times_loses_no_alert_and_duplicates_share_their_id(
-    pipeline_factory: type[Pipeline], capsys: pytest.CaptureFixture[str]
+    delivery: str, pipeline_factory: type[Pipeline], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Only the amount rule can alert here: the expected alerts are exactly its own.
-    pipeline = pipeline_factory(**AMOUNT_RULE_ONLY_ENV)
+    # Only the amount rule can alert here: the expected alerts are exactly its own. Both ways
+    # messages reach the batch handler (FRAUDSTREAM_DIRECT_DELIVERY) must commit only what
+    # was handled.
+    direct = "true" if delivery == "direct" else "false"
+    pipeline = pipeline_factory(**AMOUNT_RULE_ONLY_ENV, FRAUDSTREAM_DIRECT_DELIVERY=direct)
     records = stream()
     expected = {str(r["transactionId"]) for r in records if float(r["amount"]) > 10_000}  # type: ignore[arg-type]
 
@@ -125,9 +129,9 @@ def test_kill_9_three_times_loses_no_alert_and_duplicates_share_their_id(
     duplicates = len(alerts) - len(seen)
     with capsys.disabled():
         print(
-            f"\ncrash test: inputs={TOTAL} kills={kills} alerts expected={len(expected)} "
-            f"alerts seen={len(seen)} records on topic={len(alerts)} duplicates={duplicates} "
-            f"missing={len(expected - seen)}"
+            f"\ncrash test ({delivery}): inputs={TOTAL} kills={kills} "
+            f"alerts expected={len(expected)} alerts seen={len(seen)} "
+            f"records on topic={len(alerts)} duplicates={duplicates} missing={len(expected - seen)}"
         )
     assert expected - seen == set(), "alerts lost after kill -9"
     assert seen - expected == set(), "alerts for transactions that should not alert"
