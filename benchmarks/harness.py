@@ -68,17 +68,26 @@ def new_broker(name: str, workdir: Path) -> Broker:
     raise ValueError(f"unknown broker {name!r}: one of {', '.join(BROKERS)}")
 
 
-def transactions(count: int, seed: int = 1, prefix: str = "b") -> list[tuple[bytes, bytes]]:
+def transactions(
+    count: int, seed: int = 1, prefix: str = "b", user_prefix: str = ""
+) -> list[tuple[bytes, bytes]]:
     """(key, value) pairs keyed by userId from the producer's labeled generator (2% fraud).
 
     Transaction ids are ``prefix`` + sequence number, so a benchmark can match alerts to sends.
+    ``user_prefix`` gives the stream users of its own: a second stream through the same
+    worker must not land on the first one's users, whose histories it would contradict
+    (the generator's event times start over, so they would look like bursts).
     """
     params = GeneratorParameters(seed=seed, users=USERS)
     out = []
     for i, record in enumerate(itertools.islice(ScenarioGenerator(params), count)):
         message = record.message()
         message["transactionId"] = f"{prefix}{i}"
-        out.append((record.key, orjson.dumps(message)))
+        key = record.key
+        if user_prefix:
+            message["userId"] = f"{user_prefix}{message['userId']}"
+            key = str(message["userId"]).encode()
+        out.append((key, orjson.dumps(message)))
     return out
 
 

@@ -49,7 +49,8 @@ async def run_rate(deployment: Deployment, rate: float, seconds: float) -> dict[
     """Send ``rate`` tx/s for ``seconds``; return latency percentiles and whether it kept up."""
     bootstrap = deployment.broker.bootstrap
     prefix = f"r{int(rate)}-"  # transaction ids are prefix + sequence number
-    messages = transactions(int(rate * seconds), seed=int(rate), prefix=prefix)
+    # users of its own: the earlier rates' users have histories this stream's times contradict
+    messages = transactions(int(rate * seconds), seed=int(rate), prefix=prefix, user_prefix=prefix)
     sent_at: dict[str, float] = {}
     latencies: list[float] = []
     consumer = AIOKafkaConsumer(

@@ -145,7 +145,7 @@ class Pipeline:
     ) -> list[tuple[bytes, dict]]:
         """Read a topic from the start until ``expected`` records (or ``until``) or the timeout.
 
-        Counts records instead of trusting end offsets, which Tansu understates. With
+        Counts records, not end offsets (see :func:`tests.support.kafka.read_records`). With
         ``settle``, keep reading until nothing new arrived for that many seconds (to count
         duplicates that trail behind).
         """

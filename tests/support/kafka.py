@@ -23,7 +23,9 @@ def read_records(
 ) -> Records:
     """Records of ``topic`` in arrival order, once ``expected`` arrived (or ``until`` holds).
 
-    Counts records instead of trusting end offsets, which Tansu understates. Gives up after
+    Counts records instead of reading up to the end offsets: Tansu understates them, and on
+    Kafka they count transaction markers and aborted records too, so only a count of what a
+    consumer sees is right on both brokers and for both isolation levels. Gives up after
     ``timeout`` seconds and returns what it has. Then keeps reading until nothing new arrived
     for ``settle`` seconds, so extra records (duplicates trailing behind) show up too.
     ``isolation_level="read_committed"`` reads as an exactly-once consumer does: records of
