@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import numpy as np
 import orjson
 
+from fraudstream.core.batch_hst import BoolArray, FloatArray
 from fraudstream.core.behaviour import (
     BEHAVIOUR_FEATURES,
+    HST_FEATURES,
     VELOCITY_TAU,
     BehaviourFeatures,
     UserHistory,
@@ -193,6 +197,17 @@ def _deviation_rule(config: DetectorConfig) -> UserDeviationRule:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RoundItem:
+    """One transaction of a :meth:`Detector.process_round`, as :meth:`Detector.process` takes it."""
+
+    tx: Transaction
+    history: UserHistory
+    partition: int
+    offset: int
+    now: datetime
+
+
 class Detector:
     """Rules + Half-Space Trees + a classifier learned from labels, over per-user behaviour.
 
@@ -248,11 +263,98 @@ class Detector:
         without touching the history or the model; if it alerts, the alert id is the same
         as the first time.
         """
-        redelivered = history.has_applied(partition, offset)
-        features = self.behaviour.features(history, tx)
-        view = hst_view(features)
+        features, view = self.features(tx, history)
         score = self.scorer.score(view)
+        decision, learn = self.decide(
+            tx, history, partition, offset, now, merchant, features, score
+        )
+        if learn:
+            self.scorer.learn(view)
+        return decision
 
+    def features(
+        self, tx: Transaction, history: UserHistory
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """The behaviour features of ``tx`` against the history before it, and the trees' view."""
+        features = self.behaviour.features(history, tx)
+        return features, hst_view(features)
+
+    def process_round(
+        self,
+        items: Sequence[RoundItem],
+        merchant_of: Callable[[Transaction], MerchantStats | None],
+        done: Callable[[int, Decision | Exception], None],
+    ) -> None:
+        """:meth:`process` for events of distinct users, Half-Space Trees in one batch pass.
+
+        The same decisions as :meth:`process` called on ``items`` in order: an event's
+        features depend only on its own user's history, so they are all known before any of
+        the round is decided, and the trees score them with the reference masses, which change
+        only when a window pivots (:class:`BatchHalfSpaceTrees` splits there, learns the
+        events not kept out, and leaves River's model as its own loop would). Each event is
+        then decided in order: ``merchant_of`` is asked just before, and ``done(i, result)``
+        is called right after (the decision, or the exception it raised), so whatever the
+        caller updates there is seen by the next event, as in a loop over :meth:`process`.
+        """
+        ready: list[int] = []
+        views: list[dict[str, float]] = []
+        features: list[dict[str, float]] = []
+        for i, item in enumerate(items):
+            try:
+                features_i, view = self.features(item.tx, item.history)
+            except Exception as exc:  # the caller parks it; the round goes on
+                done(i, exc)
+                continue
+            ready.append(i)
+            features.append(features_i)
+            views.append(view)
+        if not ready:
+            return
+
+        def decide(start: int, scores: FloatArray) -> BoolArray:
+            learned = np.zeros(len(scores), dtype=bool)
+            for j, score in enumerate(scores.tolist()):
+                i = ready[start + j]
+                item = items[i]
+                try:
+                    decision, learn = self.decide(
+                        item.tx,
+                        item.history,
+                        item.partition,
+                        item.offset,
+                        item.now,
+                        merchant_of(item.tx),
+                        features[start + j],
+                        score,
+                    )
+                except Exception as exc:  # the caller parks it
+                    done(i, exc)
+                    continue
+                learned[j] = learn
+                self.scorer.learned += learn  # before the next event asks warmed_up
+                done(i, decision)
+            return learned
+
+        rows = [[view[name] for name in HST_FEATURES] for view in views]
+        self.scorer.batch().score_and_learn(np.array(rows, dtype=np.float64), decide)
+
+    def decide(
+        self,
+        tx: Transaction,
+        history: UserHistory,
+        partition: int,
+        offset: int,
+        now: datetime,
+        merchant: MerchantStats | None,
+        features: dict[str, float],
+        score: float,
+    ) -> tuple[Decision, bool]:
+        """Everything :meth:`process` does once the trees scored ``tx``; and whether they learn it.
+
+        Updates ``history`` (unless the event is a redelivery); the trees' own learning is the
+        caller's, so that a batch can learn in one pass.
+        """
+        redelivered = history.has_applied(partition, offset)
         outcome = self.rules.evaluate(tx, history, features)
         reasons = list(outcome.reasons)
         levels = [outcome.levels.get(name, 0.0) for name in RULE_IDS]
@@ -290,16 +392,15 @@ class Detector:
         alerted = risk >= 0.5
         suspicious = alerted or burst >= self.config.learn_zscore
 
+        learn = not redelivered and not suspicious
         if not redelivered:
-            if not suspicious:
-                self.scorer.learn(view)
             self.behaviour.update(history, tx, partition, offset, suspicious, alerted)
 
         alert = Alert(alert_id_for(tx), tx, now, score, reasons, features) if alerted else None
         scored_with = NOT_SCORED if probability is None else probability
         hst_fired = 1.0 if parts["half_space_trees"] >= 0.5 else 0.0
         model_input = (*named.values(), scored_with, hst_fired)
-        return Decision(
+        decision = Decision(
             score,
             features,
             alert,
@@ -311,6 +412,7 @@ class Detector:
             outcome.shadow,
             outcome.allowed_by,
         )
+        return decision, learn
 
     def classifier_input(
         self,

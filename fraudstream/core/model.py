@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from river import anomaly
 
+from fraudstream.core.batch_hst import BatchHalfSpaceTrees
 from fraudstream.core.behaviour import HST_FEATURES
 
 
@@ -42,6 +43,7 @@ class HalfSpaceTreesScorer:
         self.params = params
         self.warmup = warmup
         self.learned = 0
+        self._batch: BatchHalfSpaceTrees | None = None
         limits: dict[Hashable, tuple[float, float]] = {name: (0.0, 1.0) for name in HST_FEATURES}
         self.model = anomaly.HalfSpaceTrees(
             n_trees=params.n_trees,
@@ -64,6 +66,19 @@ class HalfSpaceTreesScorer:
         """Add one event to the model's reference of normal behaviour."""
         self.model.learn_one(_model_view(features))
         self.learned += 1
+        # The batch mirror cannot see every change River makes one event at a time (a whole
+        # window learned here leaves its counter where it was): it is rebuilt when next used.
+        self._batch = None
+
+    def batch(self) -> BatchHalfSpaceTrees:
+        """The exact batch path over :attr:`model` (rows in :data:`HST_FEATURES` order).
+
+        Whoever learns through it counts :attr:`learned` itself. Rebuilt after a single-event
+        :meth:`learn` or when the model is replaced (a restored checkpoint).
+        """
+        if self._batch is None or self._batch.model is not self.model:
+            self._batch = BatchHalfSpaceTrees(self.model, HST_FEATURES)
+        return self._batch
 
 
 def _model_view(features: dict[str, float]) -> dict[str, float]:

@@ -13,6 +13,7 @@ from fraudstream.core.detector import (
     RULE_FEATURES,
     Detector,
     DetectorConfig,
+    RoundItem,
 )
 from fraudstream.core.model import HSTParams
 from fraudstream.core.records import Transaction
@@ -367,3 +368,57 @@ def test_a_rule_applied_between_two_events_takes_effect_on_the_next() -> None:
     )
     assert detector.rules.apply_json(lowered).accepted
     assert detector.process(tx(1, 900), history, 0, 1, T0).alert is not None
+
+
+def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> None:
+    """process_round scores the trees in one batch pass; every decision must still be the one
+    process gives on the same sequence: pivots inside rounds, alerted events not learned,
+    redeliveries scored but not learned, the warm-up passing in the middle of a round."""
+    rng = random.Random(11)
+    config = DetectorConfig(hst=HSTParams(window_size=40), warmup=60, score_quantile=None)
+    users = [f"u{k}" for k in range(25)]
+    rounds: list[list[tuple[Transaction, int]]] = []
+    offset = 0
+    for _ in range(40):
+        chosen = rng.sample(users, rng.randint(1, len(users)))
+        batch = []
+        for user in chosen:
+            amount = rng.lognormvariate(3.5, 0.4) * (40 if rng.random() < 0.04 else 1)
+            country = "FR" if rng.random() < 0.05 else "SE"
+            extra = {"country": country, "merchantId": f"m{rng.randint(0, 30)}"}
+            batch.append((tx(offset, amount, user, extra, step=timedelta(minutes=7)), offset))
+            offset += 1
+        rounds.append(batch)
+    # a redelivery of an applied event (its user's other event in that round left out)
+    rounds[30] = [item for item in rounds[30] if item[0].user_id != rounds[29][0][0].user_id] + [
+        rounds[29][0]
+    ]
+
+    one_by_one, batched = Detector(config), Detector(config)
+    histories_a: dict[str, UserHistory] = {}
+    histories_b: dict[str, UserHistory] = {}
+    expected = []
+    for batch in rounds:
+        for transaction, position in batch:
+            history = histories_a.setdefault(transaction.user_id, UserHistory())
+            expected.append(one_by_one.process(transaction, history, 0, position, T0))
+    got: list[Any] = []
+    for batch in rounds:
+        items = [
+            RoundItem(t, histories_b.setdefault(t.user_id, UserHistory()), 0, position, T0)
+            for t, position in batch
+        ]
+        results: dict[int, Any] = {}
+        batched.process_round(items, lambda t: None, results.__setitem__)
+        got += [results[i] for i in range(len(items))]
+
+    assert [d.score for d in got] == [d.score for d in expected]
+    assert [d.risk for d in got] == [d.risk for d in expected]
+    assert [d.alert.alert_id if d.alert else None for d in got] == [
+        d.alert.alert_id if d.alert else None for d in expected
+    ]
+    assert sum(d.redelivered for d in got) == 1
+    assert sum(d.alert is not None for d in got) > 0, "nothing alerted: the test proves less"
+    assert batched.scorer.learned == one_by_one.scorer.learned > 3 * config.hst.window_size
+    probe = {"habit_up": 0.7, "habit_down_w": 0.0, "velocity": 0.2, "new_country": 1.0}
+    assert batched.scorer.score(probe) == one_by_one.scorer.score(probe)
