@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NoReturn, Protocol
 
-from fraudstream.core.detector import Detector
+from fraudstream.core.behaviour import UserHistory
+from fraudstream.core.detector import Decision, Detector, RoundItem
 from fraudstream.core.fields import FieldMapping
 from fraudstream.core.labels import parse_label
 from fraudstream.core.merchants import MerchantStats
@@ -77,6 +79,14 @@ class Outbox(Protocol):
 BatchOffsets = dict[tuple[str, int], int]
 
 
+@dataclass(frozen=True, slots=True)
+class _Arrived:
+    """A parsed transaction with the event that brought it."""
+
+    event: EventLike
+    tx: Transaction
+
+
 class BatchHandler:
     """Validate, score and route every message of a batch, then write its state once."""
 
@@ -127,17 +137,22 @@ class BatchHandler:
         """
         self.stats.batches += 1  # first, so a snapshot never counts a batch's messages without it
         offsets: BatchOffsets = {}
+        transactions: list[EventLike] = []
         for event in events:
             message = event.message
             offsets[(message.topic, message.partition)] = message.offset
+            if message.topic != self.labels_topic:
+                transactions.append(event)
+                continue
+            # a label may resolve transactions before it: those are decided first
+            await self.handle_transactions(transactions)
+            transactions = []
             self.set_current_event(event)  # the partition tables and the RocksDB store write to
             try:
-                if message.topic == self.labels_topic:
-                    await self.handle_label(message)
-                else:
-                    await self.handle_transaction(message)
+                await self.handle_label(message)
             except Exception as exc:  # one message must not stop the stream
                 await self.dead_letter_failure(message, exc)
+        await self.handle_transactions(transactions)
         for resolution in self.state.pending.advance(self.event_time):
             self.resolved(resolution)
         for transaction_id, held in self.state.pending.expire_held(self.partition_times):
@@ -149,50 +164,113 @@ class BatchHandler:
         except Exception:
             self.on_state_not_saved()
 
-    async def handle_transaction(self, message: MessageLike) -> None:
-        """One transaction message: a dead letter, or scored, learned from and maybe alerted."""
-        source = Source(message.topic, message.partition, message.offset)
+    async def handle_transactions(self, events: Sequence[EventLike]) -> None:
+        """Transaction messages in rounds: the n-th transaction of each user in the n-th round.
+
+        Each user's transactions stay in order; a round holds one per user, so the detector
+        scores it with Half-Space Trees in one pass (:meth:`Detector.process_round`). The
+        order across users within a batch is the order the rounds give, as arbitrary as the
+        interleaving of partitions in a fetch.
+        """
+        rounds: list[list[_Arrived]] = []
+        depth: dict[str, int] = {}
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
-        parsed = parse_transaction(
-            message.value or b"", source, self.max_message_bytes, self.fields
-        )
-        if isinstance(parsed, Rejection):
-            log.debug("dead letter %s at %s: %s", parsed.reason.value, source, parsed.detail)
-            await self.send_dead_letter(message, source, parsed, now)
-            return
-
-        key = parsed.user_id.encode()
-        if message.key != key:
-            self.stats.misrouted += 1
-            if self.stats.misrouted == 1:
-                log.warning(
-                    "message at %s has key %r, not its userId %r: per-user state is only "
-                    "correct when producers key transactions by userId",
-                    source,
-                    message.key,
-                    parsed.user_id,
+        for event in events:
+            message = event.message
+            source = Source(message.topic, message.partition, message.offset)
+            try:
+                parsed = parse_transaction(
+                    message.value or b"", source, self.max_message_bytes, self.fields
                 )
+            except Exception as exc:  # one message must not stop the stream
+                await self.dead_letter_failure(message, exc)
+                continue
+            if isinstance(parsed, Rejection):
+                log.debug("dead letter %s at %s: %s", parsed.reason.value, source, parsed.detail)
+                await self.send_dead_letter(message, source, parsed, now)
+                continue
+            n = depth.get(parsed.user_id, 0)
+            depth[parsed.user_id] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(_Arrived(event, parsed))
+        for arrived in rounds:
+            await self.handle_round(arrived, now)
 
-        history = self.state.load_history(parsed.user_id)
-        merchant = self.state.merchant(parsed.merchant)
-        decision = self.detector.process(
-            parsed, history, source.partition, source.offset, now, merchant
-        )
+    async def handle_round(self, arrived: list[_Arrived], now: datetime) -> None:
+        """Decide a round of distinct users' transactions, then publish what each produced."""
+        items = []
+        loaded = []
+        for one in arrived:
+            message, parsed = one.event.message, one.tx
+            if message.key != parsed.user_id.encode():
+                self.count_misrouted(message, parsed)
+            try:
+                history = self.state.load_history(parsed.user_id)
+            except Exception as exc:  # a profile that does not decode: park, go on
+                await self.dead_letter_failure(message, exc)
+                continue
+            loaded.append(one)
+            items.append(RoundItem(parsed, history, message.partition, message.offset, now))
+        arrived = loaded
+        results: list[tuple[_Arrived, Decision | Exception]] = []
+
+        def done(i: int, result: Decision | Exception) -> None:
+            one = arrived[i]
+            if isinstance(result, Decision):
+                self.set_current_event(one.event)  # the partition the state writes go to
+                try:
+                    self.keep(one.tx, items[i].history, one.event.message.partition, result)
+                except Exception as exc:
+                    result = exc
+            results.append((one, result))
+
+        self.detector.process_round(items, self.merchant_of, done)
+        for one, result in results:
+            if isinstance(result, Exception):
+                await self.dead_letter_failure(one.event.message, result)
+            else:
+                await self.publish(one.event.message, one.tx, result, now)
+
+    def merchant_of(self, tx: Transaction) -> MerchantStats | None:
+        """What this worker knows of the transaction's merchant now."""
+        return self.state.merchant(tx.merchant)
+
+    def count_misrouted(self, message: MessageLike, tx: Transaction) -> None:
+        """A message whose Kafka key is not its userId: counted, and logged the first time."""
+        self.stats.misrouted += 1
+        if self.stats.misrouted == 1:
+            log.warning(
+                "message at %s has key %r, not its userId %r: per-user state is only "
+                "correct when producers key transactions by userId",
+                Source(message.topic, message.partition, message.offset),
+                message.key,
+                tx.user_id,
+            )
+
+    def keep(
+        self, tx: Transaction, history: UserHistory, partition: int, decision: Decision
+    ) -> None:
+        """The state a decision changed: the user's history, the merchant, pending features."""
         self.stats.transactions_in += 1
         if decision.redelivered:
             self.stats.redelivered += 1
         else:
-            self.state.store_history(parsed.user_id, history, source.partition)
-            self.remember(parsed, source.partition, decision.model_input)
+            self.state.store_history(tx.user_id, history, partition)
+            self.remember(tx, partition, decision.model_input)
 
+    async def publish(
+        self, message: MessageLike, tx: Transaction, decision: Decision, now: datetime
+    ) -> None:
+        """Send what a decision produced: its decision record, alert and shadow hits."""
         if self.sink is not None:
             self.sink.write(
-                ProcessedRecord(parsed, decision.score, decision.alert, decision.shadow_hits)
+                ProcessedRecord(tx, decision.score, decision.alert, decision.shadow_hits)
             )
-
-        partition = source.partition
+        key = tx.user_id.encode()
+        partition = message.partition
         if self.outbox.sends_decisions:  # encoding one costs ~3% of the handler's time
-            await self.outbox.send_decision(key, decision.to_json(parsed), partition=partition)
+            await self.outbox.send_decision(key, decision.to_json(tx), partition=partition)
         if decision.alert is not None:
             await self.outbox.send_alert(key, decision.alert.to_json(), partition=partition)
             self.stats.alerts_out += 1
@@ -200,12 +278,12 @@ class BatchHandler:
         for hit in decision.shadow_hits:  # shadow rules: reported, never alerted
             await self.outbox.send_shadow_hit(
                 key,
-                shadow_hit_json(parsed, hit, now, decision.alert is not None),
+                shadow_hit_json(tx, hit, now, decision.alert is not None),
                 partition=partition,
             )
             self.stats.shadow_hits_by_rule[hit.name] += 1
 
-        self.stats.positions[source.partition] = source.offset
+        self.stats.positions[partition] = message.offset
         if message.timestamp:
             self.stats.latency_ms.observe(max(0.0, (self.clock() - message.timestamp) * 1000.0))
 

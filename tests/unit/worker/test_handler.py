@@ -143,6 +143,27 @@ def test_a_batch_writes_each_users_profile_once() -> None:
     assert r.stats.batches == 1 and r.stats.transactions_in == 3
 
 
+def test_a_users_transactions_in_one_batch_are_decided_in_their_order() -> None:
+    r = rig()
+    r.run(tx(0), tx(1, user="u2"), tx(2, amount=15000), tx(3, user="u2"), tx(4))
+    history = UserHistory.decode(r.profiles["u1"])
+    # all three applied, in their order (the alerted one kept out of the habit)
+    assert history.recent_amounts == [40.0, 15000.0, 40.0] and history.n + history.suspicious == 3
+    # u1's three transactions went out in the order they came (rounds keep each user's order)
+    u1 = [d["transactionId"] for key, d in r.outbox.decisions if key == b"u1"]
+    assert u1 == ["t0", "t2", "t4"]
+    assert [a["transactionId"] for _, a in r.outbox.alerts] == ["t2"]
+
+
+def test_a_label_in_a_batch_comes_after_the_transactions_before_it() -> None:
+    r = rig()
+    r.run(at(0, 0.0), label(0, "t0"), at(1, 0.1))
+    # t0 was decided (and pending) before its label arrived: the label resolved it
+    assert r.stats.labels_by_verdict == {"fraud": 1}
+    assert r.handler.detector.classifier.frauds == 1
+    assert r.outbox.dead_letters == []
+
+
 def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason_and_the_batch_goes_on() -> None:
     r = rig()
     r.run(FakeMessage(b"{not json", b"k", 0), tx(1))
