@@ -265,9 +265,8 @@ class Detector:
         """
         features, view = self.features(tx, history)
         score = self.scorer.score(view)
-        decision, learn = self.decide(
-            tx, history, partition, offset, now, merchant, features, score
-        )
+        item = RoundItem(tx, history, partition, offset, now)
+        decision, learn = self.decide(item, merchant, features, score)
         if learn:
             self.scorer.learn(view)
         return decision
@@ -318,14 +317,7 @@ class Detector:
                 item = items[i]
                 try:
                     decision, learn = self.decide(
-                        item.tx,
-                        item.history,
-                        item.partition,
-                        item.offset,
-                        item.now,
-                        merchant_of(item.tx),
-                        features[start + j],
-                        score,
+                        item, merchant_of(item.tx), features[start + j], score
                     )
                 except Exception as exc:  # the caller parks it
                     done(i, exc)
@@ -340,20 +332,23 @@ class Detector:
 
     def decide(
         self,
-        tx: Transaction,
-        history: UserHistory,
-        partition: int,
-        offset: int,
-        now: datetime,
+        item: RoundItem,
         merchant: MerchantStats | None,
         features: dict[str, float],
         score: float,
     ) -> tuple[Decision, bool]:
-        """Everything :meth:`process` does once the trees scored ``tx``; and whether they learn it.
+        """All :meth:`process` does once the trees scored ``item``, and whether they learn it.
 
-        Updates ``history`` (unless the event is a redelivery); the trees' own learning is the
-        caller's, so that a batch can learn in one pass.
+        Updates the item's history (unless the event is a redelivery); the trees' own learning
+        is the caller's, so that a batch can learn in one pass.
         """
+        tx, history, partition, offset, now = (
+            item.tx,
+            item.history,
+            item.partition,
+            item.offset,
+            item.now,
+        )
         redelivered = history.has_applied(partition, offset)
         outcome = self.rules.evaluate(tx, history, features)
         reasons = list(outcome.reasons)
