@@ -153,6 +153,9 @@ class BatchHandler:
             except Exception as exc:  # one message must not stop the stream
                 await self.dead_letter_failure(message, exc)
         await self.handle_transactions(transactions)
+        for (topic, partition), offset in offsets.items():  # dead letters included: all handled
+            if topic != self.labels_topic:
+                self.stats.positions[partition] = offset
         for resolution in self.state.pending.advance(self.event_time):
             self.resolved(resolution)
         for transaction_id, held in self.state.pending.expire_held(self.partition_times):
@@ -283,7 +286,6 @@ class BatchHandler:
             )
             self.stats.shadow_hits_by_rule[hit.name] += 1
 
-        self.stats.positions[partition] = message.offset
         if message.timestamp:
             self.stats.latency_ms.observe(max(0.0, (self.clock() - message.timestamp) * 1000.0))
 

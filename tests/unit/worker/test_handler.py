@@ -155,6 +155,13 @@ def test_a_users_transactions_in_one_batch_are_decided_in_their_order() -> None:
     assert [a["transactionId"] for _, a in r.outbox.alerts] == ["t2"]
 
 
+def test_the_position_is_the_last_offset_read_whatever_the_rounds_and_dead_letters() -> None:
+    r = rig()
+    # rounds decide u1@0 and u2@2 before u1@1; the last message read is a dead letter
+    r.run(tx(0), tx(1), tx(2, user="u2"), FakeMessage(b"not json", b"junk", 3))
+    assert r.stats.positions == {0: 3}  # what the consumer lag is measured from
+
+
 def test_a_label_in_a_batch_comes_after_the_transactions_before_it() -> None:
     r = rig()
     r.run(at(0, 0.0), label(0, "t0"), at(1, 0.1))
