@@ -72,7 +72,10 @@ class KafkaSettings(_Section):
         20, ge=1, le=30000, description="Longest a fetch may wait for data (Faust uses 1500)."
     )
     producer_linger_ms: float = Field(
-        5.0, ge=0, description="Producer batching delay for alerts and dead letters, ms."
+        5.0,
+        ge=0,
+        description="Producer batching delay for records sent one at a time, ms (alerts, dead "
+        "letters and changelog records go out as record batches at the end of each batch).",
     )
     producer_request_timeout: float = Field(
         30.0,

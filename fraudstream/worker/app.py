@@ -16,8 +16,9 @@ from faust.types import StreamT
 
 from fraudstream.settings import Settings, get_settings
 from fraudstream.worker.faust_app import FraudstreamApp, faust_credentials
+from fraudstream.worker.outbox import BatchOutbox
 from fraudstream.worker.patches import raise_root_logger_level
-from fraudstream.worker.runtime import TopicOutbox, WorkerRuntime
+from fraudstream.worker.runtime import WorkerRuntime
 from fraudstream.worker.tables import (
     MERCHANT_TABLE,
     PENDING_TABLE,
@@ -25,7 +26,6 @@ from fraudstream.worker.tables import (
     FaustState,
     declare_table,
 )
-from fraudstream.worker.transactions import TransactionalOutbox
 from fraudstream.worker.web import blueprint
 
 
@@ -97,15 +97,11 @@ decisions_topic = (
     if settings.kafka.decisions_topic
     else None
 )
-outbox = (
-    TransactionalOutbox(
-        settings.kafka.alerts_topic,
-        settings.kafka.dlq_topic,
-        settings.kafka.decisions_topic or None,
-        settings.kafka.shadow_topic,
-    )
-    if settings.worker.processing_guarantee == "exactly_once"
-    else TopicOutbox(alerts_topic, dlq_topic, decisions_topic, shadow_topic)
+outbox = BatchOutbox(
+    settings.kafka.alerts_topic,
+    settings.kafka.dlq_topic,
+    settings.kafka.decisions_topic or None,
+    settings.kafka.shadow_topic,
 )
 runtime = WorkerRuntime(app, settings, state, outbox)
 app.runtime = runtime

@@ -14,17 +14,21 @@ event's partition), so recovery, standbys and rebalancing read them like any oth
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 
 class BatchProducer(Protocol):
-    """The two aiokafka producer calls a flush needs (``AIOKafkaProducer`` has them)."""
+    """The aiokafka producer calls a flush needs (``AIOKafkaProducer`` has them)."""
 
     def create_batch(self) -> Any:
         """An empty record batch builder."""
 
     async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
         """Queue a filled batch; returns a future set when the broker has it."""
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        """The topic's partitions (waits for its metadata)."""
 
 
 class ChangelogBatch:
@@ -63,15 +67,10 @@ class ChangelogBatch:
         """
         sends: list[tuple[int, int, asyncio.Future[Any]]] = []
         for partition, records in self._pending.items():
-            batch, count = producer.create_batch(), 0
-            for key, value in records.items():
-                if batch.append(key=key, value=value, timestamp=None) is None:  # batch is full
-                    sends.append((partition, count, await _send(producer, batch, topic, partition)))
-                    batch, count = producer.create_batch(), 0
-                    batch.append(key=key, value=value, timestamp=None)  # the first always fits
-                count += 1
-            if count:
-                sends.append((partition, count, await _send(producer, batch, topic, partition)))
+            for count, future in await send_record_batches(
+                producer, topic, partition, records.items()
+            ):
+                sends.append((partition, count, future))
         results = await asyncio.gather(*(future for _, _, future in sends))
         last_offsets: dict[int, int] = {}
         for (partition, count, _), metadata in zip(sends, results, strict=True):
@@ -79,6 +78,31 @@ class ChangelogBatch:
             last_offsets[partition] = max(last, last_offsets.get(partition, last))
         self._pending.clear()
         return last_offsets
+
+
+async def send_record_batches(
+    producer: BatchProducer,
+    topic: str,
+    partition: int,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+) -> list[tuple[int, asyncio.Future[Any]]]:
+    """Queue ``records`` (key, value) for one partition in as few record batches as fit.
+
+    Returns each batch's record count and the future its broker acknowledgement sets; the
+    records keep their order. One batch costs one future and one queue hop, where a
+    record sent on its own costs that each.
+    """
+    sent: list[tuple[int, asyncio.Future[Any]]] = []
+    batch, count = producer.create_batch(), 0
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:  # batch is full
+            sent.append((count, await _send(producer, batch, topic, partition)))
+            batch, count = producer.create_batch(), 0
+            batch.append(key=key, value=value, timestamp=None)  # the first always fits
+        count += 1
+    if count:
+        sent.append((count, await _send(producer, batch, topic, partition)))
+    return sent
 
 
 async def _send(

@@ -36,7 +36,8 @@ from fraudstream.settings import Settings
 from fraudstream.sinks.base import Sink
 from fraudstream.sinks.influx import InfluxSink
 from fraudstream.worker.checkpoint import ModelCheckpoint
-from fraudstream.worker.handler import BatchHandler, BatchOffsets, Outbox
+from fraudstream.worker.handler import BatchHandler, BatchOffsets
+from fraudstream.worker.outbox import BatchOutbox
 from fraudstream.worker.patches import (
     DirectDelivery,
     highwaters_from_the_broker,
@@ -60,7 +61,6 @@ from fraudstream.worker.supervision import (
 from fraudstream.worker.tables import FaustState
 from fraudstream.worker.transactions import (
     PartitionTransactions,
-    TransactionalOutbox,
     TransactionFailed,
 )
 
@@ -68,45 +68,6 @@ log = logging.getLogger("fraudstream")
 
 #: How long the start waits for topic creation before it goes on without.
 DECLARE_TOPICS_TIMEOUT_SECONDS = 20.0
-
-
-class TopicOutbox:
-    """Alerts, dead letters, shadow hits and (optionally) decisions to their Faust topics."""
-
-    def __init__(
-        self,
-        alerts: faust.types.TopicT,
-        dead_letters: faust.types.TopicT,
-        decisions: faust.types.TopicT | None = None,
-        shadow_hits: faust.types.TopicT | None = None,
-    ) -> None:
-        self.alerts = alerts
-        self.dead_letters = dead_letters
-        self.decisions = decisions
-        self.shadow_hits = shadow_hits
-
-    async def send_alert(self, key: bytes, value: bytes, *, partition: int) -> None:
-        """Publish one alert, keyed by userId."""
-        await self.alerts.send(key=key, value=value)
-
-    async def send_dead_letter(self, key: bytes | None, value: bytes, *, partition: int) -> None:
-        """Park one refused message under its original key."""
-        await self.dead_letters.send(key=key, value=value)
-
-    @property
-    def sends_decisions(self) -> bool:
-        """True when the decisions topic is on."""
-        return self.decisions is not None
-
-    async def send_decision(self, key: bytes, value: bytes, *, partition: int) -> None:
-        """Publish one decision, when the decisions topic is on."""
-        if self.decisions is not None:
-            await self.decisions.send(key=key, value=value)
-
-    async def send_shadow_hit(self, key: bytes, value: bytes, *, partition: int) -> None:
-        """Publish one shadow rule's hit, keyed by userId."""
-        if self.shadow_hits is not None:
-            await self.shadow_hits.send(key=key, value=value)
 
 
 class WorkerRuntime:
@@ -117,15 +78,15 @@ class WorkerRuntime:
         app: faust.App,
         settings: Settings,
         state: FaustState,
-        outbox: TopicOutbox | TransactionalOutbox,
+        outbox: BatchOutbox,
     ) -> None:
         self.app = app
         self.settings = settings
         self.state = state
-        self.outbox: Outbox = outbox
+        self.outbox = outbox
         #: Set under exactly-once: the batch's transactions, one per input partition.
         self.transactions: PartitionTransactions | None = None
-        if isinstance(outbox, TransactionalOutbox):
+        if settings.worker.processing_guarantee == "exactly_once":
             kafka = settings.kafka
             self.transactions = PartitionTransactions(
                 self.new_transactional_producer,
@@ -276,12 +237,15 @@ class WorkerRuntime:
     async def flush_changes(self, changes: StateChanges, offsets: BatchOffsets) -> None:
         """The batch's writes onto the broker before Faust may acknowledge its offsets.
 
-        At-least-once: the state changes onto the changelogs, through Faust's own producer.
-        Exactly-once: outputs, changes and offsets in one transaction per input partition.
+        At-least-once: the outputs onto their topics and the state changes onto the changelogs,
+        as record batches through Faust's own producer. Exactly-once: outputs, changes and
+        offsets in one transaction per input partition.
         """
         if self.transactions is None:
+            producer = kafka_producer(self.app)
+            await self.outbox.flush(producer)
             if changes:
-                await self.state.flush(changes, kafka_producer(self.app))
+                await self.state.flush(changes, producer)
             return
         try:
             await self.transactions.commit_batch(changes, offsets)
@@ -353,13 +317,14 @@ class WorkerRuntime:
             await loop.run_in_executor(None, self.sink.close, timeout)
 
     def exit_state_not_saved(self) -> NoReturn:
-        """Leave before Faust commits offsets whose profile changes did not reach the changelog.
+        """Leave before Faust commits offsets whose outputs or state changes did not reach Kafka.
 
         The producer has already retried for ``producer_request_timeout``; a restarted worker
         processes those messages again from the last commit, so nothing is lost.
         """
         log.critical(
-            "cannot write profile changes to the changelog: exiting with status %d so a "
+            "cannot write a batch's alerts, dead letters or state changes to Kafka: exiting "
+            "with status %d so a "
             "supervisor restarts the worker (offsets since the last commit will be processed "
             "again)",
             EXIT_STATE_NOT_SAVED,

@@ -4,12 +4,12 @@ Under ``FRAUDSTREAM_PROCESSING_GUARANTEE=exactly_once`` the worker owns one tran
 aiokafka producer per assigned input partition, with the stable transactional id
 ``<app id>-tx-<partition>``. For each processed batch and each input partition it read, one
 transaction carries everything that partition's messages produced: alerts, dead letters,
-decisions and shadow hits (buffered by :class:`TransactionalOutbox`), the partition's profile,
-pending-label and merchant changelog records (the changelog partition is the input
-partition), and the consumer group's offsets past the batch's last message. The batch is
-acknowledged to Faust only after every commit returned, so a ``read_committed`` reader sees
-each output once, and a restarted worker's tables (recovered with ``read_committed``) hold
-exactly the state of the offsets it resumes from.
+decisions and shadow hits (held by :class:`fraudstream.worker.outbox.BatchOutbox`, sent as
+record batches), the partition's profile, pending-label and merchant changelog records (the
+changelog partition is the input partition), and the consumer group's offsets past the batch's
+last message. The batch is acknowledged to Faust only after every commit returned, so a
+``read_committed`` reader sees each output once, and a restarted worker's tables (recovered
+with ``read_committed``) hold exactly the state of the offsets it resumes from.
 
 Faust's own exactly-once (``processing_guarantee="exactly_once"``) is not used for this: its
 transaction manager logs a failed commit or a fenced producer as a warning and carries on, picks
@@ -32,12 +32,10 @@ from aiokafka import TopicPartition
 
 from fraudstream.worker.changelog import BatchProducer
 from fraudstream.worker.handler import BatchOffsets
+from fraudstream.worker.outbox import BatchOutbox, OutputRecord, send_outputs
 from fraudstream.worker.state import StateChanges
 
 log = logging.getLogger("fraudstream")
-
-#: (topic, key, value) of one output record waiting for its partition's transaction.
-OutputRecord = tuple[str, bytes | None, bytes]
 
 
 class TransactionalProducer(BatchProducer, Protocol):
@@ -51,9 +49,6 @@ class TransactionalProducer(BatchProducer, Protocol):
 
     async def begin_transaction(self) -> None:
         """Open a transaction."""
-
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
-        """Queue one record; returns a future set when the broker has it."""
 
     async def send_offsets_to_transaction(
         self, offsets: Mapping[TopicPartition, int], group_id: str
@@ -77,58 +72,13 @@ class TransactionFailed(RuntimeError):
         self.partition = partition
 
 
-class TransactionalOutbox:
-    """Outputs held per input partition until that partition's transaction sends them."""
-
-    def __init__(
-        self,
-        alerts_topic: str,
-        dead_letters_topic: str,
-        decisions_topic: str | None = None,
-        shadow_topic: str | None = None,
-    ) -> None:
-        self.alerts_topic = alerts_topic
-        self.dead_letters_topic = dead_letters_topic
-        self.decisions_topic = decisions_topic
-        self.shadow_topic = shadow_topic
-        self.pending: defaultdict[int, list[OutputRecord]] = defaultdict(list)
-
-    @property
-    def sends_decisions(self) -> bool:
-        """True when the decisions topic is on."""
-        return bool(self.decisions_topic)
-
-    async def send_alert(self, key: bytes, value: bytes, *, partition: int) -> None:
-        """Hold one alert for ``partition``'s transaction."""
-        self.pending[partition].append((self.alerts_topic, key, value))
-
-    async def send_dead_letter(self, key: bytes | None, value: bytes, *, partition: int) -> None:
-        """Hold one dead letter for ``partition``'s transaction."""
-        self.pending[partition].append((self.dead_letters_topic, key, value))
-
-    async def send_decision(self, key: bytes, value: bytes, *, partition: int) -> None:
-        """Hold one decision, when the decisions topic is on."""
-        if self.decisions_topic:
-            self.pending[partition].append((self.decisions_topic, key, value))
-
-    async def send_shadow_hit(self, key: bytes, value: bytes, *, partition: int) -> None:
-        """Hold one shadow rule's hit."""
-        if self.shadow_topic:
-            self.pending[partition].append((self.shadow_topic, key, value))
-
-    def take(self) -> dict[int, list[OutputRecord]]:
-        """Every held record by input partition; the outbox is empty afterwards."""
-        taken, self.pending = dict(self.pending), defaultdict(list)
-        return taken
-
-
 class PartitionTransactions:
     """One transactional producer per assigned input partition; commits a batch per partition."""
 
     def __init__(
         self,
         new_producer: Callable[[str], TransactionalProducer],
-        outbox: TransactionalOutbox,
+        outbox: BatchOutbox,
         write_changes: Callable[[StateChanges, BatchProducer], Awaitable[None]],
         *,
         app_id: str,
@@ -233,7 +183,7 @@ class PartitionTransactions:
             except Exception as exc:
                 raise TransactionFailed(partition, exc) from exc
             try:
-                sent = [await producer.send(topic, value, key=key) for topic, key, value in outputs]
+                sent = await send_outputs(producer, outputs)
                 if changes:
                     await self.write_changes(changes, producer)
                 await asyncio.gather(*sent)

@@ -14,13 +14,10 @@ from fraudstream.core.detector import Detector
 from fraudstream.core.pending import DAY, PendingStore
 from fraudstream.worker.changelog import BatchProducer
 from fraudstream.worker.handler import BatchHandler
+from fraudstream.worker.outbox import BatchOutbox
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
-from fraudstream.worker.transactions import (
-    PartitionTransactions,
-    TransactionalOutbox,
-    TransactionFailed,
-)
+from fraudstream.worker.transactions import PartitionTransactions, TransactionFailed
 from tests.unit.worker.test_handler import CONFIG, NOW, FakeEvent, FakeMessage, tx
 
 INPUT, ALERTS, DLQ = "tx", "alerts", "dlq"
@@ -58,16 +55,15 @@ class FakeProducer:
     async def begin_transaction(self) -> None:
         self._call("begin")
 
-    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
-        self._call("send", topic)
-        return _done(None)
-
     def create_batch(self) -> FakeBatch:
         return FakeBatch()
 
     async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> Any:
-        self._call("changelog", topic, partition)
+        self._call(f"batch:{topic}", partition, len(batch.records))
         return _done(type("Meta", (), {"offset": 0})())
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
 
     async def send_offsets_to_transaction(
         self, offsets: Mapping[TopicPartition, int], group_id: str
@@ -115,7 +111,7 @@ class Rig:
 
 def rig(fail_on: str = "") -> Rig:
     log: list[tuple[Any, ...]] = []
-    outbox = TransactionalOutbox(ALERTS, DLQ)
+    outbox = BatchOutbox(ALERTS, DLQ)
     pending = PendingStore({}, horizon=7 * DAY, late_window=DAY, max_entries=100)
     state = WorkerState({}, pending, {}, partitions=2)
 
@@ -158,12 +154,13 @@ def test_alerts_changelog_and_offsets_go_in_one_transaction_committed_before_the
     r.run(big(7), big(8))
     assert calls(r, "app-tx-0") == [
         "begin",
-        "send",
-        "send",
-        "changelog",
+        f"batch:{ALERTS}",
+        "batch:profiles-changelog",
         "offsets",
         "commit",
     ]
+    [alerts] = [e for e in r.log if e[1] == f"batch:{ALERTS}"]
+    assert alerts[3] == 2, "both alerts in one record batch"
     [offsets] = [e for e in r.log if e[1] == "offsets"]
     assert offsets[2] == {TopicPartition(INPUT, 0): 9}, "the next offset to read, in the txn"
     assert r.acked == [7, 8]
@@ -174,11 +171,13 @@ def test_each_input_partition_commits_in_its_own_transaction() -> None:
     r.run(big(3, partition=0, user="u1"), big(5, partition=1, user="u2"))
     assert calls(r, "app-tx-0")[-2:] == ["offsets", "commit"]
     assert calls(r, "app-tx-1")[-2:] == ["offsets", "commit"]
-    changelog = {(e[0], e[3]) for e in r.log if e[1] == "changelog"}
+    changelog = {(e[0], e[2]) for e in r.log if e[1] == "batch:profiles-changelog"}
     assert changelog == {("app-tx-0", 0), ("app-tx-1", 1)}, "a partition's records, its txn"
 
 
-@pytest.mark.parametrize("failing", ["send", "changelog", "offsets", "commit"])
+@pytest.mark.parametrize(
+    "failing", [f"batch:{ALERTS}", "batch:profiles-changelog", "offsets", "commit"]
+)
 def test_a_failed_transaction_is_aborted_and_the_batch_never_acked(failing: str) -> None:
     r = rig(fail_on=failing)
     with pytest.raises(Exited):
