@@ -117,6 +117,15 @@ BEHAVIOUR_FEATURES = (
     *(f"{kind}_{name}" for name in NOVELTY_KINDS for kind in ("new", "surprise")),
     "distance",
 )
+_WINDOW_KEYS = tuple(
+    (tau, f"burst_{name}", f"spend_{name}") for tau, name in zip(WINDOWS, WINDOW_NAMES, strict=True)
+)
+_RATE_KEYS = tuple(
+    (k, j, WINDOWS[j], f"rate_z_{WINDOW_NAMES[j]}") for k, j in enumerate(PALM_WINDOWS)
+)
+_NOVELTY_KEYS = tuple(
+    (i, f"new_{kind}", f"surprise_{kind}") for i, kind in enumerate(NOVELTY_KINDS)
+)
 #: What Half-Space Trees see: each is 0 for ordinary traffic, because the trees only resolve
 #: regions holding more than a tenth of their window and would hide rare values among spread-out
 #: normal ones. Amounts far above habit (log scale), far below it (only as far as the user's
@@ -332,18 +341,19 @@ class BehaviourFeatures:
         observed = tau30 * (1.0 - math.exp(-age / tau30))
         rate = (h.counts[-1] * math.exp(-gap / tau30) + PRIOR_RATE_PER_DAY) / (observed + DAY)
         typical = max(math.expm1(h.mu_log), 0.01) if n else max(x, 0.01)
-        for i, (tau, name) in enumerate(zip(WINDOWS, WINDOW_NAMES, strict=True)):
+        counts, sums = h.counts, h.sums
+        for i, (tau, burst_key, spend_key) in enumerate(_WINDOW_KEYS):
             decay = math.exp(-gap / tau)
-            count = h.counts[i] * decay
-            total = h.sums[i] * decay
+            count = counts[i] * decay
+            total = sums[i] * decay
             expected = rate * tau * (1.0 - math.exp(-age / tau))  # what the user's rate predicts
-            out[f"burst_{name}"] = math.log((count + 1.0) / (expected + 1.0))
-            out[f"spend_{name}"] = math.log(
+            out[burst_key] = math.log((count + 1.0) / (expected + 1.0))
+            out[spend_key] = math.log(
                 (total + x + typical) / ((expected + 1.0) * typical + typical)
             )
-        for k, j in enumerate(PALM_WINDOWS):
-            count = h.counts[j] * math.exp(-gap / WINDOWS[j]) if seen else 0.0
-            out[f"rate_z_{WINDOW_NAMES[j]}"] = _poisson_z(count, h.palm[k])
+        for k, j, tau, rate_key in _RATE_KEYS:
+            count = counts[j] * math.exp(-gap / tau) if seen else 0.0
+            out[rate_key] = _poisson_z(count, h.palm[k])
         since = max(0.0, ts - h.t_alert) / DAY if h.t_alert else 365.0
         out["since_alert"] = math.log1p(since)
         out["velocity"] = h.velocity * math.exp(-gap / self.velocity_tau) if seen else 0.0
@@ -355,11 +365,13 @@ class BehaviourFeatures:
         cos_dev = (math.cos(angle) * h.tod_c + math.sin(angle) * h.tod_s) / r if r > 1e-9 else 1.0
         out["tod_dev"] = r * (1.0 - cos_dev) / 2.0
 
-        for i, (kind, value) in enumerate(zip(NOVELTY_KINDS, _novelty_values(tx), strict=True)):
+        for (i, new_key, surprise_key), value in zip(
+            _NOVELTY_KEYS, _novelty_values(tx), strict=True
+        ):
             known = h.sets[i]
             new = 0.0 if value is None or not known or token(value) in known else 1.0
-            out[f"new_{kind}"] = new
-            out[f"surprise_{kind}"] = new * (1.0 - h.p_new[i])
+            out[new_key] = new
+            out[surprise_key] = new * (1.0 - h.p_new[i])
 
         if tx.latitude is not None and tx.longitude is not None and h.places >= 2:
             d = math.hypot(tx.latitude - h.lat, tx.longitude - h.lon)

@@ -7,6 +7,7 @@ Pure Python plus River; the Faust worker, the evaluator and the benchmarks all c
 from __future__ import annotations
 
 import math
+import operator
 import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -123,6 +124,9 @@ CLASSIFIER_FEATURES = (
 #: Stored in place of the probability when the classifier was not ready at scoring time.
 NOT_SCORED = -1.0
 _NEUTRAL_MERCHANT = MerchantStats()
+_BEHAVIOUR_VALUES = operator.itemgetter(*BEHAVIOUR_FEATURES)
+_MERCHANT_VALUES = operator.itemgetter(*MERCHANT_FEATURES)
+_LOG_HINGES = tuple(math.log1p(edge) for edge in AMOUNT_HINGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,9 +370,10 @@ class Detector:
                 self.threshold.observe(score)
 
         burst = burst_zscore(features, history.n >= self.deviation.min_history)
-        named = self.classifier_input(tx, features, burst, score, levels, merchant)
+        values = self.classifier_input(tx, features, burst, score, levels, merchant)
         probability = None
         if self.classifier.ready:
+            named = dict(zip(CLASSIFIER_FEATURES, values, strict=True))
             probability = self.classifier.predict_proba_one(named)
             line = self.classifier_threshold.value
             classifier = parts["fraud_classifier"] = _half_at(probability, line)
@@ -394,7 +399,7 @@ class Detector:
         alert = Alert(alert_id_for(tx), tx, now, score, reasons, features) if alerted else None
         scored_with = NOT_SCORED if probability is None else probability
         hst_fired = 1.0 if parts["half_space_trees"] >= 0.5 else 0.0
-        model_input = (*named.values(), scored_with, hst_fired)
+        model_input = (*values, scored_with, hst_fired)
         decision = Decision(
             score,
             features,
@@ -417,19 +422,23 @@ class Detector:
         hst_score: float,
         rule_levels: list[float],
         merchant: MerchantStats | None,
-    ) -> dict[str, float]:
-        """The classifier's view of one transaction, in :data:`CLASSIFIER_FEATURES` order."""
+    ) -> tuple[float, ...]:
+        """The classifier's view of one transaction: values in :data:`CLASSIFIER_FEATURES` order.
+
+        A tuple, because every transaction's is kept until its label and only a ready
+        classifier needs the names (item getters build it at C speed).
+        """
         stats = merchant or _NEUTRAL_MERCHANT
         merchant_features = stats.features(tx.epoch_seconds, tx.amount, self.label_rate.value)
-        named = {name: features[name] for name in BEHAVIOUR_FEATURES}
-        named.update((name, merchant_features[name]) for name in MERCHANT_FEATURES)
-        named["burst_zscore"] = burst
-        named["hst_score"] = hst_score
-        named.update(zip(RULE_FEATURES, rule_levels, strict=True))
         log_amount = math.log1p(max(tx.amount, 0.0))
-        for name, edge in zip(HINGE_FEATURES, AMOUNT_HINGES, strict=True):
-            named[name] = max(0.0, log_amount - math.log1p(edge))
-        return named
+        return (
+            *_BEHAVIOUR_VALUES(features),
+            *_MERCHANT_VALUES(merchant_features),
+            burst,
+            hst_score,
+            *rule_levels,
+            *(max(0.0, log_amount - edge) for edge in _LOG_HINGES),
+        )
 
     def learn_label(
         self, model_input: tuple[float, ...], fraud: bool, event_time: float, correction: bool

@@ -29,6 +29,8 @@ def mask_pan(digits: str) -> str:
 
 def mask_text(text: str) -> str:
     """Mask every Luhn-valid 13 to 19 digit run in free text."""
+    if len(text) < 13:  # too short to hold a card number (most ids, codes and names)
+        return text
 
     def replace(match: re.Match[str]) -> str:
         digits = re.sub(r"[ -]", "", match.group(0))
