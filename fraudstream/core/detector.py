@@ -108,11 +108,14 @@ RULE_FEATURES = tuple(f"rule_{rule_id}" for rule_id in RULE_IDS)
 #: What the classifier sees, in this order (pending entries store the values as a tuple, then
 #: the probability the transaction was scored with): the user's behaviour features, the
 #: merchant's, the burst statistic, Half-Space Trees' score and every rule's level.
-#: Hinges of the amount's logarithm, a factor of 3 apart over every plausible currency scale:
-#: they let the linear classifier learn a step in the amount (a linear model on log(amount)
-#: alone can only learn a slope), wherever the labels put it.
-AMOUNT_HINGES = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1_000.0, 3_000.0, 10_000.0, 30_000.0)
-HINGE_FEATURES = tuple(f"amount_over_{int(edge)}" for edge in AMOUNT_HINGES)
+#: Hinges of the amount's logarithm, a factor of sqrt(2) apart from 1 to 46,000 (any currency's
+#: plausible card amounts): they let the linear classifier learn a step in the amount (a
+#: linear model on log(amount) alone can only learn a slope) wherever the labels put it, to
+#: within 20%. Handbook, 7-day labels, offline: AP 0.682 with hinges a factor 3 apart, 0.688
+#: a factor 2, 0.70 a factor sqrt(2) (its "amount > 220" frauds caught 0.07 -> 0.39).
+AMOUNT_HINGES = tuple(2.0 ** (k / 2) for k in range(32))
+#: ``amount_log2_over_<x>``: max(0, log(1 + amount) - log(1 + 2**x)).
+HINGE_FEATURES = tuple(f"amount_log2_over_{k / 2:g}" for k in range(32))
 CLASSIFIER_FEATURES = (
     *BEHAVIOUR_FEATURES,
     *MERCHANT_FEATURES,

@@ -67,6 +67,7 @@ from fraudstream.worker.transactions import (
 
 log = logging.getLogger("fraudstream")
 
+
 def tune_garbage_collector(young_threshold: int) -> None:
     """Collect cyclic garbage after ``young_threshold`` net allocations (Python's: 700).
 

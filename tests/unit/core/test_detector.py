@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import (
+    AMOUNT_HINGES,
     CLASSIFIER_FEATURES,
     NOT_SCORED,
     RULE_FEATURES,
@@ -223,6 +225,17 @@ def test_pending_input_carries_the_probability_it_was_scored_with() -> None:
     assert len(decision.model_input) == size + 2  # features, probability, Half-Space Trees fired
     assert decision.model_input[size] == NOT_SCORED and decision.probability is None
     assert decision.model_input[size + 1] == 0.0
+
+
+def test_every_classifier_feature_has_its_own_name() -> None:
+    """The classifier sees a dict: two features under one name would silently be one."""
+    assert len(set(CLASSIFIER_FEATURES)) == len(CLASSIFIER_FEATURES)
+
+
+def test_the_amount_hinges_let_a_step_in_the_amount_fall_within_20_percent_of_one() -> None:
+    edges = sorted(AMOUNT_HINGES)
+    assert edges[0] <= 1.0 and edges[-1] >= 30_000.0, "every plausible card amount"
+    assert all(high / low <= 1.42 for low, high in itertools.pairwise(edges))
 
 
 def ready_detector(initial: float = 0.9) -> Detector:
