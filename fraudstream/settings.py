@@ -250,10 +250,11 @@ class DetectionSettings(_Section):
         "logistic", description="The online supervised model trained from labels."
     )
     classifier_threshold: float = Field(
-        0.9,
+        1.0,
         gt=0,
         le=1,
-        description="Classifier alert line on P(fraud) until the labels have calibrated it.",
+        description="Classifier alert line on P(fraud) until the labels have calibrated it "
+        "(1 = no alert of its own before that; its probability still ranks).",
     )
     classifier_target_precision: float = Field(
         0.9,

@@ -133,7 +133,7 @@ class LabelRate:
 class CalibrationParams:
     """How the classifier's alert line follows the labels (see :class:`ThresholdFromLabels`)."""
 
-    initial: float = 0.9
+    initial: float = 1.0
     target_precision: float = 0.9
     window: int = 50_000
     min_hits: int = 10

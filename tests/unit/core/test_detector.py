@@ -238,6 +238,25 @@ def test_the_amount_hinges_let_a_step_in_the_amount_fall_within_20_percent_of_on
     assert all(high / low <= 1.42 for low, high in itertools.pairwise(edges))
 
 
+def test_a_ready_classifier_raises_no_alert_of_its_own_until_labels_calibrated_its_line() -> None:
+    """Learning online, an uncalibrated classifier's probabilities swing with the order labels
+    come in: by default it ranks, and alerts only once the labels have set its line."""
+    config = DetectorConfig(
+        hst=HSTParams(window_size=50),
+        warmup=50,
+        classifier=ClassifierParams(min_frauds=5, min_legit=20),
+    )
+    detector = Detector(config)
+    profile = UserHistory()
+    for i in range(60):
+        decision = detector.process(tx(i, 20.0 + 5000.0 * (i % 6 == 0)), profile, 0, i, T0)
+        detector.learn_label(decision.model_input, i % 6 == 0, decision.score, False)
+    assert detector.classifier.ready and detector.classifier_threshold.value == 1.0
+    high = detector.process(tx(100, 5020.0, "u9"), UserHistory(), 0, 100, T0)
+    assert high.probability is not None and high.probability > 0.5, "it has learned"
+    assert high.alert is None or "fraud_classifier" not in high.alert.reason_names
+
+
 def ready_detector(initial: float = 0.9) -> Detector:
     config = DetectorConfig(
         hst=HSTParams(window_size=50),
