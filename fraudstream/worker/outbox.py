@@ -21,19 +21,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 
 from fraudstream.worker.changelog import BatchProducer, send_record_batches
 
 #: (topic, key, value) of one output record.
 OutputRecord = tuple[str, bytes | None, bytes]
+#: What aiokafka (and Faust through it) picks a keyed record's partition with.
+_KEYED = DefaultPartitioner()
 
 
 def partition_for(key: bytes | None, partitions: Sequence[int], sticky: int) -> int:
-    """Kafka's default partitioner: murmur2 of the key over the sorted partitions.
+    """Kafka's default partitioner: murmur2 of the key over the sorted partitions (aiokafka's own).
 
     A record without a key goes to ``partitions[sticky % len(partitions)]``: one partition per
-    flush, as the Java client's sticky partitioner does, so keyless records share a batch.
+    flush, as the Java client's sticky partitioner does, so keyless records share a batch
+    (aiokafka's picks one at random per record).
 
     >>> partition_for(b"user-1", [0, 1, 2, 3], sticky=0)
     0
@@ -42,7 +45,8 @@ def partition_for(key: bytes | None, partitions: Sequence[int], sticky: int) -> 
     """
     if key is None:
         return partitions[sticky % len(partitions)]
-    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+    partition: int = _KEYED(key, partitions, partitions)
+    return partition
 
 
 async def send_outputs(
