@@ -349,9 +349,8 @@ class WorkerRuntime:
         """
         log.critical(
             "cannot write a batch's alerts, dead letters or state changes to Kafka: exiting "
-            "with status %d so a "
-            "supervisor restarts the worker (offsets since the last commit will be processed "
-            "again)",
+            "with status %d so a supervisor restarts the worker (offsets since the last commit "
+            "will be processed again)",
             EXIT_STATE_NOT_SAVED,
             exc_info=True,
         )
