@@ -14,7 +14,9 @@ ALERTS, DLQ, DECISIONS = "alerts", "dlq", "decisions"
 
 
 class FakeBatch:
-    def __init__(self, capacity: int) -> None:
+    """aiokafka's record batch builder as a list; ``append`` says None once it is full."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
         self.records: list[tuple[bytes | None, bytes | None]] = []
         self.capacity = capacity
 

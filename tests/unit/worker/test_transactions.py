@@ -19,20 +19,9 @@ from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
 from fraudstream.worker.transactions import PartitionTransactions, TransactionFailed
 from tests.unit.worker.test_handler import CONFIG, NOW, FakeEvent, FakeMessage, tx
+from tests.unit.worker.test_outbox import FakeBatch
 
 INPUT, ALERTS, DLQ = "tx", "alerts", "dlq"
-
-
-class FakeBatch:
-    def __init__(self) -> None:
-        self.records: list[tuple[bytes, bytes | None]] = []
-
-    def append(self, *, key: bytes, value: bytes | None, timestamp: None) -> object:
-        self.records.append((key, value))
-        return object()
-
-    def close(self) -> None:
-        pass
 
 
 class FakeProducer:
