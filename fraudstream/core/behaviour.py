@@ -6,14 +6,16 @@ a stream's currency, amount distribution or activity level. Why each is scaled a
 * Amount: a robust online location and spread twice, on raw amounts and on ``log1p(amount)``
   (residuals Huber-clipped at :data:`HUBER` spreads, step ``1/min(n, MEMORY)``), each giving a
   predictive z-score. Which scale fits *this* user is learned: a decayed log-likelihood ratio of
-  a normal against a log-normal model of the user's own amounts gives ``w_raw = sigmoid(LLR)``,
-  and the blended ``z`` moves from the conservative median(z_raw, z_log, 0) towards the
-  preferred scale as the evidence grows. A normal spender (amounts N(mu, mu/2)) ends up on the
-  raw scale, where five times the habit is z ~ 8; a log-normal spender on the log scale, where
-  an ordinary tenfold purchase is z ~ 3 rather than the raw z ~ 15. While history is short the
-  spread is shrunk towards a weak prior worth :data:`PRIOR_WEIGHT` transactions and widened by
-  ``1 + 1/n`` for the uncertainty of the mean; ``z_habit`` is the log-scale z-score of the
-  earlier design (prior spread 0.6), which the habit-spike rule keeps using.
+  a normal against a log-normal model of the user's own amounts gives ``w_raw = sigmoid(LLR)``
+  (each amount's vote bounded, the log scale's more tightly: large amounts, its evidence, are
+  also where fraud lands), and the blended ``z`` moves from the conservative median(z_raw,
+  z_log, 0) towards the preferred scale as the evidence grows. A normal spender (amounts N(mu,
+  mu/2)) ends up on the raw scale, where five times the habit is z ~ 8; a log-normal spender on
+  the log scale, where an ordinary tenfold purchase is z ~ 3 rather than the raw z ~ 15. While
+  history is short the spread is shrunk towards a weak prior worth :data:`PRIOR_WEIGHT`
+  transactions and widened by ``1 + 1/n`` for the uncertainty of the mean; ``z_habit`` is the
+  log-scale z-score of the earlier design (prior spread 0.6), which the habit-spike rule keeps
+  using.
 * Windows (1 min, 1 h, 1 day, 7 days, 30 days): exponentially decayed count and amount sums
   of the user's unalerted transactions (two floats per window), reported as log ratios against
   what the user's *own usual rate* predicts for the window, so "5 in an hour" is a burst for a
@@ -59,8 +61,13 @@ PRIOR_SD_LOG = 0.5
 #: Prior spread of log amounts for ``z_habit`` (typical card users: 0.35-0.8), and its weight.
 HABIT_PRIOR_SD_LOG = 0.6
 HABIT_PRIOR_WEIGHT = 2.0
-#: Each transaction's normal-vs-log-normal log-likelihood ratio is clipped to +-this.
-LLR_CLIP = 4.0
+#: Each transaction's normal-vs-log-normal log-likelihood ratio is clipped to
+#: [-LLR_CLIP_LOG, LLR_CLIP_RAW]. Evidence for the log scale comes from large amounts, which is
+#: where fraud lands (five times the habit): one missed fraud may only count half as much as
+#: a small amount the log scale finds implausible, which fraud does not fake. Measured:
+#: handbook compromised-customer recall 0.71 -> 0.77 without labels (symmetric +-4).
+LLR_CLIP_RAW = 4.0
+LLR_CLIP_LOG = 2.0
 #: Window time constants, seconds, and their names in the features.
 WINDOWS = (60.0, 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
 WINDOW_NAMES = ("1m", "1h", "1d", "7d", "30d")
@@ -464,7 +471,8 @@ class BehaviourFeatures:
             zl = (lx - h.mu_log) / sd_l
             # the log-normal density carries the Jacobian 1/(1+x): the ``- lx`` term
             term = (-0.5 * zr * zr - math.log(sd_r)) - (-0.5 * zl * zl - math.log(sd_l) - lx)
-            h.llr = h.llr * (1.0 - 1.0 / MEMORY) + _clip(term, LLR_CLIP)
+            term = LLR_CLIP_RAW if term > LLR_CLIP_RAW else max(term, -LLR_CLIP_LOG)
+            h.llr = h.llr * (1.0 - 1.0 / MEMORY) + term
         h.n = n = n + 1
         a = 1.0 / min(n, MEMORY)
         if n == 1:

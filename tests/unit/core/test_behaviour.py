@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fraudstream.core import behaviour
 from fraudstream.core.behaviour import (
     _HEAD,
     _HEAD_4,
@@ -80,6 +81,29 @@ def test_a_normal_spender_is_judged_on_the_raw_scale() -> None:
     small = MODEL.features(history, tx(10.0, later))
     assert small["z"] > -2.5 and small["z_habit"] < -4.0  # small amounts are ordinary here
     assert hst_view(small)["habit_down_w"] < 0.02
+
+
+def test_missed_frauds_rarely_tip_a_normal_spender_onto_the_log_scale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three x5 amounts folded in as ordinary (missed) leave most normal spenders on the raw
+    scale, where the next x5 is over the 4.5 line; a symmetric +-4 vote would not."""
+
+    def next_fraud_over_the_line(seed: int) -> bool:
+        rng = random.Random(seed)
+
+        def ordinary() -> float:
+            return max(1.0, rng.gauss(50.0, 25.0))
+
+        history = daily([ordinary() for _ in range(60)])
+        for day in range(60, 66, 2):
+            fold(history, 5 * ordinary(), T0 + timedelta(days=day))
+            fold(history, ordinary(), T0 + timedelta(days=day + 1))
+        return MODEL.features(history, tx(250.0, T0 + timedelta(days=66)))["z"] > 4.5
+
+    assert sum(next_fraud_over_the_line(seed) for seed in range(50)) >= 30  # measured 34
+    monkeypatch.setattr(behaviour, "LLR_CLIP_LOG", behaviour.LLR_CLIP_RAW)
+    assert sum(next_fraud_over_the_line(seed) for seed in range(50)) <= 20  # measured 14
 
 
 def test_a_small_amount_counts_below_habit_only_once_the_user_is_shown_log_normal() -> None:
