@@ -87,6 +87,12 @@ RECENT_TRANSACTIONS = 12
 #: Recent transactions older than this (before the user's newest) are forgotten, so an
 #: ordinary user keeps only a day's handful; the longest window a velocity rule may use.
 RECENT_WINDOW_SECONDS = 24 * 3600.0
+#: A run of suspicious transactions this long, spanning this much event time, with no
+#: ordinary one between, is the user's new habit and is learned (see ``update``). Fraud comes
+#: in bursts of minutes to hours, or mixed with the owner's own spending; a user who only
+#: ever looks suspicious for three days has changed.
+STREAK_TRANSACTIONS = 5
+STREAK_SECONDS = 3 * 86400.0
 #: Default time constant of the short ``velocity`` counter, seconds.
 VELOCITY_TAU = 30.0
 #: z-scores are clipped to +-this before the Student-t correction.
@@ -95,15 +101,21 @@ DAY = 86400.0
 TWO_PI = 2.0 * math.pi
 _NORMAL = NormalDist()
 
-#: Version byte of the encoding; a blob with another one is not read (but :data:`VERSION_4`).
-#: 5: the recent transactions (:data:`RECENT_TRANSACTIONS`) follow the remembered values.
-VERSION = 5
-#: The previous encoding, without recent transactions: still read (they start empty).
+#: Version byte of the encoding; a blob with another one is not read (but the two before).
+#: 5: the recent transactions (:data:`RECENT_TRANSACTIONS`) follow the remembered values;
+#: 6: the suspicious streak (its start and length) ends the head.
+VERSION = 6
+#: The previous encodings: without the streak (it starts empty), and also without recent
+#: transactions (they start empty too). Both still read.
+VERSION_5 = 5
 VERSION_4 = 4
 #: version, last partition, last offset, n, suspicious, t_first, t_last, 28 floats, places,
-#: the four set sizes, then (version 5) the number of recent transactions
-_HEAD = struct.Struct("<BiqII2d28dI5B")
+#: the four set sizes, then (version 5) the number of recent transactions, then (version 6)
+#: the streak's start and length
+_HEAD = struct.Struct("<BiqII2d28dI5BdI")
+_HEAD_5 = struct.Struct("<BiqII2d28dI5B")
 _HEAD_4 = struct.Struct("<BiqII2d28dI4B")
+_HEADS = {VERSION: _HEAD, VERSION_5: _HEAD_5, VERSION_4: _HEAD_4}
 
 BEHAVIOUR_FEATURES = (
     "history",
@@ -154,7 +166,7 @@ def token(value: object) -> int:
 
 @dataclass(slots=True)
 class UserHistory:
-    """Everything kept per user; :meth:`encode` is 287-615 bytes.
+    """Everything kept per user; :meth:`encode` is 299-627 bytes.
 
     ``last_partition``/``last_offset`` guard against re-applying a redelivered message
     (at-least-once input). ``recent_times``/``recent_amounts`` are the user's latest
@@ -189,6 +201,8 @@ class UserHistory:
     last_offset: int = -1
     recent_times: list[float] = field(default_factory=list)  # epoch seconds, ms precision
     recent_amounts: list[float] = field(default_factory=list)  # rounded to cents
+    t_streak: float = 0.0  # event time of the first of the current run of suspicious ones
+    streak: int = 0  # suspicious transactions since the user's last ordinary one
 
     @property
     def seen(self) -> bool:
@@ -228,7 +242,7 @@ class UserHistory:
         del times[:drop], amounts[:drop]
 
     def encode(self) -> bytes:
-        """Compact binary form: a 287-byte head, 4 bytes per remembered value, 16 per recent one."""
+        """Compact binary form: a 299-byte head, 4 bytes per remembered value, 16 per recent one."""
         head = _HEAD.pack(
             VERSION, self.last_partition, self.last_offset, self.n, self.suspicious,
             self.t_first, self.t_last,
@@ -236,6 +250,7 @@ class UserHistory:
             *self.counts, *self.sums, self.tod_c, self.tod_s, *self.p_new,
             self.lat, self.lon, self.dist_mean, *self.palm, self.velocity, self.t_alert,
             self.places, *(len(s) for s in self.sets), len(self.recent_times),
+            self.t_streak, self.streak,
         )  # fmt: skip
         tokens = [t for s in self.sets for t in s]
         recent = len(self.recent_times)
@@ -249,18 +264,20 @@ class UserHistory:
     def decode(cls, blob: bytes | None) -> UserHistory:
         """Inverse of :meth:`encode`; ``None`` (a new user) or a pre-v4 JSON profile: empty.
 
-        A version 4 blob is read with no recent transactions. Raises ``ValueError`` for bytes
-        that are none of these (a corrupt record must not pass).
+        A version 5 blob is read with no streak, a version 4 one also with no recent
+        transactions. Raises ``ValueError`` for bytes that are none of these (a corrupt record
+        must not pass).
         """
         if not blob or blob[:1] == b"{":  # the JSON profiles of before: start afresh
             return cls()
-        if blob[0] not in (VERSION, VERSION_4):
+        head = _HEADS.get(blob[0])
+        if head is None:
             raise ValueError(f"user history of unknown version {blob[0]}")
-        head = _HEAD if blob[0] == VERSION else _HEAD_4
         try:
             v = head.unpack_from(blob)
             sizes = v[36:40]
-            recent = v[40] if blob[0] == VERSION else 0
+            recent = v[40] if blob[0] != VERSION_4 else 0
+            t_streak, streak = v[41:43] if blob[0] == VERSION else (0.0, 0)
             tokens = struct.unpack_from(f"<{sum(sizes)}I", blob, head.size)
             moments = struct.unpack_from(f"<{2 * recent}d", blob, head.size + 4 * sum(sizes))
         except struct.error as exc:
@@ -277,6 +294,7 @@ class UserHistory:
             p_new=list(f[17:21]), lat=f[21], lon=f[22], dist_mean=f[23], palm=list(f[24:26]),
             velocity=f[26], t_alert=f[27], places=v[35], sets=sets,
             recent_times=list(moments[:recent]), recent_amounts=list(moments[recent:]),
+            t_streak=t_streak, streak=streak,
         )  # fmt: skip
 
 
@@ -403,12 +421,26 @@ class BehaviourFeatures:
         default ``suspicious``) not even the windows, so a flagged burst keeps the counts at the
         level that flagged it without making the next ordinary hour look like a burst. Every
         transaction, suspicious or alerted, joins the recent ones velocity rules count.
+
+        Unless the user has done nothing else for a while: from the
+        :data:`STREAK_TRANSACTIONS`-th suspicious transaction in a row spanning
+        :data:`STREAK_SECONDS`, they are learned as ordinary. Otherwise a user whose habit
+        really moved (a relocation, or a history begun by a fraudster) would be alerted on
+        forever, every alert keeping the history that raised it.
         """
         if alerted is None:
             alerted = suspicious
         h.last_partition, h.last_offset = partition, offset
         x = max(tx.amount, 0.0)
         ts = tx.epoch_seconds
+        if not suspicious:
+            h.t_streak, h.streak = 0.0, 0
+        else:
+            if h.streak == 0:
+                h.t_streak = ts
+            h.streak += 1
+            if h.streak >= STREAK_TRANSACTIONS and ts - h.t_streak >= STREAK_SECONDS:
+                suspicious = alerted = False  # the habit has moved: learn it (the alert stands)
         first = not h.seen
         if first:
             h.t_first = h.t_last = ts

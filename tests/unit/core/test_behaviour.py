@@ -16,12 +16,16 @@ from fraudstream.core import behaviour
 from fraudstream.core.behaviour import (
     _HEAD,
     _HEAD_4,
+    _HEAD_5,
     BEHAVIOUR_FEATURES,
     HST_FEATURES,
     RECENT_TRANSACTIONS,
     RECENT_WINDOW_SECONDS,
     SET_LIMITS,
+    STREAK_SECONDS,
+    STREAK_TRANSACTIONS,
     VERSION_4,
+    VERSION_5,
     BehaviourFeatures,
     UserHistory,
     hst_view,
@@ -220,6 +224,37 @@ def test_a_suspicious_transaction_moves_the_clock_but_not_the_habit() -> None:
     assert history.counts[0] == pytest.approx(0.0, abs=1e-9)  # alerted: not in the windows
 
 
+def suspicious(history: UserHistory, amount: float, at: datetime) -> None:
+    MODEL.update(history, tx(amount, at), 0, history.last_offset + 1, suspicious=True)
+
+
+def test_a_fraud_burst_is_never_learned_however_long() -> None:
+    history = daily([20.0] * 10)
+    start = T0 + timedelta(days=10)
+    for i in range(40):  # a fraudster's hour: 40 suspicious payments
+        suspicious(history, 500.0, start + timedelta(minutes=1.5 * i))
+    assert history.n == 10 and history.suspicious == 40 and history.streak == 40
+
+
+def test_suspicious_days_in_a_row_become_the_users_habit() -> None:
+    """A history begun by a fraudster (three card tests of 2) would flag the owner forever."""
+    history = daily([2.0, 2.1, 1.9])
+    start = T0 + timedelta(days=3)
+    days = [start + timedelta(days=0.8 * i) for i in range(12)]
+    for day in days[: STREAK_TRANSACTIONS - 1]:
+        suspicious(history, 50.0, day)
+    assert history.n == 3  # a run of four over 2.4 days: not yet
+    suspicious(history, 50.0, days[STREAK_TRANSACTIONS - 1])  # the fifth, 3.2 days after
+    assert days[STREAK_TRANSACTIONS - 1] - days[0] >= timedelta(seconds=STREAK_SECONDS)
+    assert history.n == 4 and history.streak == STREAK_TRANSACTIONS
+    for day in days[STREAK_TRANSACTIONS:]:
+        suspicious(history, 50.0, day)
+    assert history.n == 3 + 12 - (STREAK_TRANSACTIONS - 1)
+    assert MODEL.features(history, tx(50.0, days[-1] + timedelta(days=1)))["z"] < 2.0
+    MODEL.update(history, tx(50.0, days[-1] + timedelta(days=1)), 0, 99, suspicious=False)
+    assert (history.streak, history.t_streak) == (0, 0.0)  # an ordinary one ends the run
+
+
 def test_a_history_knows_the_source_positions_it_has_applied() -> None:
     history = UserHistory()
     MODEL.update(history, tx(20.0, T0), 3, 7, False)
@@ -281,6 +316,17 @@ def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
     decoded = UserHistory.decode(old)
     assert decoded.recent_times == [] and decoded.recent_amounts == []
     decoded.recent_times, decoded.recent_amounts = history.recent_times, history.recent_amounts
+    assert decoded == history
+
+
+def test_a_version_5_history_is_read_with_no_streak() -> None:
+    history = full_history()
+    history.t_streak, history.streak = 1e9, 3
+    encoded = history.encode()
+    old = bytes([VERSION_5]) + encoded[1 : _HEAD_5.size] + encoded[_HEAD.size :]
+    decoded = UserHistory.decode(old)
+    assert (decoded.t_streak, decoded.streak) == (0.0, 0)
+    decoded.t_streak, decoded.streak = history.t_streak, history.streak
     assert decoded == history
 
 
