@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install system-deps demo test lint audit format clean
+.PHONY: install system-deps demo test lint audit format native clean
 
 $(BIN)/fraudstream: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: install ## ruff and mypy, as CI runs them
 
 audit: install ## dependency vulnerability audit (pip-audit; reports when PyPI's data is unreachable)
 	scripts/audit $(BIN)
+
+native: install ## compile the detection core's hot modules with mypyc (opt-in; undo: fraudstream native clean)
+	$(BIN)/fraudstream native build
 
 format: install
 	$(BIN)/ruff format .

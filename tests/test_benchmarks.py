@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["run.py", "latency.py", "memory.py", "scaling.py", "influx_sink.py", "hst_batch.py"]
+SCRIPTS = [
+    "run.py",
+    "latency.py",
+    "memory.py",
+    "scaling.py",
+    "influx_sink.py",
+    "hst_batch.py",
+    "native.py",
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -1,4 +1,5 @@
-"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq, label, rules, backtest."""
+"""The ``fraudstream`` command: worker, demo, tail, evaluate, replay-dlq, label, rules, backtest,
+native."""
 
 from __future__ import annotations
 
@@ -195,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fraud-share", type=float, default=0.02, help="share of fraud")
     demo.add_argument("--show", type=int, default=8, help="alerts to print in full")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the load")
+
+    native = sub.add_parser(
+        "native",
+        help="compile the detection core's hot modules with mypyc (opt-in, ~20%% less CPU)",
+    )
+    native.add_argument("action", choices=("build", "clean", "status"), help="what to do")
     return parser
 
 
@@ -303,6 +310,10 @@ def main(argv: list[str] | None = None) -> None:
             args.duration, args.rate, args.users, args.fraud_share, args.show, args.seed
         )
         sys.exit(run_demo(options))
+    elif args.command == "native":
+        from fraudstream.cli.native import run_native
+
+        sys.exit(run_native(args.action))
 
 
 async def _rules_command(args: argparse.Namespace) -> int:

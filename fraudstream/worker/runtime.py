@@ -21,6 +21,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from fraudstream import native
 from fraudstream.core.detector import Detector
 from fraudstream.core.rule_definitions import RuleDefinition, RuleSet, seed_definitions
 from fraudstream.kafka.connection import (
@@ -162,6 +163,7 @@ class WorkerRuntime:
             self.delivery = DirectDelivery(self.app, self.settings.consumed_topics, maxsize)
             self.delivery.install()
         tune_garbage_collector(worker.gc_young_threshold)
+        log.info("detection core: %s", native.require_current().describe())
         if worker.log_repeat_interval:  # aiokafka logs every retry (~120 lines/s with no broker)
             throttle_noisy_loggers(worker.log_repeat_interval)
         self.restore_model()
