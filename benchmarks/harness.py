@@ -141,6 +141,8 @@ class Deployment:
     partitions: int = 4
     influx: InfluxV2Proxy | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Where the workers start (their ``python -m fraudstream`` imports the package there).
+    package_root: Path | None = None
     workers: list[WorkerProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -176,7 +178,8 @@ class Deployment:
         for _ in range(count):
             n = len(self.workers)
             env = {**self.env, "FRAUDSTREAM_DATA_DIR": str(self.workdir / f"worker-{n}")}
-            worker = WorkerProcess(env, self.workdir / f"worker-{n}.log", log_level="warn")
+            log = self.workdir / f"worker-{n}.log"
+            worker = WorkerProcess(env, log, log_level="warn", cwd=self.package_root)
             self.workers.append(worker.start())
         for worker in self.workers:
             worker.wait_ready()

@@ -39,11 +39,20 @@ class WorkerFailed(RuntimeError):
 class WorkerProcess:
     """A ``fraudstream worker`` child with its own web port, data dir and log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, log_level: str = "info") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        log_level: str = "info",
+        cwd: Path | None = None,
+    ) -> None:
+        """``cwd``: where the child starts, so ``python -m`` imports the package found there
+        first (a benchmark runs a compiled copy this way); default: this process's."""
         self.web_port = free_port()
         self.env = {**os.environ, **env, "FRAUDSTREAM_WEB_PORT": str(self.web_port)}
         self.log_path = log_path
         self.log_level = log_level
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,7 +65,12 @@ class WorkerProcess:
         cmd = [sys.executable, "-m", "fraudstream", "worker", "-l", self.log_level]
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,
         )
         log.close()
         return self
