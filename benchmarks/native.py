@@ -17,7 +17,6 @@ events/s by the clock and per second of the worker's CPU. Figures, not assertion
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from benchmarks.harness import (  # noqa: E402
     transactions,
 )
 from fraudstream import native  # noqa: E402
+from tests.support.package_copy import copy_package  # noqa: E402
 
 CHILD = """
 import itertools, sys, time
@@ -48,17 +48,6 @@ started = time.process_time()
 ev.run_offline(records, settings, labels)
 print((time.process_time() - started) / count * 1e6)
 """
-
-
-def copy_package(target: Path) -> Path:
-    """fraudstream and producer, without compiled modules, under ``target``."""
-    for name in ("fraudstream", "producer"):
-        shutil.copytree(
-            ROOT / name,
-            target / name,
-            ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", native.MANIFEST),
-        )
-    return target
 
 
 def cost(root: Path, count: int) -> float:

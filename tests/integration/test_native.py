@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from fraudstream import native
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.package_copy import copy_package
 
 #: Decides a labeled stream (labels included) offline and prints where the compiled modules
 #: were loaded from, then a digest of every decision.
@@ -39,13 +38,7 @@ print(len(decisions), alerts, digest)
 
 
 def copy_of_the_package(tmp_path: Path) -> Path:
-    for name in ("fraudstream", "producer"):
-        shutil.copytree(
-            ROOT / name,
-            tmp_path / name,
-            ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", native.MANIFEST),
-        )
-    return tmp_path / "fraudstream"
+    return copy_package(tmp_path) / "fraudstream"
 
 
 def decide(root: Path) -> tuple[list[str], str]:
