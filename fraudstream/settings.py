@@ -172,6 +172,13 @@ class DetectionSettings(_Section):
         description="Unfamiliar-place rule: fires on a new merchant in a new country when the "
         "amount's z-score against the user's habit is at least this.",
     )
+    unfamiliar_place_distance_ratio: float = Field(
+        3.0,
+        ge=0,
+        description="Unfamiliar-place rule: where a transaction has coordinates, it must also "
+        "lie at least this many times the user's usual distance from their centre (0: "
+        "coordinates do not matter).",
+    )
     deviation_zscore: float = Field(
         4.5,
         gt=0,
@@ -306,6 +313,7 @@ class DetectionSettings(_Section):
             habit_spike_zscore=self.habit_spike_zscore,
             habit_spike_min_history=self.habit_spike_min_history,
             unfamiliar_place_zscore=self.unfamiliar_place_zscore,
+            unfamiliar_place_distance_ratio=self.unfamiliar_place_distance_ratio,
             deviation_zscore=self.deviation_zscore,
             deviation_min_history=self.deviation_min_history,
             deviation_zscore_after_alert=self.deviation_zscore_after_alert,

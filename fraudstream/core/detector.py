@@ -67,6 +67,7 @@ class DetectorConfig:
     habit_spike_zscore: float = 4.5
     habit_spike_min_history: int = 3
     unfamiliar_place_zscore: float = 2.0
+    unfamiliar_place_distance_ratio: float = 3.0
     deviation_zscore: float = 4.5
     deviation_min_history: int = 5
     deviation_zscore_after_alert: float = 3.0
@@ -190,7 +191,11 @@ def builtin_rules(config: DetectorConfig) -> tuple[Rule, ...]:
     return (
         AmountThresholdRule(config.amount_threshold),
         HabitSpikeRule(config.habit_spike_zscore, config.habit_spike_min_history),
-        UnfamiliarPlaceRule(config.unfamiliar_place_zscore, config.habit_spike_min_history),
+        UnfamiliarPlaceRule(
+            config.unfamiliar_place_zscore,
+            config.habit_spike_min_history,
+            config.unfamiliar_place_distance_ratio,
+        ),
         _deviation_rule(config),
     )
 

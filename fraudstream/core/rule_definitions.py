@@ -118,11 +118,14 @@ class HabitSpikeKind(_Kind):
 
 
 class UnfamiliarPlaceKind(_Kind):
-    """Fires on a new merchant in a new country whose amount's z-score reaches ``zscore``."""
+    """Fires on a new merchant in a new country whose amount's z-score reaches ``zscore``
+    (and, where the transaction has coordinates, at least ``distance_ratio`` times the user's
+    usual distance from their centre)."""
 
     type: Literal["unfamiliar_place"] = "unfamiliar_place"
     zscore: _Finite
     min_history: int = Field(ge=1)
+    distance_ratio: _Finite = Field(3.0, ge=0)
 
 
 class UserDeviationKind(_Kind):
@@ -316,7 +319,7 @@ def build_rule(definition: RuleDefinition) -> DefinedRule | DefinedAllowList:
     elif isinstance(kind, HabitSpikeKind):
         inner = HabitSpikeRule(kind.zscore, kind.min_history)
     elif isinstance(kind, UnfamiliarPlaceKind):
-        inner = UnfamiliarPlaceRule(kind.zscore, kind.min_history)
+        inner = UnfamiliarPlaceRule(kind.zscore, kind.min_history, kind.distance_ratio)
     elif isinstance(kind, UserDeviationKind):
         inner = UserDeviationRule(
             kind.zscore,
@@ -634,6 +637,10 @@ class BuiltinRuleSettings(Protocol):
         """Unfamiliar-place rule: z-score it fires at."""
 
     @property
+    def unfamiliar_place_distance_ratio(self) -> float:
+        """Unfamiliar-place rule: how much further than usual from the user's centre."""
+
+    @property
     def deviation_zscore(self) -> float:
         """User-deviation rule: amount z-score it fires at."""
 
@@ -687,11 +694,13 @@ def seed_definitions(
         ),
         (
             ReasonName.UNFAMILIAR_PLACE,
-            "New merchant in a new country at an unusual amount.",
-            "FRAUDSTREAM_UNFAMILIAR_PLACE_ZSCORE and FRAUDSTREAM_HABIT_SPIKE_MIN_HISTORY",
+            "New merchant in a new country at an unusual amount, far away where located.",
+            "FRAUDSTREAM_UNFAMILIAR_PLACE_ZSCORE, FRAUDSTREAM_UNFAMILIAR_PLACE_DISTANCE_RATIO "
+            "and FRAUDSTREAM_HABIT_SPIKE_MIN_HISTORY",
             UnfamiliarPlaceKind(
                 zscore=settings.unfamiliar_place_zscore,
                 min_history=settings.habit_spike_min_history,
+                distance_ratio=settings.unfamiliar_place_distance_ratio,
             ),
         ),
         (

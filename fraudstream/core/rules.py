@@ -133,21 +133,43 @@ class UnfamiliarPlaceRule:
 
     The account-takeover pattern: each part alone is ordinary (travel, a new shop, a bigger
     purchase), together they are rare. Needs the user to have known places, and
-    ``min_history`` transactions for the amount's ``z_habit``.
+    ``min_history`` transactions for the amount's ``z_habit``. Where the transaction has
+    coordinates and the user known places, it must also lie at least ``distance_ratio`` times
+    the user's usual distance from their centre: a new shop across a border near home is not
+    an unfamiliar place (on the persona stream, 26 of the rule's 48 lone alerts were such).
+
+    >>> from datetime import datetime, timezone
+    >>> rule = UnfamiliarPlaceRule(2.0, 3)
+    >>> history = UserHistory(n=10, places=10)
+    >>> unusual = {"new_country": 1.0, "new_merchant": 1.0, "z_habit": 3.0}
+    >>> when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> abroad = Transaction("t", "u", 90.0, when, country="FR", latitude=48.9, longitude=2.4)
+    >>> rule.level(abroad, history, {**unusual, "distance": math.log1p(1.5)})
+    0.0
+    >>> rule.check(abroad, history, {**unusual, "distance": math.log1p(8.0)}).details
+    {'newCountry': 'FR', 'newMerchant': None, 'zscore': 3.0, 'threshold': 2.0, 'distanceRatio': 8.0}
     """
 
     zscore_threshold: float
     min_history: int
+    distance_ratio: float = 3.0
     name: ReasonName = ReasonName.UNFAMILIAR_PLACE
 
+    def located(self, tx: Transaction, history: UserHistory) -> bool:
+        """Whether the distance from the user's usual place can be judged."""
+        return tx.latitude is not None and tx.longitude is not None and history.places >= 2
+
     def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
-        """1 for a new merchant in a new country at an unusual amount, else 0."""
+        """1 for a new merchant in a new country at an unusual amount (far away, where
+        coordinates tell), else 0."""
         fires = (
             history.n >= self.min_history
             and features["new_country"] > 0.0
             and features["new_merchant"] > 0.0
             and features["z_habit"] >= self.zscore_threshold
         )
+        if fires and self.located(tx, history):
+            fires = features["distance"] >= math.log1p(self.distance_ratio)
         return 1.0 if fires else 0.0
 
     def check(
@@ -156,12 +178,14 @@ class UnfamiliarPlaceRule:
         """The reason for a new merchant in a new country at an unusual amount, else ``None``."""
         if self.level(tx, history, features) < 0.5:
             return None
-        details = {
+        details: dict[str, Any] = {
             "newCountry": tx.country,
             "newMerchant": tx.merchant,
             "zscore": round(features["z_habit"], 2),
             "threshold": float(self.zscore_threshold),
         }
+        if self.located(tx, history):
+            details["distanceRatio"] = round(math.expm1(features["distance"]), 1)
         return Reason(ReasonKind.RULE, self.name, details)
 
 

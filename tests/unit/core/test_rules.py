@@ -97,6 +97,25 @@ def test_unfamiliar_place_needs_new_merchant_new_country_and_an_unusual_amount()
     assert check(rule, 150.0, history(HABIT[:2]), **ABROAD) is None  # too little history
 
 
+def test_where_coordinates_are_given_an_unfamiliar_place_must_also_be_far_from_home() -> None:
+    """The user pays around (50, 10), usually within ~0.1 degrees of their centre: a new shop
+    across the border nearby is not an unfamiliar place, one a continent away is."""
+    h = UserHistory()
+    spots = [(50.0, 10.0), (50.1, 10.0), (50.0, 10.1), (49.9, 10.0), (50.0, 9.9)]
+    for i, (lat, lon) in enumerate(spots * 2):
+        at = T0 - timedelta(hours=len(spots) * 2 - i)
+        MODEL.update(h, tx(HABIT[i % 5], at, latitude=lat, longitude=lon, **HOME), 0, i, False)
+    rule = UnfamiliarPlaceRule(zscore_threshold=2.0, min_history=3, distance_ratio=3.0)
+    assert check(rule, 150.0, h, latitude=50.15, longitude=10.1, **ABROAD) is None
+    reason = check(rule, 150.0, h, latitude=6.5, longitude=3.4, **ABROAD)
+    assert reason is not None and reason["distanceRatio"] > 100
+    without = UnfamiliarPlaceRule(zscore_threshold=2.0, min_history=3, distance_ratio=0.0)
+    assert check(without, 150.0, h, latitude=50.15, longitude=10.1, **ABROAD) is not None
+    # no coordinates on the payment, or none known for the user: judged as before
+    assert "distanceRatio" not in (check(rule, 150.0, h, **ABROAD) or {"distanceRatio": 0})
+    assert check(rule, 150.0, history(HABIT), latitude=50.15, longitude=10.1, **ABROAD)
+
+
 DEVIATION = UserDeviationRule(
     zscore_threshold=4.5, min_history=5, zscore_after_alert=3.0, burst_threshold=4.0
 )
