@@ -29,6 +29,7 @@ TRANSACTION_FIELDS = (
     "hour",
     "weekday",
 )
+SQRT2 = math.sqrt(2.0)
 #: Every name an expression may use: the transaction's values and the behaviour features.
 EXPRESSION_FIELDS = frozenset(TRANSACTION_FIELDS) | frozenset(BEHAVIOUR_FEATURES)
 
@@ -193,17 +194,23 @@ def burst_zscore(features: dict[str, float], amount_known: bool) -> float:
     """The burst statistic, in normal-equivalent z units against the user's own rate.
 
     The largest of: the Poisson tail of the last minute's and the last hour's count against the
-    user's own Palm mean, and the Stouffer combination ``(rate_z_1m + |z|) / sqrt(2)`` of a quick
-    repeat with an amount far from habit in either direction (card testing: tiny amounts
-    seconds apart). ``|z|`` counts only once the user's amounts are ``amount_known``.
+    user's own Palm mean, and Stouffer combinations ``(rate_z + |z|) / sqrt(2)`` of a quick
+    repeat with an amount far from habit: within the minute in either direction, within the
+    hour only below habit (card testing: tiny amounts seconds or minutes apart; a larger
+    purchase within the hour of another is how people shop, and the amount rules judge it).
+    The amount counts only once the user's amounts are ``amount_known``.
 
     >>> burst_zscore({"rate_z_1m": 3.0, "rate_z_1h": 1.0, "z": -3.0}, amount_known=True)
     4.242640687119285
+    >>> minutes_apart = {"rate_z_1m": 0.0, "rate_z_1h": 2.6, "z": -4.0}
+    >>> round(burst_zscore(minutes_apart, True), 2), burst_zscore({**minutes_apart, "z": 4.0}, True)
+    (4.67, 2.6)
     """
-    rate = features["rate_z_1m"]
-    z = abs(features["z"]) if amount_known else 0.0
-    stouffer = (rate + z) / math.sqrt(2.0) if rate > 0.0 else 0.0
-    return max(rate, features["rate_z_1h"], stouffer)
+    rate, rate_1h = features["rate_z_1m"], features["rate_z_1h"]
+    z = features["z"] if amount_known else 0.0
+    stouffer = (rate + abs(z)) / SQRT2 if rate > 0.0 else 0.0
+    below = (rate_1h - z) / SQRT2 if rate_1h > 0.0 and z < 0.0 else 0.0
+    return max(rate, rate_1h, stouffer, below)
 
 
 @dataclass(frozen=True, slots=True)

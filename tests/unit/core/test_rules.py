@@ -155,6 +155,22 @@ def test_user_deviation_fires_on_a_burst_against_the_users_own_rate() -> None:
     assert reason["zscore"] >= reason["threshold"] == 4.0
 
 
+def test_tiny_amounts_minutes_apart_are_a_burst_for_a_once_a_day_user() -> None:
+    """Card testing spaced out past the minute: the hour's count alone is not yet surprising,
+    with amounts far below habit it is; the same rhythm at habitual or larger amounts is not."""
+
+    def second_of_two(amount: float) -> dict[str, Any] | None:
+        h = history(STEADY * 4, gap=timedelta(days=1))
+        MODEL.update(h, tx(amount, T0), 0, 100, False)
+        return check(DEVIATION, amount, h, at=T0 + timedelta(minutes=4))
+
+    tested = second_of_two(1.0)
+    assert tested is not None and tested["part"] == "burst"
+    assert tested["zscore"] >= tested["threshold"] == 4.0
+    assert second_of_two(100.0) is None  # habitual amount: a second purchase within the hour
+    assert second_of_two(130.0) is None  # above habit: for the amount rules to judge
+
+
 def at_second(second: float) -> datetime:
     return datetime.fromtimestamp(second, timezone.utc)
 
