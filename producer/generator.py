@@ -17,7 +17,7 @@ import itertools
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -190,7 +190,7 @@ class UserHabits:
     median_amount: float
     amount_sigma: float  # sigma of log(amount)
     transactions_per_day: float
-    active_start_ms: int  # offset of the active day from UTC midnight (see ScenarioGenerator)
+    active_start_ms: int  # offset of the active day from the start's time of day
     active_length_ms: int
     usual_merchants: tuple[str, ...]
     home_country: str
@@ -224,6 +224,11 @@ def draw_user_habits(params: GeneratorParameters, rng: random.Random) -> list[Us
     weights = [weight for _, weight in HOME_COUNTRIES]
     width = max(6, len(str(params.users)))
     low_median, high_median = params.median_amount_bounds
+    # Active hours count from the start's time of day (UTC midnight for the default start), so
+    # a stream started at any moment (the demo starts now) is the same stream, shifted: which
+    # users are awake first, and so every later draw, no longer depends on the hour it starts
+    # at (it did: 1 to 39 frauds in the demo's first 1,200 transactions).
+    phase = epoch_ms(params.start_time) % MILLISECONDS_PER_DAY
     users = []
     for index in range(params.users):
         median = rng.lognormvariate(
@@ -241,7 +246,7 @@ def draw_user_habits(params: GeneratorParameters, rng: random.Random) -> list[Us
                 transactions_per_day=rng.lognormvariate(
                     math.log(params.transactions_per_user_per_day), params.user_activity_spread
                 ),
-                active_start_ms=start_hour * MILLISECONDS_PER_HOUR,
+                active_start_ms=(start_hour * MILLISECONDS_PER_HOUR + phase) % MILLISECONDS_PER_DAY,
                 active_length_ms=active_hours * MILLISECONDS_PER_HOUR,
                 usual_merchants=tuple(merchant_name(m) for m in merchants),
                 home_country=rng.choices(countries, weights)[0],
@@ -285,16 +290,7 @@ class ScenarioGenerator:
 
     def __init__(self, params: GeneratorParameters | None = None) -> None:
         self.params = params or GeneratorParameters()
-        users = draw_user_habits(self.params, random.Random(f"{self.params.seed}:users"))
-        # Active hours count from the start's time of day (UTC midnight for the default
-        # start), so a stream started at any moment (the demo starts now) is the same stream,
-        # shifted: which users are awake first, and so every later draw, no longer depends on
-        # the hour it starts at (it did: 1 to 39 frauds in the demo's first 1,200 transactions).
-        phase = epoch_ms(self.params.start_time) % MILLISECONDS_PER_DAY
-        self.users = [
-            replace(user, active_start_ms=(user.active_start_ms + phase) % MILLISECONDS_PER_DAY)
-            for user in users
-        ]
+        self.users = draw_user_habits(self.params, random.Random(f"{self.params.seed}:users"))
 
     def __iter__(self) -> Iterator[LabeledTransaction]:
         return self._stream()
