@@ -205,6 +205,22 @@ class UserHistory:
     t_streak: float = 0.0  # event time of the first of the current run of suspicious ones
     streak: int = 0  # suspicious transactions since the user's last ordinary one
 
+    def predictive_spreads(self) -> tuple[float, float]:
+        """Spreads of the next amount on the raw and the log scale (the user has amounts):
+        shrunk towards the prior while history is short, widened for the mean's uncertainty.
+        The z-scores and the normal-vs-log-normal evidence both use them."""
+        n = self.n
+        widen = 1.0 + 1.0 / n
+        prior_raw = (PRIOR_CV_RAW * abs(self.mu_raw)) ** 2 + 1e-6
+        var_r = (n * self.var_raw + PRIOR_WEIGHT * prior_raw) / (n + PRIOR_WEIGHT)
+        var_l = (n * self.var_log + PRIOR_WEIGHT * PRIOR_SD_LOG**2) / (n + PRIOR_WEIGHT)
+        return math.sqrt(var_r * widen), math.sqrt(var_l * widen)
+
+    def locates(self, tx: Transaction) -> bool:
+        """Whether ``tx``'s distance from the user's usual place can be judged: it has
+        coordinates and the user at least two known places."""
+        return tx.latitude is not None and tx.longitude is not None and self.places >= 2
+
     @property
     def seen(self) -> bool:
         """True once any transaction of the user was folded in (suspicious ones too)."""
@@ -336,12 +352,10 @@ class BehaviourFeatures:
             out["z_habit"] = 0.0
         else:
             widen = 1.0 + 1.0 / n
-            prior_raw = (PRIOR_CV_RAW * abs(h.mu_raw)) ** 2 + 1e-6
-            var_r = (n * h.var_raw + PRIOR_WEIGHT * prior_raw) / (n + PRIOR_WEIGHT)
-            var_l = (n * h.var_log + PRIOR_WEIGHT * PRIOR_SD_LOG**2) / (n + PRIOR_WEIGHT)
+            sd_r, sd_l = h.predictive_spreads()
             dof = min(n, MEMORY) + PRIOR_WEIGHT - 1.0
-            z_raw = _t_to_z(_clip((x - h.mu_raw) / math.sqrt(var_r * widen), Z_CLIP), dof)
-            z_log = _t_to_z(_clip((lx - h.mu_log) / math.sqrt(var_l * widen), Z_CLIP), dof)
+            z_raw = _t_to_z(_clip((x - h.mu_raw) / sd_r, Z_CLIP), dof)
+            z_log = _t_to_z(_clip((lx - h.mu_log) / sd_l, Z_CLIP), dof)
             w = 1.0 / (1.0 + math.exp(-_clip(h.llr, 30.0)))
             # undecided (w ~ 0.5): the conservative median(z_raw, z_log, 0); decided: the
             # scale this user's amounts follow
@@ -399,7 +413,8 @@ class BehaviourFeatures:
             out[new_key] = new
             out[surprise_key] = new * (1.0 - h.p_new[i])
 
-        if tx.latitude is not None and tx.longitude is not None and h.places >= 2:
+        if h.locates(tx):
+            assert tx.latitude is not None and tx.longitude is not None  # what locates checks
             d = math.hypot(tx.latitude - h.lat, tx.longitude - h.lon)
             out["distance"] = math.log1p(min(d / (h.dist_mean + 1e-9), 1e3))
         else:
@@ -498,12 +513,9 @@ class BehaviourFeatures:
         lx = math.log1p(x)
         n = h.n
         if n >= 3:  # likelihood ratio of the two scales, on the estimates before this amount
-            # the predictive spreads the z-scores use (see ``features``): the plug-in ones of
-            # three to ten amounts are noisy enough to tip a log-normal spender onto the raw scale
-            widen = (1.0 + 1.0 / n) / (n + PRIOR_WEIGHT)
-            prior_raw = (PRIOR_CV_RAW * abs(h.mu_raw)) ** 2 + 1e-6
-            sd_r = math.sqrt((n * h.var_raw + PRIOR_WEIGHT * prior_raw) * widen)
-            sd_l = math.sqrt((n * h.var_log + PRIOR_WEIGHT * PRIOR_SD_LOG**2) * widen)
+            # the predictive spreads the z-scores use: the plug-in ones of three to ten
+            # amounts are noisy enough to tip a log-normal spender onto the raw scale
+            sd_r, sd_l = h.predictive_spreads()
             zr = (x - h.mu_raw) / sd_r
             zl = (lx - h.mu_log) / sd_l
             # the log-normal density carries the Jacobian 1/(1+x): the ``- lx`` term

@@ -156,10 +156,6 @@ class UnfamiliarPlaceRule:
     distance_ratio: float = 3.0
     name: ReasonName = ReasonName.UNFAMILIAR_PLACE
 
-    def located(self, tx: Transaction, history: UserHistory) -> bool:
-        """Whether the distance from the user's usual place can be judged."""
-        return tx.latitude is not None and tx.longitude is not None and history.places >= 2
-
     def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
         """1 for a new merchant in a new country at an unusual amount (far away, where
         coordinates tell), else 0."""
@@ -169,7 +165,7 @@ class UnfamiliarPlaceRule:
             and features["new_merchant"] > 0.0
             and features["z_habit"] >= self.zscore_threshold
         )
-        if fires and self.located(tx, history):
+        if fires and history.locates(tx):
             fires = features["distance"] >= math.log1p(self.distance_ratio)
         return 1.0 if fires else 0.0
 
@@ -185,7 +181,7 @@ class UnfamiliarPlaceRule:
             "zscore": round(features["z_habit"], 2),
             "threshold": float(self.zscore_threshold),
         }
-        if self.located(tx, history):
+        if history.locates(tx):
             details["distanceRatio"] = round(math.expm1(features["distance"]), 1)
         return Reason(ReasonKind.RULE, self.name, details)
 
