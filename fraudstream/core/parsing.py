@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,6 +22,8 @@ EPOCH_MS_CUTOFF = 1e11
 #: Upper bound on a sane timestamp (year 9999) so datetime never overflows.
 MAX_EPOCH_SECONDS = 253_402_300_799
 MAX_USER_ID_LENGTH = 256
+#: An amount sent as a string: digits with an optional decimal point, nothing else.
+DECIMAL_AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]*)?|\.[0-9]+")
 
 
 class InvalidField(ValueError):
@@ -136,7 +139,19 @@ def parse_user_id(value: Any, name: str = "userId") -> str:
 
 
 def parse_amount(value: Any, name: str = "amount") -> float:
-    """A finite number >= 0; booleans and strings are refused."""
+    """A finite number >= 0, or a plain decimal string such as ``"12.50"``.
+
+    Payment systems often send money as decimal strings so no float rounds it on the way;
+    anything else in a string (units, thousands separators, exponents) is refused.
+
+    >>> parse_amount(15000), parse_amount(" 12.50 "), parse_amount(".5")
+    (15000.0, 12.5, 0.5)
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not DECIMAL_AMOUNT.fullmatch(text):
+            raise InvalidField(f"{name!r} must be a number or a decimal string, got {value[:32]!r}")
+        value = float(text)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidField(f"{name!r} must be a number, got {_json_type(value)}")
     amount = float(value)

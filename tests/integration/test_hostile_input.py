@@ -31,7 +31,7 @@ def hostile(rng: random.Random, i: int) -> bytes:
     if kind == 5:
         return orjson.dumps({"userId": ["u"], "amount": 5, "timestamp": 0})  # wrong type
     if kind == 6:
-        return orjson.dumps({"userId": "u", "amount": "5", "timestamp": 0})
+        return orjson.dumps({"userId": "u", "amount": "5 EUR", "timestamp": 0})
     if kind == 7:
         return b""
     if kind == 8:

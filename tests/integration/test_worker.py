@@ -92,7 +92,7 @@ def test_bad_messages_go_to_the_dead_letter_topic_and_the_worker_keeps_going(
     bad = [
         (b"k1", b"not json at all"),
         (b"k2", b"[1, 2, 3]"),
-        (b"k3", b'{"userId": "u1", "amount": "12", "timestamp": "2024-12-04T15:00:00Z"}'),
+        (b"k3", b'{"userId": "u1", "amount": "12 EUR", "timestamp": "2024-12-04T15:00:00Z"}'),
         (b"k4", b'{"userId": "u1", "amount": NaN, "timestamp": "2024-12-04T15:00:00Z"}'),
         (b"k5", b'{"userId": true, "amount": 5, "timestamp": "2024-12-04T15:00:00Z"}'),
         (b"k6", b'{"userId": "u1", "amount": 5}'),

@@ -63,7 +63,9 @@ def test_invalid_user_ids_are_rejected(user_id: object) -> None:
     assert "userId" in result.detail
 
 
-@pytest.mark.parametrize("amount", [True, False, -0.01, "12", None, [], {}])
+@pytest.mark.parametrize(
+    "amount", [True, False, -0.01, "-5", "12 EUR", "1,000", "1e3", "nan", "", None, [], {}]
+)
 def test_invalid_amounts_are_rejected(amount: object) -> None:
     result = parse({"userId": "u", "amount": amount, "timestamp": "2024-12-04T15:00:00Z"})
     assert isinstance(result, Rejection)
@@ -74,6 +76,11 @@ def test_invalid_amounts_are_rejected(amount: object) -> None:
 def test_non_finite_amounts_are_rejected(literal: bytes) -> None:
     raw = b'{"userId": "u", "amount": ' + literal + b', "timestamp": "2024-12-04T15:00:00Z"}'
     assert isinstance(parse_transaction(raw, SOURCE, LIMIT), Rejection)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("12", 12.0), (" 12.50 ", 12.5), ("0.5", 0.5)])
+def test_amounts_sent_as_decimal_strings_are_read_as_numbers(text: str, expected: float) -> None:
+    assert ok(amount=text).amount == expected
 
 
 def test_zero_amount_is_valid() -> None:
