@@ -18,7 +18,13 @@ from aiokafka.errors import KafkaError
 
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
 from fraudstream.settings import FieldSettings, KafkaSettings
-from producer.csv_replay import CSV_FORMATS, CsvFormatError, CsvReplay, CsvScan
+from producer.csv_replay import (
+    CSV_FORMATS,
+    DEFAULT_LABEL_COLUMN,
+    CsvFormatError,
+    CsvReplay,
+    CsvScan,
+)
 from producer.generator import (
     DEFAULT_FRAUD_SHARE,
     DEFAULT_RULE_THRESHOLD,
@@ -357,6 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
             "FRAUDSTREAM_FIELD_* give (default: %(default)s)"
         ),
     )
+    replay.add_argument(
+        "--label-column",
+        default=DEFAULT_LABEL_COLUMN,
+        metavar="NAME",
+        help="the generic CSV's ground-truth column, 0/1 or true/false (default: %(default)s)",
+    )
     return parser
 
 
@@ -377,7 +389,9 @@ def build_records(
     scan: CsvScan | None = None
     records: Iterable[LabeledTransaction]
     if args.csv is not None:
-        replay = CsvReplay(args.csv, args.csv_format, start_time_of(args), args.fields)
+        replay = CsvReplay(
+            args.csv, args.csv_format, start_time_of(args), args.fields, args.label_column
+        )
         scan = replay.scan()
         records = replay
     elif args.generator == PERSONA_GENERATOR:

@@ -7,12 +7,13 @@ Two formats have ready mappings:
   in file order, so pacing stays smooth and order is kept. ``nameOrig`` is the user,
   ``nameDest`` the merchant, ``type`` the channel, ``isFraud`` the label.
 * ``generic``: a header row with ``userId,amount,timestamp`` and optionally ``label``
-  (0/1/true/false), ``transactionId``, ``merchantId``, ``country``, ``channel``,
-  ``category``, ``latitude`` and ``longitude``, and ``scenario`` (a fraud row's scenario name,
-  for recall per scenario in ``fraudstream evaluate``). The names are the worker's input mapping
-  (:class:`fraudstream.core.fields.FieldMapping`), so a CSV that says ``customer_id``,
-  ``TX_AMOUNT`` and ``terminal_id`` replays with the same ``FRAUDSTREAM_FIELD_*`` settings
-  the worker reads it with; ``label`` and ``scenario`` are the producer's own columns.
+  (0/1/true/false; another column with ``label_column``), ``transactionId``, ``merchantId``,
+  ``country``, ``channel``, ``category``, ``latitude`` and ``longitude``, and ``scenario`` (a
+  fraud row's scenario name, for recall per scenario in ``fraudstream evaluate``). The names are
+  the worker's input mapping (:class:`fraudstream.core.fields.FieldMapping`), so a CSV that says
+  ``customer_id``, ``TX_AMOUNT`` and ``terminal_id`` replays with the same
+  ``FRAUDSTREAM_FIELD_*`` settings the worker reads it with; ``label`` and ``scenario`` are the
+  producer's own columns.
 
 The file is read twice: a first pass validates every row, collects bad rows (with line
 numbers) and checks the order; the second pass streams records. Only a file that is not in
@@ -58,6 +59,9 @@ EPOCH_MS_CUTOFF = 1e11
 #: Bad rows kept with their line number for the report; the rest are only counted.
 MAX_REPORTED_BAD_ROWS = 100
 TRUE_LABELS = frozenset({"1", "true", "yes"})
+#: The generic format's ground-truth column unless ``--label-column`` names another
+#: (``is_fraud``, ``TX_FRAUD``, ``Class``: public data sets each have their own).
+DEFAULT_LABEL_COLUMN = "label"
 FALSE_LABELS = frozenset({"0", "false", "no"})
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -221,10 +225,13 @@ def _optional_number(row: dict[str, str], column: str) -> float | None:
 
 
 def parse_generic_row(
-    row: dict[str, str], line_number: int, fields: FieldMapping = DEFAULT_FIELDS
+    row: dict[str, str],
+    line_number: int,
+    fields: FieldMapping = DEFAULT_FIELDS,
+    label_column: str = DEFAULT_LABEL_COLUMN,
 ) -> ParsedRow:
     """Validate one generic row, its columns named by ``fields``; ``time_key`` is epoch ms."""
-    label = _optional_text(row, "label")
+    label = _optional_text(row, label_column)
     latitude = _optional_number(row, fields.latitude)
     longitude = _optional_number(row, fields.longitude)
     if (latitude is None) != (longitude is None):
@@ -275,6 +282,7 @@ class CsvReplay:
         csv_format: CsvFormat,
         start_time: datetime = DEFAULT_START_TIME,
         fields: FieldMapping = DEFAULT_FIELDS,
+        label_column: str = DEFAULT_LABEL_COLUMN,
     ) -> None:
         if csv_format not in CSV_FORMATS:
             raise CsvFormatError(f"unknown CSV format {csv_format!r}; known: {CSV_FORMATS}")
@@ -282,12 +290,13 @@ class CsvReplay:
         self.csv_format: CsvFormat = csv_format
         self.start_ms = epoch_ms(start_time)
         self.fields = fields
+        self.label_column = label_column
         self._scan: CsvScan | None = None
 
     def _parse(self, row: dict[str, str], line_number: int) -> ParsedRow:
         if self.csv_format == "paysim":
             return parse_paysim_row(row, line_number)
-        return parse_generic_row(row, line_number, self.fields)
+        return parse_generic_row(row, line_number, self.fields, self.label_column)
 
     def _rows(self) -> Iterator[ParsedRow | BadRow]:
         """Every data row of the file, validated, in file order."""
@@ -299,6 +308,8 @@ class CsvReplay:
                 raise CsvFormatError(f"{self.path} is empty")
             columns = [name.strip() for name in header]
             required = required_columns(self.csv_format, self.fields)
+            if self.csv_format == "generic" and self.label_column != DEFAULT_LABEL_COLUMN:
+                required = (*required, self.label_column)  # named on purpose: must be there
             missing = [c for c in required if c not in columns]
             if missing:
                 raise CsvFormatError(

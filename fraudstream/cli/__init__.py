@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv-format", choices=("generic", "paysim"), default="generic", help="(generic)"
     )
     evaluate.add_argument(
+        "--label-column",
+        default="label",
+        metavar="NAME",
+        help="the generic CSV's ground-truth column, 0/1 or true/false (default: %(default)s)",
+    )
+    evaluate.add_argument(
         "--label-delay",
         default=None,
         help="send the frauds' labels this much event time later, e.g. 7d (default: no labels)",
@@ -262,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
                     generator="csv" if args.csv is not None else args.generator,
                     csv=args.csv,
                     csv_format=args.csv_format,
+                    label_column=args.label_column,
                     customers=args.customers,
                     terminals=args.terminals,
                     days=args.days,

@@ -38,7 +38,7 @@ from fraudstream.settings import DetectionSettings, Settings
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
-from producer.csv_replay import CsvFormat, CsvFormatError, CsvReplay
+from producer.csv_replay import DEFAULT_LABEL_COLUMN, CsvFormat, CsvFormatError, CsvReplay
 from producer.generator import GeneratorParameters, ScenarioGenerator
 from producer.handbook import HandbookParameters, HandbookSimulator
 from producer.kafka import produce
@@ -89,6 +89,7 @@ class EvaluateOptions:
     #: A labeled CSV to evaluate (``generator="csv"``), and its format.
     csv: Path | None = None
     csv_format: CsvFormat = "generic"
+    label_column: str = DEFAULT_LABEL_COLUMN
     #: Also run the same stream without labels (default for the handbook with labels).
     without_labels: bool | None = None
 
@@ -103,7 +104,12 @@ def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[Lab
     if options.generator == "csv":
         if options.csv is None:
             raise ValueError("the csv source needs a file (--csv FILE)")
-        replay = CsvReplay(options.csv, options.csv_format, fields=settings.fields.mapping())
+        replay = CsvReplay(
+            options.csv,
+            options.csv_format,
+            fields=settings.fields.mapping(),
+            label_column=options.label_column,
+        )
         _say(options, replay.scan().describe())  # bad rows are skipped, with line numbers
         return iter(replay)
     if options.generator == "personas":

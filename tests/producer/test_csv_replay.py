@@ -238,3 +238,21 @@ def test_missing_required_column_is_a_format_error(tmp_path: Path) -> None:
     path.write_text("user,amount\nu1,3\n")
     with pytest.raises(CsvFormatError, match="userId"):
         read_csv(path, "generic")
+
+
+def test_the_ground_truth_can_come_from_a_column_of_another_name(tmp_path: Path) -> None:
+    path = tmp_path / "sparkov.csv"
+    path.write_text(
+        "userId,amount,timestamp,is_fraud,label\n"
+        "u1,3.5,2024-12-04T10:00:00Z,1,0\n"
+        "u2,4.5,2024-12-04T10:01:00Z,0,1\n"
+    )
+    replay = CsvReplay(path, "generic", label_column="is_fraud")
+    assert [(r.user_id, r.is_fraud) for r in replay] == [("u1", True), ("u2", False)]
+
+
+def test_a_named_label_column_the_header_lacks_is_a_format_error(tmp_path: Path) -> None:
+    path = tmp_path / "plain.csv"
+    path.write_text("userId,amount,timestamp\nu1,3.5,2024-12-04T10:00:00Z\n")
+    with pytest.raises(CsvFormatError, match="is_fraud"):
+        CsvReplay(path, "generic", label_column="is_fraud").scan()
