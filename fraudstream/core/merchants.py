@@ -142,13 +142,17 @@ class MerchantStats:
                 age = self.t_recent - event_time
                 self.recent_fraud += weight * math.exp(-age / RECENT_FRAUD_WINDOW)
 
+    def risk_30d(self, global_rate: float) -> float:
+        """The share of confirmed fraud over the last 30 days, shrunk towards ``global_rate``."""
+        return (self.fraud_30d + PRIOR_WEIGHT * global_rate) / (self.resolved_30d + PRIOR_WEIGHT)
+
     def features(self, now: float, amount: float, global_rate: float) -> dict[str, float]:
         """What the merchant says about a transaction of ``amount`` at event time ``now``."""
         k, g = PRIOR_WEIGHT, global_rate
         out = {
             "m_risk_1d": (self.fraud_1d + k * g) / (self.resolved_1d + k),
             "m_risk_7d": (self.fraud_7d + k * g) / (self.resolved_7d + k),
-            "m_risk_30d": (self.fraud_30d + k * g) / (self.resolved_30d + k),
+            "m_risk_30d": self.risk_30d(g),
             "m_evidence_30d": math.log1p(self.resolved_30d),
             "m_fraud_recent": 0.0,
             "m_volume_1d": 0.0,

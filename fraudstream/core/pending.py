@@ -36,6 +36,8 @@ _KIND_OFFSET = 10  # where the kind byte sits in both heads
 _HELD_KIND = 2  # the kind byte of a held label (0 and 1 are a pending entry's matured flag)
 _SCHEDULED = 4  # kind bit of a pending entry whose label is known, due at its labeledAt
 _SCHEDULE = struct.Struct("<dB")  # labeled at, fraud
+_SEGMENTED = 8  # kind bit of a pending entry that names its amount segment (after the schedule)
+_SEGMENT = struct.Struct("<H")  # the segment's length
 _NO_KEY = 0xFFFF
 
 
@@ -47,7 +49,10 @@ class PendingEntry:
     when event time reaches its ``labeledAt``, not when the transaction arrives, so a worker
     catching up on a backlog learns labels in the order it would have live.
 
-    >>> entry = PendingEntry(1.7e9, 2, "T9", (0.5, 1.0), label=(1.8e9, True))
+    ``segment`` is the transaction's amount segment (:func:`fraudstream.core.segments.segment_key`),
+    whose label-derived risk learns the label too.
+
+    >>> entry = PendingEntry(1.7e9, 2, "T9", (0.5, 1.0), label=(1.8e9, True), segment="food|9")
     >>> PendingEntry.decode(entry.encode()) == entry
     True
     """
@@ -58,14 +63,21 @@ class PendingEntry:
     features: tuple[float, ...]
     matured: bool = False
     label: tuple[float, bool] | None = None
+    segment: str | None = None
 
     def encode(self) -> bytes:
-        """Compact bytes: a fixed head, the label if known, the merchant, features as float32."""
+        """Compact bytes: a fixed head, the label if known, the segment, the merchant, features
+        as float32 (entries written before segments existed have no segment bit, and decode)."""
         merchant = (self.merchant or "").encode()
         kind = int(self.matured) | (_SCHEDULED if self.label is not None else 0)
+        if self.segment is not None:
+            kind |= _SEGMENTED
         head = _HEAD.pack(self.event_time, self.partition, kind, len(merchant))
         if self.label is not None:
             head += _SCHEDULE.pack(self.label[0], self.label[1])
+        if self.segment is not None:
+            segment = self.segment.encode()
+            head += _SEGMENT.pack(len(segment)) + segment
         return head + merchant + struct.pack(f"<{len(self.features)}f", *self.features)
 
     @classmethod
@@ -78,11 +90,17 @@ class PendingEntry:
             labeled_at, fraud = _SCHEDULE.unpack_from(data, start)
             label = (labeled_at, bool(fraud))
             start += _SCHEDULE.size
+        segment = None
+        if kind & _SEGMENTED:
+            (length,) = _SEGMENT.unpack_from(data, start)
+            start += _SEGMENT.size
+            segment = data[start : start + length].decode()
+            start += length
         merchant = data[start : start + size].decode() or None
         start += size
         count = (len(data) - start) // 4
         features = struct.unpack_from(f"<{count}f", data, start)
-        return cls(event_time, partition, merchant, tuple(features), bool(kind & 1), label)
+        return cls(event_time, partition, merchant, tuple(features), bool(kind & 1), label, segment)
 
     @property
     def due(self) -> float:

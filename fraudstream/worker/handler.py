@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn, Protocol
 
 from fraudstream.core.behaviour import UserHistory
-from fraudstream.core.detector import Decision, Detector, RoundItem
+from fraudstream.core.detector import Decision, Detector, Profiles, RoundItem
 from fraudstream.core.fields import FieldMapping
 from fraudstream.core.labels import parse_label
 from fraudstream.core.merchants import MerchantStats
@@ -25,6 +25,7 @@ from fraudstream.core.parsing import DEFAULT_FIELDS, parse_transaction
 from fraudstream.core.pending import HeldLabel, PendingEntry, Resolution
 from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction, dead_letter
 from fraudstream.core.rule_definitions import shadow_hit_json
+from fraudstream.core.segments import segment_key
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
@@ -228,16 +229,17 @@ class BatchHandler:
                     result = exc
             results.append((one, result))
 
-        self.detector.process_round(items, self.merchant_of, done)
+        self.detector.process_round(items, self.profiles_of, done)
         for one, result in results:
             if isinstance(result, Exception):
                 await self.dead_letter_failure(one.event.message, result)
             else:
                 await self.publish(one.event.message, one.tx, result, now)
 
-    def merchant_of(self, tx: Transaction) -> MerchantStats | None:
-        """What this worker knows of the transaction's merchant now."""
-        return self.state.merchant(tx.merchant)
+    def profiles_of(self, tx: Transaction) -> Profiles:
+        """What this worker knows of the transaction's merchant and amount segment now."""
+        segment = self.state.segment(segment_key(tx.category, tx.amount))
+        return Profiles(self.state.merchant(tx.merchant), segment)
 
     def count_misrouted(self, message: MessageLike, tx: Transaction) -> None:
         """A message whose Kafka key is not its userId: counted, and logged the first time."""
@@ -302,7 +304,8 @@ class BatchHandler:
             )
         if self.labels_topic is None:
             return  # no labels will come: nothing to wait for
-        entry = PendingEntry(event_time, partition, tx.merchant, model_input)
+        segment = segment_key(tx.category, tx.amount)
+        entry = PendingEntry(event_time, partition, tx.merchant, model_input, segment=segment)
         for resolution in self.state.pending.add(tx.transaction_id, entry):
             self.resolved(resolution)
 
@@ -350,19 +353,22 @@ class BatchHandler:
             self.learn(resolution)
 
     def learn(self, resolution: Resolution) -> None:
-        """The classifier, the label rate and the merchant learn one resolved transaction."""
+        """The classifier, the label rate, the merchant and the amount segment learn one
+        resolved transaction."""
         entry, fraud = resolution.entry, resolution.fraud
         self.detector.learn_label(entry.features, fraud, entry.event_time, resolution.correction)
         if resolution.correction:
             self.stats.labels_corrected += 1
+
+        def change(stats: MerchantStats) -> None:
+            if resolution.correction:
+                stats.learn_label(False, entry.event_time, weight=-1.0)
+            stats.learn_label(fraud, entry.event_time)
+
         if entry.merchant is not None:
-
-            def change(stats: MerchantStats) -> None:
-                if resolution.correction:
-                    stats.learn_label(False, entry.event_time, weight=-1.0)
-                stats.learn_label(fraud, entry.event_time)
-
             self.state.update_merchant(entry.partition, entry.merchant, change)
+        if entry.segment is not None:
+            self.state.update_segment(entry.partition, entry.segment, change)
 
     async def dead_letter_unknown(self, transaction_id: str, held: HeldLabel) -> None:
         """Park a held label whose transaction never came (or that the store's bound pushed out)."""

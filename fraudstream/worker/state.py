@@ -2,7 +2,8 @@
 
 User histories (by userId, in the ``profiles`` table), pending labels (by transaction id, in
 the partition of the transaction) and merchant statistics (by ``partition|merchant``: each
-partition keeps its own view, see :mod:`fraudstream.core.merchants`). :class:`WorkerState`
+partition keeps its own view, see :mod:`fraudstream.core.merchants`), amount segments' label
+counts among them. :class:`WorkerState`
 works on plain mappings and records every change for the changelog, so the batch handler runs
 on dicts in unit tests and in ``evaluate --offline``; :mod:`fraudstream.worker.tables` binds it
 to Faust's tables.
@@ -38,6 +39,11 @@ class StateChanges:
             for partition, part in batch.by_partition().items():
                 setattr(split.setdefault(partition, StateChanges()), name, part)
         return split
+
+
+#: Segments share the merchants' table (same counts, changelog and partition views) under
+#: keys no parsed merchant id has: the input's labels are stripped, so never start with \x1e.
+SEGMENT_PREFIX = "\x1eseg:"
 
 
 def _utf8(key: str) -> bytes:
@@ -83,6 +89,16 @@ class WorkerState:
             if (stored := self.merchants.get(f"{partition}|{merchant_id}")) is not None
         ]
         return MerchantStats.merge(parts) if parts else None
+
+    def segment(self, segment: str) -> MerchantStats | None:
+        """An amount segment's label counts (:mod:`fraudstream.core.segments`), as a merchant's."""
+        return self.merchant(SEGMENT_PREFIX + segment)
+
+    def update_segment(
+        self, partition: int, segment: str, change: Callable[[MerchantStats], None]
+    ) -> None:
+        """Apply ``change`` to the partition's view of the segment and keep the result."""
+        self.update_merchant(partition, SEGMENT_PREFIX + segment, change)
 
     def update_merchant(
         self, partition: int, merchant_id: str, change: Callable[[MerchantStats], None]

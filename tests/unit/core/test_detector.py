@@ -11,6 +11,7 @@ from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import (
     AMOUNT_HINGES,
     CLASSIFIER_FEATURES,
+    NO_PROFILES,
     NOT_SCORED,
     RULE_FEATURES,
     Detector,
@@ -441,7 +442,7 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> N
             for t, position in batch
         ]
         results: dict[int, Any] = {}
-        batched.process_round(items, lambda t: None, results.__setitem__)
+        batched.process_round(items, lambda t: NO_PROFILES, results.__setitem__)
         got += [results[i] for i in range(len(items))]
 
     assert [d.score for d in got] == [d.score for d in expected]

@@ -14,7 +14,9 @@ from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import Detector, DetectorConfig
 from fraudstream.core.model import HSTParams
 from fraudstream.core.pending import DAY, PendingEntry, PendingStore
+from fraudstream.core.records import Transaction
 from fraudstream.core.rule_definitions import RuleSet, definition_from_json, seed_definitions
+from fraudstream.core.segments import segment_key
 from fraudstream.core.supervised import CalibrationParams, ClassifierParams
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
@@ -248,6 +250,20 @@ def test_a_fraud_label_teaches_the_classifier_and_raises_the_merchants_risk() ->
     assert after is not None and after.fraud_30d == 1.0 and after.resolved_30d == 1.0
     assert r.stats.labels_by_verdict == {"fraud": 1}
     assert len(r.state.pending) == 1  # t1 still waits for its label
+
+
+def test_labels_teach_the_amount_segment_its_risk_and_the_classifier_sees_it() -> None:
+    r = rig()
+    r.run(at(0, 0.0, amount=300.0), at(1, 0.1, amount=40.0))
+    r.run(label(0, "t0"))
+    risky = r.state.segment(segment_key(None, 300.0))
+    assert risky is not None and (risky.fraud_30d, risky.resolved_30d) == (1.0, 1.0)
+    assert r.state.segment(segment_key(None, 40.0)) is None  # t1 still waits for its label
+    r.run(at(2, 8.0, amount=40.0))  # t1 matures as legit
+    ordinary = r.state.segment(segment_key(None, 40.0))
+    assert ordinary is not None and (ordinary.fraud_30d, ordinary.resolved_30d) == (0.0, 1.0)
+    seen = r.handler.profiles_of(Transaction("t9", "u1", 300.0, datetime.now(timezone.utc)))
+    assert seen.segment is not None and seen.segment.fraud_30d > 0
 
 
 def test_an_unlabeled_transaction_matures_as_legit_after_the_horizon() -> None:
