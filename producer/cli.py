@@ -56,13 +56,15 @@ from producer.kafka import (
 from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, parse_duration_ms
 from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction, epoch_ms, format_timestamp_ms
+from producer.sparkov import SPARKOV_START_TIME, SparkovParameters, SparkovSimulator
 
 DEFAULT_RATE = 1000.0
 SCENARIO_GENERATOR = "scenarios"
 HANDBOOK_GENERATOR = "handbook"
 PERSONA_GENERATOR = "personas"
+SPARKOV_GENERATOR = "sparkov"
 #: ``--generator`` choices; the first is the default.
-GENERATORS = (SCENARIO_GENERATOR, HANDBOOK_GENERATOR, PERSONA_GENERATOR)
+GENERATORS = (SCENARIO_GENERATOR, HANDBOOK_GENERATOR, PERSONA_GENERATOR, SPARKOV_GENERATOR)
 BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
 TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
 PASSWORD_ENV = "FRAUDSTREAM_BROKER_SASL_PASSWORD"
@@ -250,13 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenarios: users with habits and five fraud scenarios (default); handbook: the "
         "Fraud Detection Handbook's simulator (terminals on a grid, compromised terminals and "
         "cards); personas: a third stream (spending personas, places, categories; card testing, "
-        "takeovers, skimmed merchants, slow drains), with --users and --days",
+        "takeovers, skimmed merchants, slow drains), with --users and --days; sparkov: after "
+        "the Sparkov simulator behind Kaggle's fraudTrain.csv (customer profiles, categories; "
+        "fraud episodes of large night-time payments), --users customers over --days",
     )
     synth.add_argument(
         "--users",
         type=_positive_int,
         default=DEFAULT_USERS,
-        help="simulated card holders of --generator scenarios or personas (default: %(default)s)",
+        help="simulated card holders of --generator scenarios, personas or sparkov "
+        "(default: %(default)s)",
     )
     synth.add_argument(
         "--fraud-share",
@@ -281,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_start_time,
         help="event time of the stream's start and of PaySim's step 0: ISO-8601 or 'now' "
         f"(default: {format_timestamp_ms(epoch_ms(DEFAULT_START_TIME))}, with --generator "
-        f"handbook {format_timestamp_ms(epoch_ms(HANDBOOK_START_TIME))})",
+        f"handbook {format_timestamp_ms(epoch_ms(HANDBOOK_START_TIME))}, with sparkov "
+        f"{format_timestamp_ms(epoch_ms(SPARKOV_START_TIME))})",
     )
     synth.add_argument(
         "--rule-threshold",
@@ -317,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--days",
         type=_positive_int,
         default=DEFAULT_DAYS,
-        help="days simulated, also of --generator personas (default: %(default)s)",
+        help="days simulated, also of --generator personas and sparkov (default: %(default)s)",
     )
     handbook.add_argument(
         "--radius",
@@ -373,12 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def start_time_of(args: argparse.Namespace) -> datetime:
-    """--start-time, else the chosen source's own default (the handbook's is 2018-04-01)."""
+    """--start-time, else the chosen source's own default (handbook 2018-04-01, sparkov 2020)."""
     if args.start_time is not None:
         start: datetime = args.start_time
         return start
     if args.csv is None and args.generator == HANDBOOK_GENERATOR:
         return HANDBOOK_START_TIME
+    if args.csv is None and args.generator == SPARKOV_GENERATOR:
+        return SPARKOV_START_TIME
     return DEFAULT_START_TIME
 
 
@@ -398,6 +406,15 @@ def build_records(
         records = PersonaSimulator(
             PersonaParameters(
                 users=args.users, days=args.days, seed=args.seed, start_time=start_time_of(args)
+            )
+        )
+    elif args.generator == SPARKOV_GENERATOR:
+        records = SparkovSimulator(
+            SparkovParameters(
+                customers=args.users,
+                days=args.days,
+                seed=args.seed,
+                start_time=start_time_of(args),
             )
         )
     elif args.generator == HANDBOOK_GENERATOR:
@@ -441,6 +458,11 @@ def describe_source(args: argparse.Namespace) -> str:
         return f"{args.csv} ({args.csv_format})"
     if args.generator == PERSONA_GENERATOR:
         return f"the persona stream, seed {args.seed} ({args.users:,} users, {args.days} days)"
+    if args.generator == SPARKOV_GENERATOR:
+        return (
+            f"the Sparkov-like stream, seed {args.seed} ({args.users:,} customers, "
+            f"{args.days} days)"
+        )
     if args.generator == HANDBOOK_GENERATOR:
         return (
             f"the handbook simulator, seed {args.seed} ({args.customers:,} customers, "

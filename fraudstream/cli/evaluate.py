@@ -2,12 +2,14 @@
 
 The headline figures come from the real pipeline (producer -> broker -> worker -> decisions
 and alerts topics); ``--offline`` feeds the same messages, labels included and in the same
-order, to the worker's own batch handler in this process, without Kafka. Three sources: the
+order, to the worker's own batch handler in this process, without Kafka. The sources: the
 producer's scenario generator, the simulator published with the fraud-detection handbook
-(Le Borgne et al.), whose published baselines are printed beside the figures, and a labeled
-CSV of the user's own (read through the input mapping, as ``python -m producer --csv`` does). With
-``--label-delay`` the frauds' labels follow the transactions on the labels topic, and the
-handbook stream is run a second time without labels, so the report shows what labels add.
+(Le Borgne et al.), whose published baselines are printed beside the figures, the persona stream,
+a Sparkov-like stream (after the simulator behind Kaggle's fraudTrain.csv), and a labeled CSV
+of the user's own (read through the input mapping, as ``python -m producer --csv`` does). With
+``--label-delay`` the frauds' labels follow the transactions on the labels topic, and every
+stream but the scenarios is run a second time without labels, so the report shows what labels
+add.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from producer.kafka import produce
 from producer.labels import DelayedLabels
 from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction
+from producer.sparkov import SparkovParameters, SparkovSimulator
 
 #: Give up waiting for the worker after this long without it reading anything.
 CATCH_UP_TIMEOUT_SECONDS = 120.0
@@ -75,7 +78,7 @@ class EvaluateOptions:
     rate: float = 0.0  # tx/s; 0 = as fast as the producer goes
     offline: bool = False
     as_json: bool = False
-    generator: Literal["scenarios", "handbook", "personas", "csv"] = "scenarios"
+    generator: Literal["scenarios", "handbook", "personas", "sparkov", "csv"] = "scenarios"
     #: Handbook stream size (its published set: 5,000 / 10,000 / 183).
     customers: int = 5_000
     terminals: int = 10_000
@@ -94,9 +97,9 @@ class EvaluateOptions:
     without_labels: bool | None = None
 
 
-#: Days the handbook and persona streams are scored after, unless told otherwise (labels
-#: 7 days late need a few weeks before the classifier has learned from them).
-SKIP_DAYS = {"handbook": 35, "personas": 21}
+#: Days the handbook, persona and Sparkov-like streams are scored after, unless told otherwise
+#: (labels 7 days late need a few weeks before the classifier has learned from them).
+SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20}
 
 
 def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
@@ -115,6 +118,9 @@ def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[Lab
     if options.generator == "personas":
         personas = PersonaParameters(users=options.users, days=options.days, seed=options.seed)
         return iter(PersonaSimulator(personas))
+    if options.generator == "sparkov":
+        sparkov = SparkovParameters(customers=options.users, days=options.days, seed=options.seed)
+        return iter(SparkovSimulator(sparkov))
     if options.generator == "handbook":
         handbook = HandbookParameters(
             customers=options.customers,
@@ -457,6 +463,14 @@ def _describe(options: EvaluateOptions) -> dict[str, Any]:
     if options.generator == "personas":
         return {
             "generator": "personas",
+            "users": options.users,
+            "days": options.days,
+            "seed": options.seed,
+            "labels": labels,
+        }
+    if options.generator == "sparkov":
+        return {
+            "generator": "sparkov",
             "users": options.users,
             "days": options.days,
             "seed": options.seed,

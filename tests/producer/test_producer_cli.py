@@ -17,6 +17,7 @@ from fraudstream.kafka.connection import bootstrap_of
 from fraudstream.settings import FieldSettings
 from producer.cli import build_parser, default_bootstrap
 from producer.generator import FRAUD_SCENARIOS
+from producer.sparkov import SPARKOV_SCENARIOS, SparkovParameters, SparkovSimulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,6 +91,19 @@ def test_summary_on_stderr_counts_sent_messages_per_scenario() -> None:
     stderr = result.stderr.decode()
     assert "sent 500 messages" in stderr
     assert "normal" in stderr and "msg/s" in stderr
+
+
+def test_the_sparkov_generator_prints_its_stream_with_its_scenarios(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.jsonl"
+    options = ("--generator", "sparkov", "--users", "300", "--days", "30", "--seed", "3")
+    out = dry_run(*options, "--ground-truth", str(truth))
+    expected = SparkovSimulator(SparkovParameters(customers=300, days=30, seed=3))
+    assert out == b"".join(record.message_json() + b"\n" for record in expected)
+    messages = [orjson.loads(line) for line in out.splitlines()]
+    assert messages[0]["timestamp"].startswith("2020-01-01T")
+    assert all("merchantId" in m and "category" in m for m in messages)
+    scenarios = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
+    assert scenarios - {"normal"} and scenarios <= {"normal", *SPARKOV_SCENARIOS}
 
 
 def test_csv_replay_skips_bad_rows_and_reports_their_line_numbers(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from fraudstream.cli.evaluate import EvaluateOptions, evaluate, main
 from fraudstream.core.quality import TARGETS
+from producer.sparkov import SparkovParameters, SparkovSimulator
 
 
 @pytest.fixture
@@ -63,3 +64,23 @@ def test_a_csv_that_lacks_the_mapped_columns_is_a_usage_error(tmp_path: Path) ->
     path.write_text("customer,value,when\nc1,5,2024-01-01T00:00:00Z\n")
     options = EvaluateOptions(offline=True, as_json=True, generator="csv", csv=path)
     assert main(options) == 2
+
+
+@pytest.mark.usefixtures("default_settings")
+def test_the_sparkov_stream_is_evaluated_after_its_first_20_days() -> None:
+    options = EvaluateOptions(
+        offline=True, as_json=True, generator="sparkov", users=60, days=25, seed=2
+    )
+    report = evaluate(options)
+    assert report["stream"] == {
+        "generator": "sparkov",
+        "users": 60,
+        "days": 25,
+        "seed": 2,
+        "labels": None,
+    }
+    run = report["runs"]["noLabels"]
+    stream = list(SparkovSimulator(SparkovParameters(customers=60, days=25, seed=2)))
+    assert run["decisions"] == run["wholeStream"]["transactions"] == len(stream)
+    assert run["skipped"] == "first 20 days"
+    assert run["afterWarmUp"]["transactions"] < len(stream)
