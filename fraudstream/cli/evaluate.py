@@ -460,17 +460,9 @@ def _describe(options: EvaluateOptions) -> dict[str, Any]:
             "format": options.csv_format,
             "labels": labels,
         }
-    if options.generator == "personas":
+    if options.generator in ("personas", "sparkov"):  # sized alike: users and days
         return {
-            "generator": "personas",
-            "users": options.users,
-            "days": options.days,
-            "seed": options.seed,
-            "labels": labels,
-        }
-    if options.generator == "sparkov":
-        return {
-            "generator": "sparkov",
+            "generator": options.generator,
             "users": options.users,
             "days": options.days,
             "seed": options.seed,
