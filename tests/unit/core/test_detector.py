@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import pytest
 
 from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import (
@@ -16,8 +19,10 @@ from fraudstream.core.detector import (
     RULE_FEATURES,
     Detector,
     DetectorConfig,
+    Profiles,
     RoundItem,
 )
+from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.model import HSTParams
 from fraudstream.core.records import Transaction
 from fraudstream.core.rule_definitions import RuleSet, seed_definitions
@@ -231,6 +236,22 @@ def test_pending_input_carries_the_probability_it_was_scored_with() -> None:
 def test_every_classifier_feature_has_its_own_name() -> None:
     """The classifier sees a dict: two features under one name would silently be one."""
     assert len(set(CLASSIFIER_FEATURES)) == len(CLASSIFIER_FEATURES)
+
+
+def test_the_classifier_sees_the_amount_segments_label_risk_and_the_clock() -> None:
+    risky = MerchantStats()
+    for day in range(20):
+        risky.learn_label(fraud=day % 2 == 0, event_time=day * 86400.0)
+    segment = CLASSIFIER_FEATURES.index("segment_risk")
+    seen = {}
+    for name, profiles in (("unknown", NO_PROFILES), ("risky", Profiles(segment=risky))):
+        decision = Detector(SMALL).process(tx(1, 300.0), UserHistory(), 0, 0, T0, profiles)
+        seen[name] = decision.model_input[segment]
+    assert seen["unknown"] == pytest.approx(math.log(0.01 / 0.99), abs=0.01)  # the prior rate
+    # half its resolved transactions were fraud: 0.37 after decay and the prior's pull
+    assert seen["risky"] == pytest.approx(math.log(0.37 / 0.63), abs=0.02)
+    values = dict(zip(CLASSIFIER_FEATURES, decision.model_input, strict=False))
+    assert values["hour_00_03"] == 1.0 and values["weekend"] == 0.0  # Wednesday 01:00 UTC
 
 
 def test_the_amount_hinges_let_a_step_in_the_amount_fall_within_20_percent_of_one() -> None:
