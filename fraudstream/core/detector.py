@@ -6,6 +6,7 @@ Pure Python plus River; the Faust worker, the evaluator and the benchmarks all c
 
 from __future__ import annotations
 
+import bisect
 import math
 import operator
 import pickle
@@ -143,6 +144,20 @@ _NEUTRAL_MERCHANT = MerchantStats()
 _BEHAVIOUR_VALUES = operator.itemgetter(*BEHAVIOUR_FEATURES)
 _MERCHANT_VALUES = operator.itemgetter(*MERCHANT_FEATURES)
 _LOG_HINGES = tuple(math.log1p(edge) for edge in AMOUNT_HINGES)
+_NO_HINGES = (0.0,) * len(_LOG_HINGES)
+
+
+def _hinges(log_amount: float) -> tuple[float, ...]:
+    """``max(0, log_amount - edge)`` for every hinge edge: the edges below, then zeros (a fifth
+    of the generator's cost).
+
+    >>> _hinges(_LOG_HINGES[2]) == tuple(max(0.0, _LOG_HINGES[2] - e) for e in _LOG_HINGES)
+    True
+    """
+    k = bisect.bisect_right(_LOG_HINGES, log_amount)
+    return (*[log_amount - edge for edge in _LOG_HINGES[:k]], *_NO_HINGES[k:])
+
+
 _BANDS = tuple(tuple(1.0 if j == i else 0.0 for j in range(HOUR_BANDS)) for i in range(HOUR_BANDS))
 
 
@@ -483,7 +498,7 @@ class Detector:
             burst,
             hst_score,
             *rule_levels,
-            *(max(0.0, log_amount - edge) for edge in _LOG_HINGES),
+            *_hinges(log_amount),
             *_clock_bands(tx.epoch_seconds),
             segment_log_odds(profiles.segment, global_rate),
         )
