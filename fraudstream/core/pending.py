@@ -52,7 +52,7 @@ class PendingEntry:
     ``segment`` is the transaction's amount segment (:func:`fraudstream.core.segments.segment_key`),
     whose label-derived risk learns the label too.
 
-    >>> entry = PendingEntry(1.7e9, 2, "T9", (0.5, 1.0), label=(1.8e9, True), segment="food|9")
+    >>> entry = PendingEntry(1.7e9, 2, "T9", (0.5, 1.0), label=(1.8e9, True), segment="food|pos|9")
     >>> PendingEntry.decode(entry.encode()) == entry
     True
     """

@@ -1,4 +1,4 @@
-"""Amount segments: the label-derived fraud risk of an amount band within a category.
+"""Amount segments: the label-derived fraud risk of an amount band within a category and channel.
 
 Fraud concentrates at amounts that are unusual *for what is bought*: a 300 grocery bill, a
 1,000 online order, a 2 "test" at a petrol station. The classifier sees the amount (its hinges)
@@ -6,14 +6,18 @@ and the category only through the user's novelty flags, and a linear model canno
 interaction of the two. A segment is that interaction, learned from labels the way a
 merchant's risk is (:class:`fraudstream.core.merchants.MerchantStats`: the decayed share of
 confirmed fraud over 30 days, shrunk towards the global rate while evidence is thin), keyed
-by the category (empty when the input has none, which leaves the amount band alone: a step
-such as "every amount above 220 is riskier" becomes learnable as a band's risk) and the amount
-in bands a factor sqrt(2) apart, the classifier's hinge spacing. There are only a few hundred
-segments, so every one gathers labels quickly, where one merchant rarely does.
+by the category and the channel (each empty when the input has none; with neither, the amount
+band is left alone, and a step such as "every amount above 220 is riskier" becomes learnable
+as a band's risk) and the amount in bands a factor sqrt(2) apart, the classifier's hinge
+spacing. There are a few hundred to a few thousand segments, so every one gathers labels
+quickly, where one merchant rarely does.
 
 Measured offline with a batch logistic regression on the classifier's features, 7-day labels,
 average precision on the last weeks: Sparkov-style stream 0.62 -> 0.79 with this risk as
-log-odds (bands a factor 2 apart: 0.77; the category's risk alone: 0.62).
+log-odds (bands a factor 2 apart: 0.77; the category's risk alone: 0.62). The channel in the
+key: persona stream (online payments and card-present ones in the same categories), online
+learning, AP 0.674 -> 0.704 (block means); Sparkov unchanged (its channel follows from the
+category).
 """
 
 from __future__ import annotations
@@ -28,14 +32,16 @@ BANDS_PER_DOUBLING = 2
 LOG_ODDS_CLIP = 12.0
 
 
-def segment_key(category: str | None, amount: float) -> str:
-    """The segment of a transaction: ``<category>|<band>``.
+def segment_key(category: str | None, channel: str | None, amount: float) -> str:
+    """The segment of a transaction: ``<category>|<channel>|<band>``.
 
-    >>> segment_key("grocery_pos", 300.0), segment_key(None, 300.0), segment_key("gas", 0.0)
-    ('grocery_pos|16', '|16', 'gas|0')
+    >>> segment_key("grocery", "pos", 300.0), segment_key(None, None, 300.0)
+    ('grocery|pos|16', '||16')
+    >>> segment_key("gas", None, 0.0)
+    'gas||0'
     """
     band = int(BANDS_PER_DOUBLING * math.log2(1.0 + max(amount, 0.0)))
-    return f"{category or ''}|{band}"
+    return f"{category or ''}|{channel or ''}|{band}"
 
 
 def segment_log_odds(stats: MerchantStats | None, global_rate: float) -> float:

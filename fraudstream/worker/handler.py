@@ -238,7 +238,7 @@ class BatchHandler:
 
     def profiles_of(self, tx: Transaction) -> Profiles:
         """What this worker knows of the transaction's merchant and amount segment now."""
-        segment = self.state.segment(segment_key(tx.category, tx.amount))
+        segment = self.state.segment(segment_key(tx.category, tx.channel, tx.amount))
         return Profiles(self.state.merchant(tx.merchant), segment)
 
     def count_misrouted(self, message: MessageLike, tx: Transaction) -> None:
@@ -304,7 +304,7 @@ class BatchHandler:
             )
         if self.labels_topic is None:
             return  # no labels will come: nothing to wait for
-        segment = segment_key(tx.category, tx.amount)
+        segment = segment_key(tx.category, tx.channel, tx.amount)
         entry = PendingEntry(event_time, partition, tx.merchant, model_input, segment=segment)
         for resolution in self.state.pending.add(tx.transaction_id, entry):
             self.resolved(resolution)

@@ -10,7 +10,7 @@ from fraudstream.core.pending import HeldLabel, PendingEntry, PendingStore
 
 
 @pytest.mark.parametrize("label", [None, (1.8e9, True)])
-@pytest.mark.parametrize("segment", [None, "grocery_pos|16", "|3"])
+@pytest.mark.parametrize("segment", [None, "grocery_pos|pos|16", "||3"])
 def test_an_entry_comes_back_from_its_bytes_as_it_was_kept(
     label: tuple[float, bool] | None, segment: str | None
 ) -> None:
@@ -27,8 +27,8 @@ def test_an_entry_written_before_segments_existed_decodes_without_one() -> None:
 
 def test_a_segmented_entry_is_never_taken_for_a_held_label() -> None:
     store = PendingStore({})
-    store.add("t1", PendingEntry(1.7e9, 0, None, (1.0,), segment="|8"))
+    store.add("t1", PendingEntry(1.7e9, 0, None, (1.0,), segment="||8"))
     resolution = store.resolve("t1", fraud=True)
-    assert resolution is not None and resolution.entry.segment == "|8"
+    assert resolution is not None and resolution.entry.segment == "||8"
     held = HeldLabel(1.7e9, 0, 5, b"u1", b"{}", fraud=True)  # byte 10 is the kind in both
-    assert PendingEntry(1.7e9, 0, None, (1.0,), segment="|8").encode()[10] != held.encode()[10]
+    assert PendingEntry(1.7e9, 0, None, (1.0,), segment="||8").encode()[10] != held.encode()[10]

@@ -256,11 +256,11 @@ def test_labels_teach_the_amount_segment_its_risk_and_the_classifier_sees_it() -
     r = rig()
     r.run(at(0, 0.0, amount=300.0), at(1, 0.1, amount=40.0))
     r.run(label(0, "t0"))
-    risky = r.state.segment(segment_key(None, 300.0))
+    risky = r.state.segment(segment_key(None, None, 300.0))
     assert risky is not None and (risky.fraud_30d, risky.resolved_30d) == (1.0, 1.0)
-    assert r.state.segment(segment_key(None, 40.0)) is None  # t1 still waits for its label
+    assert r.state.segment(segment_key(None, None, 40.0)) is None  # t1 still waits for its label
     r.run(at(2, 8.0, amount=40.0))  # t1 matures as legit
-    ordinary = r.state.segment(segment_key(None, 40.0))
+    ordinary = r.state.segment(segment_key(None, None, 40.0))
     assert ordinary is not None and (ordinary.fraud_30d, ordinary.resolved_30d) == (0.0, 1.0)
     seen = r.handler.profiles_of(Transaction("t9", "u1", 300.0, datetime.now(timezone.utc)))
     assert seen.segment is not None and seen.segment.fraud_30d > 0
