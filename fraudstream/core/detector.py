@@ -250,15 +250,16 @@ def _deviation_rule(config: DetectorConfig) -> UserDeviationRule:
     )
 
 
-class Profiles(NamedTuple):
+class SharedStats(NamedTuple):
     """What the worker knows of a transaction's merchant and amount segment, from traffic and
-    labels (None: never seen); see :mod:`fraudstream.core.segments`."""
+    labels (None: never seen): statistics shared by every user, unlike the user's history;
+    see :mod:`fraudstream.core.merchants` and :mod:`fraudstream.core.segments`."""
 
     merchant: MerchantStats | None = None
     segment: MerchantStats | None = None
 
 
-NO_PROFILES = Profiles()
+NO_SHARED_STATS = SharedStats()
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,11 +318,11 @@ class Detector:
         partition: int,
         offset: int,
         now: datetime,
-        profiles: Profiles = NO_PROFILES,
+        shared: SharedStats = NO_SHARED_STATS,
     ) -> Decision:
         """Score ``tx``, update ``history`` in place, and decide whether to alert.
 
-        ``profiles`` is what is known of the transaction's merchant and amount segment.
+        ``shared`` is what is known of the transaction's merchant and amount segment.
 
         A message the history has already applied (a redelivery after a crash) is scored
         without touching the history or the model; if it alerts, the alert id is the same
@@ -330,7 +331,7 @@ class Detector:
         features, view = self.features(tx, history)
         score = self.scorer.score(view)
         item = RoundItem(tx, history, partition, offset, now)
-        decision, learn = self.decide(item, profiles, features, score)
+        decision, learn = self.decide(item, shared, features, score)
         if learn:
             self.scorer.learn(view)
         return decision
@@ -345,7 +346,7 @@ class Detector:
     def process_round(
         self,
         items: Sequence[RoundItem],
-        profiles_of: Callable[[Transaction], Profiles],
+        shared_stats_of: Callable[[Transaction], SharedStats],
         done: Callable[[int, Decision | Exception], None],
     ) -> None:
         """:meth:`process` for events of distinct users, Half-Space Trees in one batch pass.
@@ -355,7 +356,7 @@ class Detector:
         the round is decided, and the trees score them with the reference masses, which change
         only when a window pivots (:class:`BatchHalfSpaceTrees` splits there, learns the
         events not kept out, and leaves River's model as its own loop would). Each event is
-        then decided in order: ``profiles_of`` is asked just before, and ``done(i, result)``
+        then decided in order: ``shared_stats_of`` is asked just before, and ``done(i, result)``
         is called right after (the decision, or the exception it raised), so whatever the
         caller updates there is seen by the next event, as in a loop over :meth:`process`.
         """
@@ -381,7 +382,7 @@ class Detector:
                 item = items[i]
                 try:
                     decision, learn = self.decide(
-                        item, profiles_of(item.tx), features[start + j], score
+                        item, shared_stats_of(item.tx), features[start + j], score
                     )
                 except Exception as exc:  # the caller parks it
                     done(i, exc)
@@ -397,7 +398,7 @@ class Detector:
     def decide(
         self,
         item: RoundItem,
-        profiles: Profiles,
+        shared: SharedStats,
         features: dict[str, float],
         score: float,
     ) -> tuple[Decision, bool]:
@@ -430,7 +431,7 @@ class Detector:
                 self.threshold.observe(score)
 
         burst = burst_zscore(features, history.n >= self.deviation.min_history)
-        values = self.classifier_input(tx, features, burst, score, levels, profiles)
+        values = self.classifier_input(tx, features, burst, score, levels, shared)
         probability = None
         if self.classifier.ready:
             named = dict(zip(CLASSIFIER_FEATURES, values, strict=True))
@@ -481,14 +482,14 @@ class Detector:
         burst: float,
         hst_score: float,
         rule_levels: list[float],
-        profiles: Profiles,
+        shared: SharedStats,
     ) -> tuple[float, ...]:
         """The classifier's view of one transaction: values in :data:`CLASSIFIER_FEATURES` order.
 
         A tuple, because every transaction's is kept until its label and only a ready
         classifier needs the names (item getters build it at C speed).
         """
-        stats = profiles.merchant or _NEUTRAL_MERCHANT
+        stats = shared.merchant or _NEUTRAL_MERCHANT
         global_rate = self.label_rate.value
         merchant_features = stats.features(tx.epoch_seconds, tx.amount, global_rate)
         log_amount = math.log1p(max(tx.amount, 0.0))
@@ -500,7 +501,7 @@ class Detector:
             *rule_levels,
             *_hinges(log_amount),
             *_clock_bands(tx.epoch_seconds),
-            segment_log_odds(profiles.segment, global_rate),
+            segment_log_odds(shared.segment, global_rate),
         )
 
     def learn_label(

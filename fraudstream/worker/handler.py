@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, NoReturn, Protocol
 
 from fraudstream.core.behaviour import UserHistory
-from fraudstream.core.detector import Decision, Detector, Profiles, RoundItem
+from fraudstream.core.detector import Decision, Detector, RoundItem, SharedStats
 from fraudstream.core.fields import FieldMapping
 from fraudstream.core.labels import parse_label
 from fraudstream.core.merchants import MerchantStats
@@ -229,17 +229,17 @@ class BatchHandler:
                     result = exc
             results.append((one, result))
 
-        self.detector.process_round(items, self.profiles_of, done)
+        self.detector.process_round(items, self.shared_stats_of, done)
         for one, result in results:
             if isinstance(result, Exception):
                 await self.dead_letter_failure(one.event.message, result)
             else:
                 await self.publish(one.event.message, one.tx, result, now)
 
-    def profiles_of(self, tx: Transaction) -> Profiles:
+    def shared_stats_of(self, tx: Transaction) -> SharedStats:
         """What this worker knows of the transaction's merchant and amount segment now."""
         segment = self.state.segment(segment_key(tx.category, tx.channel, tx.amount))
-        return Profiles(self.state.merchant(tx.merchant), segment)
+        return SharedStats(self.state.merchant(tx.merchant), segment)
 
     def count_misrouted(self, message: MessageLike, tx: Transaction) -> None:
         """A message whose Kafka key is not its userId: counted, and logged the first time."""

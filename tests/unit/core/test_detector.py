@@ -14,13 +14,13 @@ from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import (
     AMOUNT_HINGES,
     CLASSIFIER_FEATURES,
-    NO_PROFILES,
+    NO_SHARED_STATS,
     NOT_SCORED,
     RULE_FEATURES,
     Detector,
     DetectorConfig,
-    Profiles,
     RoundItem,
+    SharedStats,
 )
 from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.model import HSTParams
@@ -244,8 +244,8 @@ def test_the_classifier_sees_the_amount_segments_label_risk_and_the_clock() -> N
         risky.learn_label(fraud=day % 2 == 0, event_time=day * 86400.0)
     segment = CLASSIFIER_FEATURES.index("segment_risk")
     seen = {}
-    for name, profiles in (("unknown", NO_PROFILES), ("risky", Profiles(segment=risky))):
-        decision = Detector(SMALL).process(tx(1, 300.0), UserHistory(), 0, 0, T0, profiles)
+    for name, shared in (("unknown", NO_SHARED_STATS), ("risky", SharedStats(segment=risky))):
+        decision = Detector(SMALL).process(tx(1, 300.0), UserHistory(), 0, 0, T0, shared)
         seen[name] = decision.model_input[segment]
     assert seen["unknown"] == pytest.approx(math.log(0.01 / 0.99), abs=0.01)  # the prior rate
     # half its resolved transactions were fraud: 0.37 after decay and the prior's pull
@@ -463,7 +463,7 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> N
             for t, position in batch
         ]
         results: dict[int, Any] = {}
-        batched.process_round(items, lambda t: NO_PROFILES, results.__setitem__)
+        batched.process_round(items, lambda t: NO_SHARED_STATS, results.__setitem__)
         got += [results[i] for i in range(len(items))]
 
     assert [d.score for d in got] == [d.score for d in expected]

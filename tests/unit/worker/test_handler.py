@@ -262,7 +262,7 @@ def test_labels_teach_the_amount_segment_its_risk_and_the_classifier_sees_it() -
     r.run(at(2, 8.0, amount=40.0))  # t1 matures as legit
     ordinary = r.state.segment(segment_key(None, None, 40.0))
     assert ordinary is not None and (ordinary.fraud_30d, ordinary.resolved_30d) == (0.0, 1.0)
-    seen = r.handler.profiles_of(Transaction("t9", "u1", 300.0, datetime.now(timezone.utc)))
+    seen = r.handler.shared_stats_of(Transaction("t9", "u1", 300.0, datetime.now(timezone.utc)))
     assert seen.segment is not None and seen.segment.fraud_30d > 0
 
 
