@@ -38,6 +38,8 @@ PRIOR_WEIGHT = 5.0
 #: The amount statistics remember about this many transactions (an exponential window).
 AMOUNT_MEMORY = 200
 _FORMAT = struct.Struct("<15d")
+#: t_lab, fraud_30d and resolved_30d (fields 7, 10 and 13) out of an encoded view.
+_RISK_30D = struct.Struct("<48xd16xd16xd")
 
 FEATURE_NAMES = (
     "m_risk_1d",
@@ -209,6 +211,34 @@ class MerchantStats:
             merged.var_log = sum(
                 p.seen / seen * (p.var_log + (p.mu_log - merged.mu_log) ** 2) for p in parts
             )
+        return merged
+
+    @classmethod
+    def merge_risk_30d(cls, stored: list[bytes]) -> MerchantStats:
+        """Only what :meth:`risk_30d` reads, from encoded partition views, with exactly the
+        values :meth:`merge` gives it: an amount segment is read for every transaction and
+        only its 30-day label counts matter, so the other twelve fields are neither decoded
+        nor merged (a third of the cost with four partitions).
+
+        >>> a, b = MerchantStats(), MerchantStats()
+        >>> a.learn_label(True, 0.0); b.learn_label(False, 86400.0)
+        >>> full = MerchantStats.merge([a, b]).risk_30d(0.01)
+        >>> MerchantStats.merge_risk_30d([a.encode(), b.encode()]).risk_30d(0.01) == full
+        True
+        """
+        views = [_RISK_30D.unpack_from(data) for data in stored]
+        if len(views) == 1:
+            t_lab, fraud, resolved = views[0]
+            return cls(t_lab=t_lab, fraud_30d=fraud, resolved_30d=resolved)
+        merged = cls()
+        if not views:
+            return merged
+        merged.t_lab = t_lab = max(view[0] for view in views)
+        tau = RISK_WINDOWS[2]
+        for t_part, fraud, resolved in views:
+            d30 = math.exp(-(t_lab - t_part) / tau)
+            merged.fraud_30d += fraud * d30
+            merged.resolved_30d += resolved * d30
         return merged
 
 

@@ -91,8 +91,15 @@ class WorkerState:
         return MerchantStats.merge(parts) if parts else None
 
     def segment(self, segment: str) -> MerchantStats | None:
-        """An amount segment's label counts (:mod:`fraudstream.core.segments`), as a merchant's."""
-        return self.merchant(SEGMENT_PREFIX + segment)
+        """An amount segment's 30-day label counts (:mod:`fraudstream.core.segments`), merged
+        over this worker's partitions as a merchant's are (None: never seen)."""
+        key = SEGMENT_PREFIX + segment
+        stored = [
+            value
+            for partition in range(self.partitions)
+            if (value := self.merchants.get(f"{partition}|{key}")) is not None
+        ]
+        return MerchantStats.merge_risk_30d(stored) if stored else None
 
     def update_segment(
         self, partition: int, segment: str, change: Callable[[MerchantStats], None]
