@@ -179,50 +179,66 @@ class MerchantStats:
         return out
 
     @classmethod
-    def merge(cls, parts: list[MerchantStats]) -> MerchantStats:
-        """One merchant's stats from several partitions' views (decayed to a common time)."""
-        if len(parts) == 1:
-            return parts[0]
-        merged = cls()
-        if not parts:
-            return merged
-        t_obs = max(p.t_obs for p in parts)
-        t_lab = max(p.t_lab for p in parts)
-        t_recent = max(p.t_recent for p in parts)
-        seen = sum(p.seen for p in parts)
-        merged.t_obs, merged.t_lab, merged.t_recent, merged.seen = t_obs, t_lab, t_recent, seen
-        for p in parts:
-            o1 = math.exp(-(t_obs - p.t_obs) / VOLUME_WINDOWS[0])
-            o30 = math.exp(-(t_obs - p.t_obs) / VOLUME_WINDOWS[1])
-            merged.count_1d += p.count_1d * o1
-            merged.count_30d += p.count_30d * o30
-            d1, d7, d30 = (math.exp(-(t_lab - p.t_lab) / tau) for tau in RISK_WINDOWS)
-            merged.fraud_1d += p.fraud_1d * d1
-            merged.fraud_7d += p.fraud_7d * d7
-            merged.fraud_30d += p.fraud_30d * d30
-            merged.resolved_1d += p.resolved_1d * d1
-            merged.resolved_7d += p.resolved_7d * d7
-            merged.resolved_30d += p.resolved_30d * d30
-            age = t_recent - p.t_recent
-            merged.recent_fraud += p.recent_fraud * math.exp(-age / RECENT_FRAUD_WINDOW)
+    def merge(cls, stored: list[bytes]) -> MerchantStats:
+        """One merchant's stats from several partitions' encoded views, decayed to a common
+        time: counts add up, the amount statistics are pooled by their counts. Read for every
+        transaction, from every partition the worker holds, so the views are merged as tuples
+        without building a :class:`MerchantStats` for each.
+
+        >>> a, b = MerchantStats(), MerchantStats()
+        >>> a.observe(20.0, 0.0); b.observe(90.0, 3600.0); b.learn_label(True, 3600.0)
+        >>> merged = MerchantStats.merge([a.encode(), b.encode()])
+        >>> merged.seen, merged.fraud_30d, round(merged.count_1d, 3)
+        (2.0, 1.0, 1.959)
+        """
+        if len(stored) == 1:
+            return cls(*_FORMAT.unpack(stored[0]))
+        if not stored:
+            return cls()
+        views = [_FORMAT.unpack(data) for data in stored]
+        t_obs = max(v[0] for v in views)
+        t_lab = max(v[6] for v in views)
+        t_recent = max(v[14] for v in views)
+        seen = sum(v[3] for v in views)
+        count_1d = count_30d = mu_log = 0.0
+        fraud_1d = fraud_7d = fraud_30d = resolved_1d = resolved_7d = resolved_30d = 0.0
+        recent_fraud = 0.0
+        tau_1, tau_7, tau_30 = RISK_WINDOWS
+        for v in views:
+            o1 = math.exp(-(t_obs - v[0]) / VOLUME_WINDOWS[0])
+            o30 = math.exp(-(t_obs - v[0]) / VOLUME_WINDOWS[1])
+            count_1d += v[1] * o1
+            count_30d += v[2] * o30
+            d1 = math.exp(-(t_lab - v[6]) / tau_1)
+            d7 = math.exp(-(t_lab - v[6]) / tau_7)
+            d30 = math.exp(-(t_lab - v[6]) / tau_30)
+            fraud_1d += v[7] * d1
+            fraud_7d += v[8] * d7
+            fraud_30d += v[9] * d30
+            resolved_1d += v[10] * d1
+            resolved_7d += v[11] * d7
+            resolved_30d += v[12] * d30
+            recent_fraud += v[13] * math.exp(-(t_recent - v[14]) / RECENT_FRAUD_WINDOW)
             if seen:
-                merged.mu_log += p.mu_log * p.seen / seen
+                mu_log += v[4] * v[3] / seen
+        var_log = 0.0
         if seen:
-            merged.var_log = sum(
-                p.seen / seen * (p.var_log + (p.mu_log - merged.mu_log) ** 2) for p in parts
-            )
-        return merged
+            var_log = sum(v[3] / seen * (v[5] + (v[4] - mu_log) ** 2) for v in views)
+        return cls(
+            t_obs, count_1d, count_30d, seen, mu_log, var_log, t_lab, fraud_1d, fraud_7d,
+            fraud_30d, resolved_1d, resolved_7d, resolved_30d, recent_fraud, t_recent,
+        )  # fmt: skip
 
     @classmethod
     def merge_risk_30d(cls, stored: list[bytes]) -> MerchantStats:
         """Only what :meth:`risk_30d` reads, from encoded partition views, with exactly the
-        values :meth:`merge` gives it: an amount segment is read for every transaction and
+        values :meth:`merge` gives them: an amount segment is read for every transaction and
         only its 30-day label counts matter, so the other twelve fields are neither decoded
         nor merged (a third of the cost with four partitions).
 
         >>> a, b = MerchantStats(), MerchantStats()
         >>> a.learn_label(True, 0.0); b.learn_label(False, 86400.0)
-        >>> full = MerchantStats.merge([a, b]).risk_30d(0.01)
+        >>> full = MerchantStats.merge([a.encode(), b.encode()]).risk_30d(0.01)
         >>> MerchantStats.merge_risk_30d([a.encode(), b.encode()]).risk_30d(0.01) == full
         True
         """

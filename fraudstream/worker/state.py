@@ -83,12 +83,12 @@ class WorkerState:
         """The merchant as the partitions this worker holds see it (None: never seen)."""
         if merchant_id is None:
             return None
-        parts = [
-            MerchantStats.decode(stored)
+        stored = [
+            value
             for partition in range(self.partitions)
-            if (stored := self.merchants.get(f"{partition}|{merchant_id}")) is not None
+            if (value := self.merchants.get(f"{partition}|{merchant_id}")) is not None
         ]
-        return MerchantStats.merge(parts) if parts else None
+        return MerchantStats.merge(stored) if stored else None
 
     def segment(self, segment: str) -> MerchantStats | None:
         """An amount segment's 30-day label counts (:mod:`fraudstream.core.segments`), merged
