@@ -59,10 +59,10 @@ EPOCH_MS_CUTOFF = 1e11
 #: Bad rows kept with their line number for the report; the rest are only counted.
 MAX_REPORTED_BAD_ROWS = 100
 TRUE_LABELS = frozenset({"1", "true", "yes"})
+FALSE_LABELS = frozenset({"0", "false", "no"})
 #: The generic format's ground-truth column unless ``--label-column`` names another
 #: (``is_fraud``, ``TX_FRAUD``, ``Class``: public data sets each have their own).
 DEFAULT_LABEL_COLUMN = "label"
-FALSE_LABELS = frozenset({"0", "false", "no"})
 GZIP_MAGIC = b"\x1f\x8b"
 
 

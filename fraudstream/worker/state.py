@@ -83,23 +83,22 @@ class WorkerState:
         """The merchant as the partitions this worker holds see it (None: never seen)."""
         if merchant_id is None:
             return None
-        stored = [
-            value
-            for partition in range(self.partitions)
-            if (value := self.merchants.get(f"{partition}|{merchant_id}")) is not None
-        ]
+        stored = self._views(merchant_id)
         return MerchantStats.merge(stored) if stored else None
 
     def segment(self, segment: str) -> MerchantStats | None:
         """An amount segment's 30-day label counts (:mod:`fraudstream.core.segments`), merged
         over this worker's partitions as a merchant's are (None: never seen)."""
-        key = SEGMENT_PREFIX + segment
-        stored = [
+        stored = self._views(SEGMENT_PREFIX + segment)
+        return MerchantStats.merge_risk_30d(stored) if stored else None
+
+    def _views(self, merchant_id: str) -> list[bytes]:
+        """The encoded views of ``merchant_id`` that this worker's partitions hold."""
+        return [
             value
             for partition in range(self.partitions)
-            if (value := self.merchants.get(f"{partition}|{key}")) is not None
+            if (value := self.merchants.get(f"{partition}|{merchant_id}")) is not None
         ]
-        return MerchantStats.merge_risk_30d(stored) if stored else None
 
     def update_segment(
         self, partition: int, segment: str, change: Callable[[MerchantStats], None]
