@@ -202,7 +202,9 @@ def run_offline(
         detection.pending_max_entries,
         detection.held_labels_max_entries,
     )
-    state = WorkerState({}, pending, {}, partitions=1)
+    state = WorkerState(
+        {}, pending, {}, partitions=1, cached_histories=settings.worker.history_cache_entries
+    )
     outbox = _Collector()
 
     async def discard(changes: StateChanges, offsets: BatchOffsets) -> None:
