@@ -47,11 +47,11 @@ class Transaction:
     category: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    #: Event time as Unix seconds, computed once: an event reads it about eight times.
+    epoch_seconds: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def epoch_seconds(self) -> float:
-        """Event time as Unix seconds."""
-        return self.timestamp.timestamp()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "epoch_seconds", self.timestamp.timestamp())
 
 
 class DeadLetterReason(str, Enum):
