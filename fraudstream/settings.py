@@ -374,13 +374,6 @@ class WorkerSettings(_Section):
         description="Hand fetched messages to the batch handler without Faust's events and "
         "streams (same commits and rebalances; less work per message).",
     )
-    history_cache_entries: int = Field(
-        16_384,
-        ge=0,
-        description="User histories kept decoded after their last event (~2.7 KiB each, so "
-        "~45 MiB by default): a user seen again while cached skips decoding, 13% of the "
-        "handler's time per event; 0 = decode every time.",
-    )
     gc_young_threshold: int = Field(
         50_000,
         ge=0,

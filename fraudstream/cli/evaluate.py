@@ -202,9 +202,7 @@ def run_offline(
         detection.pending_max_entries,
         detection.held_labels_max_entries,
     )
-    state = WorkerState(
-        {}, pending, {}, partitions=1, cached_histories=settings.worker.history_cache_entries
-    )
+    state = WorkerState({}, pending, {}, partitions=1)
     outbox = _Collector()
 
     async def discard(changes: StateChanges, offsets: BatchOffsets) -> None:

@@ -162,7 +162,6 @@ class BatchHandler:
         for transaction_id, held in self.state.pending.expire_held(self.partition_times):
             await self.dead_letter_unknown(transaction_id, held)
         self.stats.matured = self.state.pending.counts.matured
-        self.stats.history_cache_hits = self.state.history_cache_hits
         changes = self.state.take_changes()
         try:
             await self.flush_changes(changes, offsets)

@@ -60,13 +60,8 @@ class WorkerState:
         merchants: MutableMapping[str, bytes],
         partitions: int,
         key_codec: Callable[[str], bytes] = _utf8,
-        cached_histories: int = 0,
     ) -> None:
         self.profiles = profiles
-        self.cached_histories = cached_histories
-        # user -> (the stored bytes, the history they encode); least recently stored first
-        self._decoded: dict[str, tuple[bytes, UserHistory]] = {}
-        self.history_cache_hits = 0
         self.merchants = merchants
         self.partitions = partitions
         self.key_codec = key_codec
@@ -75,33 +70,14 @@ class WorkerState:
         pending.on_write = self._pending_written
 
     def load_history(self, user_id: str) -> UserHistory:
-        """The user's history (an empty one for a new user).
-
-        Decoding is the largest single cost of an event (13% of the batch handler's time), so
-        the histories stored last are kept decoded, up to ``cached_histories`` of them. One is
-        used only while the table still holds the very bytes it was stored as (a recovery or
-        a rebalance that changed them means decoding afresh), and it is handed over, not
-        shared: a history whose event fails before it is stored again is decoded anew next
-        time, never reused half-updated. Decoding what was encoded gives back an equal history
-        (all doubles and integers), so the cache changes no decision.
-        """
-        blob = self.profiles.get(user_id)
-        kept = self._decoded.pop(user_id, None)
-        if kept is not None and blob is not None and kept[0] == blob:
-            self.history_cache_hits += 1
-            return kept[1]
-        return UserHistory.decode(blob)
+        """The user's history (an empty one for a new user)."""
+        return UserHistory.decode(self.profiles.get(user_id))
 
     def store_history(self, user_id: str, history: UserHistory, partition: int) -> None:
         """Keep the history now; its changelog record goes to the partition of its event."""
         value = history.encode()
         self.profiles[user_id] = value
         self.changes.profiles.put(partition, self.key_codec(user_id), value)
-        if self.cached_histories:
-            decoded = self._decoded
-            decoded[user_id] = (value, history)
-            if len(decoded) > self.cached_histories:  # the least recently stored goes
-                del decoded[next(iter(decoded))]
 
     def merchant(self, merchant_id: str | None) -> MerchantStats | None:
         """The merchant as the partitions this worker holds see it (None: never seen)."""

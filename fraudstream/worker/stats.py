@@ -60,7 +60,6 @@ class WorkerStats:
     labels_by_verdict: Counter[str] = field(default_factory=Counter)  # labels learned from
     labels_corrected: int = 0  # fraud labels for transactions already learned as legit
     matured: int = 0  # transactions learned as legit after the horizon without a label
-    history_cache_hits: int = 0  # user histories taken decoded from the cache, not the table
     latency_ms: LatencyHistogram = field(default_factory=LatencyHistogram)
     positions: dict[int, int] = field(default_factory=dict)  # partition -> last offset read
     consumer_lag: int | None = None  # messages behind the high watermark, all partitions
@@ -111,7 +110,6 @@ class WorkerStats:
             "labelsByVerdict": dict(self.labels_by_verdict),
             "labelsCorrected": self.labels_corrected,
             "matured": self.matured,
-            "historyCacheHits": self.history_cache_hits,
             "consumerLag": self.consumer_lag,
             "eventsPerSecond": round(self.events_per_second, 1),
             "latencyMs": {
@@ -173,12 +171,6 @@ def prometheus_text(stats: WorkerStats, prefix: str = "fraudstream") -> str:
         "counter",
         "Transactions learned as legit after the maturity horizon without a label.",
         [("", stats.matured)],
-    )
-    metric(
-        "history_cache_hits_total",
-        "counter",
-        "User histories taken decoded from the worker's cache instead of decoded from the table.",
-        [("", stats.history_cache_hits)],
     )
     metric(
         "redelivered_total",
