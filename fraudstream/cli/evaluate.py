@@ -37,6 +37,7 @@ from fraudstream.core.quality import Outcome, ablation, assess, ranking
 from fraudstream.local.pipeline import BrokerUnreachable, LocalPipeline, local_pipeline
 from fraudstream.local.worker_process import WorkerFailed
 from fraudstream.settings import DetectionSettings, Settings
+from fraudstream.worker.collector import worker_collector
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
@@ -415,7 +416,9 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
         if labels is None:
             detection = DetectionSettings(labels_enabled=False)
             settings = settings.model_copy(update={"detection": detection})
-        decisions, worker = run_offline(records, settings, labels)
+        # the worker's collector setting, so the pass costs what it costs in a worker
+        with worker_collector(settings.worker.gc_young_threshold):
+            decisions, worker = run_offline(records, settings, labels)
     else:
         workdir = Path(tempfile.mkdtemp(prefix="fraudstream-evaluate-"))
         env = {} if labels is not None else {"FRAUDSTREAM_LABELS_ENABLED": "false"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import gc
 import logging
 import os
 import socket
@@ -38,6 +37,7 @@ from fraudstream.settings import Settings
 from fraudstream.sinks.base import Sink
 from fraudstream.sinks.influx import InfluxSink
 from fraudstream.worker.checkpoint import ModelCheckpoint
+from fraudstream.worker.collector import tune_garbage_collector
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.outbox import BatchOutbox
 from fraudstream.worker.patches import (
@@ -67,28 +67,6 @@ from fraudstream.worker.transactions import (
 )
 
 log = logging.getLogger("fraudstream")
-
-
-def tune_garbage_collector(young_threshold: int) -> None:
-    """Collect cyclic garbage after ``young_threshold`` net allocations (Python's: 700).
-
-    A stream worker allocates a few dozen short-lived objects per message, nearly all freed
-    by reference counting, yet at Python's threshold the collector ran a young pass every
-    ~20 messages, each walking every object still alive from the last one: 8-10% of the
-    worker's CPU (measured side by side, 3 of 3 runs). What exists at start (modules, Faust's
-    app, the model) is frozen out of every future collection. 0 leaves Python's settings.
-
-    >>> import gc
-    >>> before = gc.get_threshold()
-    >>> tune_garbage_collector(50_000); gc.get_threshold()[0]
-    50000
-    >>> gc.unfreeze(); gc.set_threshold(*before)
-    """
-    if young_threshold <= 0:
-        return
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(young_threshold, older, oldest)
 
 
 #: How long the start waits for topic creation before it goes on without.
