@@ -143,6 +143,9 @@ NOT_SCORED = -1.0
 _NEUTRAL_MERCHANT = MerchantStats()
 _BEHAVIOUR_VALUES = operator.itemgetter(*BEHAVIOUR_FEATURES)
 _MERCHANT_VALUES = operator.itemgetter(*MERCHANT_FEATURES)
+_RULES_AT = CLASSIFIER_FEATURES.index(RULE_FEATURES[0])
+#: Where the rule levels sit in a model input (they are side by side).
+_RULE_SLICE = slice(_RULES_AT, _RULES_AT + len(RULE_FEATURES))
 _LOG_HINGES = tuple(math.log1p(edge) for edge in AMOUNT_HINGES)
 _NO_HINGES = (0.0,) * len(_LOG_HINGES)
 
@@ -434,8 +437,7 @@ class Detector:
         values = self.classifier_input(tx, features, burst, score, levels, shared)
         probability = None
         if self.classifier.ready:
-            named = dict(zip(CLASSIFIER_FEATURES, values, strict=True))
-            probability = self.classifier.predict_proba_one(named)
+            probability = self.classifier.predict_proba_values(CLASSIFIER_FEATURES, values)
             line = self.classifier_threshold.value
             classifier = parts["fraud_classifier"] = _half_at(probability, line)
             if probability >= line:
@@ -517,11 +519,10 @@ class Detector:
         """
         size = len(CLASSIFIER_FEATURES)
         if len(model_input) in (size + 1, size + 2):  # else: from an older version, skip
-            x = dict(zip(CLASSIFIER_FEATURES, model_input[:size], strict=True))
-            self.classifier.learn_one(x, fraud)
+            self.classifier.learn_values(CLASSIFIER_FEATURES, model_input[:size], fraud)
             if model_input[size] >= 0.0:
                 self.classifier_threshold.observe(model_input[size], fraud)
-            if max(x[name] for name in RULE_FEATURES) >= 0.5:
+            if max(model_input[_RULE_SLICE]) >= 0.5:
                 self.trust["rules"].observe(fraud, event_time)
             if len(model_input) == size + 2 and model_input[size + 1] >= 0.5:
                 self.trust["half_space_trees"].observe(fraud, event_time)

@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from river import compose, forest, imblearn, linear_model, optim, preprocessing
 
 ClassifierKind = Literal["logistic", "logistic_undersampled", "forest"]
@@ -65,6 +66,10 @@ class FraudClassifier:
     ...     model.learn_one({"risk": 1.0 if i % 10 == 0 else 0.0}, fraud=i % 10 == 0)
     >>> model.ready, model.predict_proba_one({"risk": 1.0}) > model.predict_proba_one({"risk": 0.0})
     (True, True)
+
+    The default model (``logistic``) learns and predicts through :class:`LogisticMirror`, the
+    same arithmetic as River's pipeline on arrays, and River's pipeline stays the state that is
+    checkpointed: it is brought up to date whenever the classifier is pickled.
     """
 
     def __init__(self, params: ClassifierParams) -> None:
@@ -72,6 +77,7 @@ class FraudClassifier:
         self.model = make_model(params)
         self.frauds = 0
         self.legit = 0
+        self._mirror: LogisticMirror | None = None
 
     @property
     def ready(self) -> bool:
@@ -80,16 +86,156 @@ class FraudClassifier:
 
     def learn_one(self, x: dict[str, float], fraud: bool) -> None:
         """Learn one resolved transaction."""
-        self.model.learn_one(x, bool(fraud))
+        self.learn_values(tuple(x), tuple(x.values()), fraud)
+
+    def predict_proba_one(self, x: dict[str, float]) -> float:
+        """P(fraud) in [0, 1] (0 for a model that has learned nothing yet)."""
+        return self.predict_proba_values(tuple(x), tuple(x.values()))
+
+    def learn_values(self, names: tuple[str, ...], values: tuple[float, ...], fraud: bool) -> None:
+        """:meth:`learn_one` of ``dict(zip(names, values))``, without building the dict."""
+        mirror = self._mirror_for(names)
+        if mirror is not None:
+            mirror.learn(np.array(values, dtype=np.float64), bool(fraud))
+        else:
+            self.model.learn_one(dict(zip(names, values, strict=True)), bool(fraud))
         if fraud:
             self.frauds += 1
         else:
             self.legit += 1
 
-    def predict_proba_one(self, x: dict[str, float]) -> float:
-        """P(fraud) in [0, 1] (0 for a model that has learned nothing yet)."""
-        probability = self.model.predict_proba_one(x).get(True, 0.0)
+    def predict_proba_values(self, names: tuple[str, ...], values: tuple[float, ...]) -> float:
+        """:meth:`predict_proba_one` of ``dict(zip(names, values))``."""
+        mirror = self._mirror_for(names)
+        if mirror is not None:
+            probability = mirror.predict(np.array(values, dtype=np.float64))
+        else:
+            x = dict(zip(names, values, strict=True))
+            probability = self.model.predict_proba_one(x).get(True, 0.0)
         return 0.0 if math.isnan(probability) else float(probability)
+
+    def _mirror_for(self, names: tuple[str, ...]) -> LogisticMirror | None:
+        """The mirror when it has these features in this order (else River itself, in sync)."""
+        if self.params.kind != "logistic":
+            return None
+        mirror = self._mirror
+        if mirror is not None:
+            if mirror.names is names or mirror.names == names:
+                return mirror
+            mirror.write_back(self.model)  # another set of features: River takes over
+        learned = set(self.model["LogisticRegression"]._weights) | set(
+            self.model["StandardScaler"].counts
+        )
+        if not learned <= set(names):
+            # River's L2 step shrinks every weight it has, named in the input or not
+            self._mirror = None
+            return None
+        self._mirror = mirror = LogisticMirror.of(self.model, names)
+        return mirror
+
+    def __getstate__(self) -> dict[str, Any]:
+        """River's pipeline, brought up to date, is what a checkpoint keeps."""
+        if self._mirror is not None:
+            self._mirror.write_back(self.model)
+        state = dict(self.__dict__)
+        state["_mirror"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_mirror": None, **state})
+
+
+class LogisticMirror:
+    """River's ``StandardScaler | LogisticRegression(SGD, Log loss, L2)`` on numpy arrays.
+
+    River computes with a dict per transaction (90 features: ~69 us to learn one, ~15 to
+    predict); the mirror does the same operations element by element, in the same order, and
+    sums the dot product sequentially in feature order as River's does, so every probability
+    and every learned value is River's to the last bit (a property test compares them over
+    random streams). Built from a pipeline's state (:meth:`of`) and written back into it
+    (:meth:`write_back`) for checkpoints.
+    """
+
+    def __init__(self, names: tuple[str, ...], lr: Any, model: Any) -> None:
+        self.names = names
+        self.lr = lr  # River's LogisticRegression: its loss, optimizer and schedules
+        scaler = model["StandardScaler"]
+        weights = lr._weights
+        self.counts = np.array([float(scaler.counts.get(k, 0)) for k in names])
+        self.means = np.array([float(scaler.means.get(k, 0.0)) for k in names])
+        self.vars = np.array([float(scaler.vars.get(k, 0.0)) for k in names])
+        self._set_spread()
+        self.weights = np.array([float(weights[k]) if k in weights else 0.0 for k in names])
+        self.intercept = float(lr.intercept)
+        self.iterations = int(lr.optimizer.n_iterations)
+
+    @classmethod
+    def of(cls, model: Any, names: tuple[str, ...]) -> LogisticMirror:
+        """A mirror of ``model`` (the ``logistic`` pipeline) for features ``names``."""
+        return cls(names, model["LogisticRegression"], model)
+
+    def _set_spread(self) -> None:
+        # River divides by ``var ** 0.5``, C's pow, which is not always the correctly rounded
+        # square root that np.sqrt and np.power(v, 0.5) give; np.float_power is C's pow. A
+        # feature without spread scales to 0, as in River (divided by 1 meanwhile, no warning).
+        self.spread_known = self.vars != 0.0
+        self.spread = np.where(self.spread_known, np.float_power(self.vars, 0.5), 1.0)
+
+    def _scaled(self, x: np.ndarray) -> np.ndarray:
+        return np.where(self.spread_known, (x - self.means) / self.spread, 0.0)
+
+    def _raw(self, scaled: np.ndarray) -> float:
+        """The logit: River sums the products one by one in feature order, as cumsum does."""
+        if not len(scaled):
+            return float(self.intercept)
+        return float(np.cumsum(self.weights * scaled)[-1]) + self.intercept
+
+    def predict(self, x: np.ndarray) -> float:
+        """River's ``predict_proba_one(x)[True]``."""
+        raw = self._raw(self._scaled(x))
+        if raw < -30:
+            return 0.0
+        if raw > 30:
+            return 1.0
+        return 1 / (1 + math.exp(-raw))
+
+    def learn(self, x: np.ndarray, fraud: bool) -> None:
+        """River's ``learn_one(x, fraud)``: the scaler learns, then the regression on its output."""
+        self.counts += 1.0
+        old = self.means
+        self.means = old + (x - old) / self.counts
+        self.vars = self.vars + ((x - old) * (x - self.means) - self.vars) / self.counts
+        self._set_spread()
+        scaled = self._scaled(x)
+        lr = self.lr
+        gradient = lr.loss.gradient(y_true=fraud, y_pred=self._raw(scaled))
+        gradient = float(max(min(gradient, lr.clip_gradient), -lr.clip_gradient))
+        step = scaled * gradient
+        if lr.l2:
+            step = step + self.weights * lr.l2
+        self.intercept -= lr.intercept_lr.get(self.iterations) * gradient
+        self.weights = self.weights - step * lr.optimizer.lr.get(self.iterations)
+        self.iterations += 1
+
+    def write_back(self, model: Any) -> None:
+        """Put the mirror's state into River's pipeline (what checkpoints pickle)."""
+        scaler, lr = model["StandardScaler"], self.lr
+        for k, count, mean, var, weight in zip(
+            self.names,
+            self.counts.tolist(),
+            self.means.tolist(),
+            self.vars.tolist(),
+            self.weights.tolist(),
+            strict=True,
+        ):
+            if count:
+                scaler.counts[k] = int(count)
+                scaler.means[k] = mean
+                scaler.vars[k] = var
+            if self.iterations:
+                lr._weights[k] = weight
+        lr.intercept = self.intercept
+        lr.optimizer.n_iterations = self.iterations
 
 
 class LabelRate:
