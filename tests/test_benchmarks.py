@@ -17,6 +17,7 @@ SCRIPTS = [
     "influx_sink.py",
     "hst_batch.py",
     "native.py",
+    "classifier.py",
 ]
 
 
