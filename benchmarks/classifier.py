@@ -2,13 +2,15 @@
 
     python benchmarks/classifier.py                   # handbook, 1,000 customers, 40 days
     python benchmarks/classifier.py --customers 500 --days 30 --rounds 5
+    python benchmarks/classifier.py --kinds           # also every FRAUDSTREAM_CLASSIFIER_KIND
 
 Runs the handbook stream with 7-day labels once through the worker's batch handler in this
 process and records what the classifier was asked: every transaction it scored and every
 label (or maturity) it learned, in order. Then replays that exact sequence, rounds alternated,
 through River's own pipeline (:func:`fraudstream.core.supervised.make_model`) and through
 :class:`fraudstream.core.supervised.FraudClassifier` (the mirror), checks that every
-probability is the same, and prints microseconds per call of each and River / mirror.
+probability is the same, and prints microseconds per call of each and River / mirror. With
+``--kinds``, River's own model of every ``FRAUDSTREAM_CLASSIFIER_KIND`` on the same calls too.
 Figures, not assertions (the equality check is the property test's, here on a real stream).
 """
 
@@ -18,6 +20,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import get_args
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # runnable as a script
@@ -25,6 +28,7 @@ sys.path.insert(0, str(ROOT))  # runnable as a script
 from fraudstream.cli import evaluate as ev  # noqa: E402
 from fraudstream.core.detector import CLASSIFIER_FEATURES  # noqa: E402
 from fraudstream.core.supervised import (  # noqa: E402
+    ClassifierKind,
     ClassifierParams,
     FraudClassifier,
     make_model,
@@ -67,6 +71,12 @@ def record_calls(customers: int, days: int) -> list[Call]:
     return calls
 
 
+def river_cost(calls: list[Call], kind: ClassifierKind) -> float:
+    """Microseconds per call of River's own ``kind`` model on ``calls`` (no mirror)."""
+    seconds, _ = replay_river(calls, ClassifierParams(kind=kind))
+    return seconds / len(calls) * 1e6
+
+
 def replay_river(calls: list[Call], params: ClassifierParams) -> tuple[float, list[float]]:
     """Seconds of CPU, and the probabilities, of River's own pipeline on ``calls``."""
     model = make_model(params)
@@ -101,6 +111,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--kinds",
+        action="store_true",
+        help="also time every FRAUDSTREAM_CLASSIFIER_KIND on the same calls (River's own)",
+    )
     args = parser.parse_args()
     calls = record_calls(args.customers, args.days)
     learns = sum(1 for kind, _, _ in calls if kind == "learn")
@@ -125,6 +140,10 @@ def main() -> None:
         f"best rounds: River {best['river']:.2f} s, mirror {best['mirror']:.2f} s for "
         f"{len(calls):,} calls; River / mirror {best['river'] / best['mirror']:.2f}"
     )
+    if args.kinds:
+        with worker_collector(Settings().worker.gc_young_threshold):
+            for kind in get_args(ClassifierKind):
+                print(f"River's {kind}: {river_cost(calls, kind):8.1f} us per call", flush=True)
 
 
 if __name__ == "__main__":
