@@ -130,7 +130,7 @@ class FraudClassifier:
             # River's L2 step shrinks every weight it has, named in the input or not
             self._mirror = None
             return None
-        self._mirror = mirror = LogisticMirror.of(self.model, names)
+        self._mirror = mirror = LogisticMirror(self.model, names)
         return mirror
 
     def __getstate__(self) -> dict[str, Any]:
@@ -152,13 +152,14 @@ class LogisticMirror:
     predict); the mirror does the same operations element by element, in the same order, and
     sums the dot product sequentially in feature order as River's does, so every probability
     and every learned value is River's to the last bit (a property test compares them over
-    random streams). Built from a pipeline's state (:meth:`of`) and written back into it
-    (:meth:`write_back`) for checkpoints.
+    random streams). Built from a ``logistic`` pipeline's state for the features ``names``,
+    and written back into it (:meth:`write_back`) for checkpoints.
     """
 
-    def __init__(self, names: tuple[str, ...], lr: Any, model: Any) -> None:
+    def __init__(self, model: Any, names: tuple[str, ...]) -> None:
         self.names = names
-        self.lr = lr  # River's LogisticRegression: its loss, optimizer and schedules
+        # River's LogisticRegression: its loss, optimizer and schedules
+        self.lr = lr = model["LogisticRegression"]
         scaler = model["StandardScaler"]
         weights = lr._weights
         self.counts = np.array([float(scaler.counts.get(k, 0)) for k in names])
@@ -168,11 +169,6 @@ class LogisticMirror:
         self.weights = np.array([float(weights[k]) if k in weights else 0.0 for k in names])
         self.intercept = float(lr.intercept)
         self.iterations = int(lr.optimizer.n_iterations)
-
-    @classmethod
-    def of(cls, model: Any, names: tuple[str, ...]) -> LogisticMirror:
-        """A mirror of ``model`` (the ``logistic`` pipeline) for features ``names``."""
-        return cls(names, model["LogisticRegression"], model)
 
     def _set_spread(self) -> None:
         # River divides by ``var ** 0.5``, C's pow, which is not always the correctly rounded
@@ -202,9 +198,9 @@ class LogisticMirror:
     def learn(self, x: np.ndarray, fraud: bool) -> None:
         """River's ``learn_one(x, fraud)``: the scaler learns, then the regression on its output."""
         self.counts += 1.0
-        old = self.means
-        self.means = old + (x - old) / self.counts
-        self.vars = self.vars + ((x - old) * (x - self.means) - self.vars) / self.counts
+        deviation = x - self.means  # River computes it twice, to the same value
+        self.means = self.means + deviation / self.counts
+        self.vars = self.vars + (deviation * (x - self.means) - self.vars) / self.counts
         self._set_spread()
         scaled = self._scaled(x)
         lr = self.lr
