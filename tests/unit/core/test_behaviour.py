@@ -17,15 +17,18 @@ from fraudstream.core.behaviour import (
     _HEAD,
     _HEAD_4,
     _HEAD_5,
+    _HEAD_6,
     BEHAVIOUR_FEATURES,
     HST_FEATURES,
     RECENT_TRANSACTIONS,
     RECENT_WINDOW_SECONDS,
+    RECURRING_GAP_SECONDS,
     SET_LIMITS,
     STREAK_SECONDS,
     STREAK_TRANSACTIONS,
     VERSION_4,
     VERSION_5,
+    VERSION_6,
     BehaviourFeatures,
     UserHistory,
     hst_view,
@@ -267,6 +270,38 @@ def test_suspicious_days_in_a_row_become_the_users_habit() -> None:
     assert (history.streak, history.t_streak) == (0, 0.0)  # an ordinary one ends the run
 
 
+def alerted(history: UserHistory, amount: float, at: datetime) -> dict[str, float]:
+    """Features of one transaction, then the transaction folded in as an alert."""
+    features = MODEL.features(history, tx(amount, at))
+    MODEL.update(history, tx(amount, at), 0, history.last_offset + 1, suspicious=True)
+    return features
+
+
+def test_a_spike_that_comes_back_after_a_quiet_week_is_a_recurring_payment() -> None:
+    """A trip every few weeks: alerted the first time, never learned, then recognised."""
+    history = daily([40.0, 35.0, 45.0, 38.0, 42.0] * 4)
+    first = T0 + timedelta(days=20)
+    assert alerted(history, 500.0, first)["z"] > 4.5
+    assert history.alert_log_amount == math.log1p(500.0)
+    later = first + timedelta(seconds=RECURRING_GAP_SECONDS)
+    again = MODEL.features(history, tx(560.0, later))
+    assert again["recurring"] == 1.0
+    assert again["z"] == again["z_raw"] == again["z_log"] == again["z_habit"] == 2.5
+    assert hst_view(again)["habit_up"] == 0.0
+
+
+def test_a_spike_within_a_week_of_an_alert_or_at_another_level_is_not_recurring() -> None:
+    history = daily([40.0, 35.0, 45.0, 38.0, 42.0] * 4)
+    first = T0 + timedelta(days=20)
+    alerted(history, 500.0, first)
+    soon = MODEL.features(history, tx(500.0, first + timedelta(days=3)))  # a spree
+    higher = MODEL.features(history, tx(900.0, first + timedelta(days=30)))
+    assert soon["recurring"] == higher["recurring"] == 0.0
+    assert soon["z"] > 4.5 and higher["z"] > 4.5
+    alerted(history, 2_000.0, first + timedelta(days=30))  # the newest alert sets the level
+    assert MODEL.features(history, tx(500.0, first + timedelta(days=40)))["recurring"] == 0.0
+
+
 def test_a_history_knows_the_source_positions_it_has_applied() -> None:
     history = UserHistory()
     MODEL.update(history, tx(20.0, T0), 3, 7, False)
@@ -339,6 +374,17 @@ def test_a_version_5_history_is_read_with_no_streak() -> None:
     decoded = UserHistory.decode(old)
     assert (decoded.t_streak, decoded.streak) == (0.0, 0)
     decoded.t_streak, decoded.streak = history.t_streak, history.streak
+    assert decoded == history
+
+
+def test_a_version_6_history_is_read_with_no_alerted_amount() -> None:
+    history = full_history()
+    history.t_alert, history.alert_log_amount = 1e9, 6.2
+    encoded = history.encode()
+    old = bytes([VERSION_6]) + encoded[1 : _HEAD_6.size] + encoded[_HEAD.size :]
+    decoded = UserHistory.decode(old)
+    assert decoded.alert_log_amount == 0.0
+    decoded.alert_log_amount = history.alert_log_amount
     assert decoded == history
 
 
