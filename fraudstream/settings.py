@@ -192,10 +192,13 @@ class DetectionSettings(_Section):
         3.0,
         gt=0,
         description="User-deviation rule: the amount z-score that counts shortly after the "
-        "user's last alert.",
+        "first alert of the user's current episode.",
     )
     deviation_alert_memory_days: float = Field(
-        14.0, ge=0, description="How long after a user's alert the lower z-score applies, days."
+        14.0,
+        ge=0,
+        description="How long after the first alert of a user's episode the lower z-score "
+        "applies, days; an alert more than this after the one before begins a new episode.",
     )
     burst_zscore: float = Field(
         4.0,

@@ -114,27 +114,40 @@ DAY = 86400.0
 #: amounts pause for days), a tolerance of 0.4 more of them and some Sparkov frauds.
 RECURRING_GAP_SECONDS = 7 * DAY
 RECURRING_TOLERANCE = 0.25
+#: Default gap without alerts after which the user's next alert begins a new episode (the
+#: deviation rule's alert memory: ``FRAUDSTREAM_DEVIATION_ALERT_MEMORY_DAYS``).
+ALERT_MEMORY = 14 * DAY
 TWO_PI = 2.0 * math.pi
 _NORMAL = NormalDist()
 
 #: Version byte of the encoding; a blob with another one is not read (but the two before).
 #: 5: the recent transactions (:data:`RECENT_TRANSACTIONS`) follow the remembered values;
 #: 6: the suspicious streak (its start and length) ends the head;
-#: 7: then the log amount of the user's newest alert.
-VERSION = 7
-#: The previous encodings: without the newest alert's amount, also without the streak (it
-#: starts empty), and also without recent transactions (they start empty too). All still read.
+#: 7: then the log amount of the user's newest alert; 8: then the start of its episode.
+VERSION = 8
+#: The previous encodings: without the episode's start (the newest alert stands for it), also
+#: without the newest alert's amount, also without the streak (it starts empty), and also
+#: without recent transactions (they start empty too). All still read.
+VERSION_7 = 7
 VERSION_6 = 6
 VERSION_5 = 5
 VERSION_4 = 4
 #: version, last partition, last offset, n, suspicious, t_first, t_last, 28 floats, places,
 #: the four set sizes, then (version 5) the number of recent transactions, then (version 6)
-#: the streak's start and length, then (version 7) the newest alert's log amount
-_HEAD = struct.Struct("<BiqII2d28dI5BdId")
+#: the streak's start and length, then (version 7) the newest alert's log amount, then
+#: (version 8) the start of the alert episode
+_HEAD = struct.Struct("<BiqII2d28dI5BdIdd")
+_HEAD_7 = struct.Struct("<BiqII2d28dI5BdId")
 _HEAD_6 = struct.Struct("<BiqII2d28dI5BdI")
 _HEAD_5 = struct.Struct("<BiqII2d28dI5B")
 _HEAD_4 = struct.Struct("<BiqII2d28dI4B")
-_HEADS = {VERSION: _HEAD, VERSION_6: _HEAD_6, VERSION_5: _HEAD_5, VERSION_4: _HEAD_4}
+_HEADS = {
+    VERSION: _HEAD,
+    VERSION_7: _HEAD_7,
+    VERSION_6: _HEAD_6,
+    VERSION_5: _HEAD_5,
+    VERSION_4: _HEAD_4,
+}
 
 BEHAVIOUR_FEATURES = (
     "history",
@@ -224,6 +237,7 @@ class UserHistory:
     t_streak: float = 0.0  # event time of the first of the current run of suspicious ones
     streak: int = 0  # suspicious transactions since the user's last ordinary one
     alert_log_amount: float = 0.0  # log1p of the amount of the user's newest alert
+    t_episode: float = 0.0  # event time of the first alert of the newest episode (0: never)
 
     def predictive_spreads(self) -> tuple[float, float]:
         """Spreads of the next amount on the raw and the log scale (the user has amounts):
@@ -304,7 +318,7 @@ class UserHistory:
             *self.counts, *self.sums, self.tod_c, self.tod_s, *self.p_new,
             self.lat, self.lon, self.dist_mean, *self.palm, self.velocity, self.t_alert,
             self.places, *(len(s) for s in self.sets), len(self.recent_times),
-            self.t_streak, self.streak, self.alert_log_amount,
+            self.t_streak, self.streak, self.alert_log_amount, self.t_episode,
         )  # fmt: skip
         tokens = [t for s in self.sets for t in s]
         recent = len(self.recent_times)
@@ -332,7 +346,8 @@ class UserHistory:
             sizes = v[36:40]
             recent = v[40] if blob[0] != VERSION_4 else 0
             t_streak, streak = v[41:43] if blob[0] >= VERSION_6 else (0.0, 0)
-            alert_log_amount = v[43] if blob[0] == VERSION else 0.0
+            alert_log_amount = v[43] if blob[0] >= VERSION_7 else 0.0
+            t_episode = v[44] if blob[0] == VERSION else 0.0
             tokens = struct.unpack_from(f"<{sum(sizes)}I", blob, head.size)
             moments = struct.unpack_from(f"<{2 * recent}d", blob, head.size + 4 * sum(sizes))
         except struct.error as exc:
@@ -350,6 +365,7 @@ class UserHistory:
             velocity=f[26], t_alert=f[27], places=v[35], sets=sets,
             recent_times=list(moments[:recent]), recent_amounts=list(moments[recent:]),
             t_streak=t_streak, streak=streak, alert_log_amount=alert_log_amount,
+            t_episode=t_episode,
         )  # fmt: skip
 
 
@@ -374,6 +390,7 @@ class BehaviourFeatures:
     """
 
     velocity_tau: float = VELOCITY_TAU
+    alert_memory: float = ALERT_MEMORY
 
     def features(self, h: UserHistory, tx: Transaction) -> dict[str, float]:
         """Every feature in :data:`BEHAVIOUR_FEATURES` of ``tx``, against the history before it."""
@@ -480,7 +497,9 @@ class BehaviourFeatures:
         fraudster's spending does not become the user's habit; an alerted one (``alerted``,
         default ``suspicious``) not even the windows, so a flagged burst keeps the counts at the
         level that flagged it without making the next ordinary hour look like a burst. Every
-        transaction, suspicious or alerted, joins the recent ones velocity rules count.
+        transaction, suspicious or alerted, joins the recent ones velocity rules count. An alert
+        more than ``alert_memory`` after the user's previous one (or their first) begins an
+        episode: ``t_episode``, from which the deviation rule's lowered line runs.
 
         Unless the user has done nothing else for a while: from the
         :data:`STREAK_TRANSACTIONS`-th suspicious transaction in a row spanning
@@ -518,6 +537,8 @@ class BehaviourFeatures:
             h.sums[i] = h.sums[i] * decay + add * x
         h.velocity = (0.0 if first else h.velocity * math.exp(-gap / self.velocity_tau)) + 1.0
         if alerted and ts >= h.t_alert:
+            if ts - h.t_alert > self.alert_memory:  # the first alert, or after a quiet spell
+                h.t_episode = ts
             h.t_alert, h.alert_log_amount = ts, math.log1p(x)
         h.t_last = max(h.t_last, ts)  # out-of-order events never move the clock backwards
         h.remember_recent(ts, tx.amount)

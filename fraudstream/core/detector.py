@@ -294,7 +294,7 @@ class Detector:
         rules: RuleSet | None = None,
     ) -> None:
         self.config = config
-        self.behaviour = BehaviourFeatures(config.velocity_tau)
+        self.behaviour = BehaviourFeatures(config.velocity_tau, config.deviation_alert_memory)
         #: Decides, with the settings' values, which transactions are kept out of learning
         #: (a learning gate, independent of the user_deviation rule's current definition).
         self.deviation = _deviation_rule(config)

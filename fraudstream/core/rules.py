@@ -215,9 +215,20 @@ class UserDeviationRule:
 
     Either the blended amount z (raw or log scale, whichever the user's amounts follow) is at
     least ``zscore_threshold`` once the user has ``min_history`` transactions, or
-    ``zscore_after_alert`` within ``alert_memory`` seconds of the user's last alert (a card that
-    just had fraud: smaller deviations count); or the :func:`burst_zscore` is at least
-    ``burst_threshold``.
+    ``zscore_after_alert`` within ``alert_memory`` seconds of the first alert of the user's
+    current episode (a card that just had fraud: smaller deviations count); or the
+    :func:`burst_zscore` is at least ``burst_threshold``. An episode is alerts each within
+    ``alert_memory`` of the one before (``UserHistory.t_episode``): counting from its newest
+    alert instead, a user the amount model misjudges kept the lowered line as long as it
+    misjudged them, each false alert extending it.
+
+    >>> from datetime import datetime, timezone
+    >>> rule, day = UserDeviationRule(), 86400.0
+    >>> tx = Transaction("t", "u", 70.0, datetime.fromtimestamp(20 * day, timezone.utc))
+    >>> rule.amount_line(tx, UserHistory(t_alert=19 * day, t_episode=10 * day))
+    3.0
+    >>> rule.amount_line(tx, UserHistory(t_alert=19 * day, t_episode=2 * day))
+    4.5
     """
 
     zscore_threshold: float = 4.5
@@ -229,7 +240,8 @@ class UserDeviationRule:
 
     def amount_line(self, tx: Transaction, history: UserHistory) -> float:
         """The amount z-score the rule needs for this user now."""
-        recent = history.t_alert and tx.epoch_seconds - history.t_alert <= self.alert_memory
+        start = history.t_episode or history.t_alert  # a history of before episodes: its newest
+        recent = start and tx.epoch_seconds - start <= self.alert_memory
         return self.zscore_after_alert if recent else self.zscore_threshold
 
     def parts(

@@ -18,6 +18,8 @@ from fraudstream.core.behaviour import (
     _HEAD_4,
     _HEAD_5,
     _HEAD_6,
+    _HEAD_7,
+    ALERT_MEMORY,
     BEHAVIOUR_FEATURES,
     HST_FEATURES,
     RECENT_TRANSACTIONS,
@@ -29,6 +31,7 @@ from fraudstream.core.behaviour import (
     VERSION_4,
     VERSION_5,
     VERSION_6,
+    VERSION_7,
     BehaviourFeatures,
     UserHistory,
     hst_view,
@@ -302,6 +305,21 @@ def test_a_spike_within_a_week_of_an_alert_or_at_another_level_is_not_recurring(
     assert MODEL.features(history, tx(500.0, first + timedelta(days=40)))["recurring"] == 0.0
 
 
+def test_an_alert_after_a_quiet_spell_begins_an_episode_and_later_ones_continue_it() -> None:
+    history = daily([40.0] * 10)
+    first = T0 + timedelta(days=10)
+    alerted(history, 400.0, first)
+    assert history.t_episode == history.t_alert == first.timestamp()
+    for day in (5, 12, 18):  # each within the memory of the one before: one episode
+        fold(history, 40.0, first + timedelta(days=day - 1))
+        alerted(history, 400.0, first + timedelta(days=day))
+    assert history.t_episode == first.timestamp()
+    assert history.t_alert == (first + timedelta(days=18)).timestamp()
+    quiet = first + timedelta(days=18) + timedelta(seconds=ALERT_MEMORY + 1)
+    alerted(history, 400.0, quiet)
+    assert history.t_episode == history.t_alert == quiet.timestamp()
+
+
 def test_a_history_knows_the_source_positions_it_has_applied() -> None:
     history = UserHistory()
     MODEL.update(history, tx(20.0, T0), 3, 7, False)
@@ -374,6 +392,17 @@ def test_a_version_5_history_is_read_with_no_streak() -> None:
     decoded = UserHistory.decode(old)
     assert (decoded.t_streak, decoded.streak) == (0.0, 0)
     decoded.t_streak, decoded.streak = history.t_streak, history.streak
+    assert decoded == history
+
+
+def test_a_version_7_history_is_read_with_no_episode() -> None:
+    history = full_history()
+    history.t_alert, history.t_episode = 1e9, 9e8
+    encoded = history.encode()
+    old = bytes([VERSION_7]) + encoded[1 : _HEAD_7.size] + encoded[_HEAD.size :]
+    decoded = UserHistory.decode(old)
+    assert decoded.t_episode == 0.0  # the deviation rule then counts from the newest alert
+    decoded.t_episode = history.t_episode
     assert decoded == history
 
 
