@@ -384,36 +384,26 @@ def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
     assert decoded == history
 
 
-def test_a_version_5_history_is_read_with_no_streak() -> None:
+@pytest.mark.parametrize(
+    ("version", "head", "later"),
+    [
+        (VERSION_5, _HEAD_5, {"t_streak": 1e9, "streak": 3}),
+        (VERSION_6, _HEAD_6, {"alert_log_amount": 6.2}),
+        (VERSION_7, _HEAD_7, {"t_episode": 9e8}),  # the deviation rule uses the newest alert
+    ],
+)
+def test_an_older_history_is_read_with_the_fields_it_lacks_empty(
+    version: int, head: Any, later: dict[str, float]
+) -> None:
     history = full_history()
-    history.t_streak, history.streak = 1e9, 3
+    for name, value in later.items():
+        setattr(history, name, value)
     encoded = history.encode()
-    old = bytes([VERSION_5]) + encoded[1 : _HEAD_5.size] + encoded[_HEAD.size :]
+    old = bytes([version]) + encoded[1 : head.size] + encoded[_HEAD.size :]
     decoded = UserHistory.decode(old)
-    assert (decoded.t_streak, decoded.streak) == (0.0, 0)
-    decoded.t_streak, decoded.streak = history.t_streak, history.streak
-    assert decoded == history
-
-
-def test_a_version_7_history_is_read_with_no_episode() -> None:
-    history = full_history()
-    history.t_alert, history.t_episode = 1e9, 9e8
-    encoded = history.encode()
-    old = bytes([VERSION_7]) + encoded[1 : _HEAD_7.size] + encoded[_HEAD.size :]
-    decoded = UserHistory.decode(old)
-    assert decoded.t_episode == 0.0  # the deviation rule then counts from the newest alert
-    decoded.t_episode = history.t_episode
-    assert decoded == history
-
-
-def test_a_version_6_history_is_read_with_no_alerted_amount() -> None:
-    history = full_history()
-    history.t_alert, history.alert_log_amount = 1e9, 6.2
-    encoded = history.encode()
-    old = bytes([VERSION_6]) + encoded[1 : _HEAD_6.size] + encoded[_HEAD.size :]
-    decoded = UserHistory.decode(old)
-    assert decoded.alert_log_amount == 0.0
-    decoded.alert_log_amount = history.alert_log_amount
+    for name, value in later.items():
+        assert getattr(decoded, name) == getattr(UserHistory(), name)
+        setattr(decoded, name, value)
     assert decoded == history
 
 
