@@ -120,7 +120,7 @@ ALERT_MEMORY = 14 * DAY
 TWO_PI = 2.0 * math.pi
 _NORMAL = NormalDist()
 
-#: Version byte of the encoding; a blob with another one is not read (but the two before).
+#: Version byte of the encoding; a blob with another one is not read (but the four before).
 #: 5: the recent transactions (:data:`RECENT_TRANSACTIONS`) follow the remembered values;
 #: 6: the suspicious streak (its start and length) ends the head;
 #: 7: then the log amount of the user's newest alert; 8: then the start of its episode.
