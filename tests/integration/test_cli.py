@@ -88,11 +88,22 @@ def test_demo_runs_end_to_end_and_leaves_no_process_behind() -> None:
     assert processes_with(marker) == set()
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_demo_stops_everything_on_ctrl_c_or_sigterm(signum: int) -> None:
     env, marker = demo_env()
     demo = subprocess.Popen(
-        demo_command(120), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        demo_command(120),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # as from a terminal: a suite started in the background by a non-interactive shell
+        # (``make test &``) ignores SIGINT, children inherit that, and Ctrl-C would never arrive
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     assert demo.stdout is not None
     for line in demo.stdout:  # wait until the load is flowing
