@@ -537,7 +537,7 @@ class BehaviourFeatures:
             h.sums[i] = h.sums[i] * decay + add * x
         h.velocity = (0.0 if first else h.velocity * math.exp(-gap / self.velocity_tau)) + 1.0
         if alerted and ts >= h.t_alert:
-            if ts - h.t_alert > self.alert_memory:  # the first alert, or after a quiet spell
+            if not h.t_alert or ts - h.t_alert > self.alert_memory:  # first, or after a lull
                 h.t_episode = ts
             h.t_alert, h.alert_log_amount = ts, math.log1p(x)
         h.t_last = max(h.t_last, ts)  # out-of-order events never move the clock backwards

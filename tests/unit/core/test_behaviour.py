@@ -320,6 +320,12 @@ def test_an_alert_after_a_quiet_spell_begins_an_episode_and_later_ones_continue_
     assert history.t_episode == history.t_alert == quiet.timestamp()
 
 
+def test_a_users_first_alert_begins_an_episode_whatever_the_clock() -> None:
+    history = UserHistory()
+    MODEL.update(history, tx(400.0, datetime.fromtimestamp(60.0, timezone.utc)), 0, 0, True)
+    assert history.t_episode == history.t_alert == 60.0
+
+
 def test_a_history_knows_the_source_positions_it_has_applied() -> None:
     history = UserHistory()
     MODEL.update(history, tx(20.0, T0), 3, 7, False)
