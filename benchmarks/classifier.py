@@ -123,8 +123,9 @@ def main() -> None:
     print(f"recorded {learns:,} learns and {predicts:,} predictions ({len(CLASSIFIER_FEATURES)} "
           "features)", flush=True)  # fmt: skip
     params = ClassifierParams()  # the settings' defaults
+    young_threshold = Settings().worker.gc_young_threshold
     best = {"river": float("inf"), "mirror": float("inf")}
-    with worker_collector(Settings().worker.gc_young_threshold):
+    with worker_collector(young_threshold):
         for round_ in range(1, args.rounds + 1):
             river_s, river_p = replay_river(calls, params)
             mirror_s, mirror_p = replay_mirror(calls, params)
@@ -141,7 +142,7 @@ def main() -> None:
         f"{len(calls):,} calls; River / mirror {best['river'] / best['mirror']:.2f}"
     )
     if args.kinds:
-        with worker_collector(Settings().worker.gc_young_threshold):
+        with worker_collector(young_threshold):
             for kind in get_args(ClassifierKind):
                 print(f"River's {kind}: {river_cost(calls, kind):8.1f} us per call", flush=True)
 
