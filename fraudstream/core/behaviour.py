@@ -6,7 +6,9 @@ a stream's currency, amount distribution or activity level. Why each is scaled a
 * Amount: a robust online location and spread twice, on raw amounts and on ``log1p(amount)``
   (residuals Huber-clipped at :data:`HUBER` spreads, step ``1/min(n, MEMORY)``), each giving a
   predictive z-score. Which scale fits *this* user is learned: a decayed log-likelihood ratio of
-  a normal against a log-normal model of the user's own amounts gives ``w_raw = sigmoid(LLR)``
+  a normal against a log-normal model of the user's own amounts (remembering about
+  :data:`LLR_MEMORY` of them, four times the estimates' memory: the two models differ little
+  per amount) gives ``w_raw = sigmoid(LLR)``
   (each amount's vote bounded, the log scale's more tightly: large amounts, its evidence, are
   also where fraud lands), and the blended ``z`` moves from the conservative median(z_raw,
   z_log, 0) towards the preferred scale as the evidence grows. A normal spender (amounts N(mu,
@@ -76,6 +78,14 @@ HABIT_PRIOR_WEIGHT = 2.0
 #: the predictive spreads).
 LLR_CLIP_RAW = 4.0
 LLR_CLIP_LOG = 1.5
+#: Memory of that evidence, in transactions (the ratio decays by ``1 - 1/LLR_MEMORY``). A
+#: normal spender with amounts N(mu, mu/2) and a log-normal one differ by a few hundredths of
+#: a nat per amount, so fifty amounts of evidence left many normal spenders undecided, where
+#: the blended z is the lower, log-scale one, and a few missed frauds (learned as ordinary, each
+#: a vote for the log scale) tipped them over. Measured without labels, 150 to 1,000 alike:
+#: handbook compromised-customer recall 0.770 -> 0.799, Sparkov precision 0.278 -> 0.286,
+#: personas precision 0.889 -> 0.904 (recall 0.354 -> 0.389); our stream unchanged.
+LLR_MEMORY = 200
 #: Window time constants, seconds, and their names in the features.
 WINDOWS = (60.0, 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
 WINDOW_NAMES = ("1m", "1h", "1d", "7d", "30d")
@@ -586,7 +596,7 @@ class BehaviourFeatures:
             # the log-normal density carries the Jacobian 1/(1+x): the ``- lx`` term
             term = (-0.5 * zr * zr - math.log(sd_r)) - (-0.5 * zl * zl - math.log(sd_l) - lx)
             term = LLR_CLIP_RAW if term > LLR_CLIP_RAW else max(term, -LLR_CLIP_LOG)
-            h.llr = h.llr * (1.0 - 1.0 / MEMORY) + term
+            h.llr = h.llr * (1.0 - 1.0 / LLR_MEMORY) + term
         h.n = n = n + 1
         a = 1.0 / min(n, MEMORY)
         if n == 1:

@@ -111,9 +111,33 @@ def test_missed_frauds_rarely_tip_a_normal_spender_onto_the_log_scale(
             fold(history, ordinary(), T0 + timedelta(days=day + 1))
         return MODEL.features(history, tx(250.0, T0 + timedelta(days=66)))["z"] > 4.5
 
-    assert sum(next_fraud_over_the_line(seed) for seed in range(50)) >= 30  # measured 37
+    assert sum(next_fraud_over_the_line(seed) for seed in range(100)) >= 76  # measured 86
     monkeypatch.setattr(behaviour, "LLR_CLIP_LOG", behaviour.LLR_CLIP_RAW)
-    assert sum(next_fraud_over_the_line(seed) for seed in range(50)) <= 20  # measured 14
+    assert sum(next_fraud_over_the_line(seed) for seed in range(100)) <= 66  # measured 56
+
+
+def test_the_scale_evidence_outlasts_a_handful_of_missed_frauds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """150 ordinary amounts of a normal spender, then six missed x5 amounts learned as ordinary:
+    the scale evidence remembers ~200 amounts, so most such users stay on the raw scale, where
+    the next x5 is over the 4.5 line; with the estimates' memory of 50 about half do not."""
+
+    def next_fraud_over_the_line(seed: int) -> bool:
+        rng = random.Random(seed)
+
+        def ordinary() -> float:
+            return max(1.0, rng.gauss(50.0, 25.0))
+
+        history = daily([ordinary() for _ in range(150)])
+        for day in range(150, 162, 2):
+            fold(history, 5 * ordinary(), T0 + timedelta(days=day))
+            fold(history, ordinary(), T0 + timedelta(days=day + 1))
+        return MODEL.features(history, tx(250.0, T0 + timedelta(days=162)))["z"] > 4.5
+
+    assert sum(next_fraud_over_the_line(seed) for seed in range(100)) >= 72  # measured 82
+    monkeypatch.setattr(behaviour, "LLR_MEMORY", behaviour.MEMORY)
+    assert sum(next_fraud_over_the_line(seed) for seed in range(100)) <= 60  # measured 49
 
 
 def test_a_short_log_normal_history_is_rarely_taken_for_a_normal_spender() -> None:
