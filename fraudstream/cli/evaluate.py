@@ -203,7 +203,9 @@ def run_offline(
         detection.pending_max_entries,
         detection.held_labels_max_entries,
     )
-    state = WorkerState({}, pending, {}, partitions=1)
+    state = WorkerState(
+        {}, pending, {}, partitions=1, cached_histories=settings.worker.cached_histories
+    )
     outbox = _Collector()
 
     async def discard(changes: StateChanges, offsets: BatchOffsets) -> None:

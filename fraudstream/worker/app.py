@@ -91,6 +91,7 @@ state = FaustState(
     late_window=settings.detection.label_late_window_days * DAY,
     max_pending=settings.detection.pending_max_entries,
     max_held=settings.detection.held_labels_max_entries,
+    cached_histories=settings.worker.cached_histories,
 )
 decisions_topic = (
     app.topic(settings.kafka.decisions_topic, key_serializer="raw", value_serializer="raw")

@@ -60,8 +60,12 @@ class WorkerState:
         merchants: MutableMapping[str, bytes],
         partitions: int,
         key_codec: Callable[[str], bytes] = _utf8,
+        cached_histories: int = 0,
     ) -> None:
         self.profiles = profiles
+        self.cached_histories = cached_histories
+        #: user -> (the stored bytes, their decoded history), least recently stored first
+        self._decoded: dict[str, tuple[bytes, UserHistory]] = {}
         self.merchants = merchants
         self.partitions = partitions
         self.key_codec = key_codec
@@ -70,14 +74,30 @@ class WorkerState:
         pending.on_write = self._pending_written
 
     def load_history(self, user_id: str) -> UserHistory:
-        """The user's history (an empty one for a new user)."""
-        return UserHistory.decode(self.profiles.get(user_id))
+        """The user's history (an empty one for a new user), handed over to the caller.
+
+        The history decoded when it was last stored is reused while the table still holds
+        that very bytes object: anything that replaced the value (a changelog recovery, a
+        rebalance, another store) makes a new object, so the value is decoded afresh. The entry
+        leaves the cache here and returns only with :meth:`store_history`, so a history changed
+        by a decision that was then not kept is never served again.
+        """
+        blob = self.profiles.get(user_id)
+        cached = self._decoded.pop(user_id, None)
+        if cached is not None and blob is not None and cached[0] is blob:
+            return cached[1]
+        return UserHistory.decode(blob)
 
     def store_history(self, user_id: str, history: UserHistory, partition: int) -> None:
         """Keep the history now; its changelog record goes to the partition of its event."""
         value = history.encode()
         self.profiles[user_id] = value
         self.changes.profiles.put(partition, self.key_codec(user_id), value)
+        if self.cached_histories:
+            decoded = self._decoded
+            decoded[user_id] = (value, history)
+            if len(decoded) > self.cached_histories:
+                del decoded[next(iter(decoded))]  # the least recently stored
 
     def merchant(self, merchant_id: str | None) -> MerchantStats | None:
         """The merchant as the partitions this worker holds see it (None: never seen)."""

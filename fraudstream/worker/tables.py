@@ -58,6 +58,7 @@ class FaustState(WorkerState):
         late_window: float,
         max_pending: int,
         max_held: int,
+        cached_histories: int = 0,
     ) -> None:
         self.tables = {"profiles": profiles, "pending": pending, "merchants": merchants}
         store = PendingStore(pending.data, horizon, late_window, max_pending, max_held)
@@ -68,6 +69,7 @@ class FaustState(WorkerState):
             partitions,
             # Keys in the tables' own codec (JSON), so Faust's recovery reads them back.
             key_codec=lambda key: codecs.dumps(profiles.key_serializer, key),
+            cached_histories=cached_histories,
         )
 
     async def flush(self, changes: StateChanges, producer: BatchProducer) -> None:
