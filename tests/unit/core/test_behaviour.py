@@ -93,51 +93,46 @@ def test_a_normal_spender_is_judged_on_the_raw_scale() -> None:
     assert hst_view(small)["habit_down_w"] < 0.02
 
 
-def test_missed_frauds_rarely_tip_a_normal_spender_onto_the_log_scale(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Three x5 amounts folded in as ordinary (missed) leave most normal spenders on the raw
-    scale, where the next x5 is over the 4.5 line; a symmetric +-4 vote would not."""
+def normal_spenders_caught_after_missed_frauds(days: int, missed: int) -> int:
+    """Of 100 normal spenders (amounts N(50, 25)) with ``days`` daily amounts, then ``missed``
+    x5 amounts folded in as ordinary (each followed by an ordinary day), how many are still
+    judged on the raw scale enough for the next x5 (250) to be over the 4.5 line."""
 
-    def next_fraud_over_the_line(seed: int) -> bool:
+    def caught(seed: int) -> bool:
         rng = random.Random(seed)
 
         def ordinary() -> float:
             return max(1.0, rng.gauss(50.0, 25.0))
 
-        history = daily([ordinary() for _ in range(60)])
-        for day in range(60, 66, 2):
+        history = daily([ordinary() for _ in range(days)])
+        for day in range(days, days + 2 * missed, 2):
             fold(history, 5 * ordinary(), T0 + timedelta(days=day))
             fold(history, ordinary(), T0 + timedelta(days=day + 1))
-        return MODEL.features(history, tx(250.0, T0 + timedelta(days=66)))["z"] > 4.5
+        later = T0 + timedelta(days=days + 2 * missed)
+        return MODEL.features(history, tx(250.0, later))["z"] > 4.5
 
-    assert sum(next_fraud_over_the_line(seed) for seed in range(100)) >= 76  # measured 86
+    return sum(caught(seed) for seed in range(100))
+
+
+def test_missed_frauds_rarely_tip_a_normal_spender_onto_the_log_scale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three x5 amounts missed after 60 ordinary ones leave most normal spenders on the raw
+    scale; a symmetric +-4 vote would not."""
+    assert normal_spenders_caught_after_missed_frauds(60, 3) >= 76  # measured 86
     monkeypatch.setattr(behaviour, "LLR_CLIP_LOG", behaviour.LLR_CLIP_RAW)
-    assert sum(next_fraud_over_the_line(seed) for seed in range(100)) <= 66  # measured 56
+    assert normal_spenders_caught_after_missed_frauds(60, 3) <= 66  # measured 56
 
 
 def test_the_scale_evidence_outlasts_a_handful_of_missed_frauds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """150 ordinary amounts of a normal spender, then six missed x5 amounts learned as ordinary:
-    the scale evidence remembers ~200 amounts, so most such users stay on the raw scale, where
-    the next x5 is over the 4.5 line; with the estimates' memory of 50 about half do not."""
-
-    def next_fraud_over_the_line(seed: int) -> bool:
-        rng = random.Random(seed)
-
-        def ordinary() -> float:
-            return max(1.0, rng.gauss(50.0, 25.0))
-
-        history = daily([ordinary() for _ in range(150)])
-        for day in range(150, 162, 2):
-            fold(history, 5 * ordinary(), T0 + timedelta(days=day))
-            fold(history, ordinary(), T0 + timedelta(days=day + 1))
-        return MODEL.features(history, tx(250.0, T0 + timedelta(days=162)))["z"] > 4.5
-
-    assert sum(next_fraud_over_the_line(seed) for seed in range(100)) >= 72  # measured 82
+    """Six x5 amounts missed after 150 ordinary ones: the scale evidence remembers ~200 amounts,
+    so most normal spenders stay on the raw scale; with the estimates' memory of 50 about half
+    do not."""
+    assert normal_spenders_caught_after_missed_frauds(150, 6) >= 72  # measured 82
     monkeypatch.setattr(behaviour, "LLR_MEMORY", behaviour.MEMORY)
-    assert sum(next_fraud_over_the_line(seed) for seed in range(100)) <= 60  # measured 49
+    assert normal_spenders_caught_after_missed_frauds(150, 6) <= 60  # measured 49
 
 
 def test_a_short_log_normal_history_is_rarely_taken_for_a_normal_spender() -> None:
