@@ -20,6 +20,7 @@ import orjson
 
 from fraudstream.core.batch_hst import BoolArray, FloatArray
 from fraudstream.core.behaviour import (
+    ALERT_MEMORY,
     BEHAVIOUR_FEATURES,
     HST_FEATURES,
     VELOCITY_TAU,
@@ -74,7 +75,7 @@ class DetectorConfig:
     deviation_zscore: float = 4.5
     deviation_min_history: int = 5
     deviation_zscore_after_alert: float = 3.0
-    deviation_alert_memory: float = 14 * DAY
+    deviation_alert_memory: float = ALERT_MEMORY
     burst_zscore: float = 4.0
     #: A transaction whose burst statistic reaches this is kept out of learning (below the
     #: alert line: the start of a burst must not teach "normal" before the rule fires).

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fraudstream.core.behaviour import BEHAVIOUR_FEATURES, UserHistory
+from fraudstream.core.behaviour import ALERT_MEMORY, BEHAVIOUR_FEATURES, UserHistory
 from fraudstream.core.expressions import Expression
 from fraudstream.core.records import Reason, ReasonKind, ReasonName, Transaction
 
@@ -234,7 +234,7 @@ class UserDeviationRule:
     zscore_threshold: float = 4.5
     min_history: int = 5
     zscore_after_alert: float = 3.0
-    alert_memory: float = 14 * 86400.0
+    alert_memory: float = ALERT_MEMORY
     burst_threshold: float = 4.0
     name: ReasonName = ReasonName.USER_DEVIATION
 
