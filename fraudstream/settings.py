@@ -276,6 +276,12 @@ class DetectionSettings(_Section):
     classifier_calibration_window: int = Field(
         50_000, ge=100, description="Resolved transactions the calibration looks back on."
     )
+    classifier_calibration_days: float = Field(
+        7.0,
+        gt=0,
+        description="Event time the calibration looks back on, in days: probabilities the "
+        "classifier gave before it had learned much age out of the line.",
+    )
     classifier_calibration_min_hits: int = Field(
         10, ge=1, description="Frauds above the line the calibration needs before it moves it."
     )
@@ -347,6 +353,7 @@ class DetectionSettings(_Section):
                 window=self.classifier_calibration_window,
                 min_hits=self.classifier_calibration_min_hits,
                 floor=self.classifier_threshold_floor,
+                horizon=self.classifier_calibration_days * 86400.0,
             ),
         )
 

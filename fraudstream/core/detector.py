@@ -522,7 +522,7 @@ class Detector:
         if len(model_input) in (size + 1, size + 2):  # else: from an older version, skip
             self.classifier.learn_values(CLASSIFIER_FEATURES, model_input[:size], fraud)
             if model_input[size] >= 0.0:
-                self.classifier_threshold.observe(model_input[size], fraud)
+                self.classifier_threshold.observe(model_input[size], fraud, event_time)
             if max(model_input[_RULE_SLICE]) >= 0.5:
                 self.trust["rules"].observe(fraud, event_time)
             if len(model_input) == size + 2 and model_input[size + 1] >= 0.5:
@@ -564,7 +564,7 @@ class Detector:
             return "checkpoint has another classifier configuration"
         self.classifier = state["classifier"]
         line: ThresholdFromLabels = state["classifier_threshold"]
-        if line.params == self.config.calibration:  # else: recalibrate under the new settings
+        if _same_calibration(line, self.config.calibration):  # else: recalibrate
             self.classifier_threshold = line
         self.label_rate = state["label_rate"]
         if isinstance(trust := state.get("trust"), dict) and set(trust) == set(self.trust):
@@ -575,6 +575,15 @@ class Detector:
         self.threshold.recent.extend(state["recent_scores"])
         self.threshold.value = state["threshold"]
         return None
+
+
+def _same_calibration(line: ThresholdFromLabels, params: CalibrationParams) -> bool:
+    """Whether a restored alert line was calibrated under ``params`` (one from a version whose
+    parameters had other fields, such as no event-time horizon, was not)."""
+    try:
+        return line.params == params and hasattr(line, "newest")
+    except AttributeError:  # unpickled parameters missing a field added since
+        return False
 
 
 def _half_at(value: float, threshold: float) -> float:

@@ -331,6 +331,34 @@ def test_a_classifier_that_cannot_reach_the_target_precision_does_not_alert_alon
     assert detector.classifier_threshold.value == 1.0
 
 
+def test_the_alert_line_forgets_what_a_young_classifier_said_after_a_week_of_event_time() -> None:
+    """Probabilities from before the classifier had learned much would otherwise hold the line
+    at 1 for as long as they stayed in the window, whatever the classifier learned since."""
+    detector = ready_detector(initial=0.9)
+    size = len(CLASSIFIER_FEATURES)
+    for i in range(10):  # day 0: its high probabilities were frauds a third of the time
+        detector.learn_label((0.0,) * size + (0.95, 0.0), i % 3 == 0, 0.0, False)
+    assert detector.classifier_threshold.value == 1.0
+    six_days, eight_days = 6 * 86400.0, 8 * 86400.0
+    for i in range(10):  # six days later it ranks well, but day 0 is still within the week
+        detector.learn_label((0.0,) * size + (0.7 if i < 3 else 0.1, 0.0), i < 3, six_days, False)
+    assert detector.classifier_threshold.value == 1.0
+    for i in range(10):  # eight days later day 0 has aged out: the line follows the last week
+        detector.learn_label((0.0,) * size + (0.7 if i < 3 else 0.1, 0.0), i < 3, eight_days, False)
+    assert detector.classifier_threshold.value == 0.7
+
+
+def test_an_alert_line_calibrated_before_the_event_time_horizon_is_recalibrated() -> None:
+    detector = ready_detector(initial=0.99)
+    size = len(CLASSIFIER_FEATURES)
+    for i in range(10):
+        detector.learn_label((0.0,) * size + (0.7 if i < 3 else 0.1, 0.0), i < 3, 0.0, False)
+    del detector.classifier_threshold.newest  # as a line pickled by an earlier version
+    restored = Detector(detector.config)
+    assert restored.restore_model_state(detector.model_state()) is None
+    assert restored.classifier_threshold.value == 0.99, "recalibrated from the labels to come"
+
+
 def test_the_classifier_alert_line_is_learned_from_resolved_labels() -> None:
     detector = ready_detector(initial=0.99)
     size = len(CLASSIFIER_FEATURES)
