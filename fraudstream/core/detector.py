@@ -581,7 +581,7 @@ def _same_calibration(line: ThresholdFromLabels, params: CalibrationParams) -> b
     """Whether a restored alert line was calibrated under ``params`` (one from a version whose
     parameters had other fields, such as no event-time horizon, was not)."""
     try:
-        return line.params == params and hasattr(line, "newest")
+        return line.params == params
     except AttributeError:  # unpickled parameters missing a field added since
         return False
 

@@ -313,14 +313,11 @@ class ThresholdFromLabels:
         self.params = params
         self.value = params.initial
         self.recent: deque[tuple[float, bool, float]] = deque(maxlen=params.window)
-        self.newest = 0.0
         self._since = 0
 
     def observe(self, probability: float, fraud: bool, event_time: float) -> None:
         """Add one resolved transaction with the probability it was scored with."""
         self.recent.append((probability, bool(fraud), event_time))
-        if event_time > self.newest:
-            self.newest = event_time
         self._since += 1
         if self._since >= self.params.refresh:
             self._since = 0
@@ -330,7 +327,7 @@ class ThresholdFromLabels:
         """The lowest probability whose alerts meet the target precision, if any does."""
         hits = 0
         best = None
-        start = self.newest - self.params.horizon
+        start = max(moment for _, _, moment in self.recent) - self.params.horizon
         current = [(p, fraud) for p, fraud, moment in self.recent if moment >= start]
         for rank, (probability, fraud) in enumerate(sorted(current, key=lambda r: -r[0]), 1):
             hits += fraud

@@ -348,14 +348,21 @@ def test_the_alert_line_forgets_what_a_young_classifier_said_after_a_week_of_eve
     assert detector.classifier_threshold.value == 0.7
 
 
-def test_an_alert_line_calibrated_before_the_event_time_horizon_is_recalibrated() -> None:
+def test_an_alert_line_calibrated_before_the_event_time_horizon_is_recalibrated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     detector = ready_detector(initial=0.99)
     size = len(CLASSIFIER_FEATURES)
     for i in range(10):
         detector.learn_label((0.0,) * size + (0.7 if i < 3 else 0.1, 0.0), i < 3, 0.0, False)
-    del detector.classifier_threshold.newest  # as a line pickled by an earlier version
+    assert detector.classifier_threshold.value == 0.7
+    fields = CalibrationParams.__getstate__
+    # pickled as the version before the horizon pickled its parameters: without it
+    monkeypatch.setattr(CalibrationParams, "__getstate__", lambda self: fields(self)[:-1])
+    blob = detector.model_state()
+    monkeypatch.undo()
     restored = Detector(detector.config)
-    assert restored.restore_model_state(detector.model_state()) is None
+    assert restored.restore_model_state(blob) is None
     assert restored.classifier_threshold.value == 0.99, "recalibrated from the labels to come"
 
 
