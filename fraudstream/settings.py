@@ -206,6 +206,20 @@ class DetectionSettings(_Section):
         description="User-deviation rule: fires on a burst this surprising against the user's "
         "own usual rate (normal-equivalent z).",
     )
+    spree_threshold: float = Field(
+        3.0,
+        gt=0,
+        description="User-deviation rule: fires on a spree, the user's above-habit amounts "
+        "summed over days (a CUSUM of each amount's z-score beyond 1, fading over 3 days), "
+        "this high, on a payment above habit that takes the day's spending to "
+        "FRAUDSTREAM_SPREE_DAY_SPEND.",
+    )
+    spree_day_spend: float = Field(
+        2.0,
+        description="User-deviation rule: the day's spending a spree must reach, as the "
+        "feature spend_1d gives it (log of the day's total against what the user's own rate "
+        "and typical amount predict: 2.0 is about 7 times).",
+    )
     learn_zscore: float = Field(
         3.0,
         gt=0,
@@ -328,6 +342,8 @@ class DetectionSettings(_Section):
             deviation_zscore_after_alert=self.deviation_zscore_after_alert,
             deviation_alert_memory=self.deviation_alert_memory_days * 86400.0,
             burst_zscore=self.burst_zscore,
+            spree_threshold=self.spree_threshold,
+            spree_day_spend=self.spree_day_spend,
             learn_zscore=self.learn_zscore,
             score_threshold=self.score_threshold,
             score_quantile=self.score_quantile,

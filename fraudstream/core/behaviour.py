@@ -37,6 +37,14 @@ a stream's currency, amount distribution or activity level. Why each is scaled a
   ordinary variation ends. Alerted amounts are never learned, so without this a legitimate
   large payment that comes back every few weeks is alerted every time; a fraud spree alerts
   more often than every week (the lowered line after an alert is for that).
+* Spree: a CUSUM of the amount's ``z`` over the user's transactions, ``spree = max(0,
+  previous * exp(-gap / SPREE_TAU) + min(z - SPREE_SLACK, SPREE_STEP_CAP))``: each payment
+  above :data:`SPREE_SLACK` standard units adds its excess (at most :data:`SPREE_STEP_CAP`, so
+  it takes two), each ordinary one takes a little back, and it fades over days. A card fraud
+  episode is often several payments that are each only moderately unusual (z ~2: amounts
+  the user has made before, in categories they use), which no single-amount line can take
+  without alerting on every ordinary tail; a run of them within days is what the user's own
+  spending rarely does. In z units, like ``z``. Alerted payments count too.
 * Place: decayed centre of the coordinates and mean distance to it; ``distance`` is
   ``log1p(distance / mean distance)``, unit-free (grid or degrees alike).
 
@@ -116,6 +124,17 @@ VELOCITY_TAU = 30.0
 #: z-scores are clipped to +-this before the Student-t correction.
 Z_CLIP = 30.0
 DAY = 86400.0
+#: The spree CUSUM (see the module docstring): payments add their ``z`` beyond this slack, and
+#: the sum decays with this time constant. A slack of 1 and three days: an episode of three
+#: payments at z ~2 within a day or two sums to ~3 (the deviation rule's default spree line),
+#: an ordinary tail payment now and then does not. Counted from the user's
+#: SPREE_MIN_HISTORY-th transaction, as the deviation rule's amounts are by default.
+SPREE_SLACK = 1.0
+SPREE_TAU = 3 * DAY
+#: What one payment adds at most: a spree takes at least two, a single large amount is the
+#: amount rules' to judge.
+SPREE_STEP_CAP = 2.0
+SPREE_MIN_HISTORY = 5
 #: An amount this close (log scale) to the user's last alerted one, after this long without an
 #: alert, is a recurring payment (see the module docstring). Measured on the Sparkov-like
 #: stream without labels: 541 false alerts of 129 card holders, mostly a travel payment of ~500
@@ -133,11 +152,14 @@ _NORMAL = NormalDist()
 #: Version byte of the encoding; a blob with another one is not read (but the four before).
 #: 5: the recent transactions (:data:`RECENT_TRANSACTIONS`) follow the remembered values;
 #: 6: the suspicious streak (its start and length) ends the head;
-#: 7: then the log amount of the user's newest alert; 8: then the start of its episode.
-VERSION = 8
-#: The previous encodings: without the episode's start (the newest alert stands for it), also
-#: without the newest alert's amount, also without the streak (it starts empty), and also
-#: without recent transactions (they start empty too). All still read.
+#: 7: then the log amount of the user's newest alert; 8: then the start of its episode;
+#: 9: then the spree CUSUM.
+VERSION = 9
+#: The previous encodings: without the spree (it starts at 0), also without the episode's
+#: start (the newest alert stands for it), also without the newest alert's amount, also
+#: without the streak (it starts empty), and also without recent transactions (they start
+#: empty too). All still read.
+VERSION_8 = 8
 VERSION_7 = 7
 VERSION_6 = 6
 VERSION_5 = 5
@@ -145,14 +167,16 @@ VERSION_4 = 4
 #: version, last partition, last offset, n, suspicious, t_first, t_last, 28 floats, places,
 #: the four set sizes, then (version 5) the number of recent transactions, then (version 6)
 #: the streak's start and length, then (version 7) the newest alert's log amount, then
-#: (version 8) the start of the alert episode
-_HEAD = struct.Struct("<BiqII2d28dI5BdIdd")
+#: (version 8) the start of the alert episode, then (version 9) the spree CUSUM
+_HEAD = struct.Struct("<BiqII2d28dI5BdIddd")
+_HEAD_8 = struct.Struct("<BiqII2d28dI5BdIdd")
 _HEAD_7 = struct.Struct("<BiqII2d28dI5BdId")
 _HEAD_6 = struct.Struct("<BiqII2d28dI5BdI")
 _HEAD_5 = struct.Struct("<BiqII2d28dI5B")
 _HEAD_4 = struct.Struct("<BiqII2d28dI4B")
 _HEADS = {
     VERSION: _HEAD,
+    VERSION_8: _HEAD_8,
     VERSION_7: _HEAD_7,
     VERSION_6: _HEAD_6,
     VERSION_5: _HEAD_5,
@@ -179,6 +203,9 @@ BEHAVIOUR_FEATURES = (
     *(f"{kind}_{name}" for name in NOVELTY_KINDS for kind in ("new", "surprise")),
     "distance",
 )
+#: Features the detector computes beside :data:`BEHAVIOUR_FEATURES` and keeps out of the
+#: classifier's input (which sees them through the rule levels): the spree CUSUM.
+SEQUENCE_FEATURES = ("spree",)
 _WINDOW_KEYS = tuple(
     (tau, f"burst_{name}", f"spend_{name}") for tau, name in zip(WINDOWS, WINDOW_NAMES, strict=True)
 )
@@ -209,7 +236,7 @@ def token(value: object) -> int:
 
 @dataclass(slots=True)
 class UserHistory:
-    """Everything kept per user; :meth:`encode` is 290-618 bytes.
+    """Everything kept per user; :meth:`encode` is 306-634 bytes.
 
     ``last_partition``/``last_offset`` guard against re-applying a redelivered message
     (at-least-once input). ``recent_times``/``recent_amounts`` are the user's latest
@@ -248,6 +275,7 @@ class UserHistory:
     streak: int = 0  # suspicious transactions since the user's last ordinary one
     alert_log_amount: float = 0.0  # log1p of the amount of the user's newest alert
     t_episode: float = 0.0  # event time of the first alert of the newest episode (0: never)
+    spree: float = 0.0  # the spree CUSUM as of t_last (see the module docstring)
 
     def predictive_spreads(self) -> tuple[float, float]:
         """Spreads of the next amount on the raw and the log scale (the user has amounts):
@@ -320,7 +348,7 @@ class UserHistory:
         del times[:drop], amounts[:drop]
 
     def encode(self) -> bytes:
-        """Compact binary form: a 290-byte head, 4 bytes per remembered value, 16 per recent one."""
+        """Compact binary form: a 306-byte head, 4 bytes per remembered value, 16 per recent one."""
         head = _HEAD.pack(
             VERSION, self.last_partition, self.last_offset, self.n, self.suspicious,
             self.t_first, self.t_last,
@@ -328,7 +356,7 @@ class UserHistory:
             *self.counts, *self.sums, self.tod_c, self.tod_s, *self.p_new,
             self.lat, self.lon, self.dist_mean, *self.palm, self.velocity, self.t_alert,
             self.places, *(len(s) for s in self.sets), len(self.recent_times),
-            self.t_streak, self.streak, self.alert_log_amount, self.t_episode,
+            self.t_streak, self.streak, self.alert_log_amount, self.t_episode, self.spree,
         )  # fmt: skip
         tokens = [t for s in self.sets for t in s]
         recent = len(self.recent_times)
@@ -357,7 +385,8 @@ class UserHistory:
             recent = v[40] if blob[0] != VERSION_4 else 0
             t_streak, streak = v[41:43] if blob[0] >= VERSION_6 else (0.0, 0)
             alert_log_amount = v[43] if blob[0] >= VERSION_7 else 0.0
-            t_episode = v[44] if blob[0] == VERSION else 0.0
+            t_episode = v[44] if blob[0] >= VERSION_8 else 0.0
+            spree = v[45] if blob[0] == VERSION else 0.0
             tokens = struct.unpack_from(f"<{sum(sizes)}I", blob, head.size)
             moments = struct.unpack_from(f"<{2 * recent}d", blob, head.size + 4 * sum(sizes))
         except struct.error as exc:
@@ -375,7 +404,7 @@ class UserHistory:
             velocity=f[26], t_alert=f[27], places=v[35], sets=sets,
             recent_times=list(moments[:recent]), recent_amounts=list(moments[recent:]),
             t_streak=t_streak, streak=streak, alert_log_amount=alert_log_amount,
-            t_episode=t_episode,
+            t_episode=t_episode, spree=spree,
         )  # fmt: skip
 
 
@@ -403,7 +432,8 @@ class BehaviourFeatures:
     alert_memory: float = ALERT_MEMORY
 
     def features(self, h: UserHistory, tx: Transaction) -> dict[str, float]:
-        """Every feature in :data:`BEHAVIOUR_FEATURES` of ``tx``, against the history before it."""
+        """Every feature in :data:`BEHAVIOUR_FEATURES` and :data:`SEQUENCE_FEATURES` of ``tx``,
+        against the history before it (``spree`` includes ``tx`` itself)."""
         x = tx.amount
         ts = tx.epoch_seconds
         lx = math.log1p(max(x, 0.0))
@@ -447,6 +477,9 @@ class BehaviourFeatures:
 
         seen = h.seen
         gap = max(0.0, ts - h.t_last) if seen else 0.0
+        spree = h.spree * math.exp(-gap / SPREE_TAU)
+        if n >= SPREE_MIN_HISTORY:
+            spree = max(0.0, spree + min(z - SPREE_SLACK, SPREE_STEP_CAP))
         age = max(0.0, ts - h.t_first) if seen else 0.0
         tau30 = WINDOWS[-1]
         observed = tau30 * (1.0 - math.exp(-age / tau30))
@@ -490,6 +523,7 @@ class BehaviourFeatures:
             out["distance"] = math.log1p(min(d / (h.dist_mean + 1e-9), 1e3))
         else:
             out["distance"] = 0.0
+        out["spree"] = spree
         return out
 
     def update(
@@ -500,8 +534,12 @@ class BehaviourFeatures:
         offset: int,
         suspicious: bool,
         alerted: bool | None = None,
+        spree: float | None = None,
     ) -> None:
         """Fold ``tx`` in (in place) and remember its source position.
+
+        ``spree`` is the feature of that name :meth:`features` gave ``tx`` (computed again when
+        not given); every transaction moves it, alerted ones too, as a CUSUM must.
 
         A suspicious transaction moves only the clock, the velocity and the windows, so a
         fraudster's spending does not become the user's habit; an alerted one (``alerted``,
@@ -519,6 +557,9 @@ class BehaviourFeatures:
         """
         if alerted is None:
             alerted = suspicious
+        if spree is None:
+            spree = self.features(h, tx)["spree"]
+        h.spree = spree
         h.last_partition, h.last_offset = partition, offset
         x = max(tx.amount, 0.0)
         ts = tx.epoch_seconds

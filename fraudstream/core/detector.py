@@ -77,6 +77,8 @@ class DetectorConfig:
     deviation_zscore_after_alert: float = 3.0
     deviation_alert_memory: float = ALERT_MEMORY
     burst_zscore: float = 4.0
+    spree_threshold: float = 3.0
+    spree_day_spend: float = 2.0
     #: A transaction whose burst statistic reaches this is kept out of learning (below the
     #: alert line: the start of a burst must not teach "normal" before the rule fires).
     learn_zscore: float = 3.0
@@ -251,6 +253,8 @@ def _deviation_rule(config: DetectorConfig) -> UserDeviationRule:
         config.deviation_zscore_after_alert,
         config.deviation_alert_memory,
         config.burst_zscore,
+        config.spree_threshold,
+        config.spree_day_spend,
     )
 
 
@@ -458,7 +462,9 @@ class Detector:
 
         learn = not redelivered and not suspicious
         if not redelivered:
-            self.behaviour.update(history, tx, partition, offset, suspicious, alerted)
+            self.behaviour.update(
+                history, tx, partition, offset, suspicious, alerted, features["spree"]
+            )
 
         alert = Alert(alert_id_for(tx), tx, now, score, reasons, features) if alerted else None
         scored_with = NOT_SCORED if probability is None else probability

@@ -131,8 +131,10 @@ class UnfamiliarPlaceKind(_Kind):
 class UserDeviationKind(_Kind):
     """Fires when the amount's z-score on the user's own scale reaches ``zscore`` (once the
     user has ``min_history`` transactions; ``zscore_after_alert`` within ``alert_memory_days``
-    of the user's last alert), or on a burst whose z-score against the user's own usual rate
-    reaches ``burst_zscore``.
+    of the user's last alert), on a burst whose z-score against the user's own usual rate
+    reaches ``burst_zscore``, or on a spree: the user's ``spree`` reaching ``spree`` on a
+    payment above habit that takes the day's ``spend_1d`` to ``spree_day_spend`` (both
+    default to the built-in values, so definitions written before them read the same).
     """
 
     type: Literal["user_deviation"] = "user_deviation"
@@ -141,6 +143,8 @@ class UserDeviationKind(_Kind):
     zscore_after_alert: _Finite = Field(gt=0)
     alert_memory_days: _Finite = Field(ge=0)
     burst_zscore: _Finite = Field(gt=0)
+    spree: _Finite = Field(3.0, gt=0)
+    spree_day_spend: _Finite = 2.0
 
 
 class VelocityKind(_Kind):
@@ -327,6 +331,8 @@ def build_rule(definition: RuleDefinition) -> DefinedRule | DefinedAllowList:
             kind.zscore_after_alert,
             kind.alert_memory_days * DAY,
             kind.burst_zscore,
+            kind.spree,
+            kind.spree_day_spend,
         )
     elif isinstance(kind, VelocityKind):
         inner = VelocityRule(kind.window_seconds, kind.count, kind.amount)
@@ -660,6 +666,14 @@ class BuiltinRuleSettings(Protocol):
     def burst_zscore(self) -> float:
         """User-deviation rule: burst z-score it fires at."""
 
+    @property
+    def spree_threshold(self) -> float:
+        """User-deviation rule: spree CUSUM it fires at."""
+
+    @property
+    def spree_day_spend(self) -> float:
+        """User-deviation rule: the day's spending (``spend_1d``) a spree must reach."""
+
 
 def seed_definitions(
     settings: BuiltinRuleSettings, created_at: datetime
@@ -705,16 +719,20 @@ def seed_definitions(
         ),
         (
             ReasonName.USER_DEVIATION,
-            "Amount far from the user's own scale, or a burst against the user's own rate.",
+            "Amount far from the user's own scale, a burst against the user's own rate, or a "
+            "spree of above-habit payments.",
             "FRAUDSTREAM_DEVIATION_ZSCORE, FRAUDSTREAM_DEVIATION_MIN_HISTORY, "
-            "FRAUDSTREAM_DEVIATION_ZSCORE_AFTER_ALERT, FRAUDSTREAM_DEVIATION_ALERT_MEMORY_DAYS "
-            "and FRAUDSTREAM_BURST_ZSCORE",
+            "FRAUDSTREAM_DEVIATION_ZSCORE_AFTER_ALERT, FRAUDSTREAM_DEVIATION_ALERT_MEMORY_DAYS, "
+            "FRAUDSTREAM_BURST_ZSCORE, FRAUDSTREAM_SPREE_THRESHOLD and "
+            "FRAUDSTREAM_SPREE_DAY_SPEND",
             UserDeviationKind(
                 zscore=settings.deviation_zscore,
                 min_history=settings.deviation_min_history,
                 zscore_after_alert=settings.deviation_zscore_after_alert,
                 alert_memory_days=settings.deviation_alert_memory_days,
                 burst_zscore=settings.burst_zscore,
+                spree=settings.spree_threshold,
+                spree_day_spend=settings.spree_day_spend,
             ),
         ),
     ]

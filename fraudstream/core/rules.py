@@ -13,7 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fraudstream.core.behaviour import ALERT_MEMORY, BEHAVIOUR_FEATURES, UserHistory
+from fraudstream.core.behaviour import (
+    ALERT_MEMORY,
+    BEHAVIOUR_FEATURES,
+    SEQUENCE_FEATURES,
+    SPREE_SLACK,
+    UserHistory,
+)
 from fraudstream.core.expressions import Expression
 from fraudstream.core.records import Reason, ReasonKind, ReasonName, Transaction
 
@@ -31,7 +37,9 @@ TRANSACTION_FIELDS = (
 )
 SQRT2 = math.sqrt(2.0)
 #: Every name an expression may use: the transaction's values and the behaviour features.
-EXPRESSION_FIELDS = frozenset(TRANSACTION_FIELDS) | frozenset(BEHAVIOUR_FEATURES)
+EXPRESSION_FIELDS = (
+    frozenset(TRANSACTION_FIELDS) | frozenset(BEHAVIOUR_FEATURES) | frozenset(SEQUENCE_FEATURES)
+)
 
 
 class Rule(Protocol):
@@ -217,10 +225,15 @@ class UserDeviationRule:
     least ``zscore_threshold`` once the user has ``min_history`` transactions, or
     ``zscore_after_alert`` within ``alert_memory`` seconds of the first alert of the user's
     current episode (a card that just had fraud: smaller deviations count); or the
-    :func:`burst_zscore` is at least ``burst_threshold``. An episode is alerts each within
-    ``alert_memory`` of the one before (``UserHistory.t_episode``): counting from its newest
-    alert instead, a user the amount model misjudges kept the lowered line as long as it
-    misjudged them, each false alert extending it.
+    :func:`burst_zscore` is at least ``burst_threshold``; or a **spree**: the ``spree`` CUSUM
+    of the user's above-habit amounts reaches ``spree_threshold`` on a payment above habit
+    (``z`` over ``SPREE_SLACK``) that takes the day's spending (``spend_1d``, log ratio to what
+    the user's own rate and typical amount predict) to ``spree_day_spend``. A run of payments
+    each only moderately large (z ~2) that together spend far more than the user does in a
+    day. An episode is alerts each within ``alert_memory`` of the one before
+    (``UserHistory.t_episode``): counting from its newest alert instead, a user the amount model
+    misjudges kept the lowered line as long as it misjudged them, each false alert extending
+    it.
 
     >>> from datetime import datetime, timezone
     >>> rule, day = UserDeviationRule(), 86400.0
@@ -236,6 +249,8 @@ class UserDeviationRule:
     zscore_after_alert: float = 3.0
     alert_memory: float = ALERT_MEMORY
     burst_threshold: float = 4.0
+    spree_threshold: float = 3.0
+    spree_day_spend: float = 2.0
     name: ReasonName = ReasonName.USER_DEVIATION
 
     def amount_line(self, tx: Transaction, history: UserHistory) -> float:
@@ -246,37 +261,57 @@ class UserDeviationRule:
 
     def parts(
         self, tx: Transaction, history: UserHistory, features: dict[str, float]
-    ) -> tuple[float, float]:
-        """Levels of the amount part and the burst part (each 0.5 at its line)."""
+    ) -> tuple[float, float, float]:
+        """Levels of the amount, burst and spree parts (each 0.5 at its line; the spree's
+        where the last of its three conditions reaches its line)."""
         known = history.n >= self.min_history
         amount = beyond(features["z"], self.amount_line(tx, history)) if known else 0.0
         burst = beyond(burst_zscore(features, known), self.burst_threshold)
-        return amount, burst
+        spree = (
+            min(
+                beyond(features["spree"], self.spree_threshold),
+                beyond(features["spend_1d"], self.spree_day_spend),
+                beyond(features["z"], SPREE_SLACK),
+            )
+            if known
+            else 0.0
+        )
+        return amount, burst, spree
 
     def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
-        """The stronger of the amount part and the burst part."""
+        """The strongest of the amount, burst and spree parts."""
         return max(self.parts(tx, history, features))
 
     def check(
         self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> Reason | None:
         """The reason, naming the part that fired and its z-score, else ``None``."""
-        amount, burst = self.parts(tx, history, features)
-        if max(amount, burst) < 0.5:
+        amount, burst, spree = self.parts(tx, history, features)
+        if max(amount, burst, spree) < 0.5:
             return None
-        if amount >= burst:
+        details: dict[str, Any]
+        if amount >= max(burst, spree):
             details = {
                 "part": "amount",
                 "zscore": round(features["z"], 2),
                 "threshold": float(self.amount_line(tx, history)),
                 "rawScaleWeight": round(features["w_raw"], 2),
             }
-        else:
+        elif burst >= spree:
             known = history.n >= self.min_history
             details = {
                 "part": "burst",
                 "zscore": round(burst_zscore(features, known), 2),
                 "threshold": float(self.burst_threshold),
+            }
+        else:
+            details = {
+                "part": "spree",
+                "spree": round(features["spree"], 2),
+                "threshold": float(self.spree_threshold),
+                "zscore": round(features["z"], 2),
+                "daySpend": round(features["spend_1d"], 2),
+                "daySpendThreshold": float(self.spree_day_spend),
             }
         return Reason(ReasonKind.RULE, self.name, details)
 

@@ -19,19 +19,25 @@ from fraudstream.core.behaviour import (
     _HEAD_5,
     _HEAD_6,
     _HEAD_7,
+    _HEAD_8,
     ALERT_MEMORY,
     BEHAVIOUR_FEATURES,
     HST_FEATURES,
     RECENT_TRANSACTIONS,
     RECENT_WINDOW_SECONDS,
     RECURRING_GAP_SECONDS,
+    SEQUENCE_FEATURES,
     SET_LIMITS,
+    SPREE_SLACK,
+    SPREE_STEP_CAP,
+    SPREE_TAU,
     STREAK_SECONDS,
     STREAK_TRANSACTIONS,
     VERSION_4,
     VERSION_5,
     VERSION_6,
     VERSION_7,
+    VERSION_8,
     BehaviourFeatures,
     UserHistory,
     hst_view,
@@ -62,8 +68,8 @@ def daily(amounts: list[float], **optional: Any) -> UserHistory:
 
 def test_features_are_exactly_the_named_ones_and_neutral_for_a_new_user() -> None:
     features = MODEL.features(UserHistory(), tx(50.0, T0))
-    assert tuple(features) == BEHAVIOUR_FEATURES
-    assert features["z"] == features["z_habit"] == features["velocity"] == 0.0
+    assert tuple(features) == (*BEHAVIOUR_FEATURES, *SEQUENCE_FEATURES)
+    assert features["z"] == features["z_habit"] == features["velocity"] == features["spree"] == 0.0
     assert features["tod_dev"] == features["distance"] == features["new_merchant"] == 0.0
 
 
@@ -324,6 +330,35 @@ def test_a_spike_within_a_week_of_an_alert_or_at_another_level_is_not_recurring(
     assert MODEL.features(history, tx(500.0, first + timedelta(days=40)))["recurring"] == 0.0
 
 
+def test_the_spree_sums_each_payments_excess_over_one_unit_and_fades_over_three_days() -> None:
+    history = daily([40.0, 35.0, 45.0, 38.0, 42.0] * 4)
+    assert history.spree == 0.0  # ordinary amounts keep it at its floor
+    first = T0 + timedelta(days=20)
+    one = fold(history, 60.0, first)
+    assert 1.0 < one["z"] < 3.0 and one["spree"] == pytest.approx(one["z"] - SPREE_SLACK)
+    assert history.spree == one["spree"]  # what the feature said is what is kept
+    later = first + timedelta(hours=12)
+    two = MODEL.features(history, tx(60.0, later))
+    decayed = one["spree"] * math.exp(-12 * 3600.0 / SPREE_TAU)
+    assert two["spree"] == pytest.approx(decayed + two["z"] - SPREE_SLACK)
+    ordinary = MODEL.features(history, tx(40.0, later))  # an ordinary payment takes some back
+    assert ordinary["z"] < SPREE_SLACK and ordinary["spree"] < decayed
+
+
+def test_one_payment_adds_at_most_two_units_to_a_spree_and_alerted_ones_count() -> None:
+    history = daily([40.0, 35.0, 45.0, 38.0, 42.0] * 4)
+    first = T0 + timedelta(days=20)
+    huge = alerted(history, 5_000.0, first)  # alerted: not learned, but the spree counts it
+    assert huge["z"] > 8.0 and huge["spree"] == SPREE_STEP_CAP == history.spree
+    assert history.n == 20
+
+
+def test_a_short_history_does_not_feed_the_spree_yet() -> None:
+    history = daily([40.0] * 4)
+    assert fold(history, 400.0, T0 + timedelta(days=4))["spree"] == 0.0
+    assert fold(history, 400.0, T0 + timedelta(days=5))["spree"] > 0.0  # the fifth on
+
+
 def test_an_alert_after_a_quiet_spell_begins_an_episode_and_later_ones_continue_it() -> None:
     history = daily([40.0] * 10)
     first = T0 + timedelta(days=10)
@@ -415,6 +450,7 @@ def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
         (VERSION_5, _HEAD_5, {"t_streak": 1e9, "streak": 3}),
         (VERSION_6, _HEAD_6, {"alert_log_amount": 6.2}),
         (VERSION_7, _HEAD_7, {"t_episode": 9e8}),  # the deviation rule uses the newest alert
+        (VERSION_8, _HEAD_8, {"spree": 2.5}),  # a spree starts afresh
     ],
 )
 def test_an_older_history_is_read_with_the_fields_it_lacks_empty(

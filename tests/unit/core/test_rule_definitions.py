@@ -113,6 +113,21 @@ def test_every_kind_round_trips_through_json(kind: Any) -> None:
     assert definition_from_json(raw.decode()) == original
 
 
+def test_a_deviation_rule_written_before_the_spree_reads_with_the_built_in_spree() -> None:
+    older = {
+        "type": "user_deviation",
+        "zscore": 4.5,
+        "min_history": 5,
+        "zscore_after_alert": 3.0,
+        "alert_memory_days": 14.0,
+        "burst_zscore": 4.0,
+    }
+    raw = orjson.loads(definition_to_json(definition(KINDS[0])))
+    read = definition_from_json(orjson.dumps({**raw, "kind": older}))
+    assert isinstance(read.kind, UserDeviationKind)
+    assert (read.kind.spree, read.kind.spree_day_spend) == (3.0, 2.0)
+
+
 @pytest.mark.parametrize(
     ("kind", "complaint"),
     [
@@ -470,13 +485,20 @@ def test_seeded_definitions_are_version_one_of_the_settings_values(
     monkeypatch.setenv("FRAUDSTREAM_HABIT_SPIKE_MIN_HISTORY", "5")
     monkeypatch.setenv("FRAUDSTREAM_DEVIATION_ALERT_MEMORY_DAYS", "7")
     monkeypatch.setenv("FRAUDSTREAM_BURST_ZSCORE", "5.5")
+    monkeypatch.setenv("FRAUDSTREAM_SPREE_THRESHOLD", "4")
     seeds = {d.id: d for d in seed_definitions(DetectionSettings(), CREATED)}
     assert list(seeds) == ["amount_threshold", "habit_spike", "unfamiliar_place", "user_deviation"]
     assert seeds["amount_threshold"].kind == AmountThresholdKind(threshold=750.0)
     assert seeds["habit_spike"].kind == HabitSpikeKind(zscore=4.5, min_history=5)
     assert seeds["unfamiliar_place"].kind == UnfamiliarPlaceKind(zscore=2.0, min_history=5)
     assert seeds["user_deviation"].kind == UserDeviationKind(
-        zscore=4.5, min_history=5, zscore_after_alert=3.0, alert_memory_days=7.0, burst_zscore=5.5
+        zscore=4.5,
+        min_history=5,
+        zscore_after_alert=3.0,
+        alert_memory_days=7.0,
+        burst_zscore=5.5,
+        spree=4.0,
+        spree_day_spend=2.0,
     )
     for seed in seeds.values():
         assert (seed.version, seed.mode, seed.author, seed.created_at) == (

@@ -171,6 +171,40 @@ def test_tiny_amounts_minutes_apart_are_a_burst_for_a_once_a_day_user() -> None:
     assert second_of_two(130.0) is None  # above habit: for the amount rules to judge
 
 
+#: A once-a-day spender whose amounts spread widely (log-normal): 900 is z ~2 for them.
+WIDE = [20.0, 150.0, 40.0, 300.0, 60.0, 90.0, 25.0, 200.0]
+
+
+def spree_of(amounts: list[float], apart: timedelta) -> tuple[UserHistory, datetime]:
+    """The wide spender's month, then ``amounts`` ``apart`` each; and when the next is due."""
+    h = history(WIDE * 4, gap=timedelta(days=1))
+    for i, amount in enumerate(amounts):
+        MODEL.update(h, tx(amount, T0 + apart * i), 0, 100 + i, False)
+    return h, T0 + apart * len(amounts)
+
+
+def test_user_deviation_fires_on_a_spree_of_payments_each_only_moderately_large() -> None:
+    h, then = spree_of([900.0, 900.0], apart=timedelta(hours=4))
+    features = MODEL.features(h, tx(900.0, then))
+    assert 1.0 < features["z"] < 3.0  # no amount line comes near it
+    reason = check(DEVIATION, 900.0, h, at=then)
+    assert reason is not None and reason["part"] == "spree"
+    assert reason["spree"] >= reason["threshold"] == 3.0
+    assert reason["daySpend"] >= reason["daySpendThreshold"] == 2.0
+    h, then = spree_of([900.0, 900.0], apart=timedelta(days=6))  # the same, over two weeks
+    assert check(DEVIATION, 900.0, h, at=then) is None
+
+
+def test_a_spree_needs_each_of_its_three_conditions() -> None:
+    ordinary = {"rate_z_1m": 0.0, "rate_z_1h": 0.0, "w_raw": 0.5}
+    spree = {**ordinary, "z": 2.0, "spree": 3.5, "spend_1d": 2.5}
+    h, t = history(STEADY), tx(200.0)
+    assert DEVIATION.level(t, h, spree) > 0.5
+    for name, short in (("z", 0.9), ("spree", 2.9), ("spend_1d", 1.9)):
+        assert DEVIATION.level(t, h, {**spree, name: short}) < 0.5, name
+    assert DEVIATION.level(t, history(STEADY[:4]), spree) < 0.01  # not enough history
+
+
 def at_second(second: float) -> datetime:
     return datetime.fromtimestamp(second, timezone.utc)
 
