@@ -520,18 +520,22 @@ class Detector:
 
         ``model_input`` is :data:`CLASSIFIER_FEATURES`, the probability it was scored with
         (which calibrates the alert line) and whether Half-Space Trees fired (which, with the
-        rule levels, tells :attr:`trust` how each part did). A ``correction`` is a fraud label
-        for a transaction already learned as legit: the classifier learns the fraud too, and
-        the label rate trades one legit for one fraud.
+        rule levels, tells :attr:`trust` how each part did). A part is judged only on what it
+        adds: the transactions whose probability was under the classifier's line (or that were
+        scored before it was ready), which it alone can have alerted. A ``correction`` is a
+        fraud label for a transaction already learned as legit: the classifier learns the fraud
+        too, and the label rate trades one legit for one fraud.
         """
         size = len(CLASSIFIER_FEATURES)
         if len(model_input) in (size + 1, size + 2):  # else: from an older version, skip
+            beyond_classifier = model_input[size] < self.classifier_threshold.value
             self.classifier.learn_values(CLASSIFIER_FEATURES, model_input[:size], fraud)
             if model_input[size] >= 0.0:
                 self.classifier_threshold.observe(model_input[size], fraud, event_time)
-            if max(model_input[_RULE_SLICE]) >= 0.5:
+            if beyond_classifier and max(model_input[_RULE_SLICE]) >= 0.5:
                 self.trust["rules"].observe(fraud, event_time)
-            if len(model_input) == size + 2 and model_input[size + 1] >= 0.5:
+            hst_fired = len(model_input) == size + 2 and model_input[size + 1] >= 0.5
+            if beyond_classifier and hst_fired:
                 self.trust["half_space_trees"].observe(fraud, event_time)
         if correction:
             self.label_rate.learn(False, event_time, weight=-1.0)

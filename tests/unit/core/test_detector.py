@@ -323,6 +323,25 @@ def test_a_part_whose_alerts_the_labels_show_mostly_false_no_longer_lifts() -> N
     assert not restored.trust["rules"].trusted
 
 
+def test_a_part_is_judged_only_on_the_alerts_the_classifier_did_not_raise_itself() -> None:
+    detector = ready_detector()
+    size = len(CLASSIFIER_FEATURES)
+    rule_fired = [0.0] * size
+    rule_fired[CLASSIFIER_FEATURES.index(RULE_FEATURES[0])] = 1.0
+    for _ in range(30):  # the classifier's own alerts at 0.99 were fraud: its line is there
+        detector.learn_label((0.0,) * size + (0.99, 0.0), True, 0.0, False)
+    assert detector.classifier_threshold.value <= 0.99
+    for i in range(40):  # false alerts of the rule, but the classifier was over its line too
+        detector.learn_label((*rule_fired, 0.99, 0.0), False, float(i), False)
+        for _ in range(10):  # what keeps the classifier's line at 0.99
+            detector.learn_label((0.0,) * size + (0.99, 0.0), True, float(i), False)
+    assert detector.classifier_threshold.value <= 0.99
+    assert detector.trust["rules"].resolved == 0 and detector.trust["rules"].trusted
+    for i in range(40):  # under the classifier's line: alerts only the rule raised, 4 fraud
+        detector.learn_label((*rule_fired, 0.1, 0.0), i % 10 == 0, 40.0 + i, False)
+    assert detector.trust["rules"].resolved == 40 and not detector.trust["rules"].trusted
+
+
 def test_a_classifier_that_cannot_reach_the_target_precision_does_not_alert_alone() -> None:
     detector = ready_detector(initial=0.9)
     size = len(CLASSIFIER_FEATURES)
