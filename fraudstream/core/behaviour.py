@@ -135,6 +135,11 @@ SPREE_TAU = 3 * DAY
 #: amount rules' to judge.
 SPREE_STEP_CAP = 2.0
 SPREE_MIN_HISTORY = 5
+#: How long a user must have been seen before their day's spending (``spend_1d``) is judged
+#: against their usual day: one day, the window's length. Before that the usual rate is
+#: mostly its prior of one payment a day, so a user who pays every minute of their first hour
+#: looks as if they spent dozens of days' worth.
+SPREE_MIN_AGE = DAY
 #: An amount this close (log scale) to the user's last alerted one, after this long without an
 #: alert, is a recurring payment (see the module docstring). Measured on the Sparkov-like
 #: stream without labels: 541 false alerts of 129 card holders, mostly a travel payment of ~500

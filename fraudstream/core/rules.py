@@ -17,6 +17,7 @@ from fraudstream.core.behaviour import (
     ALERT_MEMORY,
     BEHAVIOUR_FEATURES,
     SEQUENCE_FEATURES,
+    SPREE_MIN_AGE,
     SPREE_SLACK,
     UserHistory,
 )
@@ -228,12 +229,12 @@ class UserDeviationRule:
     :func:`burst_zscore` is at least ``burst_threshold``; or a **spree**: the ``spree`` CUSUM
     of the user's above-habit amounts reaches ``spree_threshold`` on a payment above habit
     (``z`` over ``SPREE_SLACK``) that takes the day's spending (``spend_1d``, log ratio to what
-    the user's own rate and typical amount predict) to ``spree_day_spend``. A run of payments
-    each only moderately large (z ~2) that together spend far more than the user does in a
-    day. An episode is alerts each within ``alert_memory`` of the one before
-    (``UserHistory.t_episode``): counting from its newest alert instead, a user the amount model
-    misjudges kept the lowered line as long as it misjudged them, each false alert extending
-    it.
+    the user's own rate and typical amount predict) to ``spree_day_spend``, once the user has
+    been seen for ``SPREE_MIN_AGE``. A run of payments each only moderately large (z ~2) that
+    together spend far more than the user does in a day. An episode is alerts each within
+    ``alert_memory`` of the one before (``UserHistory.t_episode``): counting from its newest
+    alert instead, a user the amount model misjudges kept the lowered line as long as it
+    misjudged them, each false alert extending it.
 
     >>> from datetime import datetime, timezone
     >>> rule, day = UserDeviationRule(), 86400.0
@@ -267,13 +268,14 @@ class UserDeviationRule:
         known = history.n >= self.min_history
         amount = beyond(features["z"], self.amount_line(tx, history)) if known else 0.0
         burst = beyond(burst_zscore(features, known), self.burst_threshold)
+        settled = tx.epoch_seconds - history.t_first >= SPREE_MIN_AGE
         spree = (
             min(
                 beyond(features["spree"], self.spree_threshold),
                 beyond(features["spend_1d"], self.spree_day_spend),
                 beyond(features["z"], SPREE_SLACK),
             )
-            if known
+            if known and settled
             else 0.0
         )
         return amount, burst, spree

@@ -195,14 +195,16 @@ def test_user_deviation_fires_on_a_spree_of_payments_each_only_moderately_large(
     assert check(DEVIATION, 900.0, h, at=then) is None
 
 
-def test_a_spree_needs_each_of_its_three_conditions() -> None:
+def test_a_spree_needs_each_of_its_conditions_and_a_user_seen_for_a_day() -> None:
     ordinary = {"rate_z_1m": 0.0, "rate_z_1h": 0.0, "w_raw": 0.5}
     spree = {**ordinary, "z": 2.0, "spree": 3.5, "spend_1d": 2.5}
-    h, t = history(STEADY), tx(200.0)
+    h, t = history(STEADY, gap=timedelta(hours=4)), tx(200.0)  # seen for 32 hours
     assert DEVIATION.level(t, h, spree) > 0.5
     for name, short in (("z", 0.9), ("spree", 2.9), ("spend_1d", 1.9)):
         assert DEVIATION.level(t, h, {**spree, name: short}) < 0.5, name
-    assert DEVIATION.level(t, history(STEADY[:4]), spree) < 0.01  # not enough history
+    assert DEVIATION.level(t, history(STEADY[:4], gap=timedelta(days=1)), spree) < 0.01  # 4 tx
+    # eight payments within the last 8 hours: no usual day to compare the day's spending with
+    assert DEVIATION.level(t, history(STEADY), spree) < 0.01
 
 
 def at_second(second: float) -> datetime:
