@@ -9,10 +9,13 @@ recovery reads them like its own writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import faust
+import orjson
 from faust.serializers import codecs
+from faust.stores.memory import Store as MemoryStore
 from faust.types import TP
 
 from fraudstream.core.pending import PendingStore
@@ -45,6 +48,34 @@ def declare_table(app: faust.App, name: str, partitions: int) -> BytesTable:
     return table
 
 
+def mapping_of(table: BytesTable) -> MutableMapping[str, bytes]:
+    """What the state reads and writes: the memory store's own dict, or the store itself.
+
+    The memory store keeps its values in one dict for its whole life (its recovery and its
+    clearing work on that very object) and reads it through ``Mapping.get``, which costs a
+    raised ``KeyError`` per missing key: a merchant lookup tries every partition's view. Other
+    stores (RocksDB) encode on the way and are used as they are.
+    """
+    store = table.data
+    inner = getattr(store, "data", None)
+    if isinstance(store, MemoryStore) and type(inner) is dict:
+        return inner
+    return store
+
+
+def key_codec_of(table: BytesTable) -> Callable[[str], bytes]:
+    """Keys in the table's own codec, so Faust's recovery reads them back.
+
+    Faust's JSON codec is ``orjson.dumps`` (its options change nothing for a string), so
+    with the default key serializer the keys are encoded by orjson directly, without Faust's
+    codec lookup per key; the result is the same bytes.
+    """
+    serializer = table.key_serializer
+    if serializer == "json":
+        return orjson.dumps
+    return lambda key: codecs.dumps(serializer, key)
+
+
 class FaustState(WorkerState):
     """:class:`WorkerState` on Faust tables; :meth:`flush` writes their changelogs."""
 
@@ -61,14 +92,13 @@ class FaustState(WorkerState):
         cached_histories: int = 0,
     ) -> None:
         self.tables = {"profiles": profiles, "pending": pending, "merchants": merchants}
-        store = PendingStore(pending.data, horizon, late_window, max_pending, max_held)
+        store = PendingStore(mapping_of(pending), horizon, late_window, max_pending, max_held)
         super().__init__(
-            profiles.data,
+            mapping_of(profiles),
             store,
-            merchants.data,
+            mapping_of(merchants),
             partitions,
-            # Keys in the tables' own codec (JSON), so Faust's recovery reads them back.
-            key_codec=lambda key: codecs.dumps(profiles.key_serializer, key),
+            key_codec=key_codec_of(profiles),
             cached_histories=cached_histories,
         )
 
