@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import types
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -269,6 +270,8 @@ class Delivered:
         self.message = message
 
 
+#: The attribute on :class:`DirectDelivery`'s callbacks holding their queue-pressure handlers.
+_PRESSURE = "_fraudstream_pressure"
 #: While a batch fills, how often the taker looks for more messages, s.
 _FILL_POLL_SECONDS = 0.001
 
@@ -306,6 +309,37 @@ class DirectDelivery:
             return original(tp, channels)
 
         conductor._build_handler = build_handler  # type: ignore[attr-defined]
+        consumer: Any = self.app.consumer
+        consumer._drain_messages = types.MethodType(
+            _drain_delivering_now(self.deliver_now), consumer
+        )
+
+    def deliver_now(self, message: Any) -> bool:
+        """Queue ``message`` if its delivery callback would finish without waiting; else False.
+
+        What the conductor and :meth:`_on_message`'s callback do when nothing makes them wait:
+        the conductor's lock is free, the partition's callback is ours, the flow is on, the
+        producer's buffer is under its bound and the queue has room. Faust's fetch loop runs
+        the callback inside ``wait_first`` (four tasks and an ``asyncio.wait`` per message);
+        a message this takes needs none of that, and one it refuses goes the usual way.
+        """
+        conductor: Any = self.app.topics
+        if conductor._tp_to_callback_lock.locked():
+            return False
+        pressure = getattr(conductor._tp_to_callback.get(message.tp), _PRESSURE, None)
+        queue = self.queue
+        if (
+            pressure is None
+            or self.app.flow_control._suspend.is_set()
+            or self.app.producer.buffer.size > self.app.producer.buffer.max_messages
+            or queue.full()
+        ):
+            return False
+        on_pressure_high, on_pressure_drop = pressure
+        queue.put_nowait_enhanced(
+            message, on_pressure_high=on_pressure_high, on_pressure_drop=on_pressure_drop
+        )
+        return True
 
     def _on_message(self, tp: Any) -> Callable[[Any], Any]:
         """The conductor's callback for one partition (what ``ConductorCompiler.build`` makes)."""
@@ -332,6 +366,7 @@ class DirectDelivery:
                     message, on_pressure_high=on_pressure_high, on_pressure_drop=on_pressure_drop
                 )
 
+        setattr(on_message, _PRESSURE, (on_pressure_high, on_pressure_drop))
         return on_message
 
     async def take(self, max_events: int, max_wait: float) -> list[Delivered]:
@@ -375,3 +410,84 @@ class DirectDelivery:
             message = delivered.message
             ack(message)
             inbound[message.tp] = now
+
+
+def _drain_delivering_now(deliver_now: Callable[[Any], bool]) -> Callable[..., Any]:
+    """Faust 0.15's ``Consumer._drain_messages``, handing each message to ``deliver_now`` first.
+
+    Copied from faust-streaming 0.15.3 (``tests/unit/worker/test_patches.py`` fails when the
+    original changes) with one change, marked below: a message ``deliver_now`` takes is not
+    run through ``wait_first``. Everything else (read offsets, gaps, commits, yielding to the
+    event loop every 100 messages, stopping) is Faust's own.
+    """
+
+    async def _drain_messages(self: Any, fetcher: Any) -> None:
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        flag_consumer_fetching = faust_consumer.CONSUMER_FETCHING
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(flag_consumer_fetching)
+                ait = getmany(timeout=1.0)
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset:
+                                acks_enabled = acks_enabled_for(message.topic)
+                                if acks_enabled:
+                                    await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            if not deliver_now(message):  # fraudstream: the one change
+                                await self.wait_first(callback(message), self.suspend_flow.wait())
+                            set_read_offset(tp, offset)
+                        else:
+                            self.log.dev(
+                                "DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                                offset,
+                                message.key,
+                                message.value,
+                            )
+                    unset_flag(flag_consumer_fetching)
+
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(flag_consumer_fetching)
+
+    return _drain_messages

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from typing import Any
 
 import faust
+import pytest
 from faust import streams as faust_streams
 from faust.transport import conductor as faust_conductor
 from faust.types import TP
@@ -129,3 +131,58 @@ def test_faust_still_builds_delivery_callbacks_and_filters_stale_events_where_we
         "add_unacked(message)",
     ):
         assert step in stream, step
+
+
+def routed(app: faust.App) -> DirectDelivery:
+    """A delivery installed on ``app`` with the conductor routing partition 0 to it."""
+    delivery = delivery_for(app)
+    delivery.install()
+    conductor: Any = app.topics
+    conductor._tp_to_callback[TP(TOPIC, 0)] = conductor._build_handler(TP(TOPIC, 0), set())
+    conductor._tp_to_callback[TP("changelog", 0)] = conductor._build_handler(
+        TP("changelog", 0), set()
+    )
+    return delivery
+
+
+def test_a_message_nothing_would_hold_up_is_queued_at_once_without_the_callback() -> None:
+    async def go() -> tuple[bool, list[int]]:
+        delivery = routed(faust.App("direct-6", broker="kafka://127.0.0.1:1"))
+        taken = delivery.deliver_now(message(0))
+        return taken, [d.message.offset for d in await delivery.take(10, 0.005)]
+
+    assert run(go) == (True, [0])
+
+
+@pytest.mark.parametrize(
+    "holdup", ["flow stopped", "queue full", "conductor locked", "producer buffer full", "other"]
+)
+def test_a_message_the_callback_would_wait_for_is_left_to_faust(holdup: str) -> None:
+    """Whatever would make the conductor or the callback wait keeps Faust's own path."""
+
+    async def go() -> tuple[bool, int]:
+        app = faust.App("direct-7", broker="kafka://127.0.0.1:1")
+        delivery = routed(app)
+        one = message(0)
+        if holdup == "flow stopped":
+            app.flow_control.suspend()
+        elif holdup == "queue full":
+            for offset in range(100):
+                delivery.queue.put_nowait(message(offset))
+        elif holdup == "conductor locked":
+            await app.topics._tp_to_callback_lock.acquire()  # type: ignore[attr-defined]
+        elif holdup == "producer buffer full":
+            app.producer.buffer.max_messages = -1
+        else:
+            one = ConsumerMessage("changelog", 0, 0, 0.0, 0, None, b"k", b"v", None)
+        before = delivery.queue.qsize()
+        return delivery.deliver_now(one), delivery.queue.qsize() - before
+
+    assert run(go) == (False, 0)
+
+
+def test_install_gives_the_consumer_the_fetch_loop_that_delivers_at_once() -> None:
+    app = faust.App("direct-8", broker="kafka://127.0.0.1:1")
+    routed(app)
+    drain = app.consumer._drain_messages  # type: ignore[attr-defined]
+    assert "deliver_now" in drain.__func__.__code__.co_freevars

@@ -275,3 +275,16 @@ def test_a_seek_to_committed_offsets_leaves_committed_and_changelog_partitions_t
     None
 ):
     assert seeks_after_committed({"tx": 12, "table-changelog": None}, "earliest") == []
+
+
+def test_faust_still_runs_the_fetch_loop_our_copy_was_made_from() -> None:
+    """``_drain_delivering_now`` is Faust 0.15.3's loop with one change: any change there
+    (a new check, a different commit or gap rule) must reach the copy."""
+    import hashlib
+
+    from faust.transport.consumer import Consumer
+
+    source = inspect.getsource(Consumer._drain_messages)
+    assert hashlib.sha256(source.encode()).hexdigest() == (
+        "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
+    ), "Faust's Consumer._drain_messages changed: revisit fraudstream.worker.patches"
