@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import types
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -309,10 +308,15 @@ class DirectDelivery:
             return original(tp, channels)
 
         conductor._build_handler = build_handler  # type: ignore[attr-defined]
-        consumer: Any = self.app.consumer
-        consumer._drain_messages = types.MethodType(
-            _drain_delivering_now(self.deliver_now), consumer
-        )
+        # Faust creates the consumer when the worker starts; making it here, earlier, would
+        # make it before the exactly-once transaction hooks are in place. The fetch loop
+        # finds this delivery through its app instead.
+        _DELIVERIES[self.app] = self
+        cls = faust_consumer.Consumer
+        if not hasattr(cls._drain_messages, _WRAPPED):
+            patched = _drain_delivering_now(cls._drain_messages)
+            setattr(patched, _WRAPPED, cls._drain_messages)
+            cls._drain_messages = patched  # type: ignore[method-assign]
 
     def deliver_now(self, message: Any) -> bool:
         """Queue ``message`` if its delivery callback would finish without waiting; else False.
@@ -412,8 +416,13 @@ class DirectDelivery:
             inbound[message.tp] = now
 
 
-def _drain_delivering_now(deliver_now: Callable[[Any], bool]) -> Callable[..., Any]:
-    """Faust 0.15's ``Consumer._drain_messages``, handing each message to ``deliver_now`` first.
+#: The app -> its installed :class:`DirectDelivery` (what the patched fetch loop looks up).
+_DELIVERIES: weakref.WeakKeyDictionary[Any, DirectDelivery] = weakref.WeakKeyDictionary()
+
+
+def _drain_delivering_now(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Faust 0.15's ``Consumer._drain_messages``, offering each message to the app's
+    :meth:`DirectDelivery.deliver_now` first (``original`` for an app without one).
 
     Copied from faust-streaming 0.15.3 (``tests/unit/worker/test_patches.py`` fails when the
     original changes) with one change, marked below: a message ``deliver_now`` takes is not
@@ -422,6 +431,10 @@ def _drain_delivering_now(deliver_now: Callable[[Any], bool]) -> Callable[..., A
     """
 
     async def _drain_messages(self: Any, fetcher: Any) -> None:
+        delivery = _DELIVERIES.get(self.app)
+        if delivery is None:
+            return await original(self, fetcher)
+        deliver_now = delivery.deliver_now
         callback = self.callback
         getmany = self.getmany
         consumer_should_stop = self._stopped.is_set

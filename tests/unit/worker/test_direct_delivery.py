@@ -181,8 +181,15 @@ def test_a_message_the_callback_would_wait_for_is_left_to_faust(holdup: str) -> 
     assert run(go) == (False, 0)
 
 
-def test_install_gives_the_consumer_the_fetch_loop_that_delivers_at_once() -> None:
+def test_install_gives_the_fetch_loop_the_apps_delivery_without_creating_the_consumer() -> None:
+    """The consumer must be Faust's to create at start, after the exactly-once hooks."""
+    from faust.transport.consumer import Consumer
+
+    from fraudstream.worker import patches
+
     app = faust.App("direct-8", broker="kafka://127.0.0.1:1")
-    routed(app)
-    drain = app.consumer._drain_messages  # type: ignore[attr-defined]
-    assert "deliver_now" in drain.__func__.__code__.co_freevars
+    delivery = delivery_for(app)
+    delivery.install()
+    assert app._consumer is None  # type: ignore[attr-defined]  # Faust makes it at start
+    assert patches._DELIVERIES[app] is delivery
+    assert hasattr(Consumer._drain_messages, "__fraudstream_original__")

@@ -284,7 +284,8 @@ def test_faust_still_runs_the_fetch_loop_our_copy_was_made_from() -> None:
 
     from faust.transport.consumer import Consumer
 
-    source = inspect.getsource(Consumer._drain_messages)
+    method = Consumer._drain_messages
+    source = inspect.getsource(getattr(method, "__fraudstream_original__", method))
     assert hashlib.sha256(source.encode()).hexdigest() == (
         "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417"
     ), "Faust's Consumer._drain_messages changed: revisit fraudstream.worker.patches"
