@@ -38,7 +38,7 @@ def test_on_the_memory_store_the_state_works_on_the_very_dict_the_table_reads() 
 
 
 def test_other_stores_are_used_as_they_are(tmp_path: Path) -> None:
-    pytest.importorskip("rocksdict")
+    """RocksDB (``FRAUDSTREAM_TABLE_STORE=rocksdb://``) encodes on the way: keep its API."""
     app = faust.App("tables-rocksdb", broker="kafka://127.0.0.1:1", store="rocksdb://")
     app.conf.datadir = tmp_path
     table = declare_table(app, "profiles", 4)
