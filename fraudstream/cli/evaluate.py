@@ -161,6 +161,26 @@ def remember_truth(
         yield record
 
 
+def decided_after(
+    outcomes: list[Outcome], decisions: dict[str, dict[str, Any]], skip: int
+) -> list[Outcome]:
+    """The outcomes of the transactions decided after the worker's first ``skip`` decisions.
+
+    Online the worker reads its input partitions a fetched chunk at a time, not in the order
+    they were sent, so a transaction sent after the first ``skip`` may be decided while the
+    model still warms up (measured offline with four partitions read 1,000 messages at a time:
+    937 of 18,000, 38 of them frauds). ``decisions`` holds them in the order they were made
+    (offline) or arrived (online, at most a fetch apart); one with no decision keeps its place
+    in the stream.
+
+    >>> sent = [Outcome(t, "normal", False, 1.0) for t in "abcd"]
+    >>> [o.transaction_id for o in decided_after(sent, dict.fromkeys("cab"), 2)]
+    ['b', 'd']
+    """
+    rank = {tx_id: k for k, tx_id in enumerate(decisions)}
+    return [o for i, o in enumerate(outcomes) if rank.get(o.transaction_id, i) >= skip]
+
+
 def calibration_length(settings: Settings) -> int:
     """Transactions before the model may alert: its warm-up plus the threshold's calibration."""
     detection = settings.detection
@@ -435,8 +455,8 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
         skipped = f"first {skip_days} days"
     else:
         skip = calibration_length(settings)
-        scored = outcomes[skip:]
-        skipped = f"first {skip} transactions"
+        scored = decided_after(outcomes, decisions, skip)
+        skipped = f"first {skip} transactions decided"
     threshold = settings.detection.amount_threshold
     return {
         "skipped": skipped,
