@@ -328,8 +328,9 @@ class DirectDelivery:
         a message this takes needs none of that, and one it refuses goes the usual way.
         """
         conductor: Any = self.app.topics
-        if conductor._tp_to_callback_lock.locked():
-            return False
+        lock = conductor._tp_to_callback_lock
+        if lock.locked() or any(not waiter.cancelled() for waiter in lock._waiters or ()):
+            return False  # asyncio.Lock.acquire would wait: the callbacks are being changed
         pressure = getattr(conductor._tp_to_callback.get(message.tp), _PRESSURE, None)
         queue = self.queue
         if (

@@ -155,7 +155,15 @@ def test_a_message_nothing_would_hold_up_is_queued_at_once_without_the_callback(
 
 
 @pytest.mark.parametrize(
-    "holdup", ["flow stopped", "queue full", "conductor locked", "producer buffer full", "other"]
+    "holdup",
+    [
+        "flow stopped",
+        "queue full",
+        "conductor locked",
+        "conductor about to be locked",
+        "producer buffer full",
+        "other",
+    ],
 )
 def test_a_message_the_callback_would_wait_for_is_left_to_faust(holdup: str) -> None:
     """Whatever would make the conductor or the callback wait keeps Faust's own path."""
@@ -171,6 +179,13 @@ def test_a_message_the_callback_would_wait_for_is_left_to_faust(holdup: str) -> 
                 delivery.queue.put_nowait(message(offset))
         elif holdup == "conductor locked":
             await app.topics._tp_to_callback_lock.acquire()  # type: ignore[attr-defined]
+        elif holdup == "conductor about to be locked":  # released, with a waiter next in line
+            lock = app.topics._tp_to_callback_lock  # type: ignore[attr-defined]
+            await lock.acquire()
+            waiter = asyncio.ensure_future(lock.acquire())
+            await asyncio.sleep(0)
+            lock.release()
+            assert not lock.locked() and not waiter.done()
         elif holdup == "producer buffer full":
             app.producer.buffer.max_messages = -1
         else:
