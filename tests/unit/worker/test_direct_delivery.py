@@ -133,6 +133,18 @@ def test_faust_still_builds_delivery_callbacks_and_filters_stale_events_where_we
         assert step in stream, step
 
 
+def test_faust_still_waits_only_where_deliver_now_looks() -> None:
+    """deliver_now takes a message when none of these would wait: their conditions must stay
+    the ones it checks, or it would queue a message Faust's callback would have held back."""
+    from faust.transport.producer import ProducerBuffer
+    from mode.utils.queues import FlowControlEvent
+
+    assert "if self._suspend.is_set():" in inspect.getsource(FlowControlEvent.acquire)
+    assert "if self.size > self.max_messages:" in inspect.getsource(ProducerBuffer.wait_until_ebb)
+    on_message = inspect.getsource(faust_conductor.Conductor._compile_message_handler)
+    assert "async with self._tp_to_callback_lock:" in on_message
+
+
 def routed(app: faust.App) -> DirectDelivery:
     """A delivery installed on ``app`` with the conductor routing partition 0 to it."""
     delivery = delivery_for(app)
