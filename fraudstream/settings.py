@@ -225,6 +225,15 @@ class DetectionSettings(_Section):
         gt=0,
         description="Transactions with a burst z-score of at least this are kept out of learning.",
     )
+    common_category_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="In a category new to the user, an amount that at least this share of the "
+        "category's recent payments reach is no amount evidence by itself (the habit-spike "
+        "rule, the user-deviation rule's amount part and Half-Space Trees' habit input); "
+        "0 turns it off. Only where the input carries a category.",
+    )
     hst_n_trees: int = Field(25, ge=1, description="Half-Space Trees: number of trees.")
     hst_height: int = Field(5, ge=1, le=20, description="Half-Space Trees: tree height.")
     hst_window_size: int = Field(1000, ge=1, description="Half-Space Trees: reference window.")
@@ -345,6 +354,7 @@ class DetectionSettings(_Section):
             spree_threshold=self.spree_threshold,
             spree_day_spend=self.spree_day_spend,
             learn_zscore=self.learn_zscore,
+            common_category_share=self.common_category_share,
             score_threshold=self.score_threshold,
             score_quantile=self.score_quantile,
             score_quantile_window=self.score_quantile_window,

@@ -659,11 +659,13 @@ def hst_view(features: dict[str, float]) -> dict[str, float]:
     {'habit_up': 0.0, 'habit_down_w': 0.0, 'velocity': 0.0, 'new_country': 0.0}
     """
     zh = features["z_habit"]
+    # an amount common in a category new to the user is not a habit excess (core.categories)
+    up = 0.0 if features.get("category_common", 0.0) else _habit_excess(zh)
     # 0 while the scale is undecided (w_raw >= 0.5), 1 for a clear log-normal spender: a truncated
     # normal spender (the handbook's) looks half log-normal, and their small amounts are ordinary
     log_normal = max(0.0, 1.0 - 2.0 * features["w_raw"])
     return {
-        "habit_up": _habit_excess(zh),
+        "habit_up": up,
         "habit_down_w": _habit_excess(-zh) * log_normal,
         "velocity": min(1.0, features["velocity"] / VELOCITY_CAP),
         "new_country": features["new_country"],

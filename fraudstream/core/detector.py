@@ -28,6 +28,7 @@ from fraudstream.core.behaviour import (
     UserHistory,
     hst_view,
 )
+from fraudstream.core.categories import CategoryProfiles
 from fraudstream.core.merchants import FEATURE_NAMES as MERCHANT_FEATURES
 from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.model import AdaptiveThreshold, HalfSpaceTreesScorer, HSTParams
@@ -82,6 +83,9 @@ class DetectorConfig:
     #: A transaction whose burst statistic reaches this is kept out of learning (below the
     #: alert line: the start of a burst must not teach "normal" before the rule fires).
     learn_zscore: float = 3.0
+    #: In a category new to the user, an amount at least this share of the category's payments
+    #: reach is no amount evidence alone (:mod:`fraudstream.core.categories`); 0 turns it off.
+    common_category_share: float = 0.05
     score_threshold: float = 0.76
     score_quantile: float | None = None
     score_quantile_window: int = 5000
@@ -318,6 +322,8 @@ class Detector:
         self.label_rate = LabelRate()
         #: Whether the rules and Half-Space Trees may still alert alone, judged from labels.
         self.trust = {"rules": PartTrust(config.trust), "half_space_trees": PartTrust(config.trust)}
+        #: What amounts are common in each category, from every user's payments.
+        self.categories = CategoryProfiles()
 
     def process(
         self,
@@ -336,7 +342,7 @@ class Detector:
         without touching the history or the model; if it alerts, the alert id is the same
         as the first time.
         """
-        features, view = self.features(tx, history)
+        features, view = self.features(tx, history, history.has_applied(partition, offset))
         score = self.scorer.score(view)
         item = RoundItem(tx, history, partition, offset, now)
         decision, learn = self.decide(item, shared, features, score)
@@ -345,10 +351,24 @@ class Detector:
         return decision
 
     def features(
-        self, tx: Transaction, history: UserHistory
+        self, tx: Transaction, history: UserHistory, redelivered: bool = False
     ) -> tuple[dict[str, float], dict[str, float]]:
-        """The behaviour features of ``tx`` against the history before it, and the trees' view."""
+        """The behaviour features of ``tx`` against the history before it, and the trees' view.
+
+        Also what the category profile says of the amount (``category_share``,
+        ``category_common``); the payment then counts there if the user already pays in the
+        category (:mod:`fraudstream.core.categories`), unless it is a redelivery.
+        """
         features = self.behaviour.features(history, tx)
+        category, channel, amount = tx.category, tx.channel, tx.amount
+        share = self.categories.share(category, channel, amount)
+        line = self.config.common_category_share
+        new_category = features["new_category"] > 0.0
+        features["category_share"] = share
+        common = line > 0.0 and share >= line and new_category
+        features["category_common"] = 1.0 if common else 0.0
+        if not (redelivered or new_category):
+            self.categories.observe(category, channel, amount)
         return features, hst_view(features)
 
     def process_round(
@@ -373,7 +393,8 @@ class Detector:
         features: list[dict[str, float]] = []
         for i, item in enumerate(items):
             try:
-                features_i, view = self.features(item.tx, item.history)
+                redelivered = item.history.has_applied(item.partition, item.offset)
+                features_i, view = self.features(item.tx, item.history, redelivered)
             except Exception as exc:  # the caller parks it; the round goes on
                 done(i, exc)
                 continue
@@ -554,6 +575,7 @@ class Detector:
             "classifier_threshold": self.classifier_threshold,
             "label_rate": self.label_rate,
             "trust": self.trust,
+            "categories": self.categories,
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -579,6 +601,8 @@ class Detector:
         self.label_rate = state["label_rate"]
         if isinstance(trust := state.get("trust"), dict) and set(trust) == set(self.trust):
             self.trust = trust  # absent from checkpoints written before it existed
+        if isinstance(categories := state.get("categories"), CategoryProfiles):
+            self.categories = categories  # absent from checkpoints written before it existed
         self.scorer.model = state["model"]
         self.scorer.learned = state["learned"]
         self.threshold.recent.clear()

@@ -37,9 +37,14 @@ TRANSACTION_FIELDS = (
     "weekday",
 )
 SQRT2 = math.sqrt(2.0)
+#: What the category profile says of the amount (:mod:`fraudstream.core.categories`).
+CATEGORY_FEATURES = ("category_share", "category_common")
 #: Every name an expression may use: the transaction's values and the behaviour features.
 EXPRESSION_FIELDS = (
-    frozenset(TRANSACTION_FIELDS) | frozenset(BEHAVIOUR_FEATURES) | frozenset(SEQUENCE_FEATURES)
+    frozenset(TRANSACTION_FIELDS)
+    | frozenset(BEHAVIOUR_FEATURES)
+    | frozenset(SEQUENCE_FEATURES)
+    | frozenset(CATEGORY_FEATURES)
 )
 
 
@@ -100,7 +105,8 @@ class HabitSpikeRule:
     """Fires when an amount lies far above the user's own habit on the log scale.
 
     The z-score is the ``z_habit`` feature (log amounts, spread shrunk towards a prior while
-    history is short); the rule needs ``min_history`` earlier transactions.
+    history is short); the rule needs ``min_history`` earlier transactions, and stays silent on
+    an amount common in a category new to the user (``category_common``).
 
     >>> from datetime import datetime, timezone
     >>> from fraudstream.core.behaviour import BehaviourFeatures
@@ -119,7 +125,7 @@ class HabitSpikeRule:
 
     def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
         """``z_habit`` against the threshold, once the user has enough history."""
-        if history.n < self.min_history:
+        if history.n < self.min_history or features.get("category_common", 0.0):
             return 0.0
         return beyond(features["z_habit"], self.zscore_threshold)
 
@@ -223,7 +229,8 @@ class UserDeviationRule:
     """Fires when a transaction deviates far from the user's own behaviour.
 
     Either the blended amount z (raw or log scale, whichever the user's amounts follow) is at
-    least ``zscore_threshold`` once the user has ``min_history`` transactions, or
+    least ``zscore_threshold`` once the user has ``min_history`` transactions (not for an
+    amount common in a category new to the user: ``category_common``), or
     ``zscore_after_alert`` within ``alert_memory`` seconds of the first alert of the user's
     current episode (a card that just had fraud: smaller deviations count); or the
     :func:`burst_zscore` is at least ``burst_threshold``; or a **spree**: the ``spree`` CUSUM
@@ -266,7 +273,8 @@ class UserDeviationRule:
         """Levels of the amount, burst and spree parts (each 0.5 at its line; the spree's
         where the last of its three conditions reaches its line)."""
         known = history.n >= self.min_history
-        amount = beyond(features["z"], self.amount_line(tx, history)) if known else 0.0
+        judged = known and not features.get("category_common", 0.0)
+        amount = beyond(features["z"], self.amount_line(tx, history)) if judged else 0.0
         burst = beyond(burst_zscore(features, known), self.burst_threshold)
         settled = tx.epoch_seconds - history.t_first >= SPREE_MIN_AGE
         spree = (

@@ -32,6 +32,15 @@ BANDS_PER_DOUBLING = 2
 LOG_ODDS_CLIP = 12.0
 
 
+def amount_band(amount: float) -> int:
+    """The amount's band: bands are a factor sqrt(2) apart in ``1 + amount``, from 0 up.
+
+    >>> amount_band(0.0), amount_band(1.0), amount_band(300.0)
+    (0, 2, 16)
+    """
+    return int(BANDS_PER_DOUBLING * math.log2(1.0 + max(amount, 0.0)))
+
+
 def segment_key(category: str | None, channel: str | None, amount: float) -> str:
     """The segment of a transaction: ``<category>|<channel>|<band>``.
 
@@ -40,8 +49,7 @@ def segment_key(category: str | None, channel: str | None, amount: float) -> str
     >>> segment_key("gas", None, 0.0)
     'gas||0'
     """
-    band = int(BANDS_PER_DOUBLING * math.log2(1.0 + max(amount, 0.0)))
-    return f"{category or ''}|{channel or ''}|{band}"
+    return f"{category or ''}|{channel or ''}|{amount_band(amount)}"
 
 
 def segment_log_odds(stats: MerchantStats | None, global_rate: float) -> float:

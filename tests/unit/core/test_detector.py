@@ -42,7 +42,10 @@ def tx(
     extra = extra or {}
     when = T0 + step * i
     merchant, country = extra.get("merchantId"), extra.get("country")
-    return Transaction(f"t{i}", user, amount, when, extra, merchant=merchant, country=country)
+    category = extra.get("category")
+    return Transaction(
+        f"t{i}", user, amount, when, extra, merchant=merchant, country=country, category=category
+    )
 
 
 def test_rule_alone_raises_an_alert_with_only_the_rule_reason() -> None:
@@ -493,7 +496,11 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> N
         for user in chosen:
             amount = rng.lognormvariate(3.5, 0.4) * (40 if rng.random() < 0.04 else 1)
             country = "FR" if rng.random() < 0.05 else "SE"
-            extra = {"country": country, "merchantId": f"m{rng.randint(0, 30)}"}
+            extra = {
+                "country": country,
+                "merchantId": f"m{rng.randint(0, 30)}",
+                "category": rng.choice(["food", "travel"]),
+            }
             batch.append((tx(offset, amount, user, extra, step=timedelta(minutes=7)), offset))
             offset += 1
         rounds.append(batch)
@@ -522,6 +529,9 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> N
 
     assert [d.score for d in got] == [d.score for d in expected]
     assert [d.risk for d in got] == [d.risk for d in expected]
+    shares = [d.features["category_share"] for d in got]
+    assert shares == [d.features["category_share"] for d in expected]
+    assert max(shares) > 0.0, "no category profile was judged: the test proves less"
     assert [d.alert.alert_id if d.alert else None for d in got] == [
         d.alert.alert_id if d.alert else None for d in expected
     ]
@@ -530,3 +540,88 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> N
     assert batched.scorer.learned == one_by_one.scorer.learned > 3 * config.hst.window_size
     probe = {"habit_up": 0.7, "habit_down_w": 0.0, "velocity": 0.2, "new_country": 1.0}
     assert batched.scorer.score(probe) == one_by_one.scorer.score(probe)
+
+
+def _category_world(config: DetectorConfig) -> tuple[Detector, UserHistory, int]:
+    """A detector whose travel category has seen 300 payments, one in ten of them 500, and a
+    user who has paid 20-40 for groceries 12 times (never travel)."""
+    detector = Detector(config)
+    position = 0
+    for k in range(300):
+        amount = 500.0 if k % 10 == 0 else 40.0 + k % 20
+        extra = {"category": "travel"}
+        detector.process(tx(k, amount, f"other{k}", extra), UserHistory(), 0, position, T0)
+        position += 1
+    history = UserHistory()
+    for k in range(12):
+        grocery = {"category": "grocery", "merchantId": "shop"}
+        decision = detector.process(tx(k, 20.0 + k * 1.7, "u1", grocery), history, 0, position, T0)
+        assert decision.alert is None
+        position += 1
+    return detector, history, position
+
+
+def test_an_amount_common_in_a_category_new_to_the_user_is_no_amount_evidence() -> None:
+    """A 500 flight after months of groceries: ordinary for travel, where 1 in 10 pay that."""
+    detector, history, position = _category_world(SMALL)
+    flight = detector.process(tx(20, 500.0, "u1", {"category": "travel"}), history, 0, position, T0)
+    assert flight.features["category_share"] == pytest.approx(0.1, abs=0.01)
+    assert flight.features["category_common"] == 1.0
+    assert flight.alert is None
+
+
+def test_the_same_amount_in_the_users_own_category_or_rare_in_its_category_still_alerts() -> None:
+    detector, history, position = _category_world(SMALL)
+    groceries = detector.process(
+        tx(20, 500.0, "u1", {"category": "grocery"}),
+        UserHistory.decode(history.encode()),
+        0,
+        position,
+        T0,
+    )
+    assert groceries.features["category_common"] == 0.0  # the user's habit rules there
+    assert groceries.alert is not None and "habit_spike" in groceries.alert.reason_names
+    rare = detector.process(
+        tx(21, 5000.0, "u1", {"category": "travel"}),
+        UserHistory.decode(history.encode()),
+        0,
+        position + 1,
+        T0,
+    )
+    assert rare.features["category_share"] == 0.0 and rare.features["category_common"] == 0.0
+    assert rare.alert is not None and "habit_spike" in rare.alert.reason_names
+
+
+def test_the_category_profile_can_be_turned_off() -> None:
+    off = DetectorConfig(
+        hst=HSTParams(window_size=100), warmup=100, score_quantile=None, common_category_share=0.0
+    )
+    detector, history, position = _category_world(off)
+    flight = detector.process(tx(20, 500.0, "u1", {"category": "travel"}), history, 0, position, T0)
+    assert flight.features["category_common"] == 0.0
+    assert flight.alert is not None and "habit_spike" in flight.alert.reason_names
+
+
+def test_the_category_profile_counts_its_regular_customers_once_each_payment() -> None:
+    """A payment in a category new to its user is judged by the profile, never counted in it:
+    fraud striking new categories must not teach it that its amounts are common."""
+    detector, history, position = _category_world(SMALL)
+    travel = detector.categories.categories["travel|"]
+    seen = travel.seen
+    first = detector.process(tx(20, 45.0, "u1", {"category": "travel"}), history, 0, position, T0)
+    assert first.alert is None and first.features["new_category"] == 1.0
+    assert travel.seen == seen  # travel was new to u1
+    again = tx(21, 50.0, "u1", {"category": "travel"})
+    detector.process(again, history, 0, position + 1, T0)
+    detector.process(again, history, 0, position + 1, T0)  # redelivered: scored, not counted
+    assert travel.seen == seen + 1  # u1 pays in travel now
+
+
+def test_the_category_profile_is_checkpointed() -> None:
+    detector, _, _ = _category_world(SMALL)
+    restored = Detector(SMALL)
+    assert restored.restore_model_state(detector.model_state()) is None
+    assert restored.categories.share("travel", None, 500.0) == pytest.approx(0.1, abs=0.01)
+    assert restored.categories.share("travel", None, 500.0) == detector.categories.share(
+        "travel", None, 500.0
+    )

@@ -267,6 +267,7 @@ def test_deny_list_alerts_and_allow_list_only_allows() -> None:
 def test_expressions_see_the_raw_amount_and_utc_hour_and_weekday_over_the_features() -> None:
     h = history(HABIT)
     features = MODEL.features(h, tx(150.0, **HOME))
+    features |= {"category_share": 0.0, "category_common": 0.0}  # the detector adds these
     values = expression_values(tx(150.0, **HOME), features)  # Wednesday 2024-12-04 00:00 UTC
     assert set(values) == EXPRESSION_FIELDS
     assert (values["amount"], values["hour"], values["weekday"]) == (150.0, 0.0, 2.0)

@@ -1,0 +1,131 @@
+"""What amounts are common in a category: a worker-level profile of every user's payments.
+
+A user's amount history mixes what they buy. Someone who pays 20-80 for groceries and fuel
+and, once in a while, 500 for a flight has a 500 payment far above their habit, yet 500 is
+an ordinary price for a flight. Where the input carries a category, this profile keeps the
+amounts of each category (and channel) in bands a factor sqrt(2) apart, the amount segments'
+bands (:func:`fraudstream.core.segments.amount_band`), as decayed counts over about its last
+:data:`MEMORY` payments, and reports for a payment the share of the category's payments at
+its band or above (``category_share``). It counts the payments of users who already pay in
+the category (not ``new_category``): what the category's regular customers pay.
+
+The detector uses it in one situation only: a payment in a category the user has not paid
+in recently (``new_category``) at an amount that at least ``common_share`` of that
+category's payments reach is ``category_common``, and an amount far above the user's habit
+is then no evidence by itself: the habit says nothing about the category, the category says
+the amount is ordinary. In a category the user does pay in, their own habit still rules: a
+frugal user's ordinary-for-the-category 90 grocery bill, after months of 10, stays a spike.
+
+Measured offline without labels (the one set of defaults; streams without a category do not
+change): Sparkov-style stream precision 0.555 -> 0.718, recall 0.393 -> 0.374, AP 0.319 ->
+0.413; persona stream 0.897 / 0.389 -> 0.900 / 0.383. Gating every category, not only new
+ones, took the Sparkov-style stream to 0.856 but cost the persona stream a tenth of its card
+testing frauds (cash-out payments of ordinary size for the category by frugal users).
+
+Why only regular customers' payments: fraud that strikes a category new to its victim must
+not teach the profile that its amounts are common. On a stream where fraud makes up most of
+a category's payments (a simulator such as BankSim has categories like that), a profile of
+every payment would call the fraud amounts ordinary and silence the amount evidence for the
+next victim; and counting only payments that did not alert would feed back on itself (the
+payments in question would be the ones left out). Measured without labels on the
+Sparkov-style stream: counting every payment gave precision 0.689 and AP 0.404, counting
+regular customers' 0.718 and 0.413.
+
+Like Half-Space Trees, the profile learns from the traffic a worker decides and is part of
+the detector's checkpoint; a redelivery is not counted again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fraudstream.core.segments import amount_band
+
+#: The profile of a category remembers about this many of its payments (an exponential window).
+MEMORY = 5000
+#: A category needs this much (decayed) count before its shares are reported.
+MIN_COUNT = 200.0
+#: Bands kept per category: amounts up to 2**32, any currency's card amounts.
+BANDS = 64
+#: At most this many categories are kept (the least recently paid in leaves first).
+MAX_CATEGORIES = 4096
+#: Weights are rescaled before they grow past this (each payment weighs 1 / (1 - 1/MEMORY)
+#: times the one before, which is the same as decaying every earlier count).
+_RESCALE_AT = 1e150
+_GROWTH = 1.0 / (1.0 - 1.0 / MEMORY)
+
+
+@dataclass(slots=True)
+class CategoryAmounts:
+    """Decayed counts of a category's payments per amount band.
+
+    >>> amounts = CategoryAmounts()
+    >>> amounts.share_at_or_above(500.0)
+    0.0
+    >>> for i in range(300):
+    ...     amounts.observe(40.0 if i % 10 else 500.0)
+    >>> round(amounts.share_at_or_above(500.0), 2), round(amounts.share_at_or_above(40.0), 2)
+    (0.1, 1.0)
+    """
+
+    counts: list[float] = field(default_factory=lambda: [0.0] * BANDS)
+    total: float = 0.0
+    weight: float = 1.0
+    seen: int = 0
+
+    def share_at_or_above(self, amount: float) -> float:
+        """The share of the remembered payments at the amount's band or above (0 while fewer
+        than :data:`MIN_COUNT` are remembered)."""
+        if self.seen < MIN_COUNT or self.total <= 0.0:
+            return 0.0
+        return sum(self.counts[min(amount_band(amount), BANDS - 1) :]) / self.total
+
+    def observe(self, amount: float) -> None:
+        """Count one payment; earlier ones fade by a factor ``1 - 1/MEMORY``."""
+        self.counts[min(amount_band(amount), BANDS - 1)] += self.weight
+        self.total += self.weight
+        self.seen += 1
+        self.weight *= _GROWTH
+        if self.weight > _RESCALE_AT:
+            scale = 1.0 / self.weight
+            self.counts = [count * scale for count in self.counts]
+            self.total *= scale
+            self.weight = 1.0
+
+
+@dataclass(slots=True)
+class CategoryProfiles:
+    """:class:`CategoryAmounts` per category and channel, bounded to :data:`MAX_CATEGORIES`.
+
+    >>> profiles = CategoryProfiles()
+    >>> for _ in range(200):
+    ...     profiles.observe("travel", "online", 500.0)
+    >>> profiles.share("travel", "online", 500.0), profiles.share("travel", "pos", 500.0)
+    (1.0, 0.0)
+    """
+
+    categories: dict[str, CategoryAmounts] = field(default_factory=dict)
+    max_categories: int = MAX_CATEGORIES
+
+    def share(self, category: str | None, channel: str | None, amount: float) -> float:
+        """The share of the category's payments at this amount or above.
+
+        0 without a category (no profile to judge by) and while the category is young.
+        """
+        if not category:
+            return 0.0
+        amounts = self.categories.get(f"{category}|{channel or ''}")
+        return 0.0 if amounts is None else amounts.share_at_or_above(amount)
+
+    def observe(self, category: str | None, channel: str | None, amount: float) -> None:
+        """Count one payment in its category (nothing without a category)."""
+        if not category:
+            return
+        key = f"{category}|{channel or ''}"
+        amounts = self.categories.pop(key, None)  # re-inserted last: most recently paid in
+        if amounts is None:
+            amounts = CategoryAmounts()
+            if len(self.categories) >= self.max_categories:
+                del self.categories[next(iter(self.categories))]
+        self.categories[key] = amounts
+        amounts.observe(amount)
