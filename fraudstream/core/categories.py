@@ -43,9 +43,9 @@ from fraudstream.core.segments import amount_band
 
 #: The profile of a category remembers about this many of its payments (an exponential window).
 MEMORY = 5000
-#: A category needs this much (decayed) count before its shares are reported.
-MIN_COUNT = 200.0
-#: Bands kept per category: amounts up to 2**32, any currency's card amounts.
+#: A category's shares are reported once it has seen this many payments.
+MIN_COUNT = 200
+#: Bands kept per category: amounts up to 2**32, any currency's card amounts (above, the top).
 BANDS = 64
 #: At most this many categories are kept (the least recently paid in leaves first).
 MAX_CATEGORIES = 4096
@@ -55,40 +55,52 @@ _RESCALE_AT = 1e150
 _GROWTH = 1.0 / (1.0 - 1.0 / MEMORY)
 
 
+def band_of(amount: float) -> int:
+    """The amount's band, the top band for anything above it.
+
+    >>> band_of(500.0), band_of(1e12)
+    (17, 63)
+    """
+    return min(amount_band(amount), BANDS - 1)
+
+
 @dataclass(slots=True)
 class CategoryAmounts:
-    """Decayed counts of a category's payments per amount band.
+    """Decayed counts of a category's payments per amount band (up to the highest band seen).
 
     >>> amounts = CategoryAmounts()
-    >>> amounts.share_at_or_above(500.0)
+    >>> amounts.share_at_or_above(band_of(500.0))
     0.0
     >>> for i in range(300):
-    ...     amounts.observe(40.0 if i % 10 else 500.0)
-    >>> round(amounts.share_at_or_above(500.0), 2), round(amounts.share_at_or_above(40.0), 2)
-    (0.1, 1.0)
+    ...     amounts.observe(band_of(40.0 if i % 10 else 500.0))
+    >>> [round(amounts.share_at_or_above(band_of(a)), 2) for a in (40.0, 500.0, 900.0)]
+    [1.0, 0.1, 0.0]
     """
 
-    counts: list[float] = field(default_factory=lambda: [0.0] * BANDS)
+    counts: list[float] = field(default_factory=list)
     total: float = 0.0
     weight: float = 1.0
     seen: int = 0
 
-    def share_at_or_above(self, amount: float) -> float:
-        """The share of the remembered payments at the amount's band or above (0 while fewer
-        than :data:`MIN_COUNT` are remembered)."""
+    def share_at_or_above(self, band: int) -> float:
+        """The share of the remembered payments at ``band`` or above (0 while the category
+        has seen fewer than :data:`MIN_COUNT`)."""
         if self.seen < MIN_COUNT or self.total <= 0.0:
             return 0.0
-        return sum(self.counts[min(amount_band(amount), BANDS - 1) :]) / self.total
+        return sum(self.counts[band:]) / self.total  # the list ends at the highest band seen
 
-    def observe(self, amount: float) -> None:
-        """Count one payment; earlier ones fade by a factor ``1 - 1/MEMORY``."""
-        self.counts[min(amount_band(amount), BANDS - 1)] += self.weight
+    def observe(self, band: int) -> None:
+        """Count one payment in ``band``; earlier ones fade by a factor ``1 - 1/MEMORY``."""
+        counts = self.counts
+        if band >= len(counts):
+            counts.extend([0.0] * (band + 1 - len(counts)))
+        counts[band] += self.weight
         self.total += self.weight
         self.seen += 1
         self.weight *= _GROWTH
         if self.weight > _RESCALE_AT:
             scale = 1.0 / self.weight
-            self.counts = [count * scale for count in self.counts]
+            self.counts = [count * scale for count in counts]
             self.total *= scale
             self.weight = 1.0
 
@@ -112,20 +124,29 @@ class CategoryProfiles:
 
         0 without a category (no profile to judge by) and while the category is young.
         """
-        if not category:
-            return 0.0
-        amounts = self.categories.get(f"{category}|{channel or ''}")
-        return 0.0 if amounts is None else amounts.share_at_or_above(amount)
+        return self.share_then_count(category, channel, amount, count=False)
 
     def observe(self, category: str | None, channel: str | None, amount: float) -> None:
         """Count one payment in its category (nothing without a category)."""
+        self.share_then_count(category, channel, amount, count=True)
+
+    def share_then_count(
+        self, category: str | None, channel: str | None, amount: float, count: bool
+    ) -> float:
+        """:meth:`share`, then, if ``count``, :meth:`observe`: one key and one band for both."""
         if not category:
-            return
+            return 0.0
         key = f"{category}|{channel or ''}"
+        band = band_of(amount)
+        if not count:
+            amounts = self.categories.get(key)
+            return 0.0 if amounts is None else amounts.share_at_or_above(band)
         amounts = self.categories.pop(key, None)  # re-inserted last: most recently paid in
         if amounts is None:
             amounts = CategoryAmounts()
             if len(self.categories) >= self.max_categories:
                 del self.categories[next(iter(self.categories))]
         self.categories[key] = amounts
-        amounts.observe(amount)
+        share = amounts.share_at_or_above(band)
+        amounts.observe(band)
+        return share

@@ -361,14 +361,13 @@ class Detector:
         """
         features = self.behaviour.features(history, tx)
         category, channel, amount = tx.category, tx.channel, tx.amount
-        share = self.categories.share(category, channel, amount)
-        line = self.config.common_category_share
         new_category = features["new_category"] > 0.0
+        count = not (redelivered or new_category)
+        share = self.categories.share_then_count(category, channel, amount, count)
+        line = self.config.common_category_share
         features["category_share"] = share
         common = line > 0.0 and share >= line and new_category
         features["category_common"] = 1.0 if common else 0.0
-        if not (redelivered or new_category):
-            self.categories.observe(category, channel, amount)
         return features, hst_view(features)
 
     def process_round(

@@ -7,39 +7,45 @@ import pickle
 import pytest
 
 from fraudstream.core import categories
-from fraudstream.core.categories import MEMORY, MIN_COUNT, CategoryAmounts, CategoryProfiles
+from fraudstream.core.categories import (
+    MEMORY,
+    MIN_COUNT,
+    CategoryAmounts,
+    CategoryProfiles,
+    band_of,
+)
 
 
 def test_the_share_counts_the_amounts_band_and_every_band_above() -> None:
     amounts = CategoryAmounts()
     for k in range(400):
-        amounts.observe([10.0, 100.0, 1000.0, 1000.0][k % 4])
+        amounts.observe(band_of([10.0, 100.0, 1000.0, 1000.0][k % 4]))
     # bands a factor sqrt(2) apart: 90 and 100 share one; none is paid between 150 and 1000
-    assert amounts.share_at_or_above(1000.0) == pytest.approx(0.5, rel=0.01)
-    assert amounts.share_at_or_above(100.0) == pytest.approx(0.75, rel=0.01)
-    assert amounts.share_at_or_above(90.0) == amounts.share_at_or_above(100.0)
-    assert amounts.share_at_or_above(150.0) == amounts.share_at_or_above(1000.0)
-    assert amounts.share_at_or_above(0.0) == pytest.approx(1.0)
-    assert amounts.share_at_or_above(5000.0) == 0.0
+    assert amounts.share_at_or_above(band_of(1000.0)) == pytest.approx(0.5, rel=0.01)
+    assert amounts.share_at_or_above(band_of(100.0)) == pytest.approx(0.75, rel=0.01)
+    assert amounts.share_at_or_above(band_of(90.0)) == amounts.share_at_or_above(band_of(100.0))
+    assert amounts.share_at_or_above(band_of(150.0)) == amounts.share_at_or_above(band_of(1000.0))
+    assert amounts.share_at_or_above(band_of(0.0)) == pytest.approx(1.0)
+    assert amounts.share_at_or_above(band_of(5000.0)) == 0.0
 
 
 def test_a_young_category_reports_nothing() -> None:
     amounts = CategoryAmounts()
-    for _ in range(int(MIN_COUNT) - 1):
-        amounts.observe(500.0)
-    assert amounts.share_at_or_above(500.0) == 0.0
-    amounts.observe(500.0)
-    assert amounts.share_at_or_above(500.0) == 1.0
+    for _ in range(MIN_COUNT - 1):
+        amounts.observe(band_of(500.0))
+    assert amounts.share_at_or_above(band_of(500.0)) == 0.0
+    amounts.observe(band_of(500.0))
+    assert amounts.share_at_or_above(band_of(500.0)) == 1.0
 
 
 def test_old_payments_fade_over_about_the_memory() -> None:
     amounts = CategoryAmounts()
     for _ in range(MEMORY):
-        amounts.observe(500.0)
+        amounts.observe(band_of(500.0))
     for _ in range(MEMORY):
-        amounts.observe(20.0)
+        amounts.observe(band_of(20.0))
     # after one memory of 20s, the 500s weigh exp(-1) of what they did: e^-1 / (1 + e^-1)
-    assert amounts.share_at_or_above(500.0) == pytest.approx(0.269, abs=0.01)
+    assert amounts.share_at_or_above(band_of(500.0)) == pytest.approx(0.269, abs=0.01)
 
 
 def test_rescaling_the_weights_changes_no_share(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,18 +53,20 @@ def test_rescaling_the_weights_changes_no_share(monkeypatch: pytest.MonkeyPatch)
     small, plain = CategoryAmounts(), CategoryAmounts()
     for k in range(12_000):
         amount = 30.0 + (k * 37) % 400
-        small.observe(amount)
+        small.observe(band_of(amount))
         monkeypatch.setattr(categories, "_RESCALE_AT", 1e150)
-        plain.observe(amount)
+        plain.observe(band_of(amount))
         monkeypatch.setattr(categories, "_RESCALE_AT", 2.0)
     assert small.weight < plain.weight
     for amount in (30.0, 100.0, 300.0):
-        assert small.share_at_or_above(amount) == pytest.approx(plain.share_at_or_above(amount))
+        assert small.share_at_or_above(band_of(amount)) == pytest.approx(
+            plain.share_at_or_above(band_of(amount))
+        )
 
 
 def test_profiles_are_per_category_and_channel_and_bounded() -> None:
     profiles = CategoryProfiles(max_categories=3)
-    for _ in range(int(MIN_COUNT)):
+    for _ in range(MIN_COUNT):
         profiles.observe("travel", "online", 500.0)
         profiles.observe("travel", "pos", 50.0)
     assert profiles.share("travel", "online", 500.0) == 1.0
