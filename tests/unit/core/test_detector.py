@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fraudstream.core import categories
 from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.detector import (
     AMOUNT_HINGES,
@@ -481,10 +482,14 @@ def test_a_rule_applied_between_two_events_takes_effect_on_the_next() -> None:
     assert detector.process(tx(1, 900), history, 0, 1, T0).alert is not None
 
 
-def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> None:
+def test_a_round_decides_exactly_as_process_called_on_its_events_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """process_round scores the trees in one batch pass; every decision must still be the one
     process gives on the same sequence: pivots inside rounds, alerted events not learned,
-    redeliveries scored but not learned, the warm-up passing in the middle of a round."""
+    redeliveries scored but not learned, the warm-up passing in the middle of a round, amounts
+    common in a category new to the user (their habit input left out of the trees' view)."""
+    monkeypatch.setattr(categories, "MIN_COUNT", 10)  # categories judge after 10 payments
     rng = random.Random(11)
     config = DetectorConfig(hst=HSTParams(window_size=40), warmup=60, score_quantile=None)
     users = [f"u{k}" for k in range(25)]
@@ -499,7 +504,7 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> N
             extra = {
                 "country": country,
                 "merchantId": f"m{rng.randint(0, 30)}",
-                "category": rng.choice(["food", "travel"]),
+                "category": rng.choice(["food", "travel", "fuel", "books", "music", "toys"]),
             }
             batch.append((tx(offset, amount, user, extra, step=timedelta(minutes=7)), offset))
             offset += 1
@@ -532,6 +537,8 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order() -> N
     shares = [d.features["category_share"] for d in got]
     assert shares == [d.features["category_share"] for d in expected]
     assert max(shares) > 0.0, "no category profile was judged: the test proves less"
+    common = [d.features["category_common"] for d in got]
+    assert common == [d.features["category_common"] for d in expected] and sum(common) > 3
     assert [d.alert.alert_id if d.alert else None for d in got] == [
         d.alert.alert_id if d.alert else None for d in expected
     ]
