@@ -322,7 +322,7 @@ class Detector:
         self.label_rate = LabelRate()
         #: Whether the rules and Half-Space Trees may still alert alone, judged from labels.
         self.trust = {"rules": PartTrust(config.trust), "half_space_trees": PartTrust(config.trust)}
-        #: What amounts are common in each category, from every user's payments.
+        #: What amounts are common in each category, from its regular customers' payments.
         self.categories = CategoryProfiles()
 
     def process(
