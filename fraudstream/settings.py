@@ -77,6 +77,16 @@ class KafkaSettings(_Section):
         description="Producer batching delay for records sent one at a time, ms (alerts, dead "
         "letters and changelog records go out as record batches at the end of each batch).",
     )
+    producer_max_batch_bytes: int = Field(
+        524288,
+        ge=16384,
+        le=1048576,
+        description="Largest record batch the worker sends, bytes. A batch's changelog records "
+        "for one partition go out in as few record batches as fit, and each further batch of a "
+        "partition waits for the broker's answer to the one before: at the client's default "
+        "(16384) a 500-message batch took about 10 requests in a row. Keep it under the "
+        "topics' max.message.bytes (Kafka's default: 1 MiB).",
+    )
     producer_request_timeout: float = Field(
         30.0,
         gt=0,

@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FraudstreamApp:
         web_bind=worker.web_host,
         consumer_auto_offset_reset="earliest",
         producer_linger=kafka.producer_linger_ms / 1000.0,
+        producer_max_batch_size=kafka.producer_max_batch_bytes,
         broker_session_timeout=kafka.broker_session_timeout,
         broker_heartbeat_interval=kafka.broker_heartbeat_interval,
         broker_rebalance_timeout=kafka.broker_rebalance_timeout,

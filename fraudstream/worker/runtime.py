@@ -266,6 +266,7 @@ class WorkerRuntime:
             enable_idempotence=True,
             acks="all",
             linger_ms=kafka.producer_linger_ms,
+            max_batch_size=kafka.producer_max_batch_bytes,
             request_timeout_ms=int(kafka.producer_request_timeout * 1000),
             **aiokafka_security(kafka),
         )

@@ -1,4 +1,5 @@
-"""ChangelogBatch against the real (Tansu) broker: what lands where, and when a flush fails."""
+"""ChangelogBatch against a real broker (Tansu, and Apache Kafka for the batch size): what lands
+where, and when a flush fails."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import ProducerClosed
 
 from fraudstream.kafka.topics import ensure_topics_sync
+from fraudstream.local.apache_kafka import ApacheKafka
 from fraudstream.local.tansu import TansuBroker
-from fraudstream.worker.changelog import ChangelogBatch
+from fraudstream.settings import KafkaSettings
+from fraudstream.worker.changelog import ChangelogBatch, send_record_batches
 from tests.support.kafka import read_records
 
 pytestmark = pytest.mark.integration
@@ -87,6 +90,36 @@ def test_flush_splits_what_does_not_fit_one_record_batch(broker: TansuBroker) ->
     assert {k for _, _, k, _ in records} == {f"user-{i}".encode() for i in range(count)}
     assert {p for p, _, _, _ in records} == {1}
     assert offsets == {1: max(o for _, o, _, _ in records)}
+
+
+@pytest.mark.parametrize("which", ["tansu", "kafka"])
+def test_a_batch_of_profiles_for_one_partition_goes_out_as_one_record_batch(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    """At the worker's batch size, 500 profiles of the largest size (634 B) make one record
+    batch, one request, which both brokers accept (each further batch of a partition would wait
+    for the answer to the one before)."""
+    server: TansuBroker | ApacheKafka = request.getfixturevalue(
+        "broker" if which == "tansu" else "kafka"
+    )
+    topic = f"changelog-{uuid.uuid4().hex[:8]}"
+    ensure_topics_sync(server.bootstrap, [topic], PARTITIONS)
+    size = KafkaSettings().producer_max_batch_bytes
+    records = [(f"user-{i}".encode(), bytes([i % 256]) * 634) for i in range(500)]
+
+    async def go() -> list[int]:
+        producer = AIOKafkaProducer(bootstrap_servers=server.bootstrap, max_batch_size=size)
+        await producer.start()
+        try:
+            sent = await send_record_batches(producer, topic, 2, records)
+            await asyncio.gather(*(future for _, future in sent))
+        finally:
+            await producer.stop()
+        return [count for count, _ in sent]
+
+    assert asyncio.run(go()) == [500]
+    landed = read_records(server.bootstrap, topic, 500)
+    assert sorted((r.key, r.value) for r in landed) == sorted(records)
 
 
 def test_a_failed_flush_raises_and_keeps_the_changes(broker: TansuBroker) -> None:
