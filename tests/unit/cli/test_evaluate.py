@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fraudstream.cli.evaluate import EvaluateOptions, evaluate, main
 from fraudstream.core.quality import TARGETS
+from fraudstream.settings import Settings
+from producer.csv_replay import CsvReplay
 from producer.sparkov import SparkovParameters, SparkovSimulator
 
 
@@ -57,6 +60,42 @@ def test_a_labeled_csv_in_its_own_names_is_evaluated_through_the_input_mapping(
     assert (after["transactions"], after["frauds"], after["alerts"]) == (32, 2, 2)
     assert (after["precision"], after["recall"]) == (1.0, 1.0)
     assert after["recallByScenario"] == {"cash_out": 1.0}
+
+
+@pytest.mark.usefixtures("default_settings")
+def test_a_stream_in_kaggles_column_names_is_judged_exactly_as_the_generator_sends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every role mapped (merchant, category, channel, country, coordinates; epoch seconds for
+    the time): the CSV replay feeds the detector the very transactions the generator does."""
+    stream = list(SparkovSimulator(SparkovParameters(customers=60, days=25, seed=2)))
+    names = "trans_num,cc_num,amt,unix_time,merchant,category,country,txn_channel,lat,long"
+    lines = [f"{names},is_fraud,scenario"]
+    for tx in stream:
+        assert tx.timestamp_ms % 1000 == 0  # whole seconds, as Kaggle's unix_time
+        row = (tx.transaction_id, tx.user_id, tx.amount, tx.timestamp_ms // 1000, tx.merchant_id)
+        row += (tx.category, tx.country, tx.channel, tx.y, tx.x, int(bool(tx.is_fraud)))
+        lines.append(",".join("" if v is None else f'"{v}"' for v in row) + f",{tx.scenario}")
+    path = tmp_path / "fraudTrain.csv"
+    path.write_text("\n".join(lines) + "\n")
+    roles = {"USER_ID": "cc_num", "AMOUNT": "amt", "TIMESTAMP": "unix_time"}
+    roles |= {"TRANSACTION_ID": "trans_num", "MERCHANT": "merchant", "CATEGORY": "category"}
+    roles |= {"CHANNEL": "txn_channel", "LATITUDE": "lat", "LONGITUDE": "long"}
+    generated = evaluate(
+        EvaluateOptions(offline=True, as_json=True, generator="sparkov", users=60, days=25, seed=2)
+    )["runs"]["noLabels"]
+    for role, column in roles.items():
+        monkeypatch.setenv(f"FRAUDSTREAM_FIELD_{role}", column)
+    fields = Settings().fields.mapping()
+    assert list(CsvReplay(path, "generic", fields=fields, label_column="is_fraud")) == stream
+    options = EvaluateOptions(
+        offline=True, as_json=True, generator="csv", csv=path, label_column="is_fraud"
+    )
+    replayed = evaluate(replace(options, skip_days=20))["runs"]["noLabels"]
+    assert replayed["decisions"] == generated["decisions"] == len(stream)
+    assert generated["afterWarmUp"]["alerts"] > 0
+    for part in ("afterWarmUp", "wholeStream", "ranking", "ablation"):
+        assert replayed[part] == generated[part], part
 
 
 def test_a_csv_that_lacks_the_mapped_columns_is_a_usage_error(tmp_path: Path) -> None:
