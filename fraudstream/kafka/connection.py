@@ -11,6 +11,8 @@ import logging
 import ssl
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
+
 from fraudstream.settings import KafkaSettings
 
 #: Longest a plain client (CLI commands, the rules topic) waits for one broker answer, ms.
@@ -110,3 +112,26 @@ def connection_failure(exc: BaseException, kafka: KafkaSettings, auth_failed: bo
             "FRAUDSTREAM_BROKER_SASL_USERNAME and FRAUDSTREAM_BROKER_SASL_PASSWORD"
         )
     return f"cannot reach the broker at {where}: {type(exc).__name__}: {exc}"
+
+
+def write_refused_for_size(exc: BaseException | None) -> str | None:
+    """What to change when the broker refused records as too large (the error or its causes),
+    else None: the worker's record batches must fit every topic it writes to.
+
+    >>> write_refused_for_size(MessageSizeTooLargeError()).startswith("the broker refused")
+    True
+    >>> write_refused_for_size(OSError("reset")) is None
+    True
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, MessageSizeTooLargeError | RecordListTooLargeError):
+            return (
+                "the broker refused a record batch as larger than a topic's max.message.bytes: "
+                "set FRAUDSTREAM_PRODUCER_MAX_BATCH_BYTES under the smallest max.message.bytes "
+                "of the alerts, dead-letter, decisions, shadow and changelog topics, or raise "
+                "that topic's limit"
+            )
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None

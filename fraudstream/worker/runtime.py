@@ -12,6 +12,7 @@ import atexit
 import logging
 import os
 import socket
+import sys
 import time
 from datetime import datetime, timezone
 from typing import Any, NoReturn
@@ -29,6 +30,7 @@ from fraudstream.kafka.connection import (
     bootstrap_of,
     connection_failure,
     ssl_context,
+    write_refused_for_size,
 )
 from fraudstream.kafka.rules_topic import RulesTopic
 from fraudstream.kafka.topics import ensure_topics
@@ -335,6 +337,9 @@ class WorkerRuntime:
             EXIT_STATE_NOT_SAVED,
             exc_info=True,
         )
+        hint = write_refused_for_size(sys.exc_info()[1])
+        if hint:
+            log.critical(hint)
         logging.shutdown()
         os._exit(EXIT_STATE_NOT_SAVED)
 
@@ -353,6 +358,9 @@ class WorkerRuntime:
             EXIT_TRANSACTION_FAILED,
             exc_info=failure.__cause__,
         )
+        hint = write_refused_for_size(failure)
+        if hint:
+            log.critical(hint)
         logging.shutdown()
         os._exit(EXIT_TRANSACTION_FAILED)
 

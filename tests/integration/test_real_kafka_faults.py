@@ -1,16 +1,21 @@
 """What only a real Apache Kafka broker can show: its own console consumer reading the alert,
-and a broker killed mid-stream and restarted on its log directories with nothing lost."""
+a broker killed mid-stream and restarted on its log directories with nothing lost, and a
+topic's own size limit refusing the worker's record batches."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from fraudstream.local.apache_kafka import ApacheKafka, KafkaUnavailable
-from tests.conftest import Pipeline
+from fraudstream.local.worker_process import WorkerProcess
+from fraudstream.worker.supervision import EXIT_STATE_NOT_SAVED
+from tests.conftest import PARTITIONS, Pipeline
 from tests.integration.test_worker import SEED
 from tests.support.environment import require
 from tests.support.kafka import read_records
@@ -86,7 +91,7 @@ def stream(users: int, per_user: int) -> list[dict[str, object]]:
     return records
 
 
-def profiles(pipeline: Pipeline) -> dict[str, bytes]:
+def profiles(pipeline: Pipeline, expected: int = USERS) -> dict[str, bytes]:
     """The latest changelog value of every user's profile, as stored.
 
     Both runs send the same records in the same order, one acknowledged send at a time, so
@@ -94,7 +99,7 @@ def profiles(pipeline: Pipeline) -> dict[str, bytes]:
     """
     topic = f"{pipeline.env['FRAUDSTREAM_APP_ID']}-user-profiles-changelog"
     latest: dict[str, bytes] = {}
-    for record in read_records(pipeline.broker.bootstrap, topic, USERS):
+    for record in read_records(pipeline.broker.bootstrap, topic, expected):
         latest[orjson.loads(record.key or b"null")] = record.value or b""
     return latest
 
@@ -139,3 +144,45 @@ def test_a_broker_killed_mid_stream_and_restarted_loses_nothing(
     assert same == len(without_crash) == USERS
     crashed.close()
     clean.close()
+
+
+def create_topic(broker: ApacheKafka, name: str, partitions: int, **config: str) -> None:
+    """A topic with per-topic settings (``max.message.bytes`` and the like)."""
+
+    async def go() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config)])
+        finally:
+            await admin.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("batch_bytes", [None, "16384"])
+def test_a_changelog_topic_whose_limit_is_under_the_batch_size_is_named_with_the_setting(
+    kafka: ApacheKafka, tmp_path: Path, batch_bytes: str | None
+) -> None:
+    """Kafka refuses a record batch over a topic's ``max.message.bytes``: the worker stops
+    before committing and says which setting to lower; at a batch size under the limit it runs.
+    """
+    overrides = {} if batch_bytes is None else {"FRAUDSTREAM_PRODUCER_MAX_BATCH_BYTES": batch_bytes}
+    pipeline = Pipeline(kafka, tmp_path, **overrides)
+    changelog = f"{pipeline.env['FRAUDSTREAM_APP_ID']}-user-profiles-changelog"
+    create_topic(kafka, changelog, PARTITIONS, **{"max.message.bytes": "20000"})
+    records = stream(users=1000, per_user=1)  # ~125 new profiles per partition in one batch
+    pipeline.send_json(records)  # before the worker starts: its first batches are full
+    if batch_bytes is None:
+        worker = WorkerProcess(pipeline.env, tmp_path / "worker.log").start()
+        pipeline.workers.append(worker)  # stopped by close(), were it still running
+        assert worker.process is not None
+        assert worker.process.wait(timeout=120) == EXIT_STATE_NOT_SAVED
+        log = worker.log_path.read_text()
+        assert "MessageSizeTooLargeError" in log
+        assert "set FRAUDSTREAM_PRODUCER_MAX_BATCH_BYTES under the smallest max.message" in log
+    else:
+        worker = pipeline.start_worker()
+        worker.wait_processed(len(records), timeout=120)
+        assert len(profiles(pipeline, expected=len(records))) == len(records)
+    pipeline.close()
