@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 PARTITIONS = 4
 
 
-def new_topic(broker: TansuBroker) -> str:
+def new_topic(broker: TansuBroker | ApacheKafka) -> str:
     topic = f"changelog-{uuid.uuid4().hex[:8]}"
     ensure_topics_sync(broker.bootstrap, [topic], PARTITIONS)
     return topic
@@ -102,8 +102,7 @@ def test_a_batch_of_profiles_for_one_partition_goes_out_as_one_record_batch(
     server: TansuBroker | ApacheKafka = request.getfixturevalue(
         "broker" if which == "tansu" else "kafka"
     )
-    topic = f"changelog-{uuid.uuid4().hex[:8]}"
-    ensure_topics_sync(server.bootstrap, [topic], PARTITIONS)
+    topic = new_topic(server)
     size = KafkaSettings().producer_max_batch_bytes
     records = [(f"user-{i}".encode(), bytes([i % 256]) * 634) for i in range(500)]
 

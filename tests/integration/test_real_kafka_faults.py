@@ -10,8 +10,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
+from fraudstream.kafka.topics import CREATE_TIMEOUT_MS, admin_client
 from fraudstream.local.apache_kafka import ApacheKafka, KafkaUnavailable
 from fraudstream.local.worker_process import WorkerProcess
 from fraudstream.worker.supervision import EXIT_STATE_NOT_SAVED
@@ -150,12 +151,8 @@ def create_topic(broker: ApacheKafka, name: str, partitions: int, **config: str)
     """A topic with per-topic settings (``max.message.bytes`` and the like)."""
 
     async def go() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
-        await admin.start()
-        try:
+        async with admin_client(broker.bootstrap, None, CREATE_TIMEOUT_MS) as admin:
             await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config)])
-        finally:
-            await admin.close()
 
     asyncio.run(go())
 
