@@ -15,9 +15,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fraudstream.core.fields import FieldMapping, TimestampUnit
+
 if TYPE_CHECKING:
     from fraudstream.core.detector import DetectorConfig
-    from fraudstream.core.fields import FieldMapping
 
 #: Every variable fraudstream reads starts with this.
 ENV_PREFIX = "FRAUDSTREAM_"
@@ -112,6 +113,12 @@ class FieldSettings(_Section):
         min_length=1,
         description="Field holding the event time (ISO-8601 or epoch s/ms); required.",
     )
+    field_timestamp_unit: TimestampUnit = Field(
+        "auto",
+        description="How a numeric timestamp is read: auto (epoch seconds, or milliseconds "
+        "past 1e11), s, ms, or h / d for a simulator's step counter (hours or days; a CSV "
+        "replay starts step 0 at its start time). ISO-8601 strings are always read as such.",
+    )
     field_transaction_id: str = Field(
         "transactionId",
         min_length=1,
@@ -146,12 +153,11 @@ class FieldSettings(_Section):
 
     def mapping(self) -> FieldMapping:
         """The core's input mapping."""
-        from fraudstream.core.fields import FieldMapping
-
         return FieldMapping(
             user_id=self.field_user_id,
             amount=self.field_amount,
             timestamp=self.field_timestamp,
+            timestamp_unit=self.field_timestamp_unit,
             transaction_id=self.field_transaction_id,
             merchant=self.field_merchant,
             country=self.field_country,

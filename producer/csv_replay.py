@@ -14,6 +14,9 @@ Two formats have ready mappings:
   ``customer_id``, ``TX_AMOUNT`` and ``terminal_id`` replays with the same
   ``FRAUDSTREAM_FIELD_*`` settings the worker reads it with; ``label`` and ``scenario`` are the
   producer's own columns.
+  Its timestamps are read as ``FRAUDSTREAM_FIELD_TIMESTAMP_UNIT`` says: ISO-8601 or epoch
+  seconds/milliseconds, or, with ``h`` or ``d``, a step counter in hours or days (BankSim's
+  ``step`` is the day), whose rows are placed as PaySim's are.
 
 The file is read twice: a first pass validates every row, collects bad rows (with line
 numbers) and checks the order; the second pass streams records. Only a file that is not in
@@ -33,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, NamedTuple, TextIO
 
-from fraudstream.core.fields import FieldMapping
+from fraudstream.core.fields import STEP_UNITS, UNIT_SECONDS, FieldMapping, TimestampUnit
 from producer.generator import DEFAULT_START_TIME
 from producer.records import (
     CSV_FRAUD_SCENARIO,
@@ -56,6 +59,9 @@ PAYSIM_REQUIRED: tuple[str, ...] = ("step", "type", "amount", "nameOrig", "nameD
 MILLISECONDS_PER_HOUR = 3_600_000
 #: Epoch numbers above this are milliseconds (1e11 s is the year 5138).
 EPOCH_MS_CUTOFF = 1e11
+#: Under ``auto``, a file whose every timestamp lies before this (1973-03-03, as epoch
+#: milliseconds) holds a step counter, not instants: refused with the setting that reads it.
+STEP_COUNTER_BELOW_MS = 100_000_000_000
 #: Bad rows kept with their line number for the report; the rest are only counted.
 MAX_REPORTED_BAD_ROWS = 100
 TRUE_LABELS = frozenset({"1", "true", "yes"})
@@ -86,7 +92,7 @@ class ParsedRow(NamedTuple):
     """A validated row, before PaySim rows get their place inside their hour."""
 
     line_number: int
-    time_key: int  # PaySim: step; generic: epoch milliseconds
+    time_key: int  # a step (PaySim, or generic in hours/days), else epoch milliseconds
     transaction_id: str
     user_id: str
     amount: float
@@ -156,8 +162,13 @@ def parse_amount(text: str) -> float:
     return amount
 
 
-def parse_timestamp_ms(text: str) -> int:
-    """ISO-8601 (no zone means UTC) or epoch seconds/milliseconds, as epoch milliseconds."""
+def parse_timestamp_ms(text: str, unit: TimestampUnit = "auto") -> int:
+    """ISO-8601 (no zone means UTC) or an epoch number in ``unit`` (``auto``: seconds, or
+    milliseconds past 1e11), as epoch milliseconds.
+
+    >>> parse_timestamp_ms("1700000000"), parse_timestamp_ms("1700000000", "ms")
+    (1700000000000, 1700000000)
+    """
     value = text.strip()
     try:
         number = float(value)
@@ -166,7 +177,9 @@ def parse_timestamp_ms(text: str) -> int:
     else:
         if not math.isfinite(number) or number < 0:
             raise InvalidRow(f"timestamp must be a finite epoch >= 0, got {text!r}")
-        return round(number if number >= EPOCH_MS_CUTOFF else number * 1000)
+        if unit == "auto":
+            return round(number if number >= EPOCH_MS_CUTOFF else number * 1000)
+        return round(number * UNIT_SECONDS[unit] * 1000)
     iso = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
         moment = datetime.fromisoformat(iso)
@@ -175,6 +188,22 @@ def parse_timestamp_ms(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return epoch_ms(moment)
+
+
+def parse_step(text: str, column: str) -> int:
+    """A step counter's value: a whole number >= 0 (``"3"`` or ``"3.0"``).
+
+    >>> parse_step(" 7 ", "step")
+    7
+    """
+    value = text.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidRow(f"{column} is not a step number: {text!r}") from None
+    if not math.isfinite(number) or number < 0 or number != int(number):
+        raise InvalidRow(f"{column} must be a whole number >= 0, got {text!r}")
+    return int(number)
 
 
 def _required_text(row: dict[str, str], column: str) -> str:
@@ -230,15 +259,22 @@ def parse_generic_row(
     fields: FieldMapping = DEFAULT_FIELDS,
     label_column: str = DEFAULT_LABEL_COLUMN,
 ) -> ParsedRow:
-    """Validate one generic row, its columns named by ``fields``; ``time_key`` is epoch ms."""
+    """Validate one generic row, its columns named by ``fields``; ``time_key`` is epoch ms, or
+    the step when the timestamp unit is a step (hours, days)."""
     label = _optional_text(row, label_column)
+    stamp, unit = _required_text(row, fields.timestamp), fields.timestamp_unit
+    time_key = (
+        parse_step(stamp, fields.timestamp)
+        if unit in STEP_UNITS
+        else parse_timestamp_ms(stamp, unit)
+    )
     latitude = _optional_number(row, fields.latitude)
     longitude = _optional_number(row, fields.longitude)
     if (latitude is None) != (longitude is None):
         latitude = longitude = None  # half a position is no position, as the worker reads it
     return ParsedRow(
         line_number=line_number,
-        time_key=parse_timestamp_ms(_required_text(row, fields.timestamp)),
+        time_key=time_key,
         transaction_id=_optional_text(row, fields.transaction_id) or f"csv-{line_number}",
         user_id=_required_text(row, fields.user_id),
         amount=parse_amount(_required_text(row, fields.amount)),
@@ -329,11 +365,17 @@ class CsvReplay:
                     yield BadRow(line_number, str(exc))
 
     def scan(self) -> CsvScan:
-        """Validate the whole file once (cached): bad rows, order, rows per PaySim step."""
+        """Validate the whole file once (cached): bad rows, order, rows per step.
+
+        Raises :class:`CsvFormatError` for a generic file read with the ``auto`` timestamp
+        unit whose every timestamp falls before 1973: a step counter, which would otherwise
+        replay as a few minutes of 1970.
+        """
         if self._scan is not None:
             return self._scan
         scan = CsvScan()
         previous_key: int | None = None
+        latest = 0
         for row in self._rows():
             scan.data_rows += 1
             if isinstance(row, BadRow):
@@ -344,10 +386,30 @@ class CsvReplay:
             if previous_key is not None and row.time_key < previous_key:
                 scan.in_time_order = False
             previous_key = row.time_key
-            if self.csv_format == "paysim":
+            latest = max(latest, row.time_key)
+            if self.step_ms is not None:
                 scan.rows_per_step[row.time_key] += 1
+        if self._guesses_epoch and scan.good_rows and latest < STEP_COUNTER_BELOW_MS:
+            raise CsvFormatError(
+                f"{self.path}: every {self.fields.timestamp} lies before 1973 read as epoch "
+                f"seconds (the largest is {latest / 1000:g} s): a step counter? Set "
+                "FRAUDSTREAM_FIELD_TIMESTAMP_UNIT=h or d for steps of an hour or a day, or s "
+                "to read them as epoch seconds"
+            )
         self._scan = scan
         return scan
+
+    @property
+    def step_ms(self) -> int | None:
+        """Milliseconds per step when the file numbers steps (PaySim, or generic in h/d)."""
+        if self.csv_format == "paysim":
+            return MILLISECONDS_PER_HOUR
+        unit = self.fields.timestamp_unit
+        return round(UNIT_SECONDS[unit] * 1000) if unit in STEP_UNITS else None
+
+    @property
+    def _guesses_epoch(self) -> bool:
+        return self.csv_format == "generic" and self.fields.timestamp_unit == "auto"
 
     def __iter__(self) -> Iterator[LabeledTransaction]:
         scan = self.scan()
@@ -358,15 +420,16 @@ class CsvReplay:
 
     def _records(self, scan: CsvScan) -> Iterator[LabeledTransaction]:
         rank_in_step: Counter[int] = Counter()
+        step_ms = self.step_ms
         for row in self._rows():
             if isinstance(row, BadRow):
                 continue
-            if self.csv_format == "paysim":
+            if step_ms is not None:
                 step = row.time_key
-                # Spread the step's rows evenly over its hour, in file order.
-                offset = rank_in_step[step] * MILLISECONDS_PER_HOUR // scan.rows_per_step[step]
+                # Spread the step's rows evenly over its length, in file order.
+                offset = rank_in_step[step] * step_ms // scan.rows_per_step[step]
                 rank_in_step[step] += 1
-                timestamp_ms = self.start_ms + step * MILLISECONDS_PER_HOUR + offset
+                timestamp_ms = self.start_ms + step * step_ms + offset
             else:
                 timestamp_ms = row.time_key
             yield LabeledTransaction(

@@ -5,16 +5,30 @@ a stream without it simply leaves the features built on it neutral. The defaults
 names fraudstream has always read (``userId``, ``amount``, ...); a stream that says
 ``customer_id``, ``TX_AMOUNT`` and ``terminal_id`` is read by setting
 ``FRAUDSTREAM_FIELD_USER_ID``, ``FRAUDSTREAM_FIELD_AMOUNT`` and ``FRAUDSTREAM_FIELD_MERCHANT``.
+The mapping also says how the timestamp's numbers are read (``FRAUDSTREAM_FIELD_TIMESTAMP_UNIT``),
+since a simulator's step counter and an epoch in seconds look alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Literal
+
+#: How a numeric timestamp is read. ``auto``: epoch seconds, or milliseconds past 1e11 (the
+#: year 5138 in seconds); ``s`` and ``ms``: epoch seconds or milliseconds, no guessing; ``h``
+#: and ``d``: a count of hours or days, as simulators number their steps (PaySim's ``step`` is
+#: the hour, BankSim's the day). ISO-8601 strings carry their own time and are read as such.
+TimestampUnit = Literal["auto", "s", "ms", "h", "d"]
+TIMESTAMP_UNITS: tuple[TimestampUnit, ...] = ("auto", "s", "ms", "h", "d")
+#: Seconds in one of each fixed unit.
+UNIT_SECONDS: dict[str, float] = {"s": 1.0, "ms": 0.001, "h": 3600.0, "d": 86400.0}
+#: Units that number steps rather than instants: a step holds many events at one time.
+STEP_UNITS: frozenset[str] = frozenset({"h", "d"})
 
 
 @dataclass(frozen=True, slots=True)
 class FieldMapping:
-    """The input field name of each role.
+    """The input field name of each role, and the unit of a numeric timestamp.
 
     >>> mapping = FieldMapping(user_id="customer_id", amount="TX_AMOUNT")
     >>> mapping.user_id, mapping.timestamp
@@ -38,6 +52,8 @@ class FieldMapping:
     #: with the user's own usual distance, so the unit does not matter).
     latitude: str = "latitude"
     longitude: str = "longitude"
+    #: How the timestamp field's numbers are read (:data:`TimestampUnit`).
+    timestamp_unit: TimestampUnit = "auto"
 
     def core_names(self) -> frozenset[str]:
         """The fields parsed into the transaction itself; the others pass through to alerts."""
@@ -45,4 +61,4 @@ class FieldMapping:
 
     def roles(self) -> dict[str, str]:
         """Role -> field name, for messages and documentation."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timestamp_unit"}

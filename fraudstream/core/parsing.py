@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from fraudstream.core.fields import FieldMapping
+from fraudstream.core.fields import UNIT_SECONDS, FieldMapping, TimestampUnit
 from fraudstream.core.masking import mask_value
 from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction
 
@@ -72,7 +72,7 @@ def transaction_from_dict(
             raise InvalidField(f"missing required field {name!r}")
     user_id = parse_user_id(doc[fields.user_id], fields.user_id)
     amount = parse_amount(doc[fields.amount], fields.amount)
-    timestamp = parse_timestamp(doc[fields.timestamp], fields.timestamp)
+    timestamp = parse_timestamp(doc[fields.timestamp], fields.timestamp, fields.timestamp_unit)
     tx_id = doc.get(fields.transaction_id)
     if tx_id is None:
         tx_id = f"{source.topic}-{source.partition}-{source.offset}"
@@ -162,18 +162,30 @@ def parse_amount(value: Any, name: str = "amount") -> float:
     return amount
 
 
-def parse_timestamp(value: Any, name: str = "timestamp") -> datetime:
-    """ISO-8601 (no zone means UTC) or epoch seconds / milliseconds; returns UTC."""
+def parse_timestamp(value: Any, name: str = "timestamp", unit: TimestampUnit = "auto") -> datetime:
+    """ISO-8601 (no zone means UTC), or a number read in ``unit``; returns UTC.
+
+    A number (or a numeric string) is epoch seconds or milliseconds by its size with ``auto``,
+    and otherwise that many seconds, milliseconds, hours or days since the epoch (``s``,
+    ``ms``, ``h``, ``d``): a simulator's step counter reads as steps of its own length.
+
+    >>> parse_timestamp(1_700_000_000).isoformat(), parse_timestamp(1_700_000_000_000).year
+    ('2023-11-14T22:13:20+00:00', 2023)
+    >>> parse_timestamp("36", unit="h").isoformat(), parse_timestamp(2, unit="d").day
+    ('1970-01-02T12:00:00+00:00', 3)
+    """
     if isinstance(value, bool):
-        raise InvalidField(f"{name!r} must be ISO-8601 or epoch seconds/milliseconds")
+        raise InvalidField(f"{name!r} must be ISO-8601 or a number of {unit} units")
     if isinstance(value, int | float):
-        return _from_epoch(float(value), name)
+        return _from_number(float(value), name, unit)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return _from_epoch(float(text), name)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            return _from_number(number, name, unit)
         try:
             parsed = datetime.fromisoformat(_normalise_iso(text))
         except ValueError:
@@ -191,10 +203,13 @@ def _normalise_iso(text: str) -> str:
     return text
 
 
-def _from_epoch(number: float, name: str) -> datetime:
+def _from_number(number: float, name: str, unit: TimestampUnit) -> datetime:
     if not math.isfinite(number) or number < 0:
-        raise InvalidField(f"{name!r} epoch must be a finite number >= 0")
-    seconds = number / 1000.0 if number >= EPOCH_MS_CUTOFF else number
+        raise InvalidField(f"{name!r} must be a finite number >= 0")
+    if unit == "auto":
+        seconds = number / 1000.0 if number >= EPOCH_MS_CUTOFF else number
+    else:
+        seconds = number * UNIT_SECONDS[unit]
     if seconds > MAX_EPOCH_SECONDS:
         raise InvalidField(f"{name!r} epoch is too far in the future")
     return datetime.fromtimestamp(seconds, tz=timezone.utc)

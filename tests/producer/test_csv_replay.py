@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fraudstream.core.fields import FieldMapping
 from producer.csv_replay import PAYSIM_COLUMNS, CsvFormatError, CsvReplay, read_csv
 from producer.records import CSV_FRAUD_SCENARIO, NORMAL_SCENARIO, UNLABELED_SCENARIO, epoch_ms
 
@@ -231,6 +232,73 @@ def test_generic_optional_columns_pass_through(tmp_path: Path) -> None:
         "country": "DE",
         "channel": "pos",
     }
+
+
+DAY_MS = 24 * HOUR_MS
+#: BankSim's shape: the day as a step counter, values in single quotes.
+BANKSIM = (
+    "step,customer,age,merchant,category,amount,fraud\n"
+    "0,'C1','4','M7','es_food',4.55,0\n"
+    "0,'C2','2','M7','es_food',39.68,0\n"
+    "1,'C1','4','M3','es_travel',2100.0,1\n"
+)
+BANKSIM_FIELDS = {"user_id": "customer", "timestamp": "step", "merchant": "merchant"}
+
+
+def test_a_day_counter_replays_as_days_from_the_start_with_each_days_rows_spread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "banksim.csv"
+    path.write_text(BANKSIM)
+    fields = FieldMapping(**BANKSIM_FIELDS, category="category", timestamp_unit="d")
+    records = list(CsvReplay(path, "generic", START, fields, label_column="fraud"))
+    offsets = [r.timestamp_ms - epoch_ms(START) for r in records]
+    assert offsets == [0, DAY_MS // 2, DAY_MS]
+    assert [(r.user_id, r.merchant_id, r.category) for r in records] == [
+        ("'C1'", "'M7'", "'es_food'"),
+        ("'C2'", "'M7'", "'es_food'"),
+        ("'C1'", "'M3'", "'es_travel'"),
+    ]
+    assert [r.is_fraud for r in records] == [False, False, True]
+
+
+def test_an_hour_counter_in_a_generic_file_replays_as_paysims_steps_do(tmp_path: Path) -> None:
+    path = tmp_path / "hours.csv"
+    path.write_text("userId,amount,timestamp\na,1,3\nb,2,3\nc,3,5.0\n")
+    records = list(CsvReplay(path, "generic", START, FieldMapping(timestamp_unit="h")))
+    offsets = [r.timestamp_ms - epoch_ms(START) for r in records]
+    assert offsets == [3 * HOUR_MS, 3 * HOUR_MS + HOUR_MS // 2, 5 * HOUR_MS]
+
+
+def test_a_step_that_is_not_a_whole_number_is_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "steps.csv"
+    path.write_text("userId,amount,timestamp\na,1,0\nb,2,0.5\nc,3,2024-12-04T10:00:00Z\n")
+    replay = CsvReplay(path, "generic", START, FieldMapping(timestamp_unit="d"))
+    assert [r.user_id for r in replay] == ["a"]
+    reasons = [(bad.line_number, bad.reason) for bad in replay.scan().bad_rows]
+    assert reasons == [
+        (3, "timestamp must be a whole number >= 0, got '0.5'"),
+        (4, "timestamp is not a step number: '2024-12-04T10:00:00Z'"),
+    ]
+
+
+def test_a_step_counter_read_as_epoch_seconds_is_refused_with_the_setting_to_use(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "banksim.csv"
+    path.write_text(BANKSIM)
+    replay = CsvReplay(path, "generic", START, FieldMapping(**BANKSIM_FIELDS))
+    with pytest.raises(CsvFormatError, match="FRAUDSTREAM_FIELD_TIMESTAMP_UNIT=h or d"):
+        replay.scan()
+    explicit = FieldMapping(**BANKSIM_FIELDS, timestamp_unit="s")  # 1970 on purpose
+    assert [r.timestamp_ms for r in CsvReplay(path, "generic", START, explicit)] == [0, 0, 1000]
+
+
+def test_epoch_units_read_numbers_without_guessing(tmp_path: Path) -> None:
+    path = tmp_path / "ms.csv"
+    path.write_text("userId,amount,timestamp\na,1,1733306400000\nb,1,99000000000\n")
+    records = list(CsvReplay(path, "generic", START, FieldMapping(timestamp_unit="ms")))
+    assert sorted(r.timestamp_ms for r in records) == [99_000_000_000, 1_733_306_400_000]
 
 
 def test_missing_required_column_is_a_format_error(tmp_path: Path) -> None:

@@ -100,3 +100,20 @@ def test_the_worker_reads_the_labels_topic_unless_labels_are_off() -> None:
     off = Settings(kafka=kafka, detection=DetectionSettings(labels_enabled=False))
     assert on.consumed_topics == ["tx", "labels"]
     assert off.consumed_topics == ["tx"]
+
+
+def test_the_timestamp_unit_joins_the_input_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FRAUDSTREAM_FIELD_TIMESTAMP_UNIT", raising=False)
+    assert Settings().fields.mapping().timestamp_unit == "auto"
+    monkeypatch.setenv("FRAUDSTREAM_FIELD_TIMESTAMP_UNIT", "d")
+    assert Settings().fields.mapping().timestamp_unit == "d"
+
+
+def test_an_unknown_timestamp_unit_is_refused_with_the_choices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("FRAUDSTREAM_FIELD_TIMESTAMP_UNIT", "weeks")
+    with pytest.raises(ValidationError, match="'auto', 's', 'ms', 'h' or 'd'"):
+        Settings()

@@ -98,6 +98,41 @@ def test_a_stream_in_kaggles_column_names_is_judged_exactly_as_the_generator_sen
         assert replayed[part] == generated[part], part
 
 
+def _banksim_like(path: Path) -> Path:
+    """BankSim's shape: a day counter for the time, quoted ids, a fraud column."""
+    lines = ["step,customer,age,merchant,category,amount,fraud"]
+    for day in range(10):
+        for card in range(20):
+            lines.append(f"{day},'C{card:03d}','4','M{card % 5}','es_food',{25 + card},0")
+    lines.append("9,'C007','4','M9','es_travel',15000,1")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.usefixtures("default_settings")
+def test_a_stream_that_counts_days_is_evaluated_with_its_timestamp_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _banksim_like(tmp_path / "banksim.csv")
+    for role, column in {
+        "USER_ID": "customer",
+        "TIMESTAMP": "step",
+        "MERCHANT": "merchant",
+    }.items():
+        monkeypatch.setenv(f"FRAUDSTREAM_FIELD_{role}", column)
+    options = EvaluateOptions(
+        offline=True, as_json=True, generator="csv", csv=path, label_column="fraud", skip_days=3
+    )
+    monkeypatch.setenv("FRAUDSTREAM_FIELD_TIMESTAMP_UNIT", "d")
+    run = evaluate(options)["runs"]["noLabels"]
+    assert run["decisions"] == 201
+    after = run["afterWarmUp"]  # days 3-9: seven days of 20 payments, and the fraud
+    assert (after["transactions"], after["frauds"], after["alerts"]) == (141, 1, 1)
+    monkeypatch.setenv("FRAUDSTREAM_FIELD_TIMESTAMP_UNIT", "auto")  # 0-9 s of 1970: refused
+    assert main(options) == 2
+    assert "FRAUDSTREAM_FIELD_TIMESTAMP_UNIT=h or d" in capsys.readouterr().err
+
+
 def test_a_csv_that_lacks_the_mapped_columns_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "other.csv"
     path.write_text("customer,value,when\nc1,5,2024-01-01T00:00:00Z\n")

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fraudstream.core.fields import FieldMapping, TimestampUnit
 from fraudstream.core.parsing import parse_transaction
 from fraudstream.core.records import (
     Alert,
@@ -102,6 +103,37 @@ def test_zero_amount_is_valid() -> None:
 )
 def test_timestamp_forms(value: object, expected: datetime) -> None:
     assert ok(timestamp=value).timestamp == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (1733324400, "s", datetime(2024, 12, 4, 15, tzinfo=UTC)),
+        (1733324400000, "ms", datetime(2024, 12, 4, 15, tzinfo=UTC)),
+        (99_000_000_000, "ms", datetime(1973, 2, 19, 20, tzinfo=UTC)),  # auto: seconds, 5107
+        ("36", "h", datetime(1970, 1, 2, 12, tzinfo=UTC)),  # PaySim's step: the hour
+        (2, "d", datetime(1970, 1, 3, tzinfo=UTC)),  # BankSim's step: the day
+        ("2024-12-04T15:00:00Z", "d", datetime(2024, 12, 4, 15, tzinfo=UTC)),  # ISO is ISO
+    ],
+)
+def test_a_numeric_timestamp_is_read_in_the_mapped_unit(
+    value: object, unit: TimestampUnit, expected: datetime
+) -> None:
+    fields = FieldMapping(timestamp_unit=unit)
+    raw = orjson.dumps({"userId": "u", "amount": 1, "timestamp": value})
+    tx = parse_transaction(raw, SOURCE, LIMIT, fields)
+    assert isinstance(tx, Transaction)
+    assert tx.timestamp == expected
+
+
+@pytest.mark.parametrize(("value", "unit"), [(-1, "d"), ("1e300", "h"), (float("inf"), "s")])
+def test_a_timestamp_out_of_range_in_its_unit_is_rejected(
+    value: object, unit: TimestampUnit
+) -> None:
+    raw = orjson.dumps({"userId": "u", "amount": 1, "timestamp": value})
+    result = parse_transaction(raw, SOURCE, LIMIT, FieldMapping(timestamp_unit=unit))
+    assert isinstance(result, Rejection)
+    assert "timestamp" in result.detail
 
 
 @pytest.mark.parametrize("value", ["yesterday", "", True, None, -1, 1e300, [], "2024-13-45"])
