@@ -89,7 +89,7 @@ class InvalidRow(ValueError):
 
 
 class ParsedRow(NamedTuple):
-    """A validated row, before PaySim rows get their place inside their hour."""
+    """A validated row, before the rows of a step (PaySim's hour, a day) get their place in it."""
 
     line_number: int
     time_key: int  # a step (PaySim, or generic in hours/days), else epoch milliseconds
@@ -376,6 +376,7 @@ class CsvReplay:
         scan = CsvScan()
         previous_key: int | None = None
         latest = 0
+        stepped = self.step_ms is not None
         for row in self._rows():
             scan.data_rows += 1
             if isinstance(row, BadRow):
@@ -387,7 +388,7 @@ class CsvReplay:
                 scan.in_time_order = False
             previous_key = row.time_key
             latest = max(latest, row.time_key)
-            if self.step_ms is not None:
+            if stepped:
                 scan.rows_per_step[row.time_key] += 1
         if self._guesses_epoch and scan.good_rows and latest < STEP_COUNTER_BELOW_MS:
             raise CsvFormatError(

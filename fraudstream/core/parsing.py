@@ -175,7 +175,7 @@ def parse_timestamp(value: Any, name: str = "timestamp", unit: TimestampUnit = "
     ('1970-01-02T12:00:00+00:00', 3)
     """
     if isinstance(value, bool):
-        raise InvalidField(f"{name!r} must be ISO-8601 or a number of {unit} units")
+        raise InvalidField(f"{name!r} must be ISO-8601 or a number, got a boolean")
     if isinstance(value, int | float):
         return _from_number(float(value), name, unit)
     if isinstance(value, str):
