@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -54,6 +54,8 @@ from producer.sparkov import SparkovParameters, SparkovSimulator
 CATCH_UP_TIMEOUT_SECONDS = 120.0
 #: Messages handed to the batch handler at once offline (the worker's default batch size).
 OFFLINE_BATCH = 500
+#: The offline pass says how far it got this often (a handbook run takes minutes).
+OFFLINE_PROGRESS_SECONDS = 10.0
 INPUT, LABELS = "transactions-input", "fraud-labels"
 
 #: Published on the handbook's simulated data (test week, 7-day label delay, offline models):
@@ -212,9 +214,16 @@ class _Collector:
 
 
 def run_offline(
-    records: Iterable[LabeledTransaction], settings: Settings, labels: DelayedLabels | None
+    records: Iterable[LabeledTransaction],
+    settings: Settings,
+    labels: DelayedLabels | None,
+    progress: Callable[[int, float], None] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """The stream and its labels through the worker's batch handler, in order, without Kafka."""
+    """The stream and its labels through the worker's batch handler, in order, without Kafka.
+
+    ``progress(transactions, seconds)`` is told how many transactions were decided so far, every
+    :data:`OFFLINE_PROGRESS_SECONDS` of the pass.
+    """
     detection = settings.detection
     pending = PendingStore(
         {},
@@ -248,17 +257,25 @@ def run_offline(
     )
 
     fields = settings.fields.mapping()
+    decided = 0
 
     def messages() -> Iterator[SimpleNamespace]:
+        nonlocal decided
         for offset, record in enumerate(records):
             for label in labels.observe(record) if labels is not None else ():
                 yield _message(LABELS, label.key, label.message_json(), offset)
+            decided = offset  # the ones before this are in a handled batch by now
             yield _message(INPUT, record.key, record.message_json(fields), offset)
 
     async def run() -> None:
         stream = messages()
+        started = reported = time.monotonic()
         while batch := list(itertools.islice(stream, OFFLINE_BATCH)):
             await handler.handle(batch)
+            now = time.monotonic()
+            if progress is not None and now - reported >= OFFLINE_PROGRESS_SECONDS:
+                progress(decided + 1, now - started)
+                reported = now
 
     asyncio.run(run())
     classifier = detector.classifier
@@ -440,7 +457,7 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
             settings = settings.model_copy(update={"detection": detection})
         # the worker's collector setting, so the pass costs what it costs in a worker
         with worker_collector(settings.worker.gc_young_threshold):
-            decisions, worker = run_offline(records, settings, labels)
+            decisions, worker = run_offline(records, settings, labels, _offline_progress(options))
     else:
         workdir = Path(tempfile.mkdtemp(prefix="fraudstream-evaluate-"))
         env = {} if labels is not None else {"FRAUDSTREAM_LABELS_ENABLED": "false"}
@@ -580,6 +597,18 @@ def _render_run(run: dict[str, Any]) -> list[str]:
 
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _offline_progress(options: EvaluateOptions) -> Callable[[int, float], None] | None:
+    """A progress line for the offline pass, unless the report is JSON for a script."""
+    if options.as_json:
+        return None
+
+    def report(transactions: int, seconds: float) -> None:
+        rate = transactions / seconds if seconds > 0 else 0.0
+        _say(options, f"offline: {transactions:,} transactions decided ({rate:,.0f}/s)")
+
+    return report
 
 
 def _say(options: EvaluateOptions, text: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudstream.cli import evaluate as evaluate_module
 from fraudstream.cli.evaluate import EvaluateOptions, evaluate, main
 from fraudstream.core.quality import TARGETS
 from fraudstream.settings import Settings
@@ -131,6 +132,25 @@ def test_a_stream_that_counts_days_is_evaluated_with_its_timestamp_unit(
     monkeypatch.setenv("FRAUDSTREAM_FIELD_TIMESTAMP_UNIT", "auto")  # 0-9 s of 1970: refused
     assert main(options) == 2
     assert "FRAUDSTREAM_FIELD_TIMESTAMP_UNIT=h or d" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("default_settings")
+def test_the_offline_pass_says_how_far_it_got(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(evaluate_module, "OFFLINE_PROGRESS_SECONDS", 0.0)  # after every batch
+    settings = Settings()
+    records = evaluate_module.labeled_stream(EvaluateOptions(offline=True, count=1200), settings)
+    seen: list[int] = []
+    evaluate_module.run_offline(records, settings, None, lambda done, _: seen.append(done))
+    assert seen == [500, 1000, 1200]
+    assert main(EvaluateOptions(offline=True, count=1200)) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("offline")]
+    assert [line.split(" transactions")[0] for line in lines] == [
+        "offline: 500",
+        "offline: 1,000",
+        "offline: 1,200",
+    ]
 
 
 def test_a_csv_that_lacks_the_mapped_columns_is_a_usage_error(tmp_path: Path) -> None:
