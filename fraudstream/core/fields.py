@@ -19,7 +19,6 @@ from typing import Literal
 #: and ``d``: a count of hours or days, as simulators number their steps (PaySim's ``step`` is
 #: the hour, BankSim's the day). ISO-8601 strings carry their own time and are read as such.
 TimestampUnit = Literal["auto", "s", "ms", "h", "d"]
-TIMESTAMP_UNITS: tuple[TimestampUnit, ...] = ("auto", "s", "ms", "h", "d")
 #: Seconds in one of each fixed unit.
 UNIT_SECONDS: dict[str, float] = {"s": 1.0, "ms": 0.001, "h": 3600.0, "d": 86400.0}
 #: Units that number steps rather than instants: a step holds many events at one time.
