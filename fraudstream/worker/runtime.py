@@ -54,7 +54,7 @@ from fraudstream.worker.patches import (
 )
 from fraudstream.worker.rules import RulesFollower
 from fraudstream.worker.state import StateChanges
-from fraudstream.worker.stats import WorkerStats
+from fraudstream.worker.stats import WorkerStats, flood_warnings
 from fraudstream.worker.supervision import (
     EXIT_BROKER_UNREACHABLE,
     EXIT_STATE_NOT_SAVED,
@@ -102,6 +102,7 @@ class WorkerRuntime:
                 input_topics=(kafka.input_topic, kafka.labels_topic),
             )
         self.stats = WorkerStats()
+        self.flood_warned: set[str] = set()  # alert reasons already warned about
         #: Empty until the rules topic is read (the agent waits for that); then kept in step.
         self.rules = RuleSet()
         self.detector = Detector(settings.detection.detector_config(), rules=self.rules)
@@ -297,8 +298,11 @@ class WorkerRuntime:
         return self.stats.to_dict()
 
     def report_progress(self) -> None:
-        """A progress line in the log (and a metrics point), so operators see the worker move."""
+        """A progress line in the log (and a metrics point), so operators see the worker move;
+        a warning, once, for each alert reason that flags far more than fraud can explain."""
         snapshot = self.refresh_stats()
+        for line in flood_warnings(self.stats, self.flood_warned):
+            log.warning("%s", line)
         if self.sink is not None:
             self.sink.write_metrics(self.worker_name, snapshot, time.time())
         log.info(

@@ -42,6 +42,42 @@ class LatencyHistogram:
         return float("inf")
 
 
+#: A reason alerting on more than this share of the transactions is worth a warning.
+FLOOD_SHARE = 0.05
+#: ... once this many transactions came (the first ones, while models warm up, say little).
+FLOOD_AFTER_TRANSACTIONS = 1000
+
+
+def flood_warnings(stats: WorkerStats, warned: set[str]) -> list[str]:
+    """One log line for each reason that started flooding (:meth:`WorkerStats.flooding`) and
+    is not in ``warned`` yet; adds it there, so each reason is named once per worker run.
+
+    >>> stats = WorkerStats(transactions_in=4000)
+    >>> stats.alerts_by_reason["amount_threshold"] = 1000
+    >>> warned: set[str] = set()
+    >>> print(flood_warnings(stats, warned)[0])  # doctest: +ELLIPSIS
+    'amount_threshold' alerted on 25% of the 4,000 transactions ... FRAUDSTREAM_AMOUNT_THRESHOLD ...
+    >>> flood_warnings(stats, warned)
+    []
+    """
+    lines = []
+    for reason, share in sorted(stats.flooding().items()):
+        if reason in warned:
+            continue
+        warned.add(reason)
+        hint = (
+            "is FRAUDSTREAM_AMOUNT_THRESHOLD (or the rule's threshold) in this stream's currency "
+            "and scale?"
+            if reason == "amount_threshold"
+            else "are its settings meant for this stream?"
+        )
+        lines.append(
+            f"{reason!r} alerted on {share:.0%} of the {stats.transactions_in:,} transactions so "
+            f"far; fraud is rarely more than a few percent of card payments: {hint}"
+        )
+    return lines
+
+
 @dataclass
 class WorkerStats:
     """What a worker has done since it started."""
@@ -89,6 +125,25 @@ class WorkerStats:
         """
         unknown = self.dlq_by_reason[DeadLetterReason.UNKNOWN_TRANSACTION.value]
         return self.transactions_in + self.labels_in + self.dlq_total - unknown
+
+    def flooding(
+        self, share: float = FLOOD_SHARE, after: int = FLOOD_AFTER_TRANSACTIONS
+    ) -> dict[str, float]:
+        """Reasons that alerted on more than ``share`` of the transactions, once ``after`` came.
+
+        Fraud is rarely more than a few percent of card payments, so a reason past 5% is most
+        likely set for another stream: an amount line in another currency or scale (10,000 is
+        about 65 US dollars in yen), a rule written for other data.
+
+        >>> stats = WorkerStats(transactions_in=2000)
+        >>> stats.alerts_by_reason.update({"amount_threshold": 900, "habit_spike": 30})
+        >>> stats.flooding()
+        {'amount_threshold': 0.45}
+        """
+        if self.transactions_in < after:
+            return {}
+        seen = self.transactions_in
+        return {r: n / seen for r, n in self.alerts_by_reason.items() if n > share * seen}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly snapshot, served by the worker's web view."""

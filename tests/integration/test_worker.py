@@ -199,3 +199,25 @@ def test_a_stream_with_its_own_field_names_is_read_through_the_input_mapping(
     assert alert["timestamp"] == "2018-04-01T07:19:05.000Z"
     assert alert["terminal_id"] == 9  # other fields pass through under their own names
     assert worker.stats()["dlq"] == 0
+
+
+def test_a_rule_that_flags_far_more_than_fraud_can_explain_is_named_once_in_the_log(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """An amount line in another currency's scale (every payment here is above 10)."""
+    pipeline = pipeline_factory(
+        FRAUDSTREAM_AMOUNT_THRESHOLD="10", FRAUDSTREAM_PROGRESS_INTERVAL="0.2"
+    )
+    worker = pipeline.start_worker()
+    pipeline.send_json(normal_transactions(1200))
+    worker.wait_processed(1200)
+    warning = "'amount_threshold' alerted on 100% of the"
+
+    def log() -> str:
+        return worker.log_path.read_text(errors="replace")
+
+    wait_until(lambda: warning in log(), what="the flood warning")
+    assert "FRAUDSTREAM_AMOUNT_THRESHOLD" in log()
+    lines = log().count("progress: in=")
+    wait_until(lambda: log().count("progress: in=") >= lines + 2, what="two more progress lines")
+    assert log().count(warning) == 1  # named once, not at every progress line

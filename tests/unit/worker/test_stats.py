@@ -1,8 +1,8 @@
-"""Worker statistics: latency percentiles and the Prometheus rendering."""
+"""Worker statistics: latency percentiles, the Prometheus rendering, and flooding reasons."""
 
 from __future__ import annotations
 
-from fraudstream.worker.stats import LatencyHistogram, WorkerStats, prometheus_text
+from fraudstream.worker.stats import LatencyHistogram, WorkerStats, flood_warnings, prometheus_text
 
 
 def test_latency_quantiles_report_the_bucket_upper_bound() -> None:
@@ -61,3 +61,28 @@ def test_shadow_hits_are_counted_per_rule_in_stats_and_prometheus() -> None:
     text = prometheus_text(stats)
     assert 'fraudstream_shadow_hits_total{rule="big-spend"} 2' in text
     assert 'fraudstream_shadow_hits_total{rule="night-cnp"} 1' in text
+
+
+def test_a_reason_flooding_is_one_past_five_percent_once_a_thousand_transactions_came() -> None:
+    early = WorkerStats(transactions_in=999)
+    early.alerts_by_reason["amount_threshold"] = 999
+    assert early.flooding() == {}  # too soon to tell: models still warm up
+    stats = WorkerStats(transactions_in=1000)
+    stats.alerts_by_reason.update({"amount_threshold": 51, "habit_spike": 50})
+    assert stats.flooding() == {"amount_threshold": 0.051}  # 5.0% exactly is not past it
+
+
+def test_each_flooding_reason_is_warned_about_once_the_amount_rule_with_its_setting() -> None:
+    stats = WorkerStats(transactions_in=2000)
+    stats.alerts_by_reason.update({"amount_threshold": 400, "velocity": 300, "habit_spike": 5})
+    warned: set[str] = set()
+    lines = flood_warnings(stats, warned)
+    assert [line.split(" alerted on ")[0] for line in lines] == ["'amount_threshold'", "'velocity'"]
+    assert "20% of the 2,000 transactions" in lines[0]
+    assert "FRAUDSTREAM_AMOUNT_THRESHOLD" in lines[0]
+    assert "FRAUDSTREAM_AMOUNT_THRESHOLD" not in lines[1]
+    assert warned == {"amount_threshold", "velocity"}
+    stats.transactions_in, stats.alerts_by_reason["deny_list"] = 4000, 900
+    assert [line.split(" alerted on ")[0] for line in flood_warnings(stats, warned)] == [
+        "'deny_list'"
+    ]
