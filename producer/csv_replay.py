@@ -36,7 +36,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, NamedTuple, TextIO
 
-from fraudstream.core.fields import STEP_UNITS, UNIT_SECONDS, FieldMapping, TimestampUnit
+from fraudstream.core.fields import (
+    EPOCH_MS_CUTOFF,
+    STEP_UNITS,
+    UNIT_SECONDS,
+    FieldMapping,
+    TimestampUnit,
+)
 from producer.generator import DEFAULT_START_TIME
 from producer.records import (
     CSV_FRAUD_SCENARIO,
@@ -57,8 +63,6 @@ PAYSIM_COLUMNS: tuple[str, ...] = (
 PAYSIM_REQUIRED: tuple[str, ...] = ("step", "type", "amount", "nameOrig", "nameDest", "isFraud")
 
 MILLISECONDS_PER_HOUR = 3_600_000
-#: Epoch numbers above this are milliseconds (1e11 s is the year 5138).
-EPOCH_MS_CUTOFF = 1e11
 #: Under ``auto``, a file whose every timestamp lies before this (1973-03-03, as epoch
 #: milliseconds) holds a step counter, not instants: refused with the setting that reads it.
 STEP_COUNTER_BELOW_MS = 100_000_000_000

@@ -23,6 +23,8 @@ TimestampUnit = Literal["auto", "s", "ms", "h", "d"]
 UNIT_SECONDS: dict[str, float] = {"s": 1.0, "ms": 0.001, "h": 3600.0, "d": 86400.0}
 #: Units that number steps rather than instants: a step holds many events at one time.
 STEP_UNITS: frozenset[str] = frozenset({"h", "d"})
+#: Under ``auto``, epoch numbers above this are milliseconds (1e11 s is the year 5138).
+EPOCH_MS_CUTOFF = 1e11
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from fraudstream.core.fields import UNIT_SECONDS, FieldMapping, TimestampUnit
+from fraudstream.core.fields import EPOCH_MS_CUTOFF, UNIT_SECONDS, FieldMapping, TimestampUnit
 from fraudstream.core.masking import mask_value
 from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction
 
@@ -17,8 +17,6 @@ from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transa
 DEFAULT_FIELDS = FieldMapping()
 #: Longest merchant, country, channel or category kept (longer values are cut, not refused).
 MAX_LABEL_LENGTH = 128
-#: Epoch numbers above this are milliseconds (1e11 s is the year 5138).
-EPOCH_MS_CUTOFF = 1e11
 #: Upper bound on a sane timestamp (year 9999) so datetime never overflows.
 MAX_EPOCH_SECONDS = 253_402_300_799
 MAX_USER_ID_LENGTH = 256
