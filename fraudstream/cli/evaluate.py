@@ -257,24 +257,23 @@ def run_offline(
     )
 
     fields = settings.fields.mapping()
-    decided = 0
 
     def messages() -> Iterator[SimpleNamespace]:
-        nonlocal decided
         for offset, record in enumerate(records):
             for label in labels.observe(record) if labels is not None else ():
                 yield _message(LABELS, label.key, label.message_json(), offset)
-            decided = offset  # the ones before this are in a handled batch by now
             yield _message(INPUT, record.key, record.message_json(fields), offset)
 
     async def run() -> None:
         stream = messages()
+        decided = 0
         started = reported = time.monotonic()
         while batch := list(itertools.islice(stream, OFFLINE_BATCH)):
             await handler.handle(batch)
+            decided += sum(1 for event in batch if event.message.topic == INPUT)
             now = time.monotonic()
             if progress is not None and now - reported >= OFFLINE_PROGRESS_SECONDS:
-                progress(decided + 1, now - started)
+                progress(decided, now - started)
                 reported = now
 
     asyncio.run(run())
