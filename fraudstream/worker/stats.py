@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from fraudstream.core.records import DeadLetterReason
+from fraudstream.core.records import DeadLetterReason, ReasonName
 
 #: Upper bounds (ms) of the latency histogram buckets; the last bucket is open-ended.
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
@@ -68,7 +68,7 @@ def flood_warnings(stats: WorkerStats, warned: set[str]) -> list[str]:
         hint = (
             "is FRAUDSTREAM_AMOUNT_THRESHOLD (or the rule's threshold) in this stream's currency "
             "and scale?"
-            if reason == "amount_threshold"
+            if reason == ReasonName.AMOUNT_THRESHOLD.value
             else "are its settings meant for this stream?"
         )
         lines.append(
