@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
 from fraudstream.settings import FieldSettings, KafkaSettings
+from producer.banksim import BANKSIM_START_TIME, BanksimParameters, BanksimSimulator
 from producer.csv_replay import (
     CSV_FORMATS,
     DEFAULT_LABEL_COLUMN,
@@ -63,8 +64,15 @@ SCENARIO_GENERATOR = "scenarios"
 HANDBOOK_GENERATOR = "handbook"
 PERSONA_GENERATOR = "personas"
 SPARKOV_GENERATOR = "sparkov"
+BANKSIM_GENERATOR = "banksim"
 #: ``--generator`` choices; the first is the default.
-GENERATORS = (SCENARIO_GENERATOR, HANDBOOK_GENERATOR, PERSONA_GENERATOR, SPARKOV_GENERATOR)
+GENERATORS = (
+    SCENARIO_GENERATOR,
+    HANDBOOK_GENERATOR,
+    PERSONA_GENERATOR,
+    SPARKOV_GENERATOR,
+    BANKSIM_GENERATOR,
+)
 BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
 TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
 PASSWORD_ENV = "FRAUDSTREAM_BROKER_SASL_PASSWORD"
@@ -254,13 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
         "cards); personas: a third stream (spending personas, places, categories; card testing, "
         "takeovers, skimmed merchants, slow drains), with --users and --days; sparkov: after "
         "the Sparkov simulator behind Kaggle's fraudTrain.csv (customer profiles, categories; "
-        "fraud episodes of large night-time payments), --users customers over --days",
+        "fraud episodes of large night-time payments), --users customers over --days; "
+        "banksim: after the BankSim simulator behind Kaggle's bs140513_032310.csv (daily "
+        "payments in 15 categories; cloned cards: short episodes of large payments), --users "
+        "customers over --days",
     )
     synth.add_argument(
         "--users",
         type=_positive_int,
         default=DEFAULT_USERS,
-        help="simulated card holders of --generator scenarios, personas or sparkov "
+        help="simulated card holders of --generator scenarios, personas, sparkov or banksim "
         "(default: %(default)s)",
     )
     synth.add_argument(
@@ -287,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="event time of the stream's start and of PaySim's step 0: ISO-8601 or 'now' "
         f"(default: {format_timestamp_ms(epoch_ms(DEFAULT_START_TIME))}, with --generator "
         f"handbook {format_timestamp_ms(epoch_ms(HANDBOOK_START_TIME))}, with sparkov "
-        f"{format_timestamp_ms(epoch_ms(SPARKOV_START_TIME))})",
+        f"{format_timestamp_ms(epoch_ms(SPARKOV_START_TIME))}, with banksim "
+        f"{format_timestamp_ms(epoch_ms(BANKSIM_START_TIME))})",
     )
     synth.add_argument(
         "--rule-threshold",
@@ -323,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--days",
         type=_positive_int,
         default=DEFAULT_DAYS,
-        help="days simulated, also of --generator personas and sparkov (default: %(default)s)",
+        help="days simulated, also of --generator personas, sparkov and banksim "
+        "(default: %(default)s)",
     )
     handbook.add_argument(
         "--radius",
@@ -379,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def start_time_of(args: argparse.Namespace) -> datetime:
-    """--start-time, else the chosen source's own default (handbook 2018-04-01, sparkov 2020)."""
+    """--start-time, else the chosen source's own default (handbook 2018-04-01, sparkov 2020,
+    banksim 2014)."""
     if args.start_time is not None:
         start: datetime = args.start_time
         return start
@@ -387,6 +401,8 @@ def start_time_of(args: argparse.Namespace) -> datetime:
         return HANDBOOK_START_TIME
     if args.csv is None and args.generator == SPARKOV_GENERATOR:
         return SPARKOV_START_TIME
+    if args.csv is None and args.generator == BANKSIM_GENERATOR:
+        return BANKSIM_START_TIME
     return DEFAULT_START_TIME
 
 
@@ -411,6 +427,15 @@ def build_records(
     elif args.generator == SPARKOV_GENERATOR:
         records = SparkovSimulator(
             SparkovParameters(
+                customers=args.users,
+                days=args.days,
+                seed=args.seed,
+                start_time=start_time_of(args),
+            )
+        )
+    elif args.generator == BANKSIM_GENERATOR:
+        records = BanksimSimulator(
+            BanksimParameters(
                 customers=args.users,
                 days=args.days,
                 seed=args.seed,
@@ -461,6 +486,11 @@ def describe_source(args: argparse.Namespace) -> str:
     if args.generator == SPARKOV_GENERATOR:
         return (
             f"the Sparkov-like stream, seed {args.seed} ({args.users:,} customers, "
+            f"{args.days} days)"
+        )
+    if args.generator == BANKSIM_GENERATOR:
+        return (
+            f"the BankSim-like stream, seed {args.seed} ({args.users:,} customers, "
             f"{args.days} days)"
         )
     if args.generator == HANDBOOK_GENERATOR:

@@ -5,8 +5,9 @@ and alerts topics); ``--offline`` feeds the same messages, labels included and i
 order, to the worker's own batch handler in this process, without Kafka. The sources: the
 producer's scenario generator, the simulator published with the fraud-detection handbook
 (Le Borgne et al.), whose published baselines are printed beside the figures, the persona stream,
-a Sparkov-like stream (after the simulator behind Kaggle's fraudTrain.csv), and a labeled CSV
-of the user's own (read through the input mapping, as ``python -m producer --csv`` does). With
+a Sparkov-like stream (after the simulator behind Kaggle's fraudTrain.csv), a BankSim-like
+stream (after the simulator behind Kaggle's bs140513_032310.csv), and a labeled CSV of the
+user's own (read through the input mapping, as ``python -m producer --csv`` does). With
 ``--label-delay`` the frauds' labels follow the transactions on the labels topic, and every
 stream but the scenarios is run a second time without labels, so the report shows what labels
 add.
@@ -41,6 +42,7 @@ from fraudstream.worker.collector import worker_collector
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
+from producer.banksim import BanksimParameters, BanksimSimulator
 from producer.csv_replay import DEFAULT_LABEL_COLUMN, CsvFormat, CsvFormatError, CsvReplay
 from producer.generator import GeneratorParameters, ScenarioGenerator
 from producer.handbook import HandbookParameters, HandbookSimulator
@@ -70,6 +72,10 @@ HANDBOOK_BASELINES = {
 }
 
 
+#: What ``fraudstream evaluate`` can run: a generator's stream, or a labeled CSV.
+StreamSource = Literal["scenarios", "handbook", "personas", "sparkov", "banksim", "csv"]
+
+
 @dataclass(frozen=True)
 class EvaluateOptions:
     """Which labeled stream to evaluate and how."""
@@ -81,7 +87,7 @@ class EvaluateOptions:
     rate: float = 0.0  # tx/s; 0 = as fast as the producer goes
     offline: bool = False
     as_json: bool = False
-    generator: Literal["scenarios", "handbook", "personas", "sparkov", "csv"] = "scenarios"
+    generator: StreamSource = "scenarios"
     #: Handbook stream size (its published set: 5,000 / 10,000 / 183).
     customers: int = 5_000
     terminals: int = 10_000
@@ -100,9 +106,10 @@ class EvaluateOptions:
     without_labels: bool | None = None
 
 
-#: Days the handbook, persona and Sparkov-like streams are scored after, unless told otherwise
-#: (labels 7 days late need a few weeks before the classifier has learned from them).
-SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20}
+#: Days the handbook, persona, Sparkov-like and BankSim-like streams are scored after, unless
+#: told otherwise (labels 7 days late need a few weeks before the classifier has learned from
+#: them).
+SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20, "banksim": 30}
 
 
 def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
@@ -124,6 +131,9 @@ def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[Lab
     if options.generator == "sparkov":
         sparkov = SparkovParameters(customers=options.users, days=options.days, seed=options.seed)
         return iter(SparkovSimulator(sparkov))
+    if options.generator == "banksim":
+        banksim = BanksimParameters(customers=options.users, days=options.days, seed=options.seed)
+        return iter(BanksimSimulator(banksim))
     if options.generator == "handbook":
         handbook = HandbookParameters(
             customers=options.customers,
@@ -501,7 +511,7 @@ def _describe(options: EvaluateOptions) -> dict[str, Any]:
             "format": options.csv_format,
             "labels": labels,
         }
-    if options.generator in ("personas", "sparkov"):  # sized alike: users and days
+    if options.generator in ("personas", "sparkov", "banksim"):  # sized alike: users and days
         return {
             "generator": options.generator,
             "users": options.users,

@@ -15,6 +15,7 @@ from fraudstream.core.parsing import parse_transaction
 from fraudstream.core.records import Source, Transaction
 from fraudstream.kafka.connection import bootstrap_of
 from fraudstream.settings import FieldSettings
+from producer.banksim import BANKSIM_SCENARIOS, BanksimParameters, BanksimSimulator
 from producer.cli import build_parser, default_bootstrap
 from producer.generator import FRAUD_SCENARIOS
 from producer.sparkov import SPARKOV_SCENARIOS, SparkovParameters, SparkovSimulator
@@ -104,6 +105,26 @@ def test_the_sparkov_generator_prints_its_stream_with_its_scenarios(tmp_path: Pa
     assert all("merchantId" in m and "category" in m for m in messages)
     scenarios = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
     assert scenarios - {"normal"} and scenarios <= {"normal", *SPARKOV_SCENARIOS}
+
+
+def test_the_banksim_generator_prints_its_stream_with_its_scenarios(tmp_path: Path) -> None:
+    truth = tmp_path / "truth.jsonl"
+    options = ("--generator", "banksim", "--users", "300", "--days", "30", "--seed", "3")
+    out = dry_run(*options, "--ground-truth", str(truth))
+    expected = BanksimSimulator(BanksimParameters(customers=300, days=30, seed=3))
+    assert out == b"".join(record.message_json() + b"\n" for record in expected)
+    messages = [orjson.loads(line) for line in out.splitlines()]
+    assert messages[0]["timestamp"].startswith("2014-01-01T")
+    assert all("merchantId" in m and "category" in m and m["country"] == "ES" for m in messages)
+    scenarios = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
+    assert scenarios - {"normal"} and scenarios <= {"normal", *BANKSIM_SCENARIOS}
+
+
+def test_the_banksim_generator_names_its_stream_on_the_start_line() -> None:
+    options = ("--generator", "banksim", "--users", "50", "--days", "5", "--seed", "3")
+    result = run_producer("--dry-run", "--rate", "0", *options)
+    assert result.returncode == 0, result.stderr.decode()
+    assert "the BankSim-like stream, seed 3 (50 customers, 5 days)" in result.stderr.decode()
 
 
 def test_csv_replay_skips_bad_rows_and_reports_their_line_numbers(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from fraudstream.cli import evaluate as evaluate_module
 from fraudstream.cli.evaluate import EvaluateOptions, evaluate, main
 from fraudstream.core.quality import TARGETS
 from fraudstream.settings import Settings
+from producer.banksim import BanksimParameters, BanksimSimulator
 from producer.csv_replay import CsvReplay
 from producer.sparkov import SparkovParameters, SparkovSimulator
 
@@ -178,3 +179,23 @@ def test_the_sparkov_stream_is_evaluated_after_its_first_20_days() -> None:
     assert run["decisions"] == run["wholeStream"]["transactions"] == len(stream)
     assert run["skipped"] == "first 20 days"
     assert run["afterWarmUp"]["transactions"] < len(stream)
+
+
+@pytest.mark.usefixtures("default_settings")
+def test_the_banksim_stream_is_evaluated_after_its_first_30_days() -> None:
+    options = EvaluateOptions(
+        offline=True, as_json=True, generator="banksim", users=60, days=35, seed=2
+    )
+    report = evaluate(options)
+    assert report["stream"] == {
+        "generator": "banksim",
+        "users": 60,
+        "days": 35,
+        "seed": 2,
+        "labels": None,
+    }
+    run = report["runs"]["noLabels"]
+    stream = list(BanksimSimulator(BanksimParameters(customers=60, days=35, seed=2)))
+    assert run["decisions"] == run["wholeStream"]["transactions"] == len(stream)
+    assert run["skipped"] == "first 30 days"
+    assert 0 < run["afterWarmUp"]["transactions"] < len(stream)
