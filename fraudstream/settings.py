@@ -231,10 +231,10 @@ class DetectionSettings(_Section):
         "FRAUDSTREAM_SPREE_DAY_SPEND.",
     )
     spree_day_spend: float = Field(
-        2.0,
+        1.5,
         description="User-deviation rule: the day's spending a spree must reach, as the "
         "feature spend_1d gives it (log of the day's total against what the user's own rate "
-        "and typical amount predict: 2.0 is about 7 times).",
+        "and typical amount predict: 1.5 is about 4.5 times).",
     )
     learn_zscore: float = Field(
         3.0,

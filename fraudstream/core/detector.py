@@ -79,7 +79,7 @@ class DetectorConfig:
     deviation_alert_memory: float = ALERT_MEMORY
     burst_zscore: float = 4.0
     spree_threshold: float = 3.0
-    spree_day_spend: float = 2.0
+    spree_day_spend: float = 1.5
     #: A transaction whose burst statistic reaches this is kept out of learning (below the
     #: alert line: the start of a burst must not teach "normal" before the rule fires).
     learn_zscore: float = 3.0

@@ -144,7 +144,7 @@ class UserDeviationKind(_Kind):
     alert_memory_days: _Finite = Field(ge=0)
     burst_zscore: _Finite = Field(gt=0)
     spree: _Finite = Field(3.0, gt=0)
-    spree_day_spend: _Finite = 2.0
+    spree_day_spend: _Finite = 1.5
 
 
 class VelocityKind(_Kind):

@@ -258,7 +258,7 @@ class UserDeviationRule:
     alert_memory: float = ALERT_MEMORY
     burst_threshold: float = 4.0
     spree_threshold: float = 3.0
-    spree_day_spend: float = 2.0
+    spree_day_spend: float = 1.5
     name: ReasonName = ReasonName.USER_DEVIATION
 
     def amount_line(self, tx: Transaction, history: UserHistory) -> float:

@@ -125,7 +125,7 @@ def test_a_deviation_rule_written_before_the_spree_reads_with_the_built_in_spree
     raw = orjson.loads(definition_to_json(definition(KINDS[0])))
     read = definition_from_json(orjson.dumps({**raw, "kind": older}))
     assert isinstance(read.kind, UserDeviationKind)
-    assert (read.kind.spree, read.kind.spree_day_spend) == (3.0, 2.0)
+    assert (read.kind.spree, read.kind.spree_day_spend) == (3.0, 1.5)
 
 
 @pytest.mark.parametrize(
@@ -498,7 +498,7 @@ def test_seeded_definitions_are_version_one_of_the_settings_values(
         alert_memory_days=7.0,
         burst_zscore=5.5,
         spree=4.0,
-        spree_day_spend=2.0,
+        spree_day_spend=1.5,
     )
     for seed in seeds.values():
         assert (seed.version, seed.mode, seed.author, seed.created_at) == (

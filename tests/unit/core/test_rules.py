@@ -190,7 +190,7 @@ def test_user_deviation_fires_on_a_spree_of_payments_each_only_moderately_large(
     reason = check(DEVIATION, 900.0, h, at=then)
     assert reason is not None and reason["part"] == "spree"
     assert reason["spree"] >= reason["threshold"] == 3.0
-    assert reason["daySpend"] >= reason["daySpendThreshold"] == 2.0
+    assert reason["daySpend"] >= reason["daySpendThreshold"] == 1.5
     h, then = spree_of([900.0, 900.0], apart=timedelta(days=6))  # the same, over two weeks
     assert check(DEVIATION, 900.0, h, at=then) is None
 
@@ -200,7 +200,7 @@ def test_a_spree_needs_each_of_its_conditions_and_a_user_seen_for_a_day() -> Non
     spree = {**ordinary, "z": 2.0, "spree": 3.5, "spend_1d": 2.5}
     h, t = history(STEADY, gap=timedelta(hours=4)), tx(200.0)  # seen for 32 hours
     assert DEVIATION.level(t, h, spree) > 0.5
-    for name, short in (("z", 0.9), ("spree", 2.9), ("spend_1d", 1.9)):
+    for name, short in (("z", 0.9), ("spree", 2.9), ("spend_1d", 1.4)):
         assert DEVIATION.level(t, h, {**spree, name: short}) < 0.5, name
     assert DEVIATION.level(t, history(STEADY[:4], gap=timedelta(days=1)), spree) < 0.01  # 4 tx
     # eight payments within the last 8 hours: no usual day to compare the day's spending with
