@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from fraudstream.settings import FieldSettings
 from producer.banksim import BANKSIM_SCENARIOS, BanksimParameters, BanksimSimulator
 from producer.cli import build_parser, default_bootstrap
 from producer.generator import FRAUD_SCENARIOS
+from producer.records import LabeledTransaction
 from producer.sparkov import SPARKOV_SCENARIOS, SparkovParameters, SparkovSimulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -94,30 +96,39 @@ def test_summary_on_stderr_counts_sent_messages_per_scenario() -> None:
     assert "normal" in stderr and "msg/s" in stderr
 
 
-def test_the_sparkov_generator_prints_its_stream_with_its_scenarios(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("generator", "expected", "day_zero", "scenarios"),
+    [
+        (
+            "sparkov",
+            SparkovSimulator(SparkovParameters(customers=300, days=30, seed=3)),
+            "2020-01-01T",
+            SPARKOV_SCENARIOS,
+        ),
+        (
+            "banksim",
+            BanksimSimulator(BanksimParameters(customers=300, days=30, seed=3)),
+            "2014-01-01T",
+            BANKSIM_SCENARIOS,
+        ),
+    ],
+)
+def test_a_simulator_after_a_public_one_prints_its_stream_with_its_scenarios(
+    tmp_path: Path,
+    generator: str,
+    expected: Iterable[LabeledTransaction],
+    day_zero: str,
+    scenarios: tuple[str, ...],
+) -> None:
     truth = tmp_path / "truth.jsonl"
-    options = ("--generator", "sparkov", "--users", "300", "--days", "30", "--seed", "3")
+    options = ("--generator", generator, "--users", "300", "--days", "30", "--seed", "3")
     out = dry_run(*options, "--ground-truth", str(truth))
-    expected = SparkovSimulator(SparkovParameters(customers=300, days=30, seed=3))
     assert out == b"".join(record.message_json() + b"\n" for record in expected)
     messages = [orjson.loads(line) for line in out.splitlines()]
-    assert messages[0]["timestamp"].startswith("2020-01-01T")
+    assert messages[0]["timestamp"].startswith(day_zero)
     assert all("merchantId" in m and "category" in m for m in messages)
-    scenarios = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
-    assert scenarios - {"normal"} and scenarios <= {"normal", *SPARKOV_SCENARIOS}
-
-
-def test_the_banksim_generator_prints_its_stream_with_its_scenarios(tmp_path: Path) -> None:
-    truth = tmp_path / "truth.jsonl"
-    options = ("--generator", "banksim", "--users", "300", "--days", "30", "--seed", "3")
-    out = dry_run(*options, "--ground-truth", str(truth))
-    expected = BanksimSimulator(BanksimParameters(customers=300, days=30, seed=3))
-    assert out == b"".join(record.message_json() + b"\n" for record in expected)
-    messages = [orjson.loads(line) for line in out.splitlines()]
-    assert messages[0]["timestamp"].startswith("2014-01-01T")
-    assert all("merchantId" in m and "category" in m and m["country"] == "ES" for m in messages)
-    scenarios = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
-    assert scenarios - {"normal"} and scenarios <= {"normal", *BANKSIM_SCENARIOS}
+    seen = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
+    assert seen - {"normal"} and seen <= {"normal", *scenarios}
 
 
 def test_the_banksim_generator_names_its_stream_on_the_start_line() -> None:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fraudstream.cli import evaluate as evaluate_module
-from fraudstream.cli.evaluate import EvaluateOptions, evaluate, main
+from fraudstream.cli.evaluate import EvaluateOptions, StreamSource, evaluate, main
 from fraudstream.core.quality import TARGETS
 from fraudstream.settings import Settings
 from producer.banksim import BanksimParameters, BanksimSimulator
 from producer.csv_replay import CsvReplay
+from producer.records import LabeledTransaction
 from producer.sparkov import SparkovParameters, SparkovSimulator
 
 
@@ -162,40 +164,29 @@ def test_a_csv_that_lacks_the_mapped_columns_is_a_usage_error(tmp_path: Path) ->
 
 
 @pytest.mark.usefixtures("default_settings")
-def test_the_sparkov_stream_is_evaluated_after_its_first_20_days() -> None:
+@pytest.mark.parametrize(
+    ("generator", "days", "stream", "skipped"),
+    [
+        ("sparkov", 25, SparkovSimulator(SparkovParameters(customers=60, days=25, seed=2)), 20),
+        ("banksim", 35, BanksimSimulator(BanksimParameters(customers=60, days=35, seed=2)), 30),
+    ],
+)
+def test_a_stream_sized_in_users_and_days_is_evaluated_after_its_warm_up_days(
+    generator: StreamSource, days: int, stream: Iterable[LabeledTransaction], skipped: int
+) -> None:
     options = EvaluateOptions(
-        offline=True, as_json=True, generator="sparkov", users=60, days=25, seed=2
+        offline=True, as_json=True, generator=generator, users=60, days=days, seed=2
     )
     report = evaluate(options)
     assert report["stream"] == {
-        "generator": "sparkov",
+        "generator": generator,
         "users": 60,
-        "days": 25,
+        "days": days,
         "seed": 2,
         "labels": None,
     }
     run = report["runs"]["noLabels"]
-    stream = list(SparkovSimulator(SparkovParameters(customers=60, days=25, seed=2)))
-    assert run["decisions"] == run["wholeStream"]["transactions"] == len(stream)
-    assert run["skipped"] == "first 20 days"
-    assert run["afterWarmUp"]["transactions"] < len(stream)
-
-
-@pytest.mark.usefixtures("default_settings")
-def test_the_banksim_stream_is_evaluated_after_its_first_30_days() -> None:
-    options = EvaluateOptions(
-        offline=True, as_json=True, generator="banksim", users=60, days=35, seed=2
-    )
-    report = evaluate(options)
-    assert report["stream"] == {
-        "generator": "banksim",
-        "users": 60,
-        "days": 35,
-        "seed": 2,
-        "labels": None,
-    }
-    run = report["runs"]["noLabels"]
-    stream = list(BanksimSimulator(BanksimParameters(customers=60, days=35, seed=2)))
-    assert run["decisions"] == run["wholeStream"]["transactions"] == len(stream)
-    assert run["skipped"] == "first 30 days"
-    assert 0 < run["afterWarmUp"]["transactions"] < len(stream)
+    count = sum(1 for _ in stream)
+    assert run["decisions"] == run["wholeStream"]["transactions"] == count
+    assert run["skipped"] == f"first {skipped} days"
+    assert 0 < run["afterWarmUp"]["transactions"] < count
