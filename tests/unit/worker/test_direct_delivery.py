@@ -17,7 +17,7 @@ from faust.transport import conductor as faust_conductor
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
-from fraudstream.worker.patches import DirectDelivery
+from fraudstream.worker.patches import _DELIVERIES, DirectDelivery
 
 TOPIC = "tx"
 
@@ -220,3 +220,167 @@ def test_install_gives_the_fetch_loop_the_apps_delivery_without_creating_the_con
     assert app._consumer is None  # type: ignore[attr-defined]  # Faust makes it at start
     assert patches._DELIVERIES[app] is delivery
     assert hasattr(Consumer._drain_messages, "__fraudstream_original__")
+
+
+async def drain(
+    app: faust.App,
+    fetches: list[list[ConsumerMessage]],
+    after_fetch: dict[int, Any],
+    while_fetching: dict[int, Any] | None = None,
+) -> list[int]:
+    """Run the patched fetch loop over ``fetches`` (one ``getmany`` each); what it queued.
+
+    ``after_fetch[i]`` is awaited once fetch ``i`` has handed out its messages, as a
+    rebalance's seek runs between two fetches; ``while_fetching[i]`` before, while
+    ``getmany`` waits for the broker.
+    """
+    consumer: Any = app.consumer
+    fetcher: Any = type("Fetcher", (), {"_stopped": asyncio.Event()})()
+    calls = iter(enumerate(fetches))
+
+    async def getmany(timeout: float) -> Any:
+        try:
+            i, fetched = next(calls)
+        except StopIteration:
+            fetcher._stopped.set()
+            return
+        if while_fetching and i in while_fetching:
+            await while_fetching[i]()
+        for one in fetched:
+            yield one.tp, one
+        if i in after_fetch:
+            await after_fetch[i]()
+
+    consumer.getmany = getmany
+    await consumer._drain_messages(fetcher)
+    queue = _DELIVERIES[app].queue
+    return [queue.get_nowait().offset for _ in range(queue.qsize())]
+
+
+def seek_to(app: faust.App, committed: int) -> Any:
+    """A seek to committed offsets that finds ``committed`` for partition 0."""
+    from fraudstream.worker.patches import stop_flow_while_seeking
+
+    stop_flow_while_seeking()
+    consumer: Any = app.consumer
+
+    async def seek_to_committed() -> dict[TP, int]:
+        return {TP(TOPIC, 0): committed}
+
+    consumer.seek_to_committed = seek_to_committed
+    return consumer.perform_seek
+
+
+def test_records_fetched_after_a_rebalance_wait_for_the_seek_to_committed_offsets() -> None:
+    """Faust resumes the input partitions before it seeks them: what the fetcher reads in
+    between (from where it was, with read offsets of the last generation) is skipped and
+    read again after the seek, so each record is applied once, in its partition's order."""
+
+    async def go() -> tuple[list[int], int | None, bool]:
+        app = faust.App("direct-9", broker="kafka://127.0.0.1:1")
+        delivery = routed(app)
+        consumer: Any = app.consumer
+        delivery.seek_ended(1)  # the first generation's seek
+        app.consumer_generation_id = 3  # the session expired; the worker rejoined
+        consumer._read_offset[TP(TOPIC, 0)] = 10  # where generation 1 had read to
+        fetched = [message(offset, generation=3) for offset in range(4, 14)]
+        queued = await drain(app, [fetched, fetched], {0: seek_to(app, 4)})
+        return queued, consumer._read_offset[TP(TOPIC, 0)], bool(consumer._gap[TP(TOPIC, 0)])
+
+    # without the wait: 10..13 first (applied before 4..9), then 4..13 again
+    assert run(go) == (list(range(4, 14)), 13, False)
+
+
+def test_a_record_held_while_a_seek_begins_is_skipped_and_fetched_again() -> None:
+    async def go() -> list[int]:
+        app = faust.App("direct-10", broker="kafka://127.0.0.1:1")
+        delivery = routed(app)
+        consumer: Any = app.consumer
+        delivery.seek_ended(0)
+        perform_seek = seek_to(app, 5)
+
+        async def commit_then_seek(*args: Any, **kwargs: Any) -> bool:
+            await perform_seek()  # e.g. the getmany that finds the flow stopped
+            return True
+
+        consumer._commit_every, consumer._n_acked = 1, 1  # the next record waits for a commit
+        consumer.commit = commit_then_seek
+        first = [message(5)]
+        return await drain(app, [first, [message(5), message(6)]], {})
+
+    assert run(go) == [5, 6]
+
+
+def test_records_of_a_generation_sought_are_delivered_as_fetched() -> None:
+    async def go() -> list[int]:
+        app = faust.App("direct-11", broker="kafka://127.0.0.1:1")
+        delivery = routed(app)
+        app.consumer_generation_id = 2
+        delivery.seek_ended(2)
+        return await drain(app, [[message(0, 2), message(1, 2)], [message(2, 2)]], {})
+
+    assert run(go) == [0, 1, 2]
+
+
+def test_records_fetched_once_a_seek_completed_during_the_wait_are_delivered() -> None:
+    """A seek that completes while ``getmany`` waits has already moved the positions the
+    batch is read from: its records are delivered, not skipped (nothing would fetch them
+    again: a restarted worker read none of its backlog)."""
+
+    async def go() -> list[int]:
+        app = faust.App("direct-12", broker="kafka://127.0.0.1:1")
+        routed(app)
+        app.consumer_generation_id = 3
+        fetched = [message(offset, generation=3) for offset in range(0, 3)]
+        return await drain(app, [fetched], {}, while_fetching={0: seek_to(app, 0)})
+
+    assert run(go) == [0, 1, 2]
+
+
+class FakeKafka:
+    """What the delivery asks of aiokafka's consumer: its assignment, and pausing it."""
+
+    def __init__(self, assigned: set[TP], paused: set[TP]) -> None:
+        self.assigned, self.paused_now = assigned, set(paused)
+
+    def assignment(self) -> set[TP]:
+        return set(self.assigned)
+
+    def paused(self) -> set[TP]:
+        return set(self.paused_now)
+
+    def pause(self, *tps: TP) -> None:
+        self.paused_now.update(tps)
+
+    def resume(self, *tps: TP) -> None:
+        self.paused_now.difference_update(tps)
+
+
+def test_a_seek_pauses_the_input_partitions_until_it_ends() -> None:
+    """No fetch hands out input records while the seek moves positions one partition at a
+    time (they would be skipped as stale and never fetched again); partitions paused for
+    other reasons, and those of other topics, stay as they were."""
+    app = faust.App("direct-13", broker="kafka://127.0.0.1:1")
+    delivery = routed(app)
+    held, other = TP(TOPIC, 1), TP("fraudstream-changelog", 0)
+    kafka = FakeKafka({TP(TOPIC, 0), held, other}, paused={held})
+    app.consumer._thread._consumer = kafka  # type: ignore[attr-defined]
+    delivery.seek_started()
+    during = kafka.paused()
+    delivery.seek_ended(4)
+    assert (during, kafka.paused(), delivery.sought_generation) == (
+        {TP(TOPIC, 0), held},
+        {held},
+        4,
+    )
+
+
+def test_a_failed_seek_leaves_delivery_as_it_was() -> None:
+    app = faust.App("direct-14", broker="kafka://127.0.0.1:1")
+    delivery = routed(app)
+    app.consumer_generation_id = 2
+    delivery.seek_ended(2)
+    delivery.seek_started()
+    stopped = delivery.fetched_after_seek(delivery.seeks)
+    delivery.seek_ended(None)
+    assert (stopped, delivery.fetched_after_seek(delivery.seeks)) == (False, True)
