@@ -9,6 +9,7 @@ no longer matches, so an upgrade revisits this file instead of breaking silently
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import weakref
@@ -320,11 +321,7 @@ class DirectDelivery:
         """
         self.seeks += 1
         self._before_seek, self.sought_generation = self.sought_generation, None
-        kafka = self._kafka()
-        if kafka is not None:
-            inputs = {tp for tp in kafka.assignment() if tp.topic in self.topics}
-            self._paused |= inputs - kafka.paused()
-            kafka.pause(*self._paused)
+        self._in_consumer_thread(self._pause_inputs)
 
     def seek_ended(self, generation: int | None) -> None:
         """The seek ends: begun in ``generation`` and done, or failed (``None``).
@@ -334,15 +331,30 @@ class DirectDelivery:
         it began (Faust logs the failure and goes on, or its recovery fails the worker).
         """
         self.sought_generation = self._before_seek if generation is None else generation
-        paused, self._paused = self._paused, set()
-        kafka = self._kafka()
-        if kafka is not None:
-            kafka.resume(*(paused & kafka.assignment()))
+        self._in_consumer_thread(self._resume_inputs)
 
-    def _kafka(self) -> Any | None:
-        """The aiokafka consumer in Faust's consumer thread; None before it started."""
-        thread = getattr(self.app.consumer, "_thread", None)
-        return getattr(thread, "_consumer", None)
+    def _in_consumer_thread(self, call: Callable[[Any], None]) -> None:
+        """Run ``call(aiokafka consumer)`` in Faust's consumer thread, where aiokafka lives.
+
+        There, not here: pausing makes a future on the running loop, which aiokafka's fetch
+        routine then waits on. Queued behind this thread's earlier requests, ahead of later
+        ones (the seek's), like every call Faust makes there. Nothing before it started.
+        """
+        thread: Any = getattr(self.app.consumer, "_thread", None)
+        kafka = getattr(thread, "_consumer", None)
+        if kafka is not None:
+            with contextlib.suppress(RuntimeError):  # its loop closed: the worker stops
+                thread.thread_loop.call_soon_threadsafe(call, kafka)
+
+    def _pause_inputs(self, kafka: Any) -> None:
+        inputs = {tp for tp in kafka.assignment() if tp.topic in self.topics}
+        paused = inputs - kafka.paused()
+        kafka.pause(*paused)
+        self._paused |= paused
+
+    def _resume_inputs(self, kafka: Any) -> None:
+        paused, self._paused = self._paused, set()
+        kafka.resume(*(paused & kafka.assignment()))
 
     def fetched_after_seek(self, seeks: int) -> bool:
         """Whether a message fetched when :attr:`seeks` was ``seeks`` may be delivered.

@@ -359,20 +359,24 @@ class FakeKafka:
 def test_a_seek_pauses_the_input_partitions_until_it_ends() -> None:
     """No fetch hands out input records while the seek moves positions one partition at a
     time (they would be skipped as stale and never fetched again); partitions paused for
-    other reasons, and those of other topics, stay as they were."""
-    app = faust.App("direct-13", broker="kafka://127.0.0.1:1")
-    delivery = routed(app)
-    held, other = TP(TOPIC, 1), TP("fraudstream-changelog", 0)
-    kafka = FakeKafka({TP(TOPIC, 0), held, other}, paused={held})
-    app.consumer._thread._consumer = kafka  # type: ignore[attr-defined]
-    delivery.seek_started()
-    during = kafka.paused()
-    delivery.seek_ended(4)
-    assert (during, kafka.paused(), delivery.sought_generation) == (
-        {TP(TOPIC, 0), held},
-        {held},
-        4,
-    )
+    other reasons, and those of other topics, stay as they were. Pausing and resuming run
+    in the consumer thread's loop, where aiokafka waits on the pause's future."""
+
+    async def go() -> tuple[set[TP], set[TP], int | None]:
+        app = faust.App("direct-13", broker="kafka://127.0.0.1:1")
+        delivery = routed(app)
+        held, other = TP(TOPIC, 1), TP("fraudstream-changelog", 0)
+        kafka = FakeKafka({TP(TOPIC, 0), held, other}, paused={held})
+        thread: Any = app.consumer._thread  # type: ignore[attr-defined]
+        thread._consumer, thread.thread_loop = kafka, asyncio.get_running_loop()
+        delivery.seek_started()
+        await asyncio.sleep(0)
+        during = kafka.paused()
+        delivery.seek_ended(4)
+        await asyncio.sleep(0)
+        return during, kafka.paused(), delivery.sought_generation
+
+    assert run(go) == ({TP(TOPIC, 0), TP(TOPIC, 1)}, {TP(TOPIC, 1)}, 4)
 
 
 def test_a_failed_seek_leaves_delivery_as_it_was() -> None:
