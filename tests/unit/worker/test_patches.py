@@ -76,6 +76,20 @@ def test_the_private_names_the_patches_use_still_exist() -> None:
     assert "if offset and offset > 0:" in inspect.getsource(AIOKafkaConsumer.seek_to_committed)
 
 
+def test_aiokafka_still_pauses_with_a_future_of_the_running_loop() -> None:
+    """Why DirectDelivery pauses input partitions from Faust's consumer thread: the pause's
+    future belongs to the loop it is made on, and aiokafka's fetch routine waits on it."""
+    from aiokafka.consumer.subscription_state import TopicPartitionState
+
+    source = inspect.getsource(TopicPartitionState.pause)
+    assert "self._resume_fut = create_future()" in source, "revisit DirectDelivery.seek_started"
+    app = faust.App("pause-thread", broker="kafka://127.0.0.1:1")
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    assert thread._consumer is None  # set by Faust when the thread starts its aiokafka consumer
+    assert isinstance(thread.thread_loop, asyncio.AbstractEventLoop)
+    assert callable(AIOKafkaConsumer.pause) and callable(AIOKafkaConsumer.paused)
+
+
 def test_setting_the_fetch_wait_twice_wraps_faust_once() -> None:
     from fraudstream.worker import patches
 
