@@ -309,28 +309,43 @@ class DirectDelivery:
         #: one runs), and how many seeks have begun: what :meth:`fetched_after_seek` reads.
         self.sought_generation: int | None = None
         self.seeks = 0
+        #: Seeks running now: they overlap when ``Consumer.getmany``, finding the flow
+        #: stopped by recovery's seek, seeks too. The state below spans the overlap.
+        self._seeking = 0
         self._before_seek: int | None = None
+        self._sought_now: int | None = None
         self._paused: set[TopicPartition] = set()
 
     def seek_started(self) -> None:
         """A seek to committed offsets begins: what was fetched before it is stale.
 
-        The input partitions are paused in aiokafka until it ends, so that no fetch hands
-        out records between the seek setting one partition's position and its end (they
-        would be taken for stale, skipped, and never fetched again).
+        The input partitions are paused in aiokafka until the last overlapping seek ends,
+        so that no fetch hands out records between a seek setting one partition's position
+        and its end (they would be taken for stale, skipped, and never fetched again).
         """
         self.seeks += 1
-        self._before_seek, self.sought_generation = self.sought_generation, None
-        self._in_consumer_thread(self._pause_inputs)
+        self._seeking += 1
+        if self._seeking == 1:
+            self._before_seek, self._sought_now = self.sought_generation, None
+            self._in_consumer_thread(self._pause_inputs)
+        self.sought_generation = None
 
     def seek_ended(self, generation: int | None) -> None:
-        """The seek ends: begun in ``generation`` and done, or failed (``None``).
+        """A seek ends: begun in ``generation`` and done, or failed (``None``).
 
-        Done, it set every input partition's position (``stop_flow_while_seeking``), so
-        what is fetched from now on may be delivered. Failed, delivery goes on as before
-        it began (Faust logs the failure and goes on, or its recovery fails the worker).
+        When the last overlapping seek ends, and one of them was done, every input
+        partition's position was set (``stop_flow_while_seeking``), so what is fetched from
+        then on may be delivered; the first to end cannot say so while another still moves
+        positions. All failed, delivery goes on as before they began (Faust logs the failure
+        and goes on, or its recovery fails the worker).
         """
-        self.sought_generation = self._before_seek if generation is None else generation
+        if generation is not None:
+            self._sought_now = generation
+        self._seeking -= 1
+        if self._seeking:
+            return
+        sought = self._sought_now
+        self.sought_generation = self._before_seek if sought is None else sought
         self._in_consumer_thread(self._resume_inputs)
 
     def _in_consumer_thread(self, call: Callable[[Any], None]) -> None:

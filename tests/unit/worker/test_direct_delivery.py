@@ -257,6 +257,12 @@ async def drain(
     return [queue.get_nowait().offset for _ in range(queue.qsize())]
 
 
+def sought(delivery: DirectDelivery, generation: int) -> None:
+    """A seek to committed offsets began and was done in ``generation``."""
+    delivery.seek_started()
+    delivery.seek_ended(generation)
+
+
 def seek_to(app: faust.App, committed: int) -> Any:
     """A seek to committed offsets that finds ``committed`` for partition 0."""
     from fraudstream.worker.patches import stop_flow_while_seeking
@@ -280,7 +286,7 @@ def test_records_fetched_after_a_rebalance_wait_for_the_seek_to_committed_offset
         app = faust.App("direct-9", broker="kafka://127.0.0.1:1")
         delivery = routed(app)
         consumer: Any = app.consumer
-        delivery.seek_ended(1)  # the first generation's seek
+        sought(delivery, 1)  # the first generation's seek
         app.consumer_generation_id = 3  # the session expired; the worker rejoined
         consumer._read_offset[TP(TOPIC, 0)] = 10  # where generation 1 had read to
         fetched = [message(offset, generation=3) for offset in range(4, 14)]
@@ -296,7 +302,7 @@ def test_a_record_held_while_a_seek_begins_is_skipped_and_fetched_again() -> Non
         app = faust.App("direct-10", broker="kafka://127.0.0.1:1")
         delivery = routed(app)
         consumer: Any = app.consumer
-        delivery.seek_ended(0)
+        sought(delivery, 0)
         perform_seek = seek_to(app, 5)
 
         async def commit_then_seek(*args: Any, **kwargs: Any) -> bool:
@@ -316,7 +322,7 @@ def test_records_of_a_generation_sought_are_delivered_as_fetched() -> None:
         app = faust.App("direct-11", broker="kafka://127.0.0.1:1")
         delivery = routed(app)
         app.consumer_generation_id = 2
-        delivery.seek_ended(2)
+        sought(delivery, 2)
         return await drain(app, [[message(0, 2), message(1, 2)], [message(2, 2)]], {})
 
     assert run(go) == [0, 1, 2]
@@ -383,8 +389,80 @@ def test_a_failed_seek_leaves_delivery_as_it_was() -> None:
     app = faust.App("direct-14", broker="kafka://127.0.0.1:1")
     delivery = routed(app)
     app.consumer_generation_id = 2
-    delivery.seek_ended(2)
+    sought(delivery, 2)
     delivery.seek_started()
     stopped = delivery.fetched_after_seek(delivery.seeks)
     delivery.seek_ended(None)
     assert (stopped, delivery.fetched_after_seek(delivery.seeks)) == (False, True)
+
+
+def test_overlapping_seeks_deliver_nothing_until_the_last_one_ends() -> None:
+    """``getmany`` seeks too when it finds the flow stopped by recovery's seek. The first of
+    the two to end must not let records through while the other still moves positions:
+    the input partitions stay paused, and what a fetch hands out in between is skipped and
+    read again after the last seek, so each record is applied once, in order."""
+
+    async def go() -> tuple[list[int], set[TP]]:
+        app = faust.App("direct-15", broker="kafka://127.0.0.1:1")
+        delivery = routed(app)
+        consumer: Any = app.consumer
+        kafka = FakeKafka({TP(TOPIC, 0)}, paused=set())
+        thread: Any = consumer._thread
+        thread._consumer, thread.thread_loop = kafka, asyncio.get_running_loop()
+        sought(delivery, 1)
+        app.consumer_generation_id = 3
+        consumer._read_offset[TP(TOPIC, 0)] = 10
+        perform_seek = seek_to(app, 4)
+        gates = [asyncio.Event(), asyncio.Event()]
+        order = iter(gates)
+
+        async def seek_to_committed() -> dict[TP, int]:
+            await next(order).wait()
+            return {TP(TOPIC, 0): 4}
+
+        consumer.seek_to_committed = seek_to_committed
+        seeks: list[asyncio.Task[None]] = []
+        paused_between: set[TP] = set()
+
+        async def recovery_then_getmany_seek() -> None:
+            nonlocal paused_between
+            seeks.extend(asyncio.create_task(perform_seek()) for _ in gates)
+            await asyncio.sleep(0)  # both have begun
+            gates[0].set()
+            await seeks[0]  # recovery's seek is done, getmany's still runs
+            await asyncio.sleep(0)
+            paused_between = kafka.paused()
+
+        async def last_seek_ends() -> None:
+            gates[1].set()
+            await seeks[1]
+
+        stale = [message(offset, generation=3) for offset in range(10, 14)]
+        again = [message(offset, generation=3) for offset in range(4, 14)]
+        queued = await drain(
+            app, [stale, stale, again], {0: recovery_then_getmany_seek, 1: last_seek_ends}
+        )
+        return queued, paused_between
+
+    # with one seek state: 10..13 delivered when the first seek ends, then 4..13 again
+    assert run(go) == (list(range(4, 14)), {TP(TOPIC, 0)})
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "delivers"),
+    [(5, None, True), (None, 5, True), (None, None, False)],
+    ids=["first-done", "second-done", "both-failed"],
+)
+def test_overlapping_seeks_count_as_done_if_either_was(
+    first: int | None, second: int | None, delivers: bool
+) -> None:
+    """Both seek to the same committed offsets: one done sets every input position."""
+    app = faust.App("direct-16", broker="kafka://127.0.0.1:1")
+    delivery = routed(app)
+    app.consumer_generation_id = 5
+    delivery.seek_started()
+    delivery.seek_started()
+    delivery.seek_ended(first)
+    between = delivery.fetched_after_seek(delivery.seeks)
+    delivery.seek_ended(second)
+    assert (between, delivery.fetched_after_seek(delivery.seeks)) == (False, delivers)
