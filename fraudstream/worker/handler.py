@@ -385,10 +385,15 @@ class BatchHandler:
         """Park a message whose processing raised on the DLQ, so the stream goes on.
 
         Left to Faust, the exception kills the agent; the restarted agent was seen not to
-        resume consuming, so the worker would sit idle with a growing lag.
+        resume consuming, so the worker would sit idle with a growing lag. The traceback is
+        ``exc``'s own: a round's failures are parked after the round, outside their handler.
         """
         source = Source(message.topic, message.partition, message.offset)
-        log.exception("processing failed at %s; message sent to the dead-letter topic", source)
+        log.error(
+            "processing failed at %s; message sent to the dead-letter topic",
+            source,
+            exc_info=exc,
+        )
         rejection = Rejection(DeadLetterReason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
         await self.send_dead_letter(message, source, rejection, now)

@@ -191,6 +191,40 @@ def test_a_message_whose_processing_raises_is_parked_as_processing_error() -> No
     assert r.stats.transactions_in == 1  # u2 was still processed
 
 
+@pytest.mark.parametrize("stage", ["features", "decide", "keep"])
+def test_a_transaction_whose_decision_raises_is_parked_and_its_round_goes_on(
+    stage: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whether its features, its decision or the state it changed raises, one transaction is
+    parked as ``processing_error`` and the other users of its round are still decided, in
+    order, and kept; nothing of the failed one is kept."""
+    r = rig()
+    owner = r.handler if stage == "keep" else r.handler.detector
+    original = getattr(owner, stage)
+
+    def failing(first: object, *args: object, **kwargs: object) -> object:
+        tx = getattr(first, "tx", first)  # decide gets a RoundItem, the others the transaction
+        assert isinstance(tx, Transaction)
+        if tx.user_id == "bad":
+            raise RuntimeError(f"{stage} failed")
+        return original(first, *args, **kwargs)
+
+    monkeypatch.setattr(owner, stage, failing)
+    r.run(tx(0), tx(1, user="bad"), tx(2, user="u3"))  # one round: three distinct users
+    [(key, record)] = r.outbox.dead_letters
+    assert (key, record["reason"], record["source"]["offset"]) == (b"bad", "processing_error", 1)
+    assert record["error"] == f"RuntimeError: {stage} failed"
+    # the operator's log carries the failure's own traceback, though it is logged after the round
+    [logged] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert logged.exc_info is not None and logged.exc_info[1] is not None
+    assert str(logged.exc_info[1]) == f"{stage} failed" and "failing" in caplog.text
+    assert [d["transactionId"] for _, d in r.outbox.decisions] == ["t0", "t2"]
+    assert sorted(r.profiles) == ["u1", "u3"] and r.stats.transactions_in == 2
+    [changes] = r.flushed
+    assert len(changes.profiles) == 2 and len(changes.pending) == 2  # t0's and t2's features
+    assert r.stats.positions == {0: 2}
+
+
 def test_a_redelivered_message_does_not_change_the_profile_again() -> None:
     r = rig()
     r.run(tx(0), tx(1))
