@@ -32,3 +32,59 @@ def test_a_segmented_entry_is_never_taken_for_a_held_label() -> None:
     assert resolution is not None and resolution.entry.segment == "||8"
     held = HeldLabel(1.7e9, 0, 5, b"u1", b"{}", fraud=True)  # byte 10 is the kind in both
     assert PendingEntry(1.7e9, 0, None, (1.0,), segment="||8").encode()[10] != held.encode()[10]
+
+
+T0 = 1.7e9
+
+
+def entry(at: float = T0, partition: int = 0) -> PendingEntry:
+    return PendingEntry(at, partition, "T1", (1.0, 2.0))
+
+
+def test_a_redelivered_transaction_keeps_the_features_it_was_first_scored_with() -> None:
+    store = PendingStore({})
+    store.add("t1", entry())
+    assert store.add("t1", PendingEntry(T0, 0, "T1", (9.0, 9.0))) == []
+    resolution = store.resolve("t1", fraud=True)
+    assert resolution is not None and resolution.entry.features == (1.0, 2.0)
+    assert store.counts.added == 1
+
+
+def test_a_held_label_rides_with_its_transaction_and_is_learned_at_its_labeled_at() -> None:
+    """A label made after transactions the worker has not read yet waits for its transaction;
+    when that comes, the label is kept with its features and learned once event time reaches
+    ``labeledAt`` (not at once: labels must not reach the classifier ahead of their time)."""
+    store = PendingStore({})
+    store.hold("t1", HeldLabel(T0 + 3600, 0, 7, b"u1", b"{}", fraud=True))
+    assert store.add("t1", entry()) == [] and store.held_size() == 0
+    assert store.advance(T0 + 60) == []
+    [resolution] = store.advance(T0 + 3600)
+    assert (resolution.fraud, resolution.by_label) == (True, True)
+    assert store.counts.held_resolved == 1 and len(store) == 0
+
+
+def test_the_bound_learns_an_entry_whose_label_is_known_as_labeled_not_as_legit() -> None:
+    store = PendingStore({}, max_entries=1)
+    store.hold("t1", HeldLabel(T0 + 3600, 0, 7, b"u1", b"{}", fraud=True))
+    store.add("t1", entry())  # its fraud label is known, due in an hour
+    [forced] = store.add("t2", entry(T0 + 1))  # over the bound: t1 leaves now
+    assert (forced.transaction_id, forced.fraud, forced.by_label) == ("t1", True, True)
+    assert len(store) == 1
+
+
+def test_a_label_is_held_only_for_a_transaction_not_pending() -> None:
+    store = PendingStore({})
+    store.add("t1", entry())
+    with pytest.raises(ValueError, match="resolve it instead"):
+        store.hold("t1", HeldLabel(T0, 0, 7, b"u1", b"{}", fraud=True))
+
+
+def test_a_second_label_for_an_awaited_transaction_replaces_the_first() -> None:
+    """The newest verdict wins, and the replaced label's place in time expires nothing."""
+    store = PendingStore({})
+    store.hold("t1", HeldLabel(T0 + 10, 0, 7, b"u1", b"{}", fraud=True))
+    store.hold("t1", HeldLabel(T0 + 20, 0, 8, b"u1", b"{}", fraud=False))
+    assert store.held_size() == 1
+    assert store.expire_held({0: T0 + 15}) == []  # the first label's time: nothing expires
+    [(tx_id, held)] = store.expire_held({0: T0 + 20})
+    assert (tx_id, held.offset, held.fraud) == ("t1", 8, False)
