@@ -357,6 +357,17 @@ def test_a_label_for_a_transaction_never_seen_is_dead_lettered() -> None:
     assert "nobody-saw-this" in record["error"]
 
 
+def test_a_label_whose_handling_raises_is_parked_and_the_batch_goes_on() -> None:
+    r = rig()
+    r.run(at(0, 0.0))
+    r.state.pending.data["t0"] = b"\x00torn"  # t0's kept features no longer decode
+    r.run(label(0, "t0"), at(1, 0.1))
+    [(key, record)] = r.outbox.dead_letters
+    assert (key, record["reason"], record["source"]["topic"]) == (b"u1", "processing_error", LABELS)
+    assert [d["transactionId"] for _, d in r.outbox.decisions] == ["t0", "t1"]
+    assert r.stats.positions == {0: 1}
+
+
 def stamped(day: float) -> str:
     """``labeledAt`` ``day`` days into the stream, as the labels topic carries it."""
     return datetime.fromtimestamp(1_700_000_000 + day * DAY, timezone.utc).isoformat()
