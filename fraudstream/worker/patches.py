@@ -310,10 +310,10 @@ class DirectDelivery:
         self.sought_generation: int | None = None
         self.seeks = 0
         #: Seeks running now: they overlap when ``Consumer.getmany``, finding the flow
-        #: stopped by recovery's seek, seeks too. The state below spans the overlap.
+        #: stopped by recovery's seek, seeks too. What :attr:`sought_generation` becomes when
+        #: the last ends: the one before them, or the generation of the latest done.
         self._seeking = 0
-        self._before_seek: int | None = None
-        self._sought_now: int | None = None
+        self._sought_next: int | None = None
         self._paused: set[TopicPartition] = set()
 
     def seek_started(self) -> None:
@@ -326,7 +326,7 @@ class DirectDelivery:
         self.seeks += 1
         self._seeking += 1
         if self._seeking == 1:
-            self._before_seek, self._sought_now = self.sought_generation, None
+            self._sought_next = self.sought_generation
             self._in_consumer_thread(self._pause_inputs)
         self.sought_generation = None
 
@@ -340,12 +340,11 @@ class DirectDelivery:
         and goes on, or its recovery fails the worker).
         """
         if generation is not None:
-            self._sought_now = generation
+            self._sought_next = generation
         self._seeking -= 1
         if self._seeking:
             return
-        sought = self._sought_now
-        self.sought_generation = self._before_seek if sought is None else sought
+        self.sought_generation = self._sought_next
         self._in_consumer_thread(self._resume_inputs)
 
     def _in_consumer_thread(self, call: Callable[[Any], None]) -> None:
