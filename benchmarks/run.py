@@ -56,7 +56,7 @@ from benchmarks.harness import (
 from fraudstream.core.behaviour import BehaviourFeatures, UserHistory, hst_view
 from fraudstream.core.detector import Detector
 from fraudstream.core.parsing import parse_transaction
-from fraudstream.core.records import Alert, Source, Transaction
+from fraudstream.core.records import Source, Transaction
 from fraudstream.core.rules import AmountThresholdRule
 from fraudstream.kafka.topics import ensure_topics_sync
 from fraudstream.local.ports import free_port
@@ -299,16 +299,22 @@ def core_stages(messages: list[tuple[bytes, bytes]]) -> dict[str, float]:
         scorer.learn(view)
     timings["score+learn"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    for tx, vector in zip(txs_ok, features, strict=True):
-        Alert("id", tx, now, 0.5, [], vector).to_json()
-    timings["alert record"] = time.perf_counter() - start
-
     detector, histories = Detector(config), {}
+    alerts = []
     start = time.perf_counter()
     for i, tx in enumerate(txs_ok):
-        detector.process(tx, histories.setdefault(tx.user_id, UserHistory()), 0, i, now)
-    timings["Detector.process"] = time.perf_counter() - start
+        decision = detector.process(tx, histories.setdefault(tx.user_id, UserHistory()), 0, i, now)
+        if decision.alert is not None:
+            alerts.append(decision.alert)
+    process_seconds = time.perf_counter() - start
+
+    # Only alerting decisions encode an alert (~2% of this stream), so the stage is timed on
+    # those and spread over every event, as the worker pays it.
+    start = time.perf_counter()
+    for alert in alerts:
+        alert.to_json()
+    timings["alert record"] = time.perf_counter() - start
+    timings["Detector.process"] = process_seconds
     return {stage: seconds / len(txs_ok) * 1e6 for stage, seconds in timings.items()}
 
 
