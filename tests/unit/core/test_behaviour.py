@@ -283,12 +283,12 @@ def test_suspicious_days_in_a_row_become_the_users_habit() -> None:
     """A history begun by a fraudster (three card tests of 2) would flag the owner forever."""
     history = daily([2.0, 2.1, 1.9])
     start = T0 + timedelta(days=3)
-    step = timedelta(seconds=0.3 * STREAK_SECONDS)
+    step = timedelta(seconds=0.3 * STREAK_SECONDS)  # four payments span 0.9 of a streak
     days = [start + step * i for i in range(12)]
     for day in days[: STREAK_TRANSACTIONS - 1]:
         suspicious(history, 50.0, day)
     assert history.n == 3  # a run of four, not yet
-    suspicious(history, 50.0, days[STREAK_TRANSACTIONS - 1])  # the fifth, 1.2 spans after
+    suspicious(history, 50.0, days[STREAK_TRANSACTIONS - 1])  # the fifth, 1.2 streak spans on
     assert days[STREAK_TRANSACTIONS - 1] - days[0] >= timedelta(seconds=STREAK_SECONDS)
     assert history.n == 4 and history.streak == STREAK_TRANSACTIONS
     for day in days[STREAK_TRANSACTIONS:]:
