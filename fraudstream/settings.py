@@ -226,7 +226,8 @@ class DetectionSettings(_Section):
         3.0,
         gt=0,
         description="User-deviation rule: fires on a spree, the user's above-habit amounts "
-        "summed over days (a CUSUM of each amount's z-score beyond 1, fading over 3 days), "
+        "summed over days (a CUSUM of each amount's z-score beyond 1, lifted where the amount "
+        "is rare in its category, fading over 3 days), "
         "this high, on a payment above habit that takes the day's spending to "
         "FRAUDSTREAM_SPREE_DAY_SPEND.",
     )

@@ -44,7 +44,10 @@ a stream's currency, amount distribution or activity level. Why each is scaled a
   episode is often several payments that are each only moderately unusual (z ~2: amounts
   the user has made before, in categories they use), which no single-amount line can take
   without alerting on every ordinary tail; a run of them within days is what the user's own
-  spending rarely does. In z units, like ``z``. Alerted payments count too.
+  spending rarely does. In z units, like ``z``. Alerted payments count too. Where the input
+  carries a category, the payment's ``z`` is first lifted towards how rare its amount is in
+  the category (``spree_z``, by at most :data:`SPREE_CATEGORY_LIFT`; see
+  :meth:`BehaviourFeatures.lift_spree`).
 * Place: decayed centre of the coordinates and mean distance to it; ``distance`` is
   ``log1p(distance / mean distance)``, unit-free (grid or degrees alike).
 
@@ -138,6 +141,17 @@ SPREE_TAU = 3 * DAY
 #: amount rules' to judge.
 SPREE_STEP_CAP = 2.0
 SPREE_MIN_HISTORY = 5
+#: How far above the user's own ``z`` a payment's spree step may be lifted by the rarity of its
+#: amount in its category (the normal quantile of the share of the category's payments at its
+#: amount or above: 2 for the top 2%). A user's amounts mix what they buy, so a 300 grocery bill
+#: at night is z ~1.5 against their own mix though only 2% of grocery bills reach it; several
+#: such in a few days are how card fraud spends in the Sparkov- and BankSim-like streams. The
+#: lift is bounded because a user who buys rarely-priced things in a few categories (a persona
+#: stream's big spenders) does it every week. Measured offline without labels, no lift -> 0.5:
+#: Sparkov-like recall 0.424 / 0.295 / 0.362 -> 0.459 / 0.389 / 0.412 (seeds 42 / 1 / 7) at
+#: equal or better precision, personas precision 0.892 -> 0.876; streams without a category
+#: unchanged (the README's detection section has the rest).
+SPREE_CATEGORY_LIFT = 0.5
 #: How long a user must have been seen before their day's spending (``spend_1d``) is judged
 #: against their usual day: one day, the window's length. Before that the usual rate is
 #: mostly its prior of one payment a day, so a user who pays every minute of their first hour
@@ -212,8 +226,9 @@ BEHAVIOUR_FEATURES = (
     "distance",
 )
 #: Features the detector computes beside :data:`BEHAVIOUR_FEATURES` and keeps out of the
-#: classifier's input (which sees them through the rule levels): the spree CUSUM.
-SEQUENCE_FEATURES = ("spree",)
+#: classifier's input (which sees them through the rule levels): the spree CUSUM and the
+#: payment's ``z`` as the spree counts it (:meth:`BehaviourFeatures.lift_spree`).
+SEQUENCE_FEATURES = ("spree", "spree_z")
 _WINDOW_KEYS = tuple(
     (tau, f"burst_{name}", f"spend_{name}") for tau, name in zip(WINDOWS, WINDOW_NAMES, strict=True)
 )
@@ -235,6 +250,18 @@ HABIT_EXCESS_START = 2.5
 HABIT_EXCESS_SCALE = 2.0
 #: Decayed count of a user's earlier transactions that maps to 1.0 on the ``velocity`` input.
 VELOCITY_CAP = 2.0
+
+
+def _spree_after(h: UserHistory, gap: float, z: float) -> float:
+    """The spree CUSUM once a payment at ``z`` is counted, ``gap`` seconds after the user's last.
+
+    >>> round(_spree_after(UserHistory(n=10, spree=1.0), SPREE_TAU, 2.5), 3)
+    1.868
+    """
+    spree = h.spree * math.exp(-gap / SPREE_TAU)
+    if h.n >= SPREE_MIN_HISTORY:
+        spree = max(0.0, spree + min(z - SPREE_SLACK, SPREE_STEP_CAP))
+    return spree
 
 
 def token(value: object) -> int:
@@ -485,9 +512,7 @@ class BehaviourFeatures:
 
         seen = h.seen
         gap = max(0.0, ts - h.t_last) if seen else 0.0
-        spree = h.spree * math.exp(-gap / SPREE_TAU)
-        if n >= SPREE_MIN_HISTORY:
-            spree = max(0.0, spree + min(z - SPREE_SLACK, SPREE_STEP_CAP))
+        spree = _spree_after(h, gap, z)
         age = max(0.0, ts - h.t_first) if seen else 0.0
         tau30 = WINDOWS[-1]
         observed = tau30 * (1.0 - math.exp(-age / tau30))
@@ -532,7 +557,30 @@ class BehaviourFeatures:
         else:
             out["distance"] = 0.0
         out["spree"] = spree
+        out["spree_z"] = z
         return out
+
+    def lift_spree(
+        self, h: UserHistory, tx: Transaction, features: dict[str, float], category_z: float
+    ) -> None:
+        """Count the payment in the spree at ``category_z`` (how rare its amount is in its
+        category, in normal units) where that is above the user's ``z``, by at most
+        :data:`SPREE_CATEGORY_LIFT`: ``spree_z`` and ``spree`` of :meth:`features`, in place.
+
+        >>> from datetime import datetime, timezone
+        >>> features = {"z": 1.5, "spree_z": 1.5, "spree": 0.5}
+        >>> tx = Transaction("t", "u", 300.0, datetime.fromtimestamp(0, timezone.utc))
+        >>> BehaviourFeatures().lift_spree(UserHistory(n=10), tx, features, 2.05)
+        >>> features["spree_z"], features["spree"]
+        (2.0, 1.0)
+        """
+        z = features["z"]
+        lifted = min(category_z, z + SPREE_CATEGORY_LIFT)
+        if lifted <= features["spree_z"]:
+            return
+        features["spree_z"] = lifted
+        gap = max(0.0, tx.epoch_seconds - h.t_last) if h.seen else 0.0
+        features["spree"] = _spree_after(h, gap, lifted)
 
     def update(
         self,

@@ -40,6 +40,7 @@ the detector's checkpoint; a redelivery is not counted again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 from fraudstream.core.segments import amount_band
 
@@ -55,6 +56,18 @@ MAX_CATEGORIES = 4096
 #: times the one before, which is the same as decaying every earlier count).
 _RESCALE_AT = 1e150
 _GROWTH = 1.0 / (1.0 - 1.0 / MEMORY)
+_NORMAL = NormalDist()
+
+
+def rarity_z(share: float) -> float:
+    """How rare a share of a category's payments is, as the normal quantile it cuts off: a
+    payment only 2% of the category's payments reach is 2.05; an amount above everything the
+    profile remembers counts as one in :data:`MEMORY`.
+
+    >>> round(rarity_z(0.02), 2), round(rarity_z(0.5), 2), round(rarity_z(0.0), 2)
+    (2.05, 0.0, 3.54)
+    """
+    return _NORMAL.inv_cdf(1.0 - min(max(share, 1.0 / MEMORY), 1.0 - 1.0 / MEMORY))
 
 
 def band_of(amount: float) -> int:
@@ -91,6 +104,10 @@ class CategoryAmounts:
             return 0.0
         return sum(self.counts[band:]) / self.total  # the list ends at the highest band seen
 
+    def known_share(self, band: int) -> float | None:
+        """:meth:`share_at_or_above`, None while the category is too young to say."""
+        return self.share_at_or_above(band) if self.seen >= MIN_COUNT else None
+
     def observe(self, band: int) -> None:
         """Count one payment in ``band``; earlier ones fade by a factor ``1 - 1/MEMORY``."""
         counts = self.counts
@@ -126,7 +143,7 @@ class CategoryProfiles:
 
         0 without a category (no profile to judge by) and while the category is young.
         """
-        return self.share_then_count(category, channel, amount, count=False)
+        return self.share_then_count(category, channel, amount, count=False) or 0.0
 
     def observe(self, category: str | None, channel: str | None, amount: float) -> None:
         """Count one payment in its category (nothing without a category)."""
@@ -134,21 +151,25 @@ class CategoryProfiles:
 
     def share_then_count(
         self, category: str | None, channel: str | None, amount: float, count: bool
-    ) -> float:
-        """:meth:`share`, then, if ``count``, :meth:`observe`: one key and one band for both."""
+    ) -> float | None:
+        """:meth:`share`, then, if ``count``, :meth:`observe`: one key and one band for both.
+
+        None where :meth:`share` says 0 for want of a profile (no category, or a young one),
+        so that 0 is an amount above everything the category's profile remembers.
+        """
         if not category:
-            return 0.0
+            return None
         key = f"{category}|{channel or ''}"
         band = band_of(amount)
         if not count:
             amounts = self.categories.get(key)
-            return 0.0 if amounts is None else amounts.share_at_or_above(band)
+            return None if amounts is None else amounts.known_share(band)
         amounts = self.categories.pop(key, None)  # re-inserted last: most recently paid in
         if amounts is None:
             amounts = CategoryAmounts()
             if len(self.categories) >= self.max_categories:
                 del self.categories[next(iter(self.categories))]
         self.categories[key] = amounts
-        share = amounts.share_at_or_above(band)
+        share = amounts.known_share(band)
         amounts.observe(band)
         return share

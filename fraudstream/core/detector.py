@@ -28,7 +28,7 @@ from fraudstream.core.behaviour import (
     UserHistory,
     hst_view,
 )
-from fraudstream.core.categories import CategoryProfiles
+from fraudstream.core.categories import CategoryProfiles, rarity_z
 from fraudstream.core.merchants import FEATURE_NAMES as MERCHANT_FEATURES
 from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.model import AdaptiveThreshold, HalfSpaceTreesScorer, HSTParams
@@ -356,18 +356,23 @@ class Detector:
         """The behaviour features of ``tx`` against the history before it, and the trees' view.
 
         Also what the category profile says of the amount (``category_share``,
-        ``category_common``); the payment then counts there if the user already pays in the
-        category (:mod:`fraudstream.core.categories`), unless it is a redelivery.
+        ``category_common``), and the spree counted at the amount's rarity there
+        (:meth:`BehaviourFeatures.lift_spree`); the payment then counts there if the user
+        already pays in the category (:mod:`fraudstream.core.categories`), unless it is a
+        redelivery.
         """
         features = self.behaviour.features(history, tx)
         category, channel, amount = tx.category, tx.channel, tx.amount
         new_category = features["new_category"] > 0.0
         count = not (redelivered or new_category)
-        share = self.categories.share_then_count(category, channel, amount, count)
+        known = self.categories.share_then_count(category, channel, amount, count)
+        share = 0.0 if known is None else known
         line = self.config.common_category_share
         features["category_share"] = share
         common = line > 0.0 and share >= line and new_category
         features["category_common"] = 1.0 if common else 0.0
+        if known is not None:
+            self.behaviour.lift_spree(history, tx, features, rarity_z(known))
         return features, hst_view(features)
 
     def process_round(

@@ -235,7 +235,8 @@ class UserDeviationRule:
     current episode (a card that just had fraud: smaller deviations count); or the
     :func:`burst_zscore` is at least ``burst_threshold``; or a **spree**: the ``spree`` CUSUM
     of the user's above-habit amounts reaches ``spree_threshold`` on a payment above habit
-    (``z`` over ``SPREE_SLACK``) that takes the day's spending (``spend_1d``, log ratio to what
+    (``spree_z``, its ``z`` lifted where its amount is rare in its category, over
+    ``SPREE_SLACK``) that takes the day's spending (``spend_1d``, log ratio to what
     the user's own rate and typical amount predict) to ``spree_day_spend``, once the user has
     been seen for ``SPREE_MIN_AGE``. A run of payments each only moderately large (z ~2) that
     together spend far more than the user does in a day. An episode is alerts each within
@@ -281,7 +282,7 @@ class UserDeviationRule:
             min(
                 beyond(features["spree"], self.spree_threshold),
                 beyond(features["spend_1d"], self.spree_day_spend),
-                beyond(features["z"], SPREE_SLACK),
+                beyond(features["spree_z"], SPREE_SLACK),
             )
             if known and settled
             else 0.0
@@ -319,7 +320,7 @@ class UserDeviationRule:
                 "part": "spree",
                 "spree": round(features["spree"], 2),
                 "threshold": float(self.spree_threshold),
-                "zscore": round(features["z"], 2),
+                "zscore": round(features["spree_z"], 2),
                 "daySpend": round(features["spend_1d"], 2),
                 "daySpendThreshold": float(self.spree_day_spend),
             }

@@ -13,6 +13,7 @@ from fraudstream.core.categories import (
     CategoryAmounts,
     CategoryProfiles,
     band_of,
+    rarity_z,
 )
 
 
@@ -36,6 +37,26 @@ def test_a_young_category_reports_nothing() -> None:
     assert amounts.share_at_or_above(band_of(500.0)) == 0.0
     amounts.observe(band_of(500.0))
     assert amounts.share_at_or_above(band_of(500.0)) == 1.0
+
+
+def test_the_profile_tells_an_amount_above_everything_from_no_profile_at_all() -> None:
+    """Both share 0; only the first is evidence (the spree counts it at its rarity)."""
+    profiles = CategoryProfiles()
+    assert profiles.share_then_count(None, None, 50.0, count=True) is None  # no category
+    for _ in range(MIN_COUNT - 1):  # each judged against the ones before it
+        assert profiles.share_then_count("grocery", None, 50.0, count=True) is None  # young
+    assert profiles.share_then_count("grocery", None, 50.0, count=False) is None
+    assert profiles.share_then_count("grocery", None, 50.0, count=True) is None
+    assert profiles.share_then_count("grocery", None, 5000.0, count=False) == 0.0
+    assert profiles.share("grocery", None, 50.0) == pytest.approx(1.0, rel=0.01)
+    assert profiles.share("fuel", None, 50.0) == 0.0  # the float view keeps 0 for "unknown"
+
+
+def test_rarity_is_the_normal_quantile_of_the_share_bounded_by_the_memory() -> None:
+    assert rarity_z(0.5) == pytest.approx(0.0, abs=1e-12)
+    assert rarity_z(0.0228) == pytest.approx(2.0, abs=0.01)
+    assert rarity_z(0.0) == rarity_z(1.0 / MEMORY) == pytest.approx(3.54, abs=0.01)
+    assert rarity_z(1.0) == -rarity_z(0.0)
 
 
 def test_old_payments_fade_over_about_the_memory() -> None:

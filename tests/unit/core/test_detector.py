@@ -599,6 +599,52 @@ def test_the_same_amount_in_the_users_own_category_or_rare_in_its_category_still
     assert rare.alert is not None and "habit_spike" in rare.alert.reason_names
 
 
+def _spree_world(extra: dict[str, Any]) -> tuple[Detector, UserHistory, int]:
+    """A user who has paid 40 for groceries and 200 for travel, alternately, for 30 days
+    (300 is z ~1.5 against their mix), and ten regular grocery customers paying 25-62."""
+    detector = Detector(SMALL)
+    history, position = UserHistory(), 0
+    for k in range(300):
+        grocery = {**extra, "category": "grocery"} if "category" in extra else extra
+        amount = 25.0 + (k * 7) % 38
+        detector.process(tx(k, amount, f"c{k % 10}", grocery), UserHistory(), 0, position, T0)
+        position += 1
+    for day in range(30):
+        for j, (category, amount) in enumerate((("grocery", 40.0), ("travel", 200.0))):
+            own = {**extra, "category": category} if "category" in extra else extra
+            when = 24 * day + 12 * j
+            detector.process(tx(when, amount, "u1", own), history, 0, position, T0)
+            position += 1
+    return detector, history, position
+
+
+def test_a_run_of_amounts_rare_in_their_category_counts_as_a_spree() -> None:
+    """Six 300 grocery bills in a night: z ~1.4 against the user's 40-200 mix, which the
+    spree counts at 0.4 each, but no regular grocery customer pays that: counted at their
+    rarity (z + 0.5), the spree reaches its line with the day's spending."""
+    detector, history, position = _spree_world({"category": None})
+    decisions = [
+        detector.process(
+            tx(24 * 30 + k, 300.0, "u1", {"category": "grocery"}), history, 0, position + k, T0
+        )
+        for k in range(6)
+    ]
+    first = decisions[0].features
+    assert first["category_share"] == 0.0 and first["spree_z"] == first["z"] + 0.5
+    assert decisions[-1].alert is not None
+    assert decisions[-1].alert.reasons[0].details["part"] == "spree"
+
+
+def test_without_categories_the_spree_counts_the_users_own_z() -> None:
+    detector, history, position = _spree_world({})
+    decisions = [
+        detector.process(tx(24 * 30 + k, 300.0, "u1"), history, 0, position + k, T0)
+        for k in range(6)
+    ]
+    assert all(d.features["spree_z"] == d.features["z"] for d in decisions)
+    assert all(d.alert is None for d in decisions)
+
+
 def test_the_category_profile_can_be_turned_off() -> None:
     off = DetectorConfig(
         hst=HSTParams(window_size=100), warmup=100, score_quantile=None, common_category_share=0.0

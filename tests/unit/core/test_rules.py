@@ -197,11 +197,14 @@ def test_user_deviation_fires_on_a_spree_of_payments_each_only_moderately_large(
 
 def test_a_spree_needs_each_of_its_conditions_and_a_user_seen_for_a_day() -> None:
     ordinary = {"rate_z_1m": 0.0, "rate_z_1h": 0.0, "w_raw": 0.5}
-    spree = {**ordinary, "z": 2.0, "spree": 3.5, "spend_1d": 2.5}
+    # spree_z: the payment's z as the spree counts it (lifted where rare in its category)
+    spree = {**ordinary, "z": 2.0, "spree_z": 2.0, "spree": 3.5, "spend_1d": 2.5}
     h, t = history(STEADY, gap=timedelta(hours=4)), tx(200.0)  # seen for 32 hours
     assert DEVIATION.level(t, h, spree) > 0.5
-    for name, short in (("z", 0.9), ("spree", 2.9), ("spend_1d", 1.4)):
+    for name, short in (("spree_z", 0.9), ("spree", 2.9), ("spend_1d", 1.4)):
         assert DEVIATION.level(t, h, {**spree, name: short}) < 0.5, name
+    # the payment's own z is not asked again: a category-rare amount at z 0.9 may count
+    assert DEVIATION.level(t, h, {**spree, "z": 0.9}) > 0.5
     assert DEVIATION.level(t, history(STEADY[:4], gap=timedelta(days=1)), spree) < 0.01  # 4 tx
     # eight payments within the last 8 hours: no usual day to compare the day's spending with
     assert DEVIATION.level(t, history(STEADY), spree) < 0.01
