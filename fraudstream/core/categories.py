@@ -9,13 +9,15 @@ bands (:func:`fraudstream.core.segments.amount_band`), as decayed counts over ab
 its band or above (``category_share``). It counts the payments of users who already pay in
 the category (not ``new_category``): what the category's regular customers pay.
 
-The detector uses it in one situation only: a payment in a category the user has not paid in
+The detector uses it in two ways. A payment in a category the user has not paid in
 recently (``new_category``) at an amount that at least ``common_category_share`` (the
 setting ``FRAUDSTREAM_COMMON_CATEGORY_SHARE``, 5%) of the category's payments reach is
 ``category_common``, and an amount far above the user's habit is then no evidence by itself:
 the habit says nothing about the category, the category says the amount is ordinary. In a
-category the user does pay in, their own habit still rules: a frugal user's ordinary-for-
-the-category 90 grocery bill, after months of 10, stays a spike.
+category the user does pay in, their own habit still rules (their habit *in* the category
+where they have one, :mod:`fraudstream.core.behaviour`): a frugal user's ordinary-for-
+the-category 90 grocery bill, after months of 10, stays a spike. And a run of amounts rare in
+their category counts in the spree at its rarity (:func:`rarity_z`).
 
 Measured offline without labels (the one set of defaults; streams without a category do not
 change): Sparkov-style stream precision 0.555 -> 0.718, recall 0.393 -> 0.374, AP (7-day

@@ -356,10 +356,10 @@ class Detector:
         """The behaviour features of ``tx`` against the history before it, and the trees' view.
 
         Also what the category profile says of the amount (``category_share``,
-        ``category_common``), and the spree counted at the amount's rarity there
-        (:meth:`BehaviourFeatures.lift_spree`); the payment then counts there if the user
-        already pays in the category (:mod:`fraudstream.core.categories`), unless it is a
-        redelivery.
+        ``category_common``, which the user's own habit in the category can also set), and the
+        spree counted at the amount's rarity there (:meth:`BehaviourFeatures.lift_spree`); the
+        payment then counts there if the user already pays in the category
+        (:mod:`fraudstream.core.categories`), unless it is a redelivery.
         """
         features = self.behaviour.features(history, tx)
         category, channel, amount = tx.category, tx.channel, tx.amount
@@ -370,7 +370,9 @@ class Detector:
         line = self.config.common_category_share
         features["category_share"] = share
         common = line > 0.0 and share >= line and new_category
-        features["category_common"] = 1.0 if common else 0.0
+        # or ordinary for the user themselves in the category (core.behaviour)
+        usual = features["category_usual"] > 0.0
+        features["category_common"] = 1.0 if common or usual else 0.0
         if known is not None:
             self.behaviour.lift_spree(history, tx, features, rarity_z(known))
         return features, hst_view(features)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from fraudstream.core.behaviour import (
     ALERT_MEMORY,
     BEHAVIOUR_FEATURES,
+    CATEGORY_HABIT_FEATURES,
     SEQUENCE_FEATURES,
     SPREE_MIN_AGE,
     SPREE_SLACK,
@@ -44,6 +45,7 @@ EXPRESSION_FIELDS = (
     frozenset(TRANSACTION_FIELDS)
     | frozenset(BEHAVIOUR_FEATURES)
     | frozenset(SEQUENCE_FEATURES)
+    | frozenset(CATEGORY_HABIT_FEATURES)
     | frozenset(CATEGORY_FEATURES)
 )
 

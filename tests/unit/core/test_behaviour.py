@@ -22,7 +22,12 @@ from fraudstream.core.behaviour import (
     _HEAD_8,
     ALERT_MEMORY,
     BEHAVIOUR_FEATURES,
+    CATEGORY_HABIT_FEATURES,
+    CATEGORY_HABIT_MIN,
+    CATEGORY_HABIT_Z,
+    CATEGORY_HABITS,
     HST_FEATURES,
+    NOVELTY_KINDS,
     RECENT_TRANSACTIONS,
     RECENT_WINDOW_SECONDS,
     RECURRING_GAP_SECONDS,
@@ -38,9 +43,11 @@ from fraudstream.core.behaviour import (
     VERSION_6,
     VERSION_7,
     VERSION_8,
+    VERSION_9,
     BehaviourFeatures,
     UserHistory,
     hst_view,
+    token,
 )
 from fraudstream.core.records import Transaction
 
@@ -68,7 +75,7 @@ def daily(amounts: list[float], **optional: Any) -> UserHistory:
 
 def test_features_are_exactly_the_named_ones_and_neutral_for_a_new_user() -> None:
     features = MODEL.features(UserHistory(), tx(50.0, T0))
-    assert tuple(features) == (*BEHAVIOUR_FEATURES, *SEQUENCE_FEATURES)
+    assert tuple(features) == (*BEHAVIOUR_FEATURES, *SEQUENCE_FEATURES, *CATEGORY_HABIT_FEATURES)
     assert features["z"] == features["z_habit"] == features["velocity"] == features["spree"] == 0.0
     assert features["tod_dev"] == features["distance"] == features["new_merchant"] == 0.0
 
@@ -405,7 +412,10 @@ def test_encoding_round_trips_and_stays_under_one_kibibyte() -> None:
     assert [len(known) for known in history.sets] == list(SET_LIMITS)
     assert len(history.recent_times) == len(history.recent_amounts) == RECENT_TRANSACTIONS
     encoded = history.encode()
-    assert len(encoded) == _HEAD.size + 4 * sum(SET_LIMITS) + 16 * RECENT_TRANSACTIONS <= 1024
+    habits = len(history.category_tokens)
+    assert habits == len(history.category_counts) == len(history.category_means) == CATEGORY_HABITS
+    size = _HEAD.size + 4 * sum(SET_LIMITS) + 16 * RECENT_TRANSACTIONS + 1 + 14 * habits
+    assert len(encoded) == size <= 1024
     assert UserHistory.decode(encoded) == history
     assert UserHistory.decode(None) == UserHistory() == UserHistory.decode(b"")
 
@@ -442,6 +452,9 @@ def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
     decoded = UserHistory.decode(old)
     assert decoded.recent_times == [] and decoded.recent_amounts == []
     decoded.recent_times, decoded.recent_amounts = history.recent_times, history.recent_amounts
+    decoded.category_tokens = history.category_tokens
+    decoded.category_counts = history.category_counts
+    decoded.category_means = history.category_means
     assert decoded == history
 
 
@@ -452,6 +465,7 @@ def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
         (VERSION_6, _HEAD_6, {"alert_log_amount": 6.2}),
         (VERSION_7, _HEAD_7, {"t_episode": 9e8}),  # the deviation rule uses the newest alert
         (VERSION_8, _HEAD_8, {"spree": 2.5}),  # a spree starts afresh
+        (VERSION_9, _HEAD, {}),
     ],
 )
 def test_an_older_history_is_read_with_the_fields_it_lacks_empty(
@@ -461,11 +475,16 @@ def test_an_older_history_is_read_with_the_fields_it_lacks_empty(
     for name, value in later.items():
         setattr(history, name, value)
     encoded = history.encode()
-    old = bytes([version]) + encoded[1 : head.size] + encoded[_HEAD.size :]
+    habits = 1 + 14 * len(history.category_tokens)  # version 10's category habits end the blob
+    old = bytes([version]) + encoded[1 : head.size] + encoded[_HEAD.size : -habits]
     decoded = UserHistory.decode(old)
     for name, value in later.items():
         assert getattr(decoded, name) == getattr(UserHistory(), name)
         setattr(decoded, name, value)
+    assert decoded.category_tokens == decoded.category_counts == decoded.category_means == []
+    decoded.category_tokens = history.category_tokens
+    decoded.category_counts = history.category_counts
+    decoded.category_means = history.category_means
     assert decoded == history
 
 
@@ -508,3 +527,70 @@ def test_features_stay_finite_for_any_history(
     features = MODEL.features(history, tx(amount, datetime.fromtimestamp(at, timezone.utc)))
     assert all(math.isfinite(v) for v in features.values()), features
     assert all(0.0 <= v <= 1.0 for v in hst_view(features).values())
+
+
+def test_the_users_own_habit_in_a_category_makes_its_amounts_usual_there() -> None:
+    """Groceries at ~40 and a trip at ~500 every week: from the third trip, 500 in travel is
+    usual for this user though far above their overall habit; in groceries it is not."""
+    history = UserHistory()
+    at = T0
+    for week in range(6):
+        for day in range(6):
+            at = T0 + timedelta(days=7 * week + day)
+            fold(history, 38.0 + day, at, category="grocery")
+        if week < CATEGORY_HABIT_MIN:
+            fold(history, 480.0 + 10 * week, at + timedelta(hours=3), category="travel")
+            continue
+        trip = MODEL.features(history, tx(500.0, at + timedelta(hours=3), category="travel"))
+        groceries = MODEL.features(history, tx(500.0, at + timedelta(hours=3), category="grocery"))
+        assert trip["category_usual"] == 1.0 and groceries["category_usual"] == 0.0
+        assert trip["z"] == groceries["z"] > 3.0  # both far above the overall habit
+    travel = history.category_tokens.index(token("travel"))
+    assert history.category_counts[travel] == CATEGORY_HABIT_MIN
+    assert math.expm1(history.category_means[travel]) == pytest.approx(490.0, rel=0.01)
+
+
+def test_a_category_habit_needs_enough_payments_and_ends_at_its_spread() -> None:
+    history = UserHistory()
+    for day in range(30):
+        fold(history, 40.0 + day % 7, T0 + timedelta(days=day), category="grocery")
+    for k in range(CATEGORY_HABIT_MIN - 1):
+        fold(history, 500.0, T0 + timedelta(days=30 + k), category="travel")
+    late = T0 + timedelta(days=40)
+    assert MODEL.features(history, tx(500.0, late, category="travel"))["category_usual"] == 0.0
+    fold(history, 500.0, T0 + timedelta(days=35), category="travel")
+    assert MODEL.features(history, tx(500.0, late, category="travel"))["category_usual"] == 1.0
+    spread = math.sqrt(
+        (history.n * history.var_log + 2.0 * 0.5**2) / (history.n + 2.0)
+    )  # the user's log spread, shrunk to the prior as the z-scores' is
+    edge = math.log1p(500.0) + CATEGORY_HABIT_Z * spread
+    below, above = math.expm1(edge - 0.01), math.expm1(edge + 0.01)
+    assert MODEL.features(history, tx(below, late, category="travel"))["category_usual"] == 1.0
+    assert MODEL.features(history, tx(above, late, category="travel"))["category_usual"] == 0.0
+
+
+def test_suspicious_payments_teach_no_category_habit() -> None:
+    history = UserHistory()
+    for day in range(10):
+        fold(history, 40.0, T0 + timedelta(days=day), category="grocery")
+    for k in range(5):
+        at = T0 + timedelta(days=10, minutes=k)
+        MODEL.update(history, tx(900.0, at, category="travel"), 0, 100 + k, suspicious=True)
+    assert token("travel") not in history.category_tokens
+    usual = MODEL.features(history, tx(900.0, T0 + timedelta(days=11), category="travel"))
+    assert usual["category_usual"] == 0.0
+
+
+def test_category_habits_outlive_the_novelty_set_and_are_bounded() -> None:
+    """Three rounds over CATEGORY_HABITS categories, then two more: the novelty set keeps
+    eight (a category unpaid in for a while is new again), the habits the newest
+    CATEGORY_HABITS, the least recently paid in leaving first."""
+    names = [f"K{k}" for k in range(CATEGORY_HABITS)] * 3 + ["new1", "new2"]
+    history = UserHistory()
+    for k, name in enumerate(names):
+        fold(history, 40.0, T0 + timedelta(hours=k), category=name)
+    kept = [f"K{k}" for k in range(2, CATEGORY_HABITS)] + ["new1", "new2"]
+    assert history.category_tokens == [token(name) for name in kept]
+    assert history.category_counts == [3] * (CATEGORY_HABITS - 2) + [1, 1]
+    assert len(history.sets[NOVELTY_KINDS.index("category")]) == SET_LIMITS[-1] < CATEGORY_HABITS
+    assert UserHistory.decode(history.encode()) == history

@@ -645,6 +645,44 @@ def test_without_categories_the_spree_counts_the_users_own_z() -> None:
     assert all(d.alert is None for d in decisions)
 
 
+def test_an_amount_usual_for_the_user_in_its_category_is_no_amount_evidence() -> None:
+    """Groceries at 20-80 every day and a ~500 trip every week: the first trip alerts, the next
+    ones recur and are learned. A 900 trip is then far above the user's overall habit but
+    within their own spread of what they pay for travel; the same 900 for groceries is not."""
+    detector, history, position = Detector(SMALL), UserHistory(), 0
+    for k in range(300):  # other users: the trees warm up on ordinary groceries
+        other = tx(k, 30.0 + k % 20, f"o{k % 30}", {"category": "grocery"}, timedelta(minutes=30))
+        detector.process(other, UserHistory(), 0, position, T0)
+        position += 1
+    trips = []
+    for week in range(5):
+        for day in range(7):
+            groceries = tx(24 * (7 * week + day), [20.0, 35.0, 50.0, 80.0][day % 4], "u1",
+                           {"category": "grocery"})  # fmt: skip
+            assert detector.process(groceries, history, 0, position, T0).alert is None
+            position += 1
+        trip = tx(24 * (7 * week + 6) + 3, 480.0 + 10 * week, "u1", {"category": "travel"})
+        trips.append(detector.process(trip, history, 0, position, T0))
+        position += 1
+    assert trips[0].alert is not None and all(t.alert is None for t in trips[1:])
+    later = 24 * (7 * 5 + 4) + 3
+    travel, groceries = (
+        detector.process(
+            tx(later, 900.0, "u1", {"category": category}),
+            UserHistory.decode(history.encode()),
+            0,
+            position,
+            T0,
+        )
+        for category in ("travel", "grocery")
+    )
+    assert travel.features["z"] == groceries.features["z"] > 3.5
+    assert travel.features["recurring"] == 0.0  # not the recurring-payment rule's doing
+    assert travel.features["category_usual"] == travel.features["category_common"] == 1.0
+    assert travel.alert is None
+    assert groceries.features["category_common"] == 0.0 and groceries.alert is not None
+
+
 def test_the_category_profile_can_be_turned_off() -> None:
     off = DetectorConfig(
         hst=HSTParams(window_size=100), warmup=100, score_quantile=None, common_category_share=0.0
