@@ -761,8 +761,8 @@ class BehaviourFeatures:
             t = token(value)
             if known:
                 h.p_new[i] += a * ((0.0 if t in known else 1.0) - h.p_new[i])
-            if t in known:
-                known.remove(t)
+                if t in known:
+                    known.remove(t)
             known.append(t)
             del known[: -SET_LIMITS[i]]
         if tx.category is not None:
