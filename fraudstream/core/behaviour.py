@@ -304,8 +304,7 @@ def _category_usual(h: UserHistory, category: str | None, log_amount: float) -> 
     i = known.index(t)
     if h.category_counts[i] < CATEGORY_HABIT_MIN:
         return 0.0
-    spread = math.sqrt((h.n * h.var_log + PRIOR_WEIGHT * PRIOR_SD_LOG**2) / (h.n + PRIOR_WEIGHT))
-    usual = log_amount - h.category_means[i] < CATEGORY_HABIT_Z * spread
+    usual = log_amount - h.category_means[i] < CATEGORY_HABIT_Z * math.sqrt(h.log_variance())
     return 1.0 if usual else 0.0
 
 
@@ -399,8 +398,12 @@ class UserHistory:
         widen = 1.0 + 1.0 / n
         prior_raw = (PRIOR_CV_RAW * abs(self.mu_raw)) ** 2 + 1e-6
         var_r = (n * self.var_raw + PRIOR_WEIGHT * prior_raw) / (n + PRIOR_WEIGHT)
-        var_l = (n * self.var_log + PRIOR_WEIGHT * PRIOR_SD_LOG**2) / (n + PRIOR_WEIGHT)
-        return math.sqrt(var_r * widen), math.sqrt(var_l * widen)
+        return math.sqrt(var_r * widen), math.sqrt(self.log_variance() * widen)
+
+    def log_variance(self) -> float:
+        """Variance of the user's log amounts, shrunk towards the prior while history is short
+        (before the predictive widening)."""
+        return (self.n * self.var_log + PRIOR_WEIGHT * PRIOR_SD_LOG**2) / (self.n + PRIOR_WEIGHT)
 
     def recurs(self, event_time: float, log_amount: float) -> bool:
         """Whether an amount (``log1p``) repeats the user's newest alerted one after
