@@ -202,12 +202,15 @@ _NORMAL = NormalDist()
 #: 6: the suspicious streak (its start and length) ends the head;
 #: 7: then the log amount of the user's newest alert; 8: then the start of its episode;
 #: 9: then the spree CUSUM; 10: the category habits (their number, then per category its token,
-#: count and mean log amount) follow the recent transactions.
-VERSION = 10
-#: The previous encodings: without the category habits (none known yet), also without the
+#: count and mean log amount) follow the recent transactions; 11: the newest suspicious
+#: transaction's time ends the head.
+VERSION = 11
+#: The previous encodings: without the newest suspicious transaction (its alerts stand for it),
+#: also without the category habits (none known yet), also without the
 #: spree (it starts at 0), also without the episode's start (the newest alert stands for it),
 #: also without the newest alert's amount, also without the streak (it starts empty), and also
 #: without recent transactions (they start empty too). All still read.
+VERSION_10 = 10
 VERSION_9 = 9
 VERSION_8 = 8
 VERSION_7 = 7
@@ -217,8 +220,10 @@ VERSION_4 = 4
 #: version, last partition, last offset, n, suspicious, t_first, t_last, 28 floats, places,
 #: the four set sizes, then (version 5) the number of recent transactions, then (version 6)
 #: the streak's start and length, then (version 7) the newest alert's log amount, then
-#: (version 8) the start of the alert episode, then (version 9) the spree CUSUM
-_HEAD = struct.Struct("<BiqII2d28dI5BdIddd")
+#: (version 8) the start of the alert episode, then (version 9) the spree CUSUM, then
+#: (version 11) the newest suspicious transaction's time
+_HEAD = struct.Struct("<BiqII2d28dI5BdIdddd")
+_HEAD_10 = struct.Struct("<BiqII2d28dI5BdIddd")
 _HEAD_8 = struct.Struct("<BiqII2d28dI5BdIdd")
 _HEAD_7 = struct.Struct("<BiqII2d28dI5BdId")
 _HEAD_6 = struct.Struct("<BiqII2d28dI5BdI")
@@ -226,7 +231,8 @@ _HEAD_5 = struct.Struct("<BiqII2d28dI5B")
 _HEAD_4 = struct.Struct("<BiqII2d28dI4B")
 _HEADS = {
     VERSION: _HEAD,
-    VERSION_9: _HEAD,
+    VERSION_10: _HEAD_10,
+    VERSION_9: _HEAD_10,
     VERSION_8: _HEAD_8,
     VERSION_7: _HEAD_7,
     VERSION_6: _HEAD_6,
@@ -344,7 +350,7 @@ def token(value: object) -> int:
 
 @dataclass(slots=True)
 class UserHistory:
-    """Everything kept per user; :meth:`encode` is 307-859 bytes.
+    """Everything kept per user; :meth:`encode` is 315-867 bytes.
 
     ``last_partition``/``last_offset`` guard against re-applying a redelivered message
     (at-least-once input). ``recent_times``/``recent_amounts`` are the user's latest
@@ -384,6 +390,7 @@ class UserHistory:
     alert_log_amount: float = 0.0  # log1p of the amount of the user's newest alert
     t_episode: float = 0.0  # event time of the first alert of the newest episode (0: never)
     spree: float = 0.0  # the spree CUSUM as of t_last (see the module docstring)
+    t_suspect: float = 0.0  # event time of the newest suspicious (unlearned) one (0: none yet)
     #: the categories of the user's learned payments, least recent first (at most
     #: CATEGORY_HABITS), the payments there (capped at 65,535) and their decayed mean log1p
     category_tokens: list[int] = field(default_factory=list)
@@ -465,7 +472,7 @@ class UserHistory:
         del times[:drop], amounts[:drop]
 
     def encode(self) -> bytes:
-        """Compact binary form: a 306-byte head, 4 bytes per remembered value, 16 per recent one,
+        """Compact binary form: a 314-byte head, 4 bytes per remembered value, 16 per recent one,
         then the category habits: 1 byte and 14 per category."""
         head = _HEAD.pack(
             VERSION, self.last_partition, self.last_offset, self.n, self.suspicious,
@@ -475,6 +482,7 @@ class UserHistory:
             self.lat, self.lon, self.dist_mean, *self.palm, self.velocity, self.t_alert,
             self.places, *(len(s) for s in self.sets), len(self.recent_times),
             self.t_streak, self.streak, self.alert_log_amount, self.t_episode, self.spree,
+            self.t_suspect,
         )  # fmt: skip
         tokens = [t for s in self.sets for t in s]
         recent = len(self.recent_times)
@@ -510,11 +518,12 @@ class UserHistory:
             alert_log_amount = v[43] if blob[0] >= VERSION_7 else 0.0
             t_episode = v[44] if blob[0] >= VERSION_8 else 0.0
             spree = v[45] if blob[0] >= VERSION_9 else 0.0
+            t_suspect = v[46] if blob[0] >= VERSION else 0.0
             tokens = struct.unpack_from(f"<{sum(sizes)}I", blob, head.size)
             at = head.size + 4 * sum(sizes)
             moments = struct.unpack_from(f"<{2 * recent}d", blob, at)
             habits, habit = 0, ()
-            if blob[0] == VERSION:  # before: no habit known yet
+            if blob[0] >= VERSION_10:  # before: no habit known yet
                 at += 16 * recent
                 if at >= len(blob):
                     raise struct.error("no category habits")
@@ -535,7 +544,7 @@ class UserHistory:
             velocity=f[26], t_alert=f[27], places=v[35], sets=sets,
             recent_times=list(moments[:recent]), recent_amounts=list(moments[recent:]),
             t_streak=t_streak, streak=streak, alert_log_amount=alert_log_amount,
-            t_episode=t_episode, spree=spree,
+            t_episode=t_episode, spree=spree, t_suspect=t_suspect,
             category_tokens=list(habit[:habits]), category_counts=list(habit[habits:2 * habits]),
             category_means=list(habit[2 * habits:]),
         )  # fmt: skip
@@ -703,7 +712,8 @@ class BehaviourFeatures:
         level that flagged it without making the next ordinary hour look like a burst. Every
         transaction, suspicious or alerted, joins the recent ones velocity rules count. An alert
         more than ``alert_memory`` after the user's previous one (or their first) begins an
-        episode: ``t_episode``, from which the deviation rule's lowered line runs.
+        episode: ``t_episode``, from which the deviation rule's lowered line runs, held from the
+        newest suspicious transaction (``t_suspect``) on.
 
         Unless the user has done nothing else for a while: from the
         :data:`STREAK_TRANSACTIONS`-th suspicious transaction in a row spanning
@@ -751,6 +761,7 @@ class BehaviourFeatures:
         h.remember_recent(ts, tx.amount)
         if suspicious:
             h.suspicious += 1
+            h.t_suspect = max(h.t_suspect, ts)
             return
         self._fold_amount(h, x)
         a = 1.0 / min(h.n, MEMORY)

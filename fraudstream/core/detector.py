@@ -485,7 +485,11 @@ class Detector:
         if outcome.allowed:  # an allow list vouches for it: no rule or model alert
             reasons, risk = [], 0.0
         alerted = risk >= 0.5
-        suspicious = alerted or burst >= self.config.learn_zscore
+        suspicious = (
+            alerted
+            or burst >= self.config.learn_zscore
+            or self.deviation.suspects(tx, history, features)
+        )
 
         learn = not redelivered and not suspicious
         if not redelivered:

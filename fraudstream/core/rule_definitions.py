@@ -131,7 +131,8 @@ class UnfamiliarPlaceKind(_Kind):
 class UserDeviationKind(_Kind):
     """Fires when the amount's z-score on the user's own scale reaches ``zscore`` (once the
     user has ``min_history`` transactions; ``zscore_after_alert`` within ``alert_memory_days``
-    of the user's last alert), on a burst whose z-score against the user's own usual rate
+    of the start of the user's alert episode, while it holds: see ``UserDeviationRule``), on a
+    burst whose z-score against the user's own usual rate
     reaches ``burst_zscore``, or on a spree: the user's ``spree`` reaching ``spree`` on a
     payment above habit that takes the day's ``spend_1d`` to ``spree_day_spend`` (both
     default to the built-in values, so definitions written before them read the same).

@@ -38,6 +38,16 @@ TRANSACTION_FIELDS = (
     "weekday",
 )
 SQRT2 = math.sqrt(2.0)
+#: After an alert episode's newest alert, the deviation rule's lowered line holds for
+#: EPISODE_HOLD_FACTOR times the episode's span so far (first to newest alert), and at least
+#: EPISODE_HOLD_MIN seconds (always within ``alert_memory`` of the episode's start). Fraud that
+#: has gone on for days goes on (the handbook's compromised customers: a third of 14 days'
+#: payments); a burst of minutes that ended is over, and the owner's own tail payments in the
+#: following days are what the lowered line then catches (the persona stream's: 32 of its 33
+#: alerts from the lowered line more than 2 days after the last alert were false). The hold
+#: runs from the newest suspicious payment, alerted or not (:meth:`UserDeviationRule.suspects`).
+EPISODE_HOLD_FACTOR = 6.0
+EPISODE_HOLD_MIN = 2 * 86400.0
 #: What the category profile says of the amount (:mod:`fraudstream.core.categories`).
 CATEGORY_FEATURES = ("category_share", "category_common")
 #: Every name an expression may use: the transaction's values and the behaviour features.
@@ -234,7 +244,9 @@ class UserDeviationRule:
     least ``zscore_threshold`` once the user has ``min_history`` transactions (not for an
     amount common in a category new to the user: ``category_common``), or
     ``zscore_after_alert`` within ``alert_memory`` seconds of the first alert of the user's
-    current episode (a card that just had fraud: smaller deviations count); or the
+    current episode (a card that just had fraud: smaller deviations count) and within
+    :data:`EPISODE_HOLD_FACTOR` times the episode's span (at least :data:`EPISODE_HOLD_MIN`)
+    of its newest alert (a burst that ended is over); or the
     :func:`burst_zscore` is at least ``burst_threshold``; or a **spree**: the ``spree`` CUSUM
     of the user's above-habit amounts reaches ``spree_threshold`` on a payment above habit
     (``spree_z``, its ``z`` lifted where its amount is rare in its category, over
@@ -253,6 +265,8 @@ class UserDeviationRule:
     3.0
     >>> rule.amount_line(tx, UserHistory(t_alert=19 * day, t_episode=2 * day))
     4.5
+    >>> rule.amount_line(tx, UserHistory(t_alert=17 * day, t_episode=17 * day))  # a burst
+    4.5
     """
 
     zscore_threshold: float = 4.5
@@ -266,9 +280,34 @@ class UserDeviationRule:
 
     def amount_line(self, tx: Transaction, history: UserHistory) -> float:
         """The amount z-score the rule needs for this user now."""
+        start = self.episode_start(tx, history)
+        if start:
+            newest = max(history.t_alert, history.t_suspect)
+            hold = max(EPISODE_HOLD_MIN, EPISODE_HOLD_FACTOR * (history.t_alert - start))
+            if tx.epoch_seconds - newest <= hold:
+                return self.zscore_after_alert
+        return self.zscore_threshold
+
+    def episode_start(self, tx: Transaction, history: UserHistory) -> float:
+        """When the user's alert episode began, if its memory still covers ``tx``; else 0."""
         start = history.t_episode or history.t_alert  # a history of before episodes: its newest
-        recent = start and tx.epoch_seconds - start <= self.alert_memory
-        return self.zscore_after_alert if recent else self.zscore_threshold
+        return start if start and tx.epoch_seconds - start <= self.alert_memory else 0.0
+
+    def suspects(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> bool:
+        """Whether the amount is over the lowered line of an episode the user is still in, even
+        past its hold: not alerted then, but kept out of the user's history, and the hold runs
+        on from it (a slow fraud's next payment is alerted, an owner's lone large one is not).
+
+        >>> from datetime import datetime, timezone
+        >>> rule, day = UserDeviationRule(), 86400.0
+        >>> tx = Transaction("t", "u", 70.0, datetime.fromtimestamp(20 * day, timezone.utc))
+        >>> burst = UserHistory(n=9, t_alert=15 * day, t_episode=15 * day)
+        >>> rule.amount_line(tx, burst), rule.suspects(tx, burst, {"z": 3.2})
+        (4.5, True)
+        """
+        judged = history.n >= self.min_history and not features.get("category_common", 0.0)
+        over = judged and features["z"] >= self.zscore_after_alert
+        return over and bool(self.episode_start(tx, history))
 
     def parts(
         self, tx: Transaction, history: UserHistory, features: dict[str, float]

@@ -20,6 +20,7 @@ from fraudstream.core.behaviour import (
     _HEAD_6,
     _HEAD_7,
     _HEAD_8,
+    _HEAD_10,
     ALERT_MEMORY,
     BEHAVIOUR_FEATURES,
     CATEGORY_HABIT_FEATURES,
@@ -44,6 +45,7 @@ from fraudstream.core.behaviour import (
     VERSION_7,
     VERSION_8,
     VERSION_9,
+    VERSION_10,
     BehaviourFeatures,
     UserHistory,
     hst_view,
@@ -272,6 +274,15 @@ def test_a_suspicious_transaction_moves_the_clock_but_not_the_habit() -> None:
     assert (history.n, history.mu_log, list(history.sets[0])) == before
     assert history.suspicious == 1 and history.t_alert == (T0 + timedelta(days=5)).timestamp()
     assert history.counts[0] == pytest.approx(0.0, abs=1e-9)  # alerted: not in the windows
+    assert history.t_suspect == history.t_alert  # the newest suspicious one
+
+
+def test_only_suspicious_transactions_move_the_newest_suspect() -> None:
+    history = daily([20.0] * 5)
+    MODEL.update(history, tx(300.0, T0 + timedelta(days=5)), 0, 98, True, alerted=False)
+    assert history.t_suspect == (T0 + timedelta(days=5)).timestamp() and history.t_alert == 0.0
+    MODEL.update(history, tx(21.0, T0 + timedelta(days=6)), 0, 99, False)
+    assert history.t_suspect == (T0 + timedelta(days=5)).timestamp()
 
 
 def suspicious(history: UserHistory, amount: float, at: datetime) -> None:
@@ -465,22 +476,28 @@ def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
         (VERSION_6, _HEAD_6, {"alert_log_amount": 6.2}),
         (VERSION_7, _HEAD_7, {"t_episode": 9e8}),  # the deviation rule uses the newest alert
         (VERSION_8, _HEAD_8, {"spree": 2.5}),  # a spree starts afresh
-        (VERSION_9, _HEAD, {}),
+        (VERSION_9, _HEAD_10, {}),
+        (VERSION_10, _HEAD_10, {}),  # keeps its category habits
     ],
 )
 def test_an_older_history_is_read_with_the_fields_it_lacks_empty(
     version: int, head: Any, later: dict[str, float]
 ) -> None:
     history = full_history()
+    later = {**later, "t_suspect": 1.7e9}  # version 11's: the hold runs from the newest alert
     for name, value in later.items():
         setattr(history, name, value)
     encoded = history.encode()
     habits = 1 + 14 * len(history.category_tokens)  # version 10's category habits end the blob
-    old = bytes([version]) + encoded[1 : head.size] + encoded[_HEAD.size : -habits]
+    end = len(encoded) if version == VERSION_10 else -habits
+    old = bytes([version]) + encoded[1 : head.size] + encoded[_HEAD.size : end]
     decoded = UserHistory.decode(old)
     for name, value in later.items():
         assert getattr(decoded, name) == getattr(UserHistory(), name)
         setattr(decoded, name, value)
+    if version == VERSION_10:
+        assert decoded == history
+        return
     assert decoded.category_tokens == decoded.category_counts == decoded.category_means == []
     decoded.category_tokens = history.category_tokens
     decoded.category_counts = history.category_counts

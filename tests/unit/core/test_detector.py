@@ -217,6 +217,21 @@ def test_a_user_deviation_alert_says_which_part_fired() -> None:
     assert decision.risk >= 0.5 and decision.parts["rules"] >= 0.5
 
 
+def test_after_an_ended_burst_a_payment_over_the_lowered_line_is_not_alerted_nor_learned() -> None:
+    detector = Detector(SMALL)
+    profile = UserHistory()
+    day = timedelta(days=1)
+    for i in range(20):
+        detector.process(tx(i, 100.0 + (i % 5) * 5, step=day), profile, 0, i, T0)
+    assert detector.process(tx(20, 400.0, step=day), profile, 0, 20, T0).alert is not None
+    learned = profile.n
+    later = detector.process(tx(25, 200.0, step=day), profile, 0, 25, T0)  # 5 days on
+    assert later.features["z"] >= 3.0 and later.alert is None
+    assert profile.n == learned and profile.t_suspect == tx(25, 0.0, step=day).epoch_seconds
+    again = detector.process(tx(26, 200.0, step=day), profile, 0, 26, T0)  # held from it
+    assert again.alert is not None and "user_deviation" in again.alert.reason_names
+
+
 def test_risk_and_alert_agree_and_parts_are_named_for_the_ablation() -> None:
     detector = Detector(SMALL)
     profile = UserHistory()

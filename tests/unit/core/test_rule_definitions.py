@@ -581,7 +581,7 @@ def _steady() -> UserHistory:
 
 def _alerted_lately() -> UserHistory:
     history = _steady()
-    history.t_alert = 1_733_270_400.0 - 3 * 86400.0
+    history.t_alert = 1_733_270_400.0 - 1 * 86400.0
     return history
 
 

@@ -138,11 +138,45 @@ def test_user_deviation_needs_less_shortly_after_the_users_last_alert() -> None:
     features = MODEL.features(h, tx(200.0))
     assert 3.0 <= features["z"] < 4.5
     assert check(DEVIATION, 200.0, h) is None
-    h.t_alert = (T0 - timedelta(days=3)).timestamp()
+    h.t_alert = (T0 - timedelta(days=1)).timestamp()
     reason = check(DEVIATION, 200.0, h)
     assert reason is not None and reason["threshold"] == 3.0
     h.t_alert = (T0 - timedelta(days=15)).timestamp()  # beyond the 14-day memory
     assert check(DEVIATION, 200.0, h) is None
+
+
+def test_after_a_burst_that_ended_the_lower_line_lasts_two_days() -> None:
+    """An episode that was one burst (first and newest alert an hour apart) holds the lowered
+    line for EPISODE_HOLD_MIN after its newest alert; one that went on for days holds it
+    EPISODE_HOLD_FACTOR times as long, within the 14-day memory of its start."""
+    h = history(STEADY * 2)
+    h.t_episode = (T0 - timedelta(days=3, hours=1)).timestamp()
+    h.t_alert = (T0 - timedelta(days=3)).timestamp()
+    assert check(DEVIATION, 200.0, h) is None
+    h.t_alert = (T0 - timedelta(days=1, hours=23)).timestamp()
+    h.t_episode = h.t_alert - 3600.0
+    assert check(DEVIATION, 200.0, h) is not None
+    h.t_episode = (T0 - timedelta(days=4)).timestamp()  # a day of fraud: held for 6 days
+    h.t_alert = (T0 - timedelta(days=3)).timestamp()
+    assert check(DEVIATION, 200.0, h) is not None
+    h.t_episode = (T0 - timedelta(days=15)).timestamp()  # but never past the memory
+    assert check(DEVIATION, 200.0, h) is None
+
+
+def test_past_the_hold_a_payment_over_the_lowered_line_is_suspect_and_holds_it_again() -> None:
+    """Not alerted, but the rule says so (the detector then keeps it out of the history), and
+    the hold runs from it: a slow fraud's next payment is alerted."""
+    h = history(STEADY * 2)
+    h.t_episode = h.t_alert = (T0 - timedelta(days=5)).timestamp()  # a burst, ended
+    features = MODEL.features(h, tx(200.0))
+    assert check(DEVIATION, 200.0, h) is None
+    assert DEVIATION.suspects(tx(200.0), h, features)
+    assert not DEVIATION.suspects(tx(120.0), h, MODEL.features(h, tx(120.0)))
+    h.t_suspect = (T0 - timedelta(days=1)).timestamp()
+    reason = check(DEVIATION, 200.0, h)
+    assert reason is not None and reason["threshold"] == 3.0
+    h.t_episode = h.t_alert = (T0 - timedelta(days=15)).timestamp()  # no episode: nothing
+    assert not DEVIATION.suspects(tx(200.0), h, features)
 
 
 def test_user_deviation_fires_on_a_burst_against_the_users_own_rate() -> None:
