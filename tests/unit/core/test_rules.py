@@ -145,19 +145,19 @@ def test_user_deviation_needs_less_shortly_after_the_users_last_alert() -> None:
     assert check(DEVIATION, 200.0, h) is None
 
 
-def test_after_a_burst_that_ended_the_lower_line_lasts_two_days() -> None:
+def test_after_a_burst_that_ended_the_lower_line_lasts_three_days() -> None:
     """An episode that was one burst (first and newest alert an hour apart) holds the lowered
     line for EPISODE_HOLD_MIN after its newest alert; one that went on for days holds it
     EPISODE_HOLD_FACTOR times as long, within the 14-day memory of its start."""
     h = history(STEADY * 2)
-    h.t_episode = (T0 - timedelta(days=3, hours=1)).timestamp()
-    h.t_alert = (T0 - timedelta(days=3)).timestamp()
+    h.t_episode = (T0 - timedelta(days=4, hours=1)).timestamp()
+    h.t_alert = (T0 - timedelta(days=4)).timestamp()
     assert check(DEVIATION, 200.0, h) is None
-    h.t_alert = (T0 - timedelta(days=1, hours=23)).timestamp()
+    h.t_alert = (T0 - timedelta(days=2, hours=23)).timestamp()
     h.t_episode = h.t_alert - 3600.0
     assert check(DEVIATION, 200.0, h) is not None
-    h.t_episode = (T0 - timedelta(days=4)).timestamp()  # a day of fraud: held for 6 days
-    h.t_alert = (T0 - timedelta(days=3)).timestamp()
+    h.t_episode = (T0 - timedelta(days=5)).timestamp()  # a day of fraud: held for 6 days
+    h.t_alert = (T0 - timedelta(days=4)).timestamp()
     assert check(DEVIATION, 200.0, h) is not None
     h.t_episode = (T0 - timedelta(days=15)).timestamp()  # but never past the memory
     assert check(DEVIATION, 200.0, h) is None
