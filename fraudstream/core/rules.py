@@ -38,16 +38,16 @@ TRANSACTION_FIELDS = (
     "weekday",
 )
 SQRT2 = math.sqrt(2.0)
-#: After an alert episode's newest alert, the deviation rule's lowered line holds for
-#: EPISODE_HOLD_FACTOR times the episode's span so far (first to newest alert), and at least
-#: EPISODE_HOLD_MIN seconds (always within ``alert_memory`` of the episode's start). Fraud that
-#: has gone on for days goes on (the handbook's compromised customers: a third of 14 days'
+#: After the user's newest suspicious payment (an alert is one; see
+#: :meth:`UserDeviationRule.suspects`), the deviation rule's lowered line holds for
+#: EPISODE_HOLD_FACTOR times the alert episode's span so far (first to newest alert), at least
+#: EPISODE_HOLD_MIN seconds, and always within ``alert_memory`` of the episode's start. Fraud
+#: that has gone on for days goes on (the handbook's compromised customers: a third of 14 days'
 #: payments); a burst of minutes that ended is over, and the owner's own tail payments in the
 #: following days are what the lowered line then catches (the persona stream's: 32 of its 33
-#: alerts from the lowered line more than 2 days after the last alert were false). The hold
-#: runs from the newest suspicious payment, alerted or not (:meth:`UserDeviationRule.suspects`).
-#: Three days rather than two: the handbook's seed 7 had second alerts of an episode 2-3 days
-#: after its first (11 of its compromised-customer frauds lost at two days, 5 at three).
+#: alerts from the lowered line more than 2 days after the last alert were false). Three days
+#: rather than two: the handbook's seed 7 had second alerts of an episode 2-3 days after its
+#: first (11 of its compromised-customer frauds lost at two days, 5 at three).
 EPISODE_HOLD_FACTOR = 6.0
 EPISODE_HOLD_MIN = 3 * 86400.0
 #: What the category profile says of the amount (:mod:`fraudstream.core.categories`).
@@ -248,7 +248,7 @@ class UserDeviationRule:
     ``zscore_after_alert`` within ``alert_memory`` seconds of the first alert of the user's
     current episode (a card that just had fraud: smaller deviations count) and within
     :data:`EPISODE_HOLD_FACTOR` times the episode's span (at least :data:`EPISODE_HOLD_MIN`)
-    of its newest alert (a burst that ended is over); or the
+    of the user's newest suspicious payment (a burst that ended is over); or the
     :func:`burst_zscore` is at least ``burst_threshold``; or a **spree**: the ``spree`` CUSUM
     of the user's above-habit amounts reaches ``spree_threshold`` on a payment above habit
     (``spree_z``, its ``z`` lifted where its amount is rare in its category, over
@@ -307,9 +307,13 @@ class UserDeviationRule:
         >>> rule.amount_line(tx, burst), rule.suspects(tx, burst, {"z": 3.2})
         (4.5, True)
         """
-        judged = history.n >= self.min_history and not features.get("category_common", 0.0)
-        over = judged and features["z"] >= self.zscore_after_alert
+        over = self.judges_amount(history, features) and features["z"] >= self.zscore_after_alert
         return over and bool(self.episode_start(tx, history))
+
+    def judges_amount(self, history: UserHistory, features: dict[str, float]) -> bool:
+        """Whether the amount part judges this payment: enough history, and not an amount
+        common in a category new to the user (``category_common``)."""
+        return history.n >= self.min_history and not features.get("category_common", 0.0)
 
     def parts(
         self, tx: Transaction, history: UserHistory, features: dict[str, float]
@@ -317,7 +321,7 @@ class UserDeviationRule:
         """Levels of the amount, burst and spree parts (each 0.5 at its line; the spree's
         where the last of its three conditions reaches its line)."""
         known = history.n >= self.min_history
-        judged = known and not features.get("category_common", 0.0)
+        judged = self.judges_amount(history, features)
         amount = beyond(features["z"], self.amount_line(tx, history)) if judged else 0.0
         burst = beyond(burst_zscore(features, known), self.burst_threshold)
         settled = tx.epoch_seconds - history.t_first >= SPREE_MIN_AGE
