@@ -304,9 +304,6 @@ class Detector:
     ) -> None:
         self.config = config
         self.behaviour = BehaviourFeatures(config.velocity_tau, config.deviation_alert_memory)
-        #: Decides, with the settings' values, which transactions are kept out of learning
-        #: (a learning gate, independent of the user_deviation rule's current definition).
-        self.deviation = _deviation_rule(config)
         if rules is None:
             rules = RuleSet(seed_definitions(config, datetime.now(timezone.utc)))
         self.rules = rules
@@ -465,7 +462,9 @@ class Detector:
             if not redelivered:
                 self.threshold.observe(score)
 
-        burst = burst_zscore(features, history.n >= self.deviation.min_history)
+        # the burst's learning line is the detector's own (FRAUDSTREAM_LEARN_ZSCORE), whatever
+        # the rules are; what the deviation rule suspects is the active rule's to say
+        burst = burst_zscore(features, history.n >= self.config.deviation_min_history)
         values = self.classifier_input(tx, features, burst, score, levels, shared)
         probability = None
         if self.classifier.ready:
@@ -488,7 +487,7 @@ class Detector:
         suspicious = (
             alerted
             or burst >= self.config.learn_zscore
-            or self.deviation.suspects(tx, history, features)
+            or self.rules.suspects(tx, history, features)
         )
 
         learn = not redelivered and not suspicious

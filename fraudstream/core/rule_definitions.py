@@ -443,6 +443,7 @@ class RuleSet:
         self._active: tuple[DefinedRule, ...] = ()
         self._shadow: tuple[DefinedRule | DefinedAllowList, ...] = ()
         self._allow: tuple[DefinedAllowList, ...] = ()
+        self._suspecting: tuple[UserDeviationRule, ...] = ()
         for definition in definitions:
             change = self.apply(definition)
             if not change.accepted:
@@ -521,6 +522,14 @@ class RuleSet:
             return RuleOutcome((), tuple(shadow), tuple(allowed), tuple(alerting), levels)
         return RuleOutcome(tuple(alerting), tuple(shadow), levels=levels)
 
+    def suspects(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> bool:
+        """Whether an active rule keeps ``tx`` out of the user's history without alerting on
+        it: an active deviation rule's lowered line past its hold
+        (:meth:`UserDeviationRule.suspects`). A shadow or disabled rule never does, so trying
+        or switching off a rule leaves learning as the enforced rules have it.
+        """
+        return any(rule.suspects(tx, history, features) for rule in self._suspecting)
+
     def _arrange(self) -> None:
         """Sort the installed rules by mode once, so evaluation does no bookkeeping."""
         active: list[DefinedRule] = []
@@ -535,6 +544,9 @@ class RuleSet:
             elif mode is RuleMode.ACTIVE and isinstance(rule, DefinedRule):
                 active.append(rule)
         self._active, self._shadow, self._allow = tuple(active), tuple(shadow), tuple(allow)
+        self._suspecting = tuple(
+            rule.inner for rule in active if isinstance(rule.inner, UserDeviationRule)
+        )
 
 
 def diff_definitions(old: RuleDefinition | None, new: RuleDefinition) -> tuple[FieldChange, ...]:

@@ -232,6 +232,26 @@ def test_after_an_ended_burst_a_payment_over_the_lowered_line_is_not_alerted_nor
     assert again.alert is not None and "user_deviation" in again.alert.reason_names
 
 
+def test_a_deviation_rule_changed_at_run_time_decides_what_is_kept_out_of_learning() -> None:
+    """The rule in force says what it suspects, not the settings the detector started with:
+    with the lowered line raised to 4 by a new version, the same payment 5 days after the
+    burst is ordinary again: learned, and no newer suspect."""
+    detector = Detector(SMALL)
+    seeded = detector.rules.get("user_deviation")
+    assert seeded is not None
+    kind = seeded.kind.model_copy(update={"zscore_after_alert": 4.0})
+    assert detector.rules.apply(seeded.model_copy(update={"version": 2, "kind": kind})).accepted
+    profile = UserHistory()
+    day = timedelta(days=1)
+    for i in range(20):
+        detector.process(tx(i, 100.0 + (i % 5) * 5, step=day), profile, 0, i, T0)
+    assert detector.process(tx(20, 400.0, step=day), profile, 0, 20, T0).alert is not None
+    learned, suspected = profile.n, profile.t_suspect
+    later = detector.process(tx(25, 200.0, step=day), profile, 0, 25, T0)  # 5 days on
+    assert 3.0 <= later.features["z"] < 4.0 and later.alert is None
+    assert profile.n == learned + 1 and profile.t_suspect == suspected
+
+
 def test_risk_and_alert_agree_and_parts_are_named_for_the_ablation() -> None:
     detector = Detector(SMALL)
     profile = UserHistory()

@@ -431,6 +431,27 @@ def test_disabled_rules_do_not_run() -> None:
     assert rules.evaluate(tx(150.0), UserHistory(), {}).reasons == ()
 
 
+@pytest.mark.parametrize(
+    ("mode", "suspected"),
+    [(RuleMode.ACTIVE, True), (RuleMode.SHADOW, False), (RuleMode.DISABLED, False)],
+)
+def test_only_an_active_deviation_rule_keeps_a_payment_out_of_learning(
+    mode: RuleMode, suspected: bool
+) -> None:
+    """Past the lowered line's hold, a payment over it is a suspect of the rule in force; a
+    rule being tried in shadow, or switched off, must not change what the history learns."""
+    day = 86400.0
+    kind = UserDeviationKind(
+        zscore=4.5, min_history=5, zscore_after_alert=3.0, alert_memory_days=14.0, burst_zscore=4.0
+    )
+    rules = RuleSet([definition(kind, "deviation", mode=mode)])
+    ended = UserHistory(n=9, t_alert=15 * day, t_episode=15 * day)  # a burst 5 days ago
+    payment = tx(70.0, at=20 * day)
+    assert rules.suspects(payment, ended, {"z": 3.2}) is suspected
+    assert not rules.suspects(payment, ended, {"z": 2.9})  # under the lowered line
+    assert not rules.suspects(payment, UserHistory(n=9), {"z": 3.2})  # no episode
+
+
 def test_an_allow_list_suppresses_every_alerting_reason_and_says_why() -> None:
     rules = RuleSet(
         [
