@@ -528,7 +528,10 @@ class RuleSet:
         (:meth:`UserDeviationRule.suspects`). A shadow or disabled rule never does, so trying
         or switching off a rule leaves learning as the enforced rules have it.
         """
-        return any(rule.suspects(tx, history, features) for rule in self._suspecting)
+        for rule in self._suspecting:  # noqa: SIM110 (no generator to allocate per event)
+            if rule.suspects(tx, history, features):
+                return True
+        return False
 
     def _arrange(self) -> None:
         """Sort the installed rules by mode once, so evaluation does no bookkeeping."""
