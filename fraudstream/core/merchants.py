@@ -18,6 +18,17 @@ decay is in event time relative to the merchant's newest resolved transaction, b
 always describe the past: relative to "now" every window would shrink alike, while relative
 to the newest resolved day ``risk_1d`` is "the share of fraud on the last resolved day", like
 the handbook's delay-shifted windows.
+
+A merchant's risk counts compromised *cards*, not fraudulent payments: a fraud label for a card
+that already had one at the merchant within :data:`CARD_WINDOW` adds nothing (neither a fraud
+nor a resolved transaction), which is how fraud teams find a common point of purchase. A card
+tested ten times in minutes at one shop says the card is stolen, not that the shop is; ten
+cards with fraud at one shop say the shop is skimmed. Counted per payment, the persona stream
+(seed 42, 7-day labels) had 1,781 legit payments at a 1-day risk above 0.2, against 105 of its
+skimmed merchants' frauds; counted per card, 633 against 103. Each partition's view remembers
+the last :data:`FRAUD_CARDS` cards counted there (a user's labels always reach the same
+partition, so its view sees all of a card's frauds there); with 4, the handbook's compromised
+terminals, whose customers come back, lost what 16 gain (AP 0.712 against 0.708).
 """
 
 from __future__ import annotations
@@ -38,6 +49,13 @@ PRIOR_WEIGHT = 5.0
 #: The amount statistics remember about this many transactions (an exponential window).
 AMOUNT_MEMORY = 200
 _FORMAT = struct.Struct("<15d")
+#: One remembered card after the fifteen doubles: its token and the event time of its fraud.
+_CARD = struct.Struct("<Id")
+#: How many cards with a counted fraud a partition's view of a merchant remembers (12 bytes
+#: each in its encoding).
+FRAUD_CARDS = 16
+#: A card's second fraud at the same merchant within this much event time is not counted again.
+CARD_WINDOW = RECENT_FRAUD_WINDOW
 #: t_lab, fraud_30d and resolved_30d (fields 7, 10 and 13) out of an encoded view.
 _RISK_30D = struct.Struct("<48xd16xd16xd")
 
@@ -65,6 +83,14 @@ class MerchantStats:
     0.18
     >>> MerchantStats.decode(stats.encode()) == stats
     True
+
+    A card's repeated frauds count once (``card`` is a token of the user who paid):
+
+    >>> tested = MerchantStats()
+    >>> for minute in range(10):
+    ...     tested.learn_label(True, minute * 60.0, card=7)
+    >>> tested.fraud_30d, tested.resolved_30d
+    (1.0, 1.0)
     """
 
     t_obs: float = 0.0
@@ -82,15 +108,27 @@ class MerchantStats:
     resolved_30d: float = 0.0
     recent_fraud: float = 0.0
     t_recent: float = 0.0
+    #: The last FRAUD_CARDS cards whose fraud was counted here: (token, event time), oldest
+    #: first. Not merged across partitions: a merged view is read, never learns.
+    fraud_cards: tuple[tuple[int, float], ...] = ()
 
     def encode(self) -> bytes:
-        """120 bytes: fifteen little-endian doubles."""
-        return _FORMAT.pack(*_FIELDS_OF(self))  # not astuple: it deep-copies (7% of a worker)
+        """120 bytes, fifteen little-endian doubles, then 12 bytes per remembered card (none for
+        a merchant without card-attributed fraud, and for amount segments)."""
+        head = _FORMAT.pack(*_FIELDS_OF(self))  # not astuple: it deep-copies (7% of a worker)
+        if not self.fraud_cards:
+            return head
+        return head + b"".join(_CARD.pack(card, t) for card, t in self.fraud_cards)
 
     @classmethod
     def decode(cls, data: bytes | None) -> MerchantStats:
         """Inverse of :meth:`encode`; ``None`` gives a merchant never seen."""
-        return cls() if not data else cls(*_FORMAT.unpack(data))
+        if not data:
+            return cls()
+        stats = cls(*_FORMAT.unpack_from(data))
+        if len(data) > _FORMAT.size:
+            stats.fraud_cards = tuple((c, t) for c, t in _CARD.iter_unpack(data[_FORMAT.size :]))
+        return stats
 
     def observe(self, amount: float, event_time: float) -> None:
         """Count one transaction at the merchant and fold its amount in (log scale, clipped)."""
@@ -107,8 +145,17 @@ class MerchantStats:
         self.mu_log += weight * residual
         self.var_log = (1.0 - weight) * (self.var_log + weight * residual * residual)
 
-    def learn_label(self, fraud: bool, event_time: float, weight: float = 1.0) -> None:
-        """Count one resolved transaction (a fraud, or matured legit); ``weight`` -1 undoes one."""
+    def learn_label(
+        self, fraud: bool, event_time: float, weight: float = 1.0, card: int | None = None
+    ) -> None:
+        """Count one resolved transaction (a fraud, or matured legit); ``weight`` -1 undoes one.
+
+        A fraud of a ``card`` already counted here within :data:`CARD_WINDOW` is not counted
+        (its time is renewed); without a card (an amount segment, an older pending entry)
+        every fraud counts.
+        """
+        if fraud and card is not None and weight > 0.0 and self._repeats(card, event_time):
+            return
         if event_time >= self.t_lab:
             gap = event_time - self.t_lab
             d1, d7, d30 = (math.exp(-gap / tau) for tau in RISK_WINDOWS)
@@ -143,6 +190,16 @@ class MerchantStats:
             else:
                 age = self.t_recent - event_time
                 self.recent_fraud += weight * math.exp(-age / RECENT_FRAUD_WINDOW)
+
+    def _repeats(self, card: int, event_time: float) -> bool:
+        """Whether ``card`` already had a fraud counted here within :data:`CARD_WINDOW`;
+        remembers it either way (the newest FRAUD_CARDS cards, each at its latest fraud)."""
+        known = [(c, t) for c, t in self.fraud_cards if c != card]
+        previous = [t for c, t in self.fraud_cards if c == card]
+        repeat = bool(previous) and abs(event_time - previous[0]) <= CARD_WINDOW
+        latest = max(event_time, previous[0]) if previous else event_time
+        self.fraud_cards = (*known[-(FRAUD_CARDS - 1) :], (card, latest))
+        return repeat
 
     def risk_30d(self, global_rate: float) -> float:
         """The share of confirmed fraud over the last 30 days, shrunk towards ``global_rate``."""
@@ -192,10 +249,10 @@ class MerchantStats:
         (2.0, 1.0, 1.959)
         """
         if len(stored) == 1:
-            return cls(*_FORMAT.unpack(stored[0]))
+            return cls(*_FORMAT.unpack_from(stored[0]))
         if not stored:
             return cls()
-        views = [_FORMAT.unpack(data) for data in stored]
+        views = [_FORMAT.unpack_from(data) for data in stored]
         t_obs = max(v[0] for v in views)
         t_lab = max(v[6] for v in views)
         t_recent = max(v[14] for v in views)
@@ -258,5 +315,8 @@ class MerchantStats:
         return merged
 
 
-#: The fields of :class:`MerchantStats` in declaration order, as one tuple (for :meth:`encode`).
-_FIELDS_OF = operator.attrgetter(*(f.name for f in fields(MerchantStats)))
+#: The fifteen counts of :class:`MerchantStats` in declaration order, as one tuple (for
+#: :meth:`encode`).
+_FIELDS_OF = operator.attrgetter(
+    *(f.name for f in fields(MerchantStats) if f.name != "fraud_cards")
+)

@@ -38,6 +38,8 @@ _SCHEDULED = 4  # kind bit of a pending entry whose label is known, due at its l
 _SCHEDULE = struct.Struct("<dB")  # labeled at, fraud
 _SEGMENTED = 8  # kind bit of a pending entry that names its amount segment (after the schedule)
 _SEGMENT = struct.Struct("<H")  # the segment's length
+_CARDED = 16  # kind bit of a pending entry that names its card (after the segment)
+_CARD = struct.Struct("<I")  # the card's token
 _NO_KEY = 0xFFFF
 
 
@@ -50,7 +52,8 @@ class PendingEntry:
     catching up on a backlog learns labels in the order it would have live.
 
     ``segment`` is the transaction's amount segment (:func:`fraudstream.core.segments.segment_key`),
-    whose label-derived risk learns the label too.
+    whose label-derived risk learns the label too; ``card`` a token of who paid, so that a
+    merchant counts a card's frauds once (:meth:`MerchantStats.learn_label`).
 
     >>> entry = PendingEntry(1.7e9, 2, "T9", (0.5, 1.0), label=(1.8e9, True), segment="food|pos|9")
     >>> PendingEntry.decode(entry.encode()) == entry
@@ -64,20 +67,26 @@ class PendingEntry:
     matured: bool = False
     label: tuple[float, bool] | None = None
     segment: str | None = None
+    card: int | None = None
 
     def encode(self) -> bytes:
-        """Compact bytes: a fixed head, the label if known, the segment, the merchant, features
-        as float32 (entries written before segments existed have no segment bit, and decode)."""
+        """Compact bytes: a fixed head, the label if known, the segment, the card, the merchant,
+        features as float32 (entries written before segments or cards existed have no such
+        bit, and decode)."""
         merchant = (self.merchant or "").encode()
         kind = int(self.matured) | (_SCHEDULED if self.label is not None else 0)
         if self.segment is not None:
             kind |= _SEGMENTED
+        if self.card is not None:
+            kind |= _CARDED
         head = _HEAD.pack(self.event_time, self.partition, kind, len(merchant))
         if self.label is not None:
             head += _SCHEDULE.pack(self.label[0], self.label[1])
         if self.segment is not None:
             segment = self.segment.encode()
             head += _SEGMENT.pack(len(segment)) + segment
+        if self.card is not None:
+            head += _CARD.pack(self.card)
         return head + merchant + struct.pack(f"<{len(self.features)}f", *self.features)
 
     @classmethod
@@ -96,11 +105,16 @@ class PendingEntry:
             start += _SEGMENT.size
             segment = data[start : start + length].decode()
             start += length
+        card = None
+        if kind & _CARDED:
+            (card,) = _CARD.unpack_from(data, start)
+            start += _CARD.size
         merchant = data[start : start + size].decode() or None
         start += size
         count = (len(data) - start) // 4
         features = struct.unpack_from(f"<{count}f", data, start)
-        return cls(event_time, partition, merchant, tuple(features), bool(kind & 1), label, segment)
+        matured = bool(kind & 1)
+        return cls(event_time, partition, merchant, tuple(features), matured, label, segment, card)
 
     @property
     def due(self) -> float:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NoReturn, Protocol
 
-from fraudstream.core.behaviour import UserHistory
+from fraudstream.core.behaviour import UserHistory, token
 from fraudstream.core.detector import Decision, Detector, RoundItem, SharedStats
 from fraudstream.core.fields import FieldMapping
 from fraudstream.core.labels import parse_label
@@ -305,7 +305,10 @@ class BatchHandler:
         if self.labels_topic is None:
             return  # no labels will come: nothing to wait for
         segment = segment_key(tx.category, tx.channel, tx.amount)
-        entry = PendingEntry(event_time, partition, tx.merchant, model_input, segment=segment)
+        card = token(tx.user_id)
+        entry = PendingEntry(
+            event_time, partition, tx.merchant, model_input, segment=segment, card=card
+        )
         for resolution in self.state.pending.add(tx.transaction_id, entry):
             self.resolved(resolution)
 
@@ -360,14 +363,16 @@ class BatchHandler:
         if resolution.correction:
             self.stats.labels_corrected += 1
 
-        def change(stats: MerchantStats) -> None:
+        def change(stats: MerchantStats, card: int | None = None) -> None:
             if resolution.correction:
                 stats.learn_label(False, entry.event_time, weight=-1.0)
-            stats.learn_label(fraud, entry.event_time)
+            stats.learn_label(fraud, entry.event_time, card=card)
 
-        if entry.merchant is not None:
-            self.state.update_merchant(entry.partition, entry.merchant, change)
-        if entry.segment is not None:
+        if entry.merchant is not None:  # a merchant counts compromised cards, not payments
+            self.state.update_merchant(
+                entry.partition, entry.merchant, lambda stats: change(stats, entry.card)
+            )
+        if entry.segment is not None:  # a segment counts payments: how this kind of spend goes
             self.state.update_segment(entry.partition, entry.segment, change)
 
     async def dead_letter_unknown(self, transaction_id: str, held: HeldLabel) -> None:

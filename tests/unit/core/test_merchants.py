@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fraudstream.core.merchants import MerchantStats
+from fraudstream.core.merchants import CARD_WINDOW, FRAUD_CARDS, MerchantStats
 
 DAY = 86400.0
 
@@ -62,3 +62,55 @@ def test_a_merchant_with_frauds_on_one_partition_is_riskier_merged() -> None:
     merged = MerchantStats.merge([quiet.encode(), risky.encode()])
     assert merged.risk_30d(0.01) > quiet.risk_30d(0.01)
     assert merged.resolved_30d > quiet.resolved_30d
+
+
+def test_a_cards_second_fraud_within_the_window_is_not_counted_again() -> None:
+    stats = MerchantStats()
+    stats.learn_label(True, 0.0, card=1)
+    stats.learn_label(True, 3600.0, card=1)  # the same card an hour later: no new evidence
+    stats.learn_label(True, 7200.0, card=2)  # another card: a second compromised card here
+    assert (stats.fraud_30d, stats.resolved_30d) == pytest.approx((2.0, 2.0), rel=1e-2)
+    stats.learn_label(True, 3600.0 + CARD_WINDOW + 1.0, card=1)  # long after its last fraud
+    assert stats.fraud_30d > 2.5
+
+
+def test_without_a_card_every_fraud_counts() -> None:
+    stats = MerchantStats()
+    for minute in range(3):
+        stats.learn_label(True, minute * 60.0)
+    assert stats.fraud_30d == pytest.approx(3.0, rel=1e-3)
+
+
+def test_a_correction_undoes_the_legit_even_when_the_card_was_counted_already() -> None:
+    """A fraud label for a transaction learned as legit: the legit goes, the fraud of a card
+    counted here already adds nothing."""
+    stats = MerchantStats()
+    stats.learn_label(True, 0.0, card=1)
+    stats.learn_label(False, 60.0)  # matured as legit
+    stats.learn_label(False, 60.0, weight=-1.0)
+    stats.learn_label(True, 60.0, card=1)
+    assert (stats.fraud_30d, stats.resolved_30d) == pytest.approx((1.0, 1.0), rel=1e-3)
+
+
+def test_the_newest_cards_are_remembered_and_travel_with_the_encoding() -> None:
+    stats = MerchantStats()
+    for card in range(FRAUD_CARDS + 2):
+        stats.learn_label(True, card * 60.0, card=card)
+    assert [card for card, _ in stats.fraud_cards] == list(range(2, FRAUD_CARDS + 2))
+    assert MerchantStats.decode(stats.encode()) == stats
+    stats.learn_label(True, 600.0, card=0)  # forgotten: counted again
+    assert stats.fraud_30d == pytest.approx(FRAUD_CARDS + 3, rel=1e-3)
+
+
+def test_an_encoding_without_cards_is_the_old_fifteen_doubles_and_merges_with_one_with_cards() -> (
+    None
+):
+    plain, carded = MerchantStats(), MerchantStats()
+    plain.learn_label(False, 0.0)
+    carded.learn_label(True, 60.0, card=9)
+    assert len(plain.encode()) == 120 and MerchantStats.decode(plain.encode()) == plain
+    assert len(carded.encode()) > 120
+    merged = MerchantStats.merge([plain.encode(), carded.encode()])
+    assert (merged.fraud_30d, merged.fraud_cards) == (pytest.approx(1.0), ())
+    alone = MerchantStats.merge([carded.encode()])
+    assert alone.fraud_30d == 1.0

@@ -11,10 +11,13 @@ from fraudstream.core.pending import HeldLabel, PendingEntry, PendingStore
 
 @pytest.mark.parametrize("label", [None, (1.8e9, True)])
 @pytest.mark.parametrize("segment", [None, "grocery_pos|pos|16", "||3"])
+@pytest.mark.parametrize("card", [None, 0, 2**32 - 1])
 def test_an_entry_comes_back_from_its_bytes_as_it_was_kept(
-    label: tuple[float, bool] | None, segment: str | None
+    label: tuple[float, bool] | None, segment: str | None, card: int | None
 ) -> None:
-    entry = PendingEntry(1.7e9, 3, "T9", (0.5, -2.0), matured=True, label=label, segment=segment)
+    entry = PendingEntry(
+        1.7e9, 3, "T9", (0.5, -2.0), matured=True, label=label, segment=segment, card=card
+    )
     assert PendingEntry.decode(entry.encode()) == entry
 
 
@@ -32,6 +35,8 @@ def test_a_segmented_entry_is_never_taken_for_a_held_label() -> None:
     assert resolution is not None and resolution.entry.segment == "||8"
     held = HeldLabel(1.7e9, 0, 5, b"u1", b"{}", fraud=True)  # byte 10 is the kind in both
     assert PendingEntry(1.7e9, 0, None, (1.0,), segment="||8").encode()[10] != held.encode()[10]
+    carded = PendingEntry(1.7e9, 0, None, (1.0,), segment="||8", card=7, label=(1.8e9, True))
+    assert carded.encode()[10] != held.encode()[10]
 
 
 T0 = 1.7e9

@@ -261,16 +261,18 @@ def label(
     return FakeMessage(orjson.dumps({**doc, **extra}), user.encode(), offset, topic=LABELS)
 
 
-def at(offset: int, day: float, amount: float = 40.0, merchant: str = "T1") -> FakeMessage:
+def at(
+    offset: int, day: float, amount: float = 40.0, merchant: str = "T1", user: str = "u1"
+) -> FakeMessage:
     """A transaction ``day`` days into the stream (event time)."""
     doc = {
         "transactionId": f"t{offset}",
-        "userId": "u1",
+        "userId": user,
         "amount": amount,
         "timestamp": 1_700_000_000 + day * DAY,
         "merchantId": merchant,
     }
-    return FakeMessage(orjson.dumps(doc), b"u1", offset)
+    return FakeMessage(orjson.dumps(doc), user.encode(), offset)
 
 
 def test_a_fraud_label_teaches_the_classifier_and_raises_the_merchants_risk() -> None:
@@ -284,6 +286,24 @@ def test_a_fraud_label_teaches_the_classifier_and_raises_the_merchants_risk() ->
     assert after is not None and after.fraud_30d == 1.0 and after.resolved_30d == 1.0
     assert r.stats.labels_by_verdict == {"fraud": 1}
     assert len(r.state.pending) == 1  # t1 still waits for its label
+
+
+def test_a_merchant_counts_a_cards_frauds_once_and_the_classifier_learns_every_one() -> None:
+    """A card tested four times at a shop is one stolen card, not four signs of a skimmed shop;
+    a second card's fraud there is new evidence. The amount segment counts payments."""
+    r = rig()
+    r.run(*(at(i, i / 1440, amount=1.0) for i in range(4)), at(4, 0.01, user="u2"))
+    r.run(*(label(10 + i, f"t{i}") for i in range(4)))
+    shop = r.state.merchant("T1")
+    assert shop is not None and (shop.fraud_30d, shop.resolved_30d) == pytest.approx(
+        (1.0, 1.0), rel=1e-3
+    )
+    assert r.handler.detector.classifier.frauds == 4
+    tiny = r.state.segment(segment_key(None, None, 1.0))
+    assert tiny is not None and tiny.fraud_30d == pytest.approx(4.0, rel=1e-3)
+    r.run(label(20, "t4", user="u2"))
+    shop = r.state.merchant("T1")
+    assert shop is not None and shop.fraud_30d == pytest.approx(2.0, rel=1e-3)
 
 
 def test_labels_teach_the_amount_segment_its_risk_and_the_classifier_sees_it() -> None:
