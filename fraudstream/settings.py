@@ -288,6 +288,14 @@ class DetectionSettings(_Section):
         ge=0,
         description="How long after the horizon a fraud label still corrects a matured one.",
     )
+    label_coverage: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of frauds that ever get a fraud label (chargebacks, analysts): "
+        "an unreported fraud matures as legit, so the precision the labels are asked to show "
+        "(the classifier's target, the parts' trust) is this share of the true one.",
+    )
     pending_max_entries: int = Field(
         500_000, ge=1, description="Transactions kept awaiting their label; oldest mature early."
     )
@@ -355,7 +363,7 @@ class DetectionSettings(_Section):
         """The core's own configuration (the core never reads the process settings)."""
         from fraudstream.core.detector import DetectorConfig  # the core imports River: lazily
         from fraudstream.core.model import HSTParams
-        from fraudstream.core.supervised import CalibrationParams, ClassifierParams
+        from fraudstream.core.supervised import CalibrationParams, ClassifierParams, TrustParams
 
         return DetectorConfig(
             amount_threshold=self.amount_threshold,
@@ -397,7 +405,9 @@ class DetectionSettings(_Section):
                 min_hits=self.classifier_calibration_min_hits,
                 floor=self.classifier_threshold_floor,
                 horizon=self.classifier_calibration_days * 86400.0,
+                coverage=self.label_coverage,
             ),
+            trust=TrustParams(coverage=self.label_coverage),
         )
 
 

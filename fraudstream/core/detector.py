@@ -477,7 +477,9 @@ class Detector:
             # the classifier orders everything; a part firing lifts the event into the alerted
             # half, still ordered by the classifier, while the labels say its alerts are
             # mostly fraud (a part the labels show mostly false no longer lifts anything)
-            lifted = any(parts[name] >= 0.5 and trust.trusted for name, trust in self.trust.items())
+            lifted = any(
+                parts[name] >= 0.5 and self.trusts(part) for name, part in self.trust.items()
+            )
             risk = 0.5 + 0.5 * classifier if lifted else classifier
         else:
             risk = max(parts.values())
@@ -542,6 +544,17 @@ class Detector:
             *_clock_bands(tx.epoch_seconds),
             segment_log_odds(shared.segment, global_rate),
         )
+
+    def trusts(self, part: PartTrust) -> bool:
+        """Whether a firing part lifts a transaction into the alerted half: while the labels
+        trust its alerts, and always while they cannot certify the classifier's own line.
+
+        Labels that never reach the classifier's target precision, even on its highest
+        probabilities, are too few or cover too few of the frauds (``label_coverage`` set too
+        high) to judge a part by the same measure: the unsupervised parts then alert as they
+        would without labels, rather than the labels silencing every part at once.
+        """
+        return part.trusted or not self.classifier_threshold.certified
 
     def learn_label(
         self, model_input: tuple[float, ...], fraud: bool, event_time: float, correction: bool
@@ -610,6 +623,8 @@ class Detector:
         self.label_rate = state["label_rate"]
         if isinstance(trust := state.get("trust"), dict) and set(trust) == set(self.trust):
             self.trust = trust  # absent from checkpoints written before it existed
+            for part in trust.values():  # the judgement is restored, its line is the settings'
+                part.params = self.config.trust
         if isinstance(categories := state.get("categories"), CategoryProfiles):
             self.categories = categories  # absent from checkpoints written before it existed
         self.scorer.model = state["model"]

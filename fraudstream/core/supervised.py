@@ -271,6 +271,22 @@ class LabelRate:
             self.frauds += weight * age
 
 
+def observed_precision(precision: float, coverage: float) -> float:
+    """The precision labels show for alerts of true ``precision`` when only ``coverage`` of the
+    frauds is ever reported: an unreported fraud matures as legit.
+
+    Teams rarely hear of every fraud (a chargeback needs the card holder to notice and dispute),
+    and a line asked of labels that cannot show it is never reached: with half the frauds
+    reported and the targets as if all were, the classifier's line stayed at 1 and both
+    unsupervised parts lost the labels' trust; the Sparkov-like stream's recall fell from 0.57
+    to 0.002.
+
+    >>> observed_precision(0.9, 1.0), observed_precision(0.9, 0.5)
+    (0.9, 0.45)
+    """
+    return precision * coverage
+
+
 @dataclass(frozen=True, slots=True)
 class CalibrationParams:
     """How the classifier's alert line follows the labels (see :class:`ThresholdFromLabels`)."""
@@ -283,6 +299,8 @@ class CalibrationParams:
     refresh: int = 1000
     #: Only transactions within this much event time of the newest resolved one count, seconds.
     horizon: float = 7 * 86400.0
+    #: Share of frauds that ever get a fraud label (see :func:`observed_precision`).
+    coverage: float = 1.0
 
 
 class ThresholdFromLabels:
@@ -290,11 +308,12 @@ class ThresholdFromLabels:
 
     Keeps (P(fraud) at scoring time, label, event time) of the last ``window`` resolved
     transactions the classifier scored; every ``refresh`` of them the line becomes the lowest
-    probability whose alerts would have reached ``target_precision`` on those within ``horizon``
+    probability whose alerts would have reached ``target_precision`` (as labels that cover
+    ``coverage`` of the frauds show it: :func:`observed_precision`) on those within ``horizon``
     of event time of the newest (needs ``min_hits`` true alerts; never below ``floor``). Before
     that it is ``initial``. When they hold ``min_hits`` frauds but no line reaches the target,
     the line goes to 1: a classifier that cannot alert precisely does not alert alone (its
-    probability still ranks).
+    probability still ranks). :attr:`certified` says whether the labels set the line.
 
     The horizon is in event time because the probabilities are those of the classifier as it
     was: a young classifier's cannot reach the target, and counted in transactions they held
@@ -308,6 +327,10 @@ class ThresholdFromLabels:
     >>> line.value
     0.7
     """
+
+    #: Whether the newest recomputation found a line that reaches the target (a class default:
+    #: checkpoints from before it).
+    certified: bool = False
 
     def __init__(self, params: CalibrationParams) -> None:
         self.params = params
@@ -327,16 +350,19 @@ class ThresholdFromLabels:
         """The lowest probability whose alerts meet the target precision, if any does."""
         hits = 0
         best = None
+        target = observed_precision(self.params.target_precision, self.params.coverage)
         start = max(moment for _, _, moment in self.recent) - self.params.horizon
         current = [(p, fraud) for p, fraud, moment in self.recent if moment >= start]
         for rank, (probability, fraud) in enumerate(sorted(current, key=lambda r: -r[0]), 1):
             hits += fraud
-            if hits >= self.params.min_hits and hits / rank >= self.params.target_precision:
+            if hits >= self.params.min_hits and hits / rank >= target:
                 best = probability
         if best is not None:
             self.value = max(self.params.floor, min(best, 0.999))
+            self.certified = True
         elif hits >= self.params.min_hits:
             self.value = 1.0
+            self.certified = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +379,8 @@ class TrustParams:
     #: few times a day was judged for months by a cold start's false alerts (persona stream:
     #: the rules stayed untrusted and account-takeover recall with labels fell 0.63 -> 0.36).
     window: float = 14 * 86400.0
+    #: Share of frauds that ever get a fraud label (see :func:`observed_precision`).
+    coverage: float = 1.0
 
 
 class PartTrust:
@@ -361,7 +389,8 @@ class PartTrust:
     Without labels every part alerts at its own line. Labels say how often each part's alerts
     were fraud where the classifier's probability was under its line, the alerts only that
     part raised (the detector observes only those): once ``min_alerts`` of them are resolved,
-    a part whose alerts are fraud less than ``min_precision`` of the time stops alerting
+    a part whose alerts are fraud less than ``min_precision`` of the time (as labels covering
+    ``coverage`` of the frauds show it: :func:`observed_precision`) stops alerting
     alone, and resumes if that changes. Judged on all its alerts, a part that fires where
     the classifier already alerts borrows the classifier's precision: on the Sparkov-like
     stream the rules' alerts were half fraud overall, but the 82 they added to the
@@ -398,7 +427,7 @@ class PartTrust:
         """True until the labels show the part's alerts are mostly false."""
         if self.resolved < self.params.min_alerts:
             return True
-        return self.precision >= self.params.min_precision
+        return self.precision >= observed_precision(self.params.min_precision, self.params.coverage)
 
     def observe(self, fraud: bool, event_time: float) -> None:
         """One resolved transaction this part alerted on, made at ``event_time``.

@@ -63,12 +63,13 @@ class Stats(View):
             "ready": classifier.ready,
             "frauds": classifier.frauds,
             "legit": classifier.legit,
-            "threshold": runtime.settings.detection.classifier_threshold,
+            "threshold": detector.classifier_threshold.value,  # the line in force
+            "lineCertified": detector.classifier_threshold.certified,  # set by the labels
             "labelRate": round(detector.label_rate.value, 6),
             # whether the labels still let each unsupervised part alert alone
             "trust": {
                 name: {
-                    "trusted": trust.trusted,
+                    "trusted": detector.trusts(trust),
                     "precision": round(trust.precision, 4),
                     "resolvedAlerts": trust.resolved,
                 }

@@ -102,6 +102,17 @@ def test_the_worker_reads_the_labels_topic_unless_labels_are_off() -> None:
     assert off.consumed_topics == ["tx"]
 
 
+def test_the_label_coverage_reaches_the_classifiers_line_and_the_parts_trust(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_LABEL_COVERAGE", "0.6")
+    config = Settings().detection.detector_config()
+    assert config.calibration.coverage == config.trust.coverage == 0.6
+    monkeypatch.setenv("FRAUDSTREAM_LABEL_COVERAGE", "0")
+    with pytest.raises(ValueError, match="label_coverage"):
+        Settings()
+
+
 def test_the_timestamp_unit_joins_the_input_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FRAUDSTREAM_FIELD_TIMESTAMP_UNIT", raising=False)
     assert Settings().fields.mapping().timestamp_unit == "auto"

@@ -27,7 +27,7 @@ from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.model import HSTParams
 from fraudstream.core.records import Transaction
 from fraudstream.core.rule_definitions import RuleSet, seed_definitions
-from fraudstream.core.supervised import CalibrationParams, ClassifierParams
+from fraudstream.core.supervised import CalibrationParams, ClassifierParams, TrustParams
 
 T0 = datetime(2024, 12, 4, tzinfo=timezone.utc)
 SMALL = DetectorConfig(hst=HSTParams(window_size=100), warmup=100, score_quantile=None)
@@ -318,12 +318,13 @@ def test_a_ready_classifier_raises_no_alert_of_its_own_until_labels_calibrated_i
     assert high.alert is None or "fraud_classifier" not in high.alert.reason_names
 
 
-def ready_detector(initial: float = 0.9) -> Detector:
+def ready_detector(initial: float = 0.9, coverage: float = 1.0) -> Detector:
     config = DetectorConfig(
         hst=HSTParams(window_size=50),
         warmup=50,
         classifier=ClassifierParams(min_frauds=5, min_legit=20),
-        calibration=CalibrationParams(initial=initial, min_hits=2, refresh=10),
+        calibration=CalibrationParams(initial=initial, min_hits=2, refresh=10, coverage=coverage),
+        trust=TrustParams(coverage=coverage),
     )
     detector = Detector(config)
     profile = UserHistory()
@@ -346,20 +347,70 @@ def test_once_the_classifier_is_ready_a_rule_lifts_its_value_into_the_alerted_ha
     assert big.model_input[len(CLASSIFIER_FEATURES)] == big.probability
 
 
+def certify_line(detector: Detector, reported_every: int = 1) -> None:
+    """Labels show the classifier's alerts at 0.99 were fraud (every ``reported_every``-th
+    one reported) and those at 0.95 not: they set its line at 0.99."""
+    line = detector.classifier_threshold
+    for i in range(8):
+        line.observe(0.99, i % reported_every == 0, 0.0)
+    for _ in range(12):
+        line.observe(0.95, False, 0.0)
+    assert detector.classifier_threshold.certified
+    assert detector.classifier_threshold.value == 0.99
+
+
 def test_a_part_whose_alerts_the_labels_show_mostly_false_no_longer_lifts() -> None:
     detector = ready_detector()
-    size = len(CLASSIFIER_FEATURES)
-    rule_fired = [0.0] * size
-    rule_fired[CLASSIFIER_FEATURES.index(RULE_FEATURES[0])] = 1.0  # the amount rule fired
-    for i in range(40):  # 40 of its alerts resolved, 4 of them fraud
-        detector.learn_label((*rule_fired, 0.1, 0.0), i % 10 == 0, 0.0, False)
+    certify_line(detector)
+    for i in range(40):  # 40 of its alerts under the classifier's line resolved, 4 of them fraud
+        detector.trust["rules"].observe(i % 10 == 0, 0.0)  # (which of them: the test below)
     assert not detector.trust["rules"].trusted and detector.trust["half_space_trees"].trusted
+    assert detector.classifier_threshold.certified
     big = detector.process(tx(101, 15000.0, "u9"), UserHistory(), 0, 101, T0)
     assert big.parts["rules"] >= 0.5  # the rule fired, but on its own it no longer alerts
     assert big.risk == big.parts["fraud_classifier"] < 0.5 and big.alert is None
     restored = Detector(detector.config)
     assert restored.restore_model_state(detector.model_state()) is None
     assert not restored.trust["rules"].trusted
+
+
+def test_labels_that_cannot_certify_the_classifiers_line_do_not_silence_a_part() -> None:
+    """Half the frauds never reported, and the settings saying all are: the classifier's own
+    alerts cannot show 0.9 and its line stays at 1. Judged by the same labels the rule's alerts
+    look mostly false too; it alerts as it would without labels rather than nothing alerting."""
+    detector = ready_detector()
+    size = len(CLASSIFIER_FEATURES)
+    rule_fired = [0.0] * size
+    rule_fired[CLASSIFIER_FEATURES.index(RULE_FEATURES[0])] = 1.0
+    for i in range(40):  # the classifier's high probabilities: a reported fraud every other one
+        detector.learn_label((0.0,) * size + (0.99, 0.0), i % 2 == 0, 0.0, False)
+        detector.learn_label((*rule_fired, 0.1, 0.0), i % 10 == 0, 0.0, False)
+    line = detector.classifier_threshold
+    assert line.value == 1.0 and not line.certified and not detector.trust["rules"].trusted
+    big = detector.process(tx(101, 15000.0, "u9"), UserHistory(), 0, 101, T0)
+    assert big.alert is not None and "amount_threshold" in big.alert.reason_names
+    assert big.risk == 0.5 + 0.5 * big.parts["fraud_classifier"]
+
+
+def test_a_coverage_setting_lets_half_reported_labels_certify_the_line_and_keep_a_part() -> None:
+    """Told that half the frauds are reported, the same labels set the classifier's line at its
+    alerts (0.5 reported is 0.45 asked), and the rule's alerts, a fifth reported as fraud
+    (0.2 < 0.5 x 0.5), no longer lift; at 0.3 reported (true ~0.6) they would."""
+    detector = ready_detector(coverage=0.5)
+    size = len(CLASSIFIER_FEATURES)
+    rule_fired = [0.0] * size
+    rule_fired[CLASSIFIER_FEATURES.index(RULE_FEATURES[0])] = 1.0
+    certify_line(detector, reported_every=2)
+    for i in range(40):
+        detector.learn_label((*rule_fired, 0.1, 0.0), i % 5 == 0, 0.0, False)
+    assert detector.classifier_threshold.certified and detector.classifier_threshold.value == 0.99
+    assert (
+        round(detector.trust["rules"].precision, 2) == 0.2 and not detector.trust["rules"].trusted
+    )
+    kept = ready_detector(coverage=0.5)
+    for i in range(40):
+        kept.learn_label((*rule_fired, 0.1, 0.0), i % 10 < 3, 0.0, False)
+    assert round(kept.trust["rules"].precision, 2) == 0.3 and kept.trust["rules"].trusted
 
 
 def test_a_part_is_judged_only_on_the_alerts_the_classifier_did_not_raise_itself() -> None:

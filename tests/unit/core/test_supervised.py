@@ -1,4 +1,5 @@
-"""The supervised model: the array mirror of River's logistic pipeline is River, bit for bit."""
+"""The supervised model: the array mirror of River's logistic pipeline is River, bit for bit;
+the alert line and the parts' trust read labels that cover only some of the frauds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudstream.core.supervised import ClassifierParams, FraudClassifier, make_model
+from fraudstream.core.supervised import (
+    CalibrationParams,
+    ClassifierParams,
+    FraudClassifier,
+    PartTrust,
+    ThresholdFromLabels,
+    TrustParams,
+    make_model,
+)
 
 PARAMS = ClassifierParams(min_frauds=1, min_legit=1)
 
@@ -82,3 +91,42 @@ def test_other_kinds_are_rivers_own(kind: str) -> None:
     for x, fraud in stream(1, 3, 60):
         model.learn_one(x, fraud)
     assert model._mirror is None and 0.0 <= model.predict_proba_one(stream(2, 3, 1)[0][0]) <= 1.0
+
+
+def half_reported(count: int) -> list[tuple[float, bool]]:
+    """High probabilities, every one a fraud, but only every other fraud ever reported (what
+    the labels show is half of them fraud), then as many legit ones from 0.9 down."""
+    frauds = [(0.99 - i * 1e-4, i % 2 == 0) for i in range(count)]
+    return frauds + [(0.9 - j * 1e-3, False) for j in range(count)]
+
+
+@pytest.mark.parametrize(("coverage", "line", "certified"), [(1.0, 1.0, False), (0.5, 0.89, True)])
+def test_the_alert_line_asks_labels_for_the_precision_their_coverage_can_show(
+    coverage: float, line: float, certified: bool
+) -> None:
+    """Labels for half the frauds can never show 0.9: asked for it, the line stays at 1; told
+    that half are reported, 0.45 is what 0.9 looks like, and the line goes down to the 111th
+    probability, where 50 reported frauds are 0.45 of the alerts."""
+    threshold = ThresholdFromLabels(CalibrationParams(min_hits=5, refresh=200, coverage=coverage))
+    for probability, fraud in half_reported(100):
+        threshold.observe(probability, fraud, event_time=0.0)
+    assert round(threshold.value, 6) == line and threshold.certified is certified
+
+
+@pytest.mark.parametrize(("coverage", "trusted"), [(1.0, False), (0.5, True)])
+def test_a_part_is_trusted_at_the_precision_labels_of_its_coverage_can_show(
+    coverage: float, trusted: bool
+) -> None:
+    trust = PartTrust(TrustParams(min_alerts=20, coverage=coverage))
+    for i in range(40):  # 16 of its 40 alerts reported as fraud: 0.4, true precision ~0.8
+        trust.observe(i % 5 < 2, event_time=float(i))
+    assert round(trust.precision, 1) == 0.4 and trust.trusted is trusted
+
+
+def test_the_line_a_checkpoint_restores_says_whether_labels_set_it() -> None:
+    threshold = ThresholdFromLabels(CalibrationParams(min_hits=5, refresh=200, coverage=0.5))
+    for probability, fraud in half_reported(100):
+        threshold.observe(probability, fraud, event_time=0.0)
+    restored = pickle.loads(pickle.dumps(threshold))
+    assert restored.certified and restored.value == threshold.value
+    assert not ThresholdFromLabels(CalibrationParams()).certified, "before any labels: not set"
