@@ -443,6 +443,16 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
         "stream": _describe(options),
         "runs": {},
     }
+    if report["stream"]["labels"] is not None:  # what the worker is told of the labels' share
+        report["stream"]["labels"]["coverageSetting"] = settings.detection.label_coverage
+        if options.label_share < settings.detection.label_coverage:
+            _say(
+                options,
+                f"note: {options.label_share:.0%} of the frauds get a label, and the worker "
+                f"assumes {settings.detection.label_coverage:.0%} "
+                "(FRAUDSTREAM_LABEL_COVERAGE; see the README's 'Labels for only some of the "
+                "frauds')",
+            )
     for name, run_options in runs.items():
         _say(options, f"--- run: {name}")
         report["runs"][name] = _one_run(run_options, settings)

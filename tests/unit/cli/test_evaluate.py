@@ -67,6 +67,25 @@ def test_a_labeled_csv_in_its_own_names_is_evaluated_through_the_input_mapping(
 
 
 @pytest.mark.usefixtures("default_settings")
+def test_labels_for_part_of_the_frauds_say_what_the_worker_assumes_of_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = ["userId,amount,timestamp,label"]
+    rows += [f"u{i},{20 + i},2024-01-01T00:{i:02d}:00Z,0" for i in range(30)]
+    rows += ["u3,15000,2024-01-01T01:00:00Z,1"]
+    path = tmp_path / "mine.csv"
+    path.write_text("\n".join(rows) + "\n")
+    options = EvaluateOptions(
+        offline=True, generator="csv", csv=path, skip_days=0, label_delay_ms=3_600_000
+    )
+    report = evaluate(replace(options, label_share=0.5))
+    assert report["stream"]["labels"] == {"delayDays": 1 / 24, "share": 0.5, "coverageSetting": 1.0}
+    assert "50% of the frauds get a label, and the worker assumes 100%" in capsys.readouterr().err
+    evaluate(options)
+    assert "get a label" not in capsys.readouterr().err, "all reported: nothing to say"
+
+
+@pytest.mark.usefixtures("default_settings")
 def test_a_stream_in_kaggles_column_names_is_judged_exactly_as_the_generator_sends_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
