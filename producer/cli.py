@@ -58,6 +58,7 @@ from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, parse_duration_
 from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction, epoch_ms, format_timestamp_ms
 from producer.sparkov import SPARKOV_START_TIME, SparkovParameters, SparkovSimulator
+from producer.tabformer import TABFORMER_START_TIME, TabformerParameters, TabformerSimulator
 
 DEFAULT_RATE = 1000.0
 SCENARIO_GENERATOR = "scenarios"
@@ -65,6 +66,7 @@ HANDBOOK_GENERATOR = "handbook"
 PERSONA_GENERATOR = "personas"
 SPARKOV_GENERATOR = "sparkov"
 BANKSIM_GENERATOR = "banksim"
+TABFORMER_GENERATOR = "tabformer"
 #: ``--generator`` choices; the first is the default.
 GENERATORS = (
     SCENARIO_GENERATOR,
@@ -72,6 +74,7 @@ GENERATORS = (
     PERSONA_GENERATOR,
     SPARKOV_GENERATOR,
     BANKSIM_GENERATOR,
+    TABFORMER_GENERATOR,
 )
 BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
 TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
@@ -265,13 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
         "fraud episodes of large night-time payments), --users customers over --days; "
         "banksim: after the BankSim simulator behind Kaggle's bs140513_032310.csv (daily "
         "payments in 15 categories; cloned cards: short episodes of large payments), --users "
-        "customers over --days",
+        "customers over --days; tabformer: shaped like IBM's synthetic card transactions "
+        "(MCCs, chip/swipe/online, states and countries; compromised cards, ~0.2 %% fraud), "
+        "--users over --days",
     )
     synth.add_argument(
         "--users",
         type=_positive_int,
         default=DEFAULT_USERS,
-        help="simulated card holders of --generator scenarios, personas, sparkov or banksim "
+        help="simulated card holders of --generator scenarios, personas, sparkov, banksim or "
+        "tabformer "
         "(default: %(default)s)",
     )
     synth.add_argument(
@@ -299,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: {format_timestamp_ms(epoch_ms(DEFAULT_START_TIME))}, with --generator "
         f"handbook {format_timestamp_ms(epoch_ms(HANDBOOK_START_TIME))}, with sparkov "
         f"{format_timestamp_ms(epoch_ms(SPARKOV_START_TIME))}, with banksim "
-        f"{format_timestamp_ms(epoch_ms(BANKSIM_START_TIME))})",
+        f"{format_timestamp_ms(epoch_ms(BANKSIM_START_TIME))}, with tabformer "
+        f"{format_timestamp_ms(epoch_ms(TABFORMER_START_TIME))})",
     )
     synth.add_argument(
         "--rule-threshold",
@@ -335,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--days",
         type=_positive_int,
         default=DEFAULT_DAYS,
-        help="days simulated, also of --generator personas, sparkov and banksim "
+        help="days simulated, also of --generator personas, sparkov, banksim and tabformer "
         "(default: %(default)s)",
     )
     handbook.add_argument(
@@ -393,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def start_time_of(args: argparse.Namespace) -> datetime:
     """--start-time, else the chosen source's own default (handbook 2018-04-01, sparkov 2020,
-    banksim 2014)."""
+    banksim 2014, tabformer 2019)."""
     if args.start_time is not None:
         start: datetime = args.start_time
         return start
@@ -403,6 +410,8 @@ def start_time_of(args: argparse.Namespace) -> datetime:
         return SPARKOV_START_TIME
     if args.csv is None and args.generator == BANKSIM_GENERATOR:
         return BANKSIM_START_TIME
+    if args.csv is None and args.generator == TABFORMER_GENERATOR:
+        return TABFORMER_START_TIME
     return DEFAULT_START_TIME
 
 
@@ -440,6 +449,12 @@ def build_records(
                 days=args.days,
                 seed=args.seed,
                 start_time=start_time_of(args),
+            )
+        )
+    elif args.generator == TABFORMER_GENERATOR:
+        records = TabformerSimulator(
+            TabformerParameters(
+                users=args.users, days=args.days, seed=args.seed, start_time=start_time_of(args)
             )
         )
     elif args.generator == HANDBOOK_GENERATOR:
@@ -491,6 +506,11 @@ def describe_source(args: argparse.Namespace) -> str:
     if args.generator == BANKSIM_GENERATOR:
         return (
             f"the BankSim-like stream, seed {args.seed} ({args.users:,} customers, "
+            f"{args.days} days)"
+        )
+    if args.generator == TABFORMER_GENERATOR:
+        return (
+            f"the TabFormer-shaped stream, seed {args.seed} ({args.users:,} users, "
             f"{args.days} days)"
         )
     if args.generator == HANDBOOK_GENERATOR:

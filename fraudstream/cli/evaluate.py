@@ -6,7 +6,8 @@ order, to the worker's own batch handler in this process, without Kafka. The sou
 producer's scenario generator, the simulator published with the fraud-detection handbook
 (Le Borgne et al.), whose published baselines are printed beside the figures, the persona stream,
 a Sparkov-like stream (after the simulator behind Kaggle's fraudTrain.csv), a BankSim-like
-stream (after the simulator behind Kaggle's bs140513_032310.csv), and a labeled CSV of the
+stream (after the simulator behind Kaggle's bs140513_032310.csv), a stream shaped like IBM's
+synthetic card transactions with frauds ten times rarer, and a labeled CSV of the
 user's own (read through the input mapping, as ``python -m producer --csv`` does). With
 ``--label-delay`` the frauds' labels follow the transactions on the labels topic, and every
 stream but the scenarios is run a second time without labels, so the report shows what labels
@@ -51,6 +52,7 @@ from producer.labels import DelayedLabels
 from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction
 from producer.sparkov import SparkovParameters, SparkovSimulator
+from producer.tabformer import TabformerParameters, TabformerSimulator
 
 #: Give up waiting for the worker after this long without it reading anything.
 CATCH_UP_TIMEOUT_SECONDS = 120.0
@@ -73,7 +75,9 @@ HANDBOOK_BASELINES = {
 
 
 #: What ``fraudstream evaluate`` can run: a generator's stream, or a labeled CSV.
-StreamSource = Literal["scenarios", "handbook", "personas", "sparkov", "banksim", "csv"]
+StreamSource = Literal[
+    "scenarios", "handbook", "personas", "sparkov", "banksim", "tabformer", "csv"
+]
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ class EvaluateOptions:
 #: Days the handbook, persona, Sparkov-like and BankSim-like streams are scored after, unless
 #: told otherwise (labels 7 days late need a few weeks before the classifier has learned from
 #: them).
-SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20, "banksim": 30}
+SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20, "banksim": 30, "tabformer": 21}
 
 
 def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
@@ -134,6 +138,9 @@ def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[Lab
     if options.generator == "banksim":
         banksim = BanksimParameters(customers=options.users, days=options.days, seed=options.seed)
         return iter(BanksimSimulator(banksim))
+    if options.generator == "tabformer":
+        tabformer = TabformerParameters(users=options.users, days=options.days, seed=options.seed)
+        return iter(TabformerSimulator(tabformer))
     if options.generator == "handbook":
         handbook = HandbookParameters(
             customers=options.customers,
@@ -521,7 +528,7 @@ def _describe(options: EvaluateOptions) -> dict[str, Any]:
             "format": options.csv_format,
             "labels": labels,
         }
-    if options.generator in ("personas", "sparkov", "banksim"):  # sized alike: users and days
+    if options.generator in ("personas", "sparkov", "banksim", "tabformer"):  # users and days
         return {
             "generator": options.generator,
             "users": options.users,
