@@ -294,7 +294,8 @@ class DetectionSettings(_Section):
         le=1,
         description="Share of frauds that ever get a fraud label (chargebacks, analysts): "
         "an unreported fraud matures as legit, so the precision the labels are asked to show "
-        "(the classifier's target, the parts' trust) is this share of the true one.",
+        "(the classifier's target, the parts' trust while it is certified) is this share of "
+        "the true one.",
     )
     pending_max_entries: int = Field(
         500_000, ge=1, description="Transactions kept awaiting their label; oldest mature early."

@@ -546,15 +546,19 @@ class Detector:
         )
 
     def trusts(self, part: PartTrust) -> bool:
-        """Whether a firing part lifts a transaction into the alerted half: while the labels
-        trust its alerts, and always while they cannot certify the classifier's own line.
+        """Whether a firing part lifts a transaction into the alerted half.
 
-        Labels that never reach the classifier's target precision, even on its highest
-        probabilities, are too few or cover too few of the frauds (``label_coverage`` set too
-        high) to judge a part by the same measure: the unsupervised parts then alert as they
-        would without labels, rather than the labels silencing every part at once.
+        While the labels certify the classifier's line they show the coverage they were told
+        of, and hold the part to ``min_precision`` (:attr:`PartTrust.trusted`). While they do
+        not, they may be too few or cover fewer frauds than the settings say: the part is held
+        to ``min_precision`` of the best they show for the classifier
+        (:attr:`ThresholdFromLabels.reference`), which falls with the share reported as the
+        part's does; before they hold enough frauds to show one, it is not judged.
         """
-        return part.trusted or not self.classifier_threshold.certified
+        line = self.classifier_threshold
+        if line.certified:
+            return part.trusted
+        return part.trusted_against(line.reference)
 
     def learn_label(
         self, model_input: tuple[float, ...], fraud: bool, event_time: float, correction: bool

@@ -65,6 +65,8 @@ class Stats(View):
             "legit": classifier.legit,
             "threshold": detector.classifier_threshold.value,  # the line in force
             "lineCertified": detector.classifier_threshold.certified,  # set by the labels
+            # the best precision labels show on its top probabilities: what parts are judged by
+            "bestLabelledPrecision": round(detector.classifier_threshold.reference, 4),
             "labelRate": round(detector.label_rate.value, 6),
             # whether the labels still let each unsupervised part alert alone
             "trust": {

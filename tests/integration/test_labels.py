@@ -59,6 +59,7 @@ def test_labels_teach_the_classifier_and_bad_ones_reach_the_dead_letter_topic(
     assert (stats["classifier"]["frauds"], stats["classifier"]["legit"]) == (1, 1)
     classifier = stats["classifier"]
     assert (classifier["threshold"], classifier["lineCertified"]) == (1.0, False), "two labels"
+    assert classifier["bestLabelledPrecision"] == 0.0, "too few frauds to judge a part against"
     assert stats["pending"]["size"] == 18
     dead = {record["reason"]: record for _, record in pipeline.read(pipeline.dlq_topic, expected=2)}
     assert dead["unknown_transaction"]["source"]["topic"] == pipeline.labels_topic

@@ -27,7 +27,12 @@ from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.model import HSTParams
 from fraudstream.core.records import Transaction
 from fraudstream.core.rule_definitions import RuleSet, seed_definitions
-from fraudstream.core.supervised import CalibrationParams, ClassifierParams, TrustParams
+from fraudstream.core.supervised import (
+    CalibrationParams,
+    ClassifierParams,
+    ThresholdFromLabels,
+    TrustParams,
+)
 
 T0 = datetime(2024, 12, 4, tzinfo=timezone.utc)
 SMALL = DetectorConfig(hst=HSTParams(window_size=100), warmup=100, score_quantile=None)
@@ -364,53 +369,87 @@ def test_a_part_whose_alerts_the_labels_show_mostly_false_no_longer_lifts() -> N
     certify_line(detector)
     for i in range(40):  # 40 of its alerts under the classifier's line resolved, 4 of them fraud
         detector.trust["rules"].observe(i % 10 == 0, 0.0)  # (which of them: the test below)
-    assert not detector.trust["rules"].trusted and detector.trust["half_space_trees"].trusted
+    assert not detector.trusts(detector.trust["rules"])
+    assert detector.trusts(detector.trust["half_space_trees"])
     assert detector.classifier_threshold.certified
     big = detector.process(tx(101, 15000.0, "u9"), UserHistory(), 0, 101, T0)
     assert big.parts["rules"] >= 0.5  # the rule fired, but on its own it no longer alerts
     assert big.risk == big.parts["fraud_classifier"] < 0.5 and big.alert is None
     restored = Detector(detector.config)
     assert restored.restore_model_state(detector.model_state()) is None
-    assert not restored.trust["rules"].trusted
+    assert not restored.trusts(restored.trust["rules"])
 
 
-def test_labels_that_cannot_certify_the_classifiers_line_do_not_silence_a_part() -> None:
-    """Half the frauds never reported, and the settings saying all are: the classifier's own
-    alerts cannot show 0.9 and its line stays at 1. Judged by the same labels the rule's alerts
-    look mostly false too; it alerts as it would without labels rather than nothing alerting."""
-    detector = ready_detector()
+def fresh_line(detector: Detector) -> Detector:
+    """The detector with its alert line as before any label (the classifier stays ready)."""
+    detector.classifier_threshold = ThresholdFromLabels(detector.config.calibration)
+    return detector
+
+
+def classifier_alerts_half_reported(detector: Detector) -> None:
+    """40 high probabilities, each one fraud, every other one reported: the best precision
+    the labels show for the classifier is 2 of its first 3 (``min_hits`` is 2)."""
+    size = len(CLASSIFIER_FEATURES)
+    for i in range(40):
+        detector.learn_label((0.0,) * size + (0.99 - i * 1e-4, 0.0), i % 2 == 0, 0.0, False)
+
+
+def rule_alerts(detector: Detector, reported: int) -> None:
+    """40 resolved alerts only the rule raised, ``reported`` in each ten of them fraud."""
     size = len(CLASSIFIER_FEATURES)
     rule_fired = [0.0] * size
     rule_fired[CLASSIFIER_FEATURES.index(RULE_FEATURES[0])] = 1.0
-    for i in range(40):  # the classifier's high probabilities: a reported fraud every other one
-        detector.learn_label((0.0,) * size + (0.99, 0.0), i % 2 == 0, 0.0, False)
-        detector.learn_label((*rule_fired, 0.1, 0.0), i % 10 == 0, 0.0, False)
-    line = detector.classifier_threshold
-    assert line.value == 1.0 and not line.certified and not detector.trust["rules"].trusted
-    big = detector.process(tx(101, 15000.0, "u9"), UserHistory(), 0, 101, T0)
+    for i in range(40):
+        detector.learn_label((*rule_fired, 0.1, 0.0), i % 10 < reported, 0.0, False)
+
+
+def test_half_reported_labels_judge_a_part_against_what_they_show_for_the_classifier() -> None:
+    """Half the frauds never reported, and the settings saying all are: the classifier's own
+    alerts cannot show 0.9 and its line stays at 1. Judged against them (2/3 at best) rather
+    than a fixed 0.5, a rule whose alerts show 0.4 (true ~0.8) still alerts; one whose alerts
+    show 0.1 does not."""
+    kept = fresh_line(ready_detector())
+    classifier_alerts_half_reported(kept)
+    rule_alerts(kept, reported=4)
+    line = kept.classifier_threshold
+    assert line.value == 1.0 and not line.certified and round(line.reference, 3) == 0.667
+    assert kept.trusts(kept.trust["rules"])
+    big = kept.process(tx(101, 15000.0, "u9"), UserHistory(), 0, 101, T0)
     assert big.alert is not None and "amount_threshold" in big.alert.reason_names
     assert big.risk == 0.5 + 0.5 * big.parts["fraud_classifier"]
+    muted = fresh_line(ready_detector())
+    classifier_alerts_half_reported(muted)
+    rule_alerts(muted, reported=1)
+    assert not muted.trusts(muted.trust["rules"])
+    quiet = muted.process(tx(101, 15000.0, "u9"), UserHistory(), 0, 101, T0)
+    assert quiet.alert is None and quiet.parts["rules"] >= 0.5
 
 
-def test_a_coverage_setting_lets_half_reported_labels_certify_the_line_and_keep_a_part() -> None:
-    """Told that half the frauds are reported, the same labels set the classifier's line at its
-    alerts (0.5 reported is 0.45 asked), and the rule's alerts, a fifth reported as fraud
-    (0.2 < 0.5 x 0.5), no longer lift; at 0.3 reported (true ~0.6) they would."""
-    detector = ready_detector(coverage=0.5)
+def test_labels_too_few_to_rank_the_classifier_do_not_judge_a_part() -> None:
+    """One reported fraud among the classifier's probabilities, under ``min_hits``: there is no
+    reference, and a rule with 40 false alerts resolved still alerts as without labels."""
+    detector = Detector(ready_detector().config)  # its labels: only those below
     size = len(CLASSIFIER_FEATURES)
-    rule_fired = [0.0] * size
-    rule_fired[CLASSIFIER_FEATURES.index(RULE_FEATURES[0])] = 1.0
+    detector.learn_label((0.0,) * size + (0.99, 0.0), True, 0.0, False)
+    rule_alerts(detector, reported=0)
+    assert detector.classifier_threshold.reference == 0.0
+    assert detector.trust["rules"].resolved == 40 and detector.trusts(detector.trust["rules"])
+
+
+def test_a_coverage_setting_lets_half_reported_labels_certify_the_line_and_judge_a_part() -> None:
+    """Told that half the frauds are reported, the same labels set the classifier's line at its
+    alerts (0.5 reported is 0.45 asked), and, the line certified, hold the rule to 0.5 of that
+    coverage: its alerts a fifth reported as fraud (0.2 < 0.25) no longer lift; 0.3 would."""
+    detector = ready_detector(coverage=0.5)
     certify_line(detector, reported_every=2)
-    for i in range(40):
-        detector.learn_label((*rule_fired, 0.1, 0.0), i % 5 == 0, 0.0, False)
     assert detector.classifier_threshold.certified and detector.classifier_threshold.value == 0.99
-    assert (
-        round(detector.trust["rules"].precision, 2) == 0.2 and not detector.trust["rules"].trusted
-    )
+    rule_alerts(detector, reported=2)
+    assert round(detector.trust["rules"].precision, 2) == 0.2
+    assert not detector.trusts(detector.trust["rules"])
     kept = ready_detector(coverage=0.5)
-    for i in range(40):
-        kept.learn_label((*rule_fired, 0.1, 0.0), i % 10 < 3, 0.0, False)
-    assert round(kept.trust["rules"].precision, 2) == 0.3 and kept.trust["rules"].trusted
+    certify_line(kept, reported_every=2)
+    rule_alerts(kept, reported=3)
+    assert round(kept.trust["rules"].precision, 2) == 0.3 and kept.trusts(kept.trust["rules"])
 
 
 def test_a_part_is_judged_only_on_the_alerts_the_classifier_did_not_raise_itself() -> None:
@@ -426,10 +465,11 @@ def test_a_part_is_judged_only_on_the_alerts_the_classifier_did_not_raise_itself
         for _ in range(10):  # what keeps the classifier's line at 0.99
             detector.learn_label((0.0,) * size + (0.99, 0.0), True, float(i), False)
     assert detector.classifier_threshold.value <= 0.99
-    assert detector.trust["rules"].resolved == 0 and detector.trust["rules"].trusted
+    assert detector.trust["rules"].resolved == 0 and detector.trusts(detector.trust["rules"])
     for i in range(40):  # under the classifier's line: alerts only the rule raised, 4 fraud
         detector.learn_label((*rule_fired, 0.1, 0.0), i % 10 == 0, 40.0 + i, False)
-    assert detector.trust["rules"].resolved == 40 and not detector.trust["rules"].trusted
+    assert detector.trust["rules"].resolved == 40
+    assert not detector.trusts(detector.trust["rules"])
 
 
 def test_a_classifier_that_cannot_reach_the_target_precision_does_not_alert_alone() -> None:

@@ -3,6 +3,7 @@ the alert line and the parts' trust read labels that cover only some of the frau
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
 
@@ -113,6 +114,35 @@ def test_the_alert_line_asks_labels_for_the_precision_their_coverage_can_show(
     assert round(threshold.value, 6) == line and threshold.certified is certified
 
 
+def test_the_reference_follows_the_labels_over_event_time_not_each_recomputation() -> None:
+    """An hour after a best of 1.0, a best of 0.75 hardly moves the reference; eight days
+    after, a best of 2/3 moves it 1 - e^(-8/7) of the way: one noisy recomputation does not
+    swing the parts' judgement, a week of labels does."""
+    day = 86400.0
+    threshold = ThresholdFromLabels(CalibrationParams(min_hits=2, refresh=4))
+    for fraud in (True, True, True, True):
+        threshold.observe(0.9, fraud, event_time=0.0)
+    assert threshold.reference == 1.0
+    for probability, fraud in [(0.95, True), (0.94, False), (0.93, True), (0.92, False)]:
+        threshold.observe(probability, fraud, event_time=3600.0)
+    before = threshold.reference
+    assert round(before, 4) == round(1 - 0.25 * (1 - math.exp(-1 / (7 * 24))), 4), "an hour"
+    for probability, fraud in [(0.99, True), (0.98, False), (0.97, True), (0.96, False)]:
+        threshold.observe(probability, fraud, event_time=3600.0 + 8 * day)  # the rest aged out
+    moved = before + (2 / 3 - before) * (1 - math.exp(-8 / 7))
+    assert round(threshold.reference, 6) == round(moved, 6)
+
+
+def test_the_reference_is_the_best_precision_labels_show_on_the_classifiers_top() -> None:
+    """Every other fraud reported: 5 reported frauds are first reached at the 9th probability,
+    the best ratio at least ``min_hits`` deep, whatever the coverage setting says."""
+    threshold = ThresholdFromLabels(CalibrationParams(min_hits=5, refresh=200))
+    assert threshold.reference == 0.0, "no labels: nothing to judge a part against"
+    for probability, fraud in half_reported(100):
+        threshold.observe(probability, fraud, event_time=0.0)
+    assert round(threshold.reference, 4) == round(5 / 9, 4) and not threshold.certified
+
+
 @pytest.mark.parametrize(("coverage", "trusted"), [(1.0, False), (0.5, True)])
 def test_a_part_is_trusted_at_the_precision_labels_of_its_coverage_can_show(
     coverage: float, trusted: bool
@@ -123,10 +153,25 @@ def test_a_part_is_trusted_at_the_precision_labels_of_its_coverage_can_show(
     assert round(trust.precision, 1) == 0.4 and trust.trusted is trusted
 
 
+@pytest.mark.parametrize(("reference", "trusted"), [(1.0, False), (0.5, True), (0.0, True)])
+def test_a_part_is_judged_against_the_precision_labels_show_for_the_classifier(
+    reference: float, trusted: bool
+) -> None:
+    """16 of its 40 alerts reported as fraud: 0.4. Under half of a classifier that labels show
+    at 1.0, it stops; against half-reported labels (the classifier shows 0.5) it keeps alerting;
+    with no reference yet, the labels do not judge it."""
+    trust = PartTrust(TrustParams(min_alerts=20))
+    for i in range(40):
+        trust.observe(i % 5 < 2, event_time=float(i))
+    assert round(trust.precision, 1) == 0.4 and trust.trusted_against(reference) is trusted
+
+
 def test_the_line_a_checkpoint_restores_says_whether_labels_set_it() -> None:
     threshold = ThresholdFromLabels(CalibrationParams(min_hits=5, refresh=200, coverage=0.5))
     for probability, fraud in half_reported(100):
         threshold.observe(probability, fraud, event_time=0.0)
     restored = pickle.loads(pickle.dumps(threshold))
     assert restored.certified and restored.value == threshold.value
-    assert not ThresholdFromLabels(CalibrationParams()).certified, "before any labels: not set"
+    assert restored.reference == threshold.reference > 0
+    fresh = ThresholdFromLabels(CalibrationParams())
+    assert not fresh.certified and fresh.reference == 0.0, "before any labels: not set"
