@@ -21,6 +21,7 @@ from producer.cli import build_parser, default_bootstrap
 from producer.generator import FRAUD_SCENARIOS
 from producer.records import LabeledTransaction
 from producer.sparkov import SPARKOV_SCENARIOS, SparkovParameters, SparkovSimulator
+from producer.tabformer import TABFORMER_SCENARIOS, TabformerParameters, TabformerSimulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,6 +111,12 @@ def test_summary_on_stderr_counts_sent_messages_per_scenario() -> None:
             BanksimSimulator(BanksimParameters(customers=300, days=30, seed=3)),
             "2014-01-01T",
             BANKSIM_SCENARIOS,
+        ),
+        (
+            "tabformer",
+            TabformerSimulator(TabformerParameters(users=300, days=30, seed=3)),
+            "2019-01-01T",
+            TABFORMER_SCENARIOS,
         ),
     ],
 )
