@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
 from fraudstream.settings import FieldSettings, KafkaSettings
-from producer.banksim import BANKSIM_START_TIME, BanksimParameters, BanksimSimulator
+from producer.banksim import BANKSIM_START_TIME
 from producer.csv_replay import (
     CSV_FORMATS,
     DEFAULT_LABEL_COLUMN,
@@ -55,10 +55,10 @@ from producer.kafka import (
     produce_to_stream,
 )
 from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, parse_duration_ms
-from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction, epoch_ms, format_timestamp_ms
-from producer.sparkov import SPARKOV_START_TIME, SparkovParameters, SparkovSimulator
-from producer.tabformer import TABFORMER_START_TIME, TabformerParameters, TabformerSimulator
+from producer.sized import SIZED_GENERATORS, sized_simulator
+from producer.sparkov import SPARKOV_START_TIME
+from producer.tabformer import TABFORMER_START_TIME
 
 DEFAULT_RATE = 1000.0
 SCENARIO_GENERATOR = "scenarios"
@@ -427,35 +427,9 @@ def build_records(
         )
         scan = replay.scan()
         records = replay
-    elif args.generator == PERSONA_GENERATOR:
-        records = PersonaSimulator(
-            PersonaParameters(
-                users=args.users, days=args.days, seed=args.seed, start_time=start_time_of(args)
-            )
-        )
-    elif args.generator == SPARKOV_GENERATOR:
-        records = SparkovSimulator(
-            SparkovParameters(
-                customers=args.users,
-                days=args.days,
-                seed=args.seed,
-                start_time=start_time_of(args),
-            )
-        )
-    elif args.generator == BANKSIM_GENERATOR:
-        records = BanksimSimulator(
-            BanksimParameters(
-                customers=args.users,
-                days=args.days,
-                seed=args.seed,
-                start_time=start_time_of(args),
-            )
-        )
-    elif args.generator == TABFORMER_GENERATOR:
-        records = TabformerSimulator(
-            TabformerParameters(
-                users=args.users, days=args.days, seed=args.seed, start_time=start_time_of(args)
-            )
+    elif args.generator in SIZED_GENERATORS:
+        records = sized_simulator(
+            args.generator, args.users, args.days, args.seed, start_time_of(args)
         )
     elif args.generator == HANDBOOK_GENERATOR:
         records = HandbookSimulator(

@@ -43,16 +43,13 @@ from fraudstream.worker.collector import worker_collector
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
-from producer.banksim import BanksimParameters, BanksimSimulator
 from producer.csv_replay import DEFAULT_LABEL_COLUMN, CsvFormat, CsvFormatError, CsvReplay
 from producer.generator import GeneratorParameters, ScenarioGenerator
 from producer.handbook import HandbookParameters, HandbookSimulator
 from producer.kafka import produce
 from producer.labels import DelayedLabels
-from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction
-from producer.sparkov import SparkovParameters, SparkovSimulator
-from producer.tabformer import TabformerParameters, TabformerSimulator
+from producer.sized import SIZED_GENERATORS, sized_simulator
 
 #: Give up waiting for the worker after this long without it reading anything.
 CATCH_UP_TIMEOUT_SECONDS = 120.0
@@ -129,18 +126,8 @@ def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[Lab
         )
         _say(options, replay.scan().describe())  # bad rows are skipped, with line numbers
         return iter(replay)
-    if options.generator == "personas":
-        personas = PersonaParameters(users=options.users, days=options.days, seed=options.seed)
-        return iter(PersonaSimulator(personas))
-    if options.generator == "sparkov":
-        sparkov = SparkovParameters(customers=options.users, days=options.days, seed=options.seed)
-        return iter(SparkovSimulator(sparkov))
-    if options.generator == "banksim":
-        banksim = BanksimParameters(customers=options.users, days=options.days, seed=options.seed)
-        return iter(BanksimSimulator(banksim))
-    if options.generator == "tabformer":
-        tabformer = TabformerParameters(users=options.users, days=options.days, seed=options.seed)
-        return iter(TabformerSimulator(tabformer))
+    if options.generator in SIZED_GENERATORS:
+        return iter(sized_simulator(options.generator, options.users, options.days, options.seed))
     if options.generator == "handbook":
         handbook = HandbookParameters(
             customers=options.customers,
@@ -528,7 +515,7 @@ def _describe(options: EvaluateOptions) -> dict[str, Any]:
             "format": options.csv_format,
             "labels": labels,
         }
-    if options.generator in ("personas", "sparkov", "banksim", "tabformer"):  # users and days
+    if options.generator in SIZED_GENERATORS:
         return {
             "generator": options.generator,
             "users": options.users,
