@@ -366,8 +366,9 @@ class ThresholdFromLabels:
         for rank, (probability, fraud) in enumerate(sorted(current, key=lambda r: -r[0]), 1):
             hits += fraud
             if hits >= self.params.min_hits:
-                reference = max(reference, hits / rank)
-                if hits / rank >= target:
+                precision = hits / rank
+                reference = max(reference, precision)
+                if precision >= target:
                     best = probability
         if reference:
             self._average_reference(reference, newest)
@@ -418,10 +419,9 @@ class PartTrust:
     ``coverage`` of the frauds show it: :func:`observed_precision`), or, where the labels cannot
     vouch for their coverage, less than ``min_precision`` times as often as the classifier's
     best (:meth:`trusted_against`), stops alerting alone, and resumes if that changes. Judged
-    on all its alerts, a part that fires where
-    the classifier already alerts borrows the classifier's precision: on the Sparkov-like
-    stream the rules' alerts were half fraud overall, but the 82 they added to the
-    classifier's held about 3 frauds.
+    on all its alerts, a part that fires where the classifier already alerts borrows the
+    classifier's precision: on the Sparkov-like stream the rules' alerts were half fraud
+    overall, but the 82 they added to the classifier's held about 3 frauds.
     The same rule holds on every stream, so which part is trusted comes from the stream's
     labels, not from our tuning (before HST's "far below habit" input was limited to clear
     log-normal spenders, the handbook's labels trusted the rules and not Half-Space Trees).
