@@ -322,6 +322,14 @@ class DetectionSettings(_Section):
         description="Calibrated alert line: the lowest P(fraud) whose alerts reached this "
         "precision on recently resolved transactions.",
     )
+    classifier_fallback_precision: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="While no line reaches the target precision (too few frauds to show it): "
+        "the lowest P(fraud) whose alerts reached this one, uncertified; the bar the rules and "
+        "Half-Space Trees are held to. At the target or above: the line goes to 1 instead.",
+    )
     classifier_calibration_window: int = Field(
         50_000, ge=100, description="Resolved transactions the calibration looks back on."
     )
@@ -405,6 +413,7 @@ class DetectionSettings(_Section):
                 window=self.classifier_calibration_window,
                 min_hits=self.classifier_calibration_min_hits,
                 floor=self.classifier_threshold_floor,
+                fallback_precision=self.classifier_fallback_precision,
                 horizon=self.classifier_calibration_days * 86400.0,
                 coverage=self.label_coverage,
             ),

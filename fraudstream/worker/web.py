@@ -64,7 +64,7 @@ class Stats(View):
             "frauds": classifier.frauds,
             "legit": classifier.legit,
             "threshold": detector.classifier_threshold.value,  # the line in force
-            "lineCertified": detector.classifier_threshold.certified,  # set by the labels
+            "lineCertified": detector.classifier_threshold.certified,  # at the target precision
             # the best precision labels show on its top probabilities: what parts are judged by
             "bestLabelledPrecision": round(detector.classifier_threshold.reference, 4),
             "labelRate": round(detector.label_rate.value, 6),

@@ -323,12 +323,15 @@ def test_a_ready_classifier_raises_no_alert_of_its_own_until_labels_calibrated_i
     assert high.alert is None or "fraud_classifier" not in high.alert.reason_names
 
 
-def ready_detector(initial: float = 0.9, coverage: float = 1.0) -> Detector:
+def ready_detector(initial: float = 0.9, coverage: float = 1.0, fallback: float = 0.5) -> Detector:
+    calibration = CalibrationParams(
+        initial=initial, min_hits=2, refresh=10, coverage=coverage, fallback_precision=fallback
+    )
     config = DetectorConfig(
         hst=HSTParams(window_size=50),
         warmup=50,
         classifier=ClassifierParams(min_frauds=5, min_legit=20),
-        calibration=CalibrationParams(initial=initial, min_hits=2, refresh=10, coverage=coverage),
+        calibration=calibration,
         trust=TrustParams(coverage=coverage),
     )
     detector = Detector(config)
@@ -405,10 +408,10 @@ def rule_alerts(detector: Detector, reported: int) -> None:
 
 def test_half_reported_labels_judge_a_part_against_what_they_show_for_the_classifier() -> None:
     """Half the frauds never reported, and the settings saying all are: the classifier's own
-    alerts cannot show 0.9 and its line stays at 1. Judged against them (2/3 at best) rather
-    than a fixed 0.5, a rule whose alerts show 0.4 (true ~0.8) still alerts; one whose alerts
-    show 0.1 does not."""
-    kept = fresh_line(ready_detector())
+    alerts cannot show 0.9 and its line stays at 1 (its fallback asked for 0.9 too, so that
+    what alerts is the rule). Judged against them (2/3 at best) rather than a fixed 0.5, a rule
+    whose alerts show 0.4 (true ~0.8) still alerts; one whose alerts show 0.1 does not."""
+    kept = fresh_line(ready_detector(fallback=0.9))
     classifier_alerts_half_reported(kept)
     rule_alerts(kept, reported=4)
     line = kept.classifier_threshold
@@ -417,7 +420,7 @@ def test_half_reported_labels_judge_a_part_against_what_they_show_for_the_classi
     big = kept.process(tx(101, 15000.0, "u9"), UserHistory(), 0, 101, T0)
     assert big.alert is not None and "amount_threshold" in big.alert.reason_names
     assert big.risk == 0.5 + 0.5 * big.parts["fraud_classifier"]
-    muted = fresh_line(ready_detector())
+    muted = fresh_line(ready_detector(fallback=0.9))
     classifier_alerts_half_reported(muted)
     rule_alerts(muted, reported=1)
     assert not muted.trusts(muted.trust["rules"])
@@ -472,12 +475,12 @@ def test_a_part_is_judged_only_on_the_alerts_the_classifier_did_not_raise_itself
     assert not detector.trusts(detector.trust["rules"])
 
 
-def test_a_classifier_that_cannot_reach_the_target_precision_does_not_alert_alone() -> None:
+def test_a_classifier_whose_labelled_alerts_are_mostly_false_does_not_alert_alone() -> None:
     detector = ready_detector(initial=0.9)
     size = len(CLASSIFIER_FEATURES)
-    for i in range(10):  # its high probabilities were frauds only a third of the time
-        detector.learn_label((0.0,) * size + (0.95, 0.0), i % 3 == 0, 0.0, False)
-    assert detector.classifier_threshold.value == 1.0
+    for i in range(10):  # its high probabilities were frauds a quarter of the time: under the
+        detector.learn_label((0.0,) * size + (0.95, 0.0), i % 4 == 0, 0.0, False)  # half
+    assert detector.classifier_threshold.value == 1.0  # the parts are held to, at any depth
 
 
 def test_the_alert_line_forgets_what_a_young_classifier_said_after_a_week_of_event_time() -> None:
@@ -485,8 +488,8 @@ def test_the_alert_line_forgets_what_a_young_classifier_said_after_a_week_of_eve
     at 1 for as long as they stayed in the window, whatever the classifier learned since."""
     detector = ready_detector(initial=0.9)
     size = len(CLASSIFIER_FEATURES)
-    for i in range(10):  # day 0: its high probabilities were frauds a third of the time
-        detector.learn_label((0.0,) * size + (0.95, 0.0), i % 3 == 0, 0.0, False)
+    for i in range(10):  # day 0: its high probabilities were frauds a quarter of the time
+        detector.learn_label((0.0,) * size + (0.95, 0.0), i % 4 == 0, 0.0, False)
     assert detector.classifier_threshold.value == 1.0
     six_days, eight_days = 6 * 86400.0, 8 * 86400.0
     for i in range(10):  # six days later it ranks well, but day 0 is still within the week

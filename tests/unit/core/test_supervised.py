@@ -101,17 +101,35 @@ def half_reported(count: int) -> list[tuple[float, bool]]:
     return frauds + [(0.9 - j * 1e-3, False) for j in range(count)]
 
 
-@pytest.mark.parametrize(("coverage", "line", "certified"), [(1.0, 1.0, False), (0.5, 0.89, True)])
+@pytest.mark.parametrize(
+    ("coverage", "fallback", "line", "certified"),
+    [(1.0, 0.5, 0.9801, False), (1.0, 0.9, 1.0, False), (0.5, 0.5, 0.89, True)],
+)
 def test_the_alert_line_asks_labels_for_the_precision_their_coverage_can_show(
-    coverage: float, line: float, certified: bool
+    coverage: float, fallback: float, line: float, certified: bool
 ) -> None:
-    """Labels for half the frauds can never show 0.9: asked for it, the line stays at 1; told
-    that half are reported, 0.45 is what 0.9 looks like, and the line goes down to the 111th
-    probability, where 50 reported frauds are 0.45 of the alerts."""
-    threshold = ThresholdFromLabels(CalibrationParams(min_hits=5, refresh=200, coverage=coverage))
+    """Labels for half the frauds can never show 0.9: asked for it, the line settles, not
+    certified, for the 100th probability, the lowest where half the alerts were fraud (the bar
+    the parts are held to), or stays at 1 when asked for 0.9 there too; told that half are
+    reported, 0.45 is what 0.9 looks like, and the line goes down to the 111th probability,
+    where 50 reported frauds are 0.45 of the alerts."""
+    params = CalibrationParams(
+        min_hits=5, refresh=200, coverage=coverage, fallback_precision=fallback
+    )
+    threshold = ThresholdFromLabels(params)
     for probability, fraud in half_reported(100):
         threshold.observe(probability, fraud, event_time=0.0)
     assert round(threshold.value, 6) == line and threshold.certified is certified
+
+
+def test_a_classifier_whose_best_alerts_are_mostly_false_does_not_alert_alone() -> None:
+    """Ten frauds among the top 30 probabilities: a third, under the parts' bar of a half at
+    every depth ten frauds reach, so no line at all."""
+    threshold = ThresholdFromLabels(CalibrationParams(min_hits=10, refresh=300))
+    for k in range(300):
+        threshold.observe(1.0 - k / 1000, fraud=k < 30 and k % 3 == 0, event_time=0.0)
+    assert threshold.value == 1.0 and not threshold.certified
+    assert round(threshold.reference, 4) == round(10 / 28, 4)
 
 
 def test_the_reference_follows_the_labels_over_event_time_not_each_recomputation() -> None:
