@@ -468,7 +468,9 @@ class Detector:
         values = self.classifier_input(tx, features, burst, score, levels, shared)
         probability = None
         if self.classifier.ready:
-            probability = self.classifier.predict_proba_values(CLASSIFIER_FEATURES, values)
+            probability = self.classifier_threshold.bounded(
+                self.classifier.predict_proba_values(CLASSIFIER_FEATURES, values)
+            )
             line = self.classifier_threshold.value
             classifier = parts["fraud_classifier"] = _half_at(probability, line)
             if probability >= line:

@@ -483,6 +483,28 @@ def test_a_classifier_whose_labelled_alerts_are_mostly_false_does_not_alert_alon
     assert detector.classifier_threshold.value == 1.0  # the parts are held to, at any depth
 
 
+def test_a_saturated_probability_passes_no_line_before_the_labels_set_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """float64 rounds a saturated logistic to exactly 1.0. Before the labels have calibrated
+    the line, that must not pass the initial line at 1 (no alert of its own yet); once they
+    have, and saw its best alerts mostly false (the line at 1), what the classifier is surest
+    of still does."""
+    detector = fresh_line(ready_detector(initial=1.0))
+    monkeypatch.setattr(detector.classifier, "predict_proba_values", lambda names, values: 1.0)
+    early = detector.process(tx(100, 20.0, "u9"), UserHistory(), 0, 100, T0)
+    assert early.probability is not None and early.probability < 1.0
+    assert early.alert is None and early.risk < 0.5
+    size = len(CLASSIFIER_FEATURES)
+    for i in range(10):  # its alerts at 0.95 a quarter fraud: calibrated, the line stays at 1
+        detector.learn_label((0.0,) * size + (0.95, 0.0), i % 4 == 0, 0.0, False)
+    line = detector.classifier_threshold
+    assert line.calibrated and line.value == 1.0 and not line.certified
+    sure = detector.process(tx(101, 20.0, "u9"), UserHistory(), 0, 101, T0)
+    assert sure.probability == 1.0
+    assert sure.alert is not None and "fraud_classifier" in sure.alert.reason_names
+
+
 def test_the_alert_line_forgets_what_a_young_classifier_said_after_a_week_of_event_time() -> None:
     """Probabilities from before the classifier had learned much would otherwise hold the line
     at 1 for as long as they stayed in the window, whatever the classifier learned since."""
