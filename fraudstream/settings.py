@@ -327,8 +327,8 @@ class DetectionSettings(_Section):
         gt=0,
         le=1,
         description="While no line reaches the target precision (too few frauds to show it): "
-        "the lowest P(fraud) whose alerts reached this one, uncertified; the bar the rules and "
-        "Half-Space Trees are held to. At the target or above: the line goes to 1 instead.",
+        "the lowest P(fraud) whose alerts reached this one, uncertified (0.5 is the bar the "
+        "rules and Half-Space Trees are held to). At the target or above: the line goes to 1.",
     )
     classifier_calibration_window: int = Field(
         50_000, ge=100, description="Resolved transactions the calibration looks back on."

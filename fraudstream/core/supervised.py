@@ -332,7 +332,7 @@ class ThresholdFromLabels:
     The fallback is for frauds too few to show 0.9: about 35 a week on the TabFormer-shaped
     stream, where ten frauds deep the classifier's best alerts were 0.77-0.83 fraud, the line
     sat at 1 for most of the run while the rules, at a fifth of that precision, alerted alone.
-    Held to the parts' bar instead (offline, 7-day labels, 21 runs of six generators): TabFormer
+    Held to the parts' bar instead (offline, 7-day labels, 17 runs of six generators): TabFormer
     seeds 1-3 +19 / +25 / +30 frauds for +21 / +3 / +10 false alerts, the handbook +206 / +76,
     Sparkov-like seed 7 +65 / +7, our stream unchanged.
 
@@ -401,7 +401,8 @@ class ThresholdFromLabels:
             self._recompute()
 
     def _recompute(self) -> None:
-        """The lowest probability whose alerts meet the target precision, if any does."""
+        """The lowest probability whose alerts meet the target precision, if any does; else the
+        lowest whose alerts meet the fallback's."""
         hits = 0
         best = fallback = None
         reference = 0.0
