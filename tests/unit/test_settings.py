@@ -113,6 +113,18 @@ def test_the_label_coverage_reaches_the_classifiers_line_and_the_parts_trust(
         Settings()
 
 
+def test_the_classifiers_fallback_line_defaults_to_the_parts_bar_and_is_read_from_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = Settings().detection.detector_config()
+    assert config.calibration.fallback_precision == config.trust.min_precision == 0.5
+    monkeypatch.setenv("FRAUDSTREAM_CLASSIFIER_FALLBACK_PRECISION", "0.9")
+    assert Settings().detection.detector_config().calibration.fallback_precision == 0.9
+    monkeypatch.setenv("FRAUDSTREAM_CLASSIFIER_FALLBACK_PRECISION", "0")
+    with pytest.raises(ValueError, match="classifier_fallback_precision"):
+        Settings()
+
+
 def test_the_timestamp_unit_joins_the_input_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FRAUDSTREAM_FIELD_TIMESTAMP_UNIT", raising=False)
     assert Settings().fields.mapping().timestamp_unit == "auto"
