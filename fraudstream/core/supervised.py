@@ -422,12 +422,10 @@ class ThresholdFromLabels:
                     fallback = probability
         if reference:
             self._average_reference(reference, newest)
-        if best is not None:
-            self.value = max(self.params.floor, min(best, 0.999))
-            self.certified = True
-        elif fallback is not None:
-            self.value = max(self.params.floor, min(fallback, 0.999))
-            self.certified = False
+        line = best if best is not None else fallback
+        if line is not None:
+            self.value = max(self.params.floor, min(line, 0.999))
+            self.certified = best is not None
         elif hits >= self.params.min_hits:
             self.value = 1.0
             self.certified = False
