@@ -6,14 +6,15 @@ Kafka headers, never in the message JSON the detector reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from fraudstream.core.fields import FieldMapping
+from fraudstream.core.fields import OPTIONAL_ROLES, FieldMapping
 
 #: The worker's default input mapping: what the producer writes unless told otherwise.
 DEFAULT_FIELDS = FieldMapping()
@@ -24,6 +25,16 @@ NORMAL_SCENARIO = "normal"
 CSV_FRAUD_SCENARIO = "labeled_fraud"
 #: Scenario name of a CSV row without a label.
 UNLABELED_SCENARIO = "unlabeled"
+
+#: The record attributes that carry each optional role of the input mapping (what a stream may
+#: lack: ``fraudstream evaluate --drop-field`` measures what each one is worth).
+ROLE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "merchant": ("merchant_id",),
+    "country": ("country",),
+    "channel": ("channel",),
+    "category": ("category",),
+    "coordinates": ("x", "y"),
+}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MILLISECONDS_PER_DAY = 86_400_000
@@ -108,6 +119,28 @@ class LabeledTransaction:
             doc[fields.latitude] = self.y
             doc[fields.longitude] = self.x
         return doc
+
+    def without(self, roles: Iterable[str]) -> LabeledTransaction:
+        """The same transaction as a stream lacking the optional ``roles`` (names of
+        :data:`~fraudstream.core.fields.OPTIONAL_ROLES`) sends it: those fields leave its
+        message, the truth stays.
+
+        >>> record = LabeledTransaction("t1", "u1", 9.0, 0, "normal", False, "T3", "FR", x=1, y=2)
+        >>> sorted(record.without(["merchant", "coordinates"]).message())
+        ['amount', 'country', 'timestamp', 'transactionId', 'userId']
+        >>> record.without(["terminal"])
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown optional role 'terminal': one of merchant, country, channel, \
+category, coordinates
+        """
+        cleared: dict[str, Any] = {}
+        for role in roles:
+            if role not in ROLE_ATTRIBUTES:
+                known = ", ".join(OPTIONAL_ROLES)
+                raise ValueError(f"unknown optional role {role!r}: one of {known}")
+            cleared |= dict.fromkeys(ROLE_ATTRIBUTES[role])
+        return replace(self, **cleared)
 
     def message_json(self, fields: FieldMapping = DEFAULT_FIELDS) -> bytes:
         """The Kafka message value: compact JSON of :meth:`message`."""

@@ -45,6 +45,8 @@ def _apply_setting_flags(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
+    from fraudstream.core.fields import OPTIONAL_ROLES  # light: no River, no Faust
+
     parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -139,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also run the stream without labels (default: yes with labels, but for --generator "
         "scenarios)",
+    )
+    evaluate.add_argument(
+        "--drop-field",
+        action="append",
+        default=[],
+        choices=OPTIONAL_ROLES,
+        metavar="ROLE",
+        help="leave this optional field out of every message, to see what a stream without it "
+        f"loses (repeatable; one of {', '.join(OPTIONAL_ROLES)})",
     )
     evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
     evaluate.add_argument("--rate", type=float, default=0.0, help="tx/s; 0 = as fast as possible")
@@ -293,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
                     label_share=args.label_share,
                     skip_days=args.skip_days,
                     without_labels=args.without_labels,
+                    drop_fields=tuple(dict.fromkeys(args.drop_field)),
                 )
             )
         )

@@ -105,6 +105,9 @@ class EvaluateOptions:
     label_column: str = DEFAULT_LABEL_COLUMN
     #: Also run the same stream without labels (default for the handbook with labels).
     without_labels: bool | None = None
+    #: Optional roles (:data:`~fraudstream.core.fields.OPTIONAL_ROLES`) left out of every
+    #: message, to measure what a stream without those fields loses.
+    drop_fields: tuple[str, ...] = ()
 
 
 #: Days the handbook, persona, Sparkov-like and BankSim-like streams are scored after, unless
@@ -114,7 +117,14 @@ SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20, "banksim": 30, "tabf
 
 
 def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
-    """The deterministic labeled stream ``options`` names."""
+    """The deterministic labeled stream ``options`` names, without its ``drop_fields``."""
+    stream = _source(options, settings)
+    if not options.drop_fields:
+        return stream
+    return (record.without(options.drop_fields) for record in stream)
+
+
+def _source(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
     if options.generator == "csv":
         if options.csv is None:
             raise ValueError("the csv source needs a file (--csv FILE)")
@@ -503,6 +513,13 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
 
 
 def _describe(options: EvaluateOptions) -> dict[str, Any]:
+    described = _describe_source(options)
+    if options.drop_fields:
+        described["droppedFields"] = list(options.drop_fields)
+    return described
+
+
+def _describe_source(options: EvaluateOptions) -> dict[str, Any]:
     labels = (
         None
         if options.label_delay_ms is None

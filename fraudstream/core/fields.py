@@ -25,6 +25,8 @@ UNIT_SECONDS: dict[str, float] = {"s": 1.0, "ms": 0.001, "h": 3600.0, "d": 86400
 STEP_UNITS: frozenset[str] = frozenset({"h", "d"})
 #: Under ``auto``, epoch numbers above this are milliseconds (1e11 s is the year 5138).
 EPOCH_MS_CUTOFF = 1e11
+#: The optional roles a stream may lack (``coordinates``: latitude and longitude together).
+OPTIONAL_ROLES: tuple[str, ...] = ("merchant", "country", "channel", "category", "coordinates")
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,3 +56,14 @@ def test_handbook_with_delayed_labels_runs_both_passes_and_the_classifier_learns
     for run in (labelled, unlabelled):
         assert set(run["ablation"]) == {"rules", "half_space_trees", "fraud_classifier", "all"}
         assert run["ranking"]["blocks"] == 1  # days 10-16; 17-19 are no whole week
+
+
+def test_a_dropped_field_leaves_the_stream_the_worker_judges() -> None:
+    report = evaluate(
+        "--count", "3000", "--users", "200", "--offline",
+        "--drop-field", "country", "--drop-field", "merchant", "--drop-field", "country",
+    )  # fmt: skip
+    assert report["stream"]["droppedFields"] == ["country", "merchant"]
+    whole = report["runs"]["noLabels"]["wholeStream"]
+    assert whole["transactions"] == 3000
+    assert "unfamiliar_place" not in whole["alertsByReason"]  # it needs both

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fraudstream.cli import evaluate as evaluate_module
-from fraudstream.cli.evaluate import EvaluateOptions, StreamSource, evaluate, main
+from fraudstream.cli.evaluate import EvaluateOptions, StreamSource, evaluate, labeled_stream, main
 from fraudstream.core.quality import TARGETS
 from fraudstream.settings import Settings
 from producer.banksim import BanksimParameters, BanksimSimulator
@@ -211,3 +211,28 @@ def test_a_stream_sized_in_users_and_days_is_evaluated_after_its_warm_up_days(
     assert run["decisions"] == run["wholeStream"]["transactions"] == count
     assert run["skipped"] == f"first {skipped} days"
     assert 0 < run["afterWarmUp"]["transactions"] < count
+
+
+def test_dropped_fields_leave_every_message_and_the_truth_stays() -> None:
+    options = EvaluateOptions(count=300, drop_fields=("merchant", "country"))
+    stripped = list(labeled_stream(options, Settings()))
+    full = list(labeled_stream(replace(options, drop_fields=()), Settings()))
+    assert [(r.transaction_id, r.is_fraud) for r in stripped] == [
+        (r.transaction_id, r.is_fraud) for r in full
+    ]
+    assert any({"merchantId", "country"} <= r.message().keys() for r in full)
+    assert not any({"merchantId", "country"} & r.message().keys() for r in stripped)
+
+
+@pytest.mark.usefixtures("default_settings")
+def test_a_stream_without_countries_and_merchants_is_judged_without_them() -> None:
+    """What a stream lacking optional fields loses: the unfamiliar-place rule needs a new
+    country and a new merchant, so without them it never fires."""
+    options = EvaluateOptions(offline=True, as_json=True, count=6_000, users=300)
+    full = evaluate(options)["runs"]["noLabels"]
+    report = evaluate(replace(options, drop_fields=("country", "merchant")))
+    assert report["stream"]["droppedFields"] == ["country", "merchant"]
+    run = report["runs"]["noLabels"]
+    assert run["decisions"] == full["decisions"] == 6_000
+    assert full["wholeStream"]["alertsByReason"].get("unfamiliar_place", 0) > 0
+    assert "unfamiliar_place" not in run["wholeStream"]["alertsByReason"]
