@@ -249,7 +249,8 @@ class DetectionSettings(_Section):
         description="In a category new to the user, an amount that at least this share of the "
         "category's recent payments reach is no amount evidence by itself (the habit-spike "
         "rule, the user-deviation rule's amount part and Half-Space Trees' habit input); "
-        "0 turns it off. Only where the input carries a category.",
+        "0 turns it off. Without a category, the same share of a merchant's payments, at a "
+        "merchant new to the user.",
     )
     hst_n_trees: int = Field(25, ge=1, description="Half-Space Trees: number of trees.")
     hst_height: int = Field(5, ge=1, le=20, description="Half-Space Trees: tree height.")

@@ -28,7 +28,12 @@ from fraudstream.core.behaviour import (
     UserHistory,
     hst_view,
 )
-from fraudstream.core.categories import CategoryProfiles, rarity_z
+from fraudstream.core.categories import (
+    MERCHANT_ALERT_HOLD,
+    MERCHANT_ORDINARY_Z,
+    CategoryProfiles,
+    rarity_z,
+)
 from fraudstream.core.merchants import FEATURE_NAMES as MERCHANT_FEATURES
 from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.model import AdaptiveThreshold, HalfSpaceTreesScorer, HSTParams
@@ -356,13 +361,24 @@ class Detector:
         ``category_common``, which the user's own habit in the category can also set), and the
         spree counted at the amount's rarity there (:meth:`BehaviourFeatures.lift_spree`); the
         payment then counts there if the user already pays in the category
-        (:mod:`fraudstream.core.categories`), unless it is a redelivery.
+        (:mod:`fraudstream.core.categories`), unless it is a redelivery. Without a category,
+        the merchant's profile stands for it: ``new_merchant`` for ``new_category`` (unless the
+        user alerted within :data:`MERCHANT_ALERT_HOLD`), and the payment counts there if its
+        amount is ordinary for the user.
         """
         features = self.behaviour.features(history, tx)
         category, channel, amount = tx.category, tx.channel, tx.amount
         new_category = features["new_category"] > 0.0
-        count = not (redelivered or new_category)
-        known = self.categories.share_then_count(category, channel, amount, count)
+        if category or not tx.merchant:
+            count = not (redelivered or new_category)
+            known = self.categories.share_then_count(category, channel, amount, count)
+        else:  # no category: the merchant's payments stand for it (core.categories)
+            alerted_lately = tx.epoch_seconds - history.t_alert <= MERCHANT_ALERT_HOLD
+            new_category = features["new_merchant"] > 0.0 and not (
+                history.t_alert and alerted_lately
+            )
+            count = not redelivered and features["z"] < MERCHANT_ORDINARY_Z
+            known = self.categories.merchant_share_then_count(tx.merchant, channel, amount, count)
         share = 0.0 if known is None else known
         line = self.config.common_category_share
         features["category_share"] = share

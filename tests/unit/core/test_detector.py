@@ -12,6 +12,7 @@ import pytest
 
 from fraudstream.core import categories
 from fraudstream.core.behaviour import UserHistory
+from fraudstream.core.categories import MERCHANT_MIN_COUNT, MERCHANT_ORDINARY_Z
 from fraudstream.core.detector import (
     AMOUNT_HINGES,
     CLASSIFIER_FEATURES,
@@ -748,6 +749,69 @@ def test_the_same_amount_in_the_users_own_category_or_rare_in_its_category_still
     )
     assert rare.features["category_share"] == 0.0 and rare.features["category_common"] == 0.0
     assert rare.alert is not None and "habit_spike" in rare.alert.reason_names
+
+
+def _merchant_world(config: DetectorConfig) -> tuple[Detector, UserHistory, int]:
+    """No category anywhere: a detector whose travel agency has had 40 payments, one in five of
+    them 500 (each ordinary for its payer), and a user who has paid 20-40 at a shop 12 times."""
+    detector = Detector(config)
+    position = 0
+    for k in range(40):
+        amount = 500.0 if k % 5 == 0 else 40.0 + k % 20
+        payment = tx(k, amount, f"other{k}", {"merchantId": "agency"})
+        detector.process(payment, UserHistory(), 0, position, T0)
+        position += 1
+    history = UserHistory()
+    for k in range(12):
+        shop = {"merchantId": "shop"}
+        decision = detector.process(tx(k, 20.0 + k * 1.7, "u1", shop), history, 0, position, T0)
+        assert decision.alert is None
+        position += 1
+    return detector, history, position
+
+
+def test_without_categories_an_amount_common_at_a_merchant_new_to_the_user_is_no_evidence() -> None:
+    """The agency's own payments stand for the category the stream does not name."""
+    detector, history, position = _merchant_world(SMALL)
+    trip = tx(20, 500.0, "u1", {"merchantId": "agency"})
+    booked = detector.process(trip, UserHistory.decode(history.encode()), 0, position, T0)
+    assert booked.features["category_share"] == pytest.approx(0.2, abs=0.01)
+    assert booked.features["category_common"] == 1.0
+    assert booked.alert is None
+    at_the_shop = tx(21, 500.0, "u1", {"merchantId": "shop"})  # where the user's habit rules
+    spike = detector.process(at_the_shop, UserHistory.decode(history.encode()), 0, position, T0)
+    assert spike.features["category_common"] == 0.0
+    assert spike.alert is not None and "habit_spike" in spike.alert.reason_names
+
+
+def test_a_user_alerted_within_the_day_gets_no_merchants_benefit_of_the_doubt() -> None:
+    """Card testing then cash-out: after an alert, the agency's ordinary 500 is evidence again."""
+    detector, history, position = _merchant_world(SMALL)
+    tested = detector.process(tx(20, 900.0, "u1", {"merchantId": "shop"}), history, 0, position, T0)
+    assert tested.alert is not None
+    hour_later = tx(21, 500.0, "u1", {"merchantId": "agency"})
+    cashed = detector.process(hour_later, history, 0, position + 1, T0)
+    assert cashed.features["category_share"] == pytest.approx(0.2, abs=0.01)
+    assert cashed.features["category_common"] == 0.0 and cashed.alert is not None
+
+
+def test_a_merchant_profile_speaks_from_twenty_payments_ordinary_for_their_payers() -> None:
+    """A young merchant says nothing, and payments far above their payer's habit do not count:
+    fraud that makes large amounts frequent at a merchant must not make them ordinary there."""
+    detector, history, position = _merchant_world(SMALL)
+    for k in range(MERCHANT_MIN_COUNT + 5):
+        at_new = tx(30 + k, 500.0, "u1", {"merchantId": "new"})
+        decision = detector.process(at_new, UserHistory.decode(history.encode()), 0, position, T0)
+        assert decision.features["z"] >= MERCHANT_ORDINARY_Z
+        assert decision.features["category_common"] == 0.0 and decision.alert is not None
+        position += 1
+    assert detector.categories.merchant_share_then_count("new", None, 500.0, False) is None
+    young = Detector(SMALL)
+    for k in range(MERCHANT_MIN_COUNT - 1):
+        young.process(tx(k, 500.0, f"other{k}", {"merchantId": "agency"}), UserHistory(), 0, k, T0)
+    assert young.categories.merchant_share_then_count("agency", None, 500.0, False) is None
+    young.process(tx(99, 500.0, "last", {"merchantId": "agency"}), UserHistory(), 0, 99, T0)
+    assert young.categories.merchant_share_then_count("agency", None, 500.0, False) == 1.0
 
 
 def _spree_world(extra: dict[str, Any]) -> tuple[Detector, UserHistory, int]:
