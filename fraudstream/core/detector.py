@@ -373,10 +373,9 @@ class Detector:
             count = not (redelivered or new_category)
             known = self.categories.share_then_count(category, channel, amount, count)
         else:  # no category: the merchant's payments stand for it (core.categories)
-            alerted_lately = tx.epoch_seconds - history.t_alert <= MERCHANT_ALERT_HOLD
-            new_category = features["new_merchant"] > 0.0 and not (
-                history.t_alert and alerted_lately
-            )
+            since_alert = tx.epoch_seconds - history.t_alert
+            alerted_lately = history.t_alert > 0.0 and since_alert <= MERCHANT_ALERT_HOLD
+            new_category = features["new_merchant"] > 0.0 and not alerted_lately
             count = not redelivered and features["z"] < MERCHANT_ORDINARY_Z
             known = self.categories.merchant_share_then_count(tx.merchant, channel, amount, count)
         share = 0.0 if known is None else known

@@ -11,6 +11,7 @@ import pytest
 
 from fraudstream.cli import evaluate as evaluate_module
 from fraudstream.cli.evaluate import EvaluateOptions, StreamSource, evaluate, labeled_stream, main
+from fraudstream.core.fields import OPTIONAL_ROLES
 from fraudstream.core.quality import TARGETS
 from fraudstream.settings import Settings
 from producer.banksim import BanksimParameters, BanksimSimulator
@@ -236,3 +237,19 @@ def test_a_stream_without_countries_and_merchants_is_judged_without_them() -> No
     assert run["decisions"] == full["decisions"] == 6_000
     assert full["wholeStream"]["alertsByReason"].get("unfamiliar_place", 0) > 0
     assert "unfamiliar_place" not in run["wholeStream"]["alertsByReason"]
+
+
+def test_every_optional_role_can_be_dropped_and_takes_exactly_its_fields() -> None:
+    record = LabeledTransaction(
+        "t", "u", 5.0, 0, "normal", False, "M", "FR", "pos", x=1.0, y=2.0, category="food"
+    )
+    fields = {
+        "merchant": {"merchantId"},
+        "country": {"country"},
+        "channel": {"channel"},
+        "category": {"category"},
+        "coordinates": {"latitude", "longitude"},
+    }
+    assert set(fields) == set(OPTIONAL_ROLES)
+    for role in OPTIONAL_ROLES:
+        assert record.message().keys() - record.without([role]).message().keys() == fields[role]

@@ -701,23 +701,30 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order(
     assert batched.scorer.score(probe) == one_by_one.scorer.score(probe)
 
 
-def _category_world(config: DetectorConfig) -> tuple[Detector, UserHistory, int]:
-    """A detector whose travel category has seen 300 payments, one in ten of them 500, and a
-    user who has paid 20-40 for groceries 12 times (never travel)."""
+def _world(
+    config: DetectorConfig, others: int, every: int, where: dict[str, str], shop: dict[str, str]
+) -> tuple[Detector, UserHistory, int]:
+    """A detector that has seen ``others`` payments ``where`` (one in ``every`` of them 500,
+    each by a new user), and a user who has paid 20-40 at ``shop`` 12 times."""
     detector = Detector(config)
     position = 0
-    for k in range(300):
-        amount = 500.0 if k % 10 == 0 else 40.0 + k % 20
-        extra = {"category": "travel"}
-        detector.process(tx(k, amount, f"other{k}", extra), UserHistory(), 0, position, T0)
+    for k in range(others):
+        amount = 500.0 if k % every == 0 else 40.0 + k % 20
+        detector.process(tx(k, amount, f"other{k}", where), UserHistory(), 0, position, T0)
         position += 1
     history = UserHistory()
     for k in range(12):
-        grocery = {"category": "grocery", "merchantId": "shop"}
-        decision = detector.process(tx(k, 20.0 + k * 1.7, "u1", grocery), history, 0, position, T0)
+        decision = detector.process(tx(k, 20.0 + k * 1.7, "u1", shop), history, 0, position, T0)
         assert decision.alert is None
         position += 1
     return detector, history, position
+
+
+def _category_world(config: DetectorConfig) -> tuple[Detector, UserHistory, int]:
+    """The travel category has seen 300 payments, one in ten of them 500; the user has paid
+    for groceries (never travel)."""
+    grocery = {"category": "grocery", "merchantId": "shop"}
+    return _world(config, 300, 10, {"category": "travel"}, grocery)
 
 
 def test_an_amount_common_in_a_category_new_to_the_user_is_no_amount_evidence() -> None:
@@ -752,22 +759,9 @@ def test_the_same_amount_in_the_users_own_category_or_rare_in_its_category_still
 
 
 def _merchant_world(config: DetectorConfig) -> tuple[Detector, UserHistory, int]:
-    """No category anywhere: a detector whose travel agency has had 40 payments, one in five of
-    them 500 (each ordinary for its payer), and a user who has paid 20-40 at a shop 12 times."""
-    detector = Detector(config)
-    position = 0
-    for k in range(40):
-        amount = 500.0 if k % 5 == 0 else 40.0 + k % 20
-        payment = tx(k, amount, f"other{k}", {"merchantId": "agency"})
-        detector.process(payment, UserHistory(), 0, position, T0)
-        position += 1
-    history = UserHistory()
-    for k in range(12):
-        shop = {"merchantId": "shop"}
-        decision = detector.process(tx(k, 20.0 + k * 1.7, "u1", shop), history, 0, position, T0)
-        assert decision.alert is None
-        position += 1
-    return detector, history, position
+    """No category anywhere: a travel agency has had 40 payments, one in five of them 500 (each
+    ordinary for its payer); the user has paid at a shop."""
+    return _world(config, 40, 5, {"merchantId": "agency"}, {"merchantId": "shop"})
 
 
 def test_without_categories_an_amount_common_at_a_merchant_new_to_the_user_is_no_evidence() -> None:
