@@ -26,10 +26,9 @@ from fraudstream.core.pending import HeldLabel, PendingEntry, Resolution
 from fraudstream.core.records import DeadLetterReason, Rejection, Source, Transaction, dead_letter
 from fraudstream.core.rule_definitions import shadow_hit_json
 from fraudstream.core.segments import segment_key
-from fraudstream.core.units import AmountUnitCheck
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.worker.state import StateChanges, WorkerState
-from fraudstream.worker.stats import WorkerStats
+from fraudstream.worker.stats import UNIT_SAMPLE, WorkerStats
 
 log = logging.getLogger("fraudstream")
 
@@ -123,8 +122,6 @@ class BatchHandler:
         #: Newest event time per partition: a label waits until its partition's transactions
         #: pass its ``labeledAt`` (labels are keyed like transactions, so partitions match).
         self.partition_times: dict[int, float] = {}
-        #: Says once whether the amounts are in the unit the defaults were measured in.
-        self.units = AmountUnitCheck()
 
     @property
     def event_time(self) -> float:
@@ -196,8 +193,6 @@ class BatchHandler:
                 log.debug("dead letter %s at %s: %s", parsed.reason.value, source, parsed.detail)
                 await self.send_dead_letter(message, source, parsed, now)
                 continue
-            if not self.units.done and (warning := self.units.observe(parsed.amount)):
-                log.warning("%s", warning)
             n = depth.get(parsed.user_id, 0)
             depth[parsed.user_id] = n + 1
             if n == len(rounds):
@@ -263,6 +258,8 @@ class BatchHandler:
     ) -> None:
         """The state a decision changed: the user's history, the merchant, pending features."""
         self.stats.transactions_in += 1
+        if len(amounts := self.stats.first_amounts) < UNIT_SAMPLE:
+            amounts.append(tx.amount)
         if decision.redelivered:
             self.stats.redelivered += 1
         else:

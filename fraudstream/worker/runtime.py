@@ -54,7 +54,7 @@ from fraudstream.worker.patches import (
 )
 from fraudstream.worker.rules import RulesFollower
 from fraudstream.worker.state import StateChanges
-from fraudstream.worker.stats import WorkerStats, flood_warnings
+from fraudstream.worker.stats import WorkerStats, amount_unit_warnings, flood_warnings
 from fraudstream.worker.supervision import (
     EXIT_BROKER_UNREACHABLE,
     EXIT_STATE_NOT_SAVED,
@@ -103,6 +103,7 @@ class WorkerRuntime:
             )
         self.stats = WorkerStats()
         self.flood_warned: set[str] = set()  # alert reasons already warned about
+        self.unit_warned: set[str] = set()  # holds amount_unit once its warning was weighed
         #: Empty until the rules topic is read (the agent waits for that); then kept in step.
         self.rules = RuleSet()
         self.detector = Detector(settings.detection.detector_config(), rules=self.rules)
@@ -299,9 +300,11 @@ class WorkerRuntime:
 
     def report_progress(self) -> None:
         """A progress line in the log (and a metrics point), so operators see the worker move;
-        a warning, once, for each alert reason that flags far more than fraud can explain."""
+        a warning, once, for each alert reason that flags far more than fraud can explain, and
+        once if the first amounts look like another unit than the defaults assume."""
         snapshot = self.refresh_stats()
-        for line in flood_warnings(self.stats, self.flood_warned):
+        lines = flood_warnings(self.stats, self.flood_warned)
+        for line in lines + amount_unit_warnings(self.stats, self.unit_warned):
             log.warning("%s", line)
         if self.sink is not None:
             self.sink.write_metrics(self.worker_name, snapshot, time.time())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NoReturn
@@ -19,10 +18,9 @@ from fraudstream.core.records import Transaction
 from fraudstream.core.rule_definitions import RuleSet, definition_from_json, seed_definitions
 from fraudstream.core.segments import segment_key
 from fraudstream.core.supervised import CalibrationParams, ClassifierParams
-from fraudstream.core.units import SAMPLE
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
-from fraudstream.worker.stats import WorkerStats
+from fraudstream.worker.stats import UNIT_SAMPLE, WorkerStats
 
 CONFIG = DetectorConfig(hst=HSTParams(window_size=50), warmup=50, score_quantile=None)
 T_RULES = datetime(2024, 12, 1, tzinfo=timezone.utc)
@@ -243,22 +241,12 @@ def test_a_message_not_keyed_by_its_user_is_counted_as_misrouted() -> None:
     assert r.stats.misrouted == 1
 
 
-def test_amounts_in_an_unusual_unit_are_named_once_in_a_warning(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """Amounts mostly below 1 flood the defaults with false alerts: the worker says so."""
+def test_the_first_amounts_are_kept_for_the_unit_check_and_no_more() -> None:
     r = rig()
-    batch = [tx(k, f"u{k % 30}", amount=0.05 + (k % 7) / 100) for k in range(SAMPLE + 200)]
-    with caplog.at_level(logging.WARNING, logger="fraudstream"):
-        r.run(*batch[:600])
-        r.run(*batch[600:])
-    said = [rec.getMessage() for rec in caplog.records if "amounts is" in rec.getMessage()]
-    assert len(said) == 1 and f"the median of the first {SAMPLE:,} amounts is 0.08" in said[0]
-    caplog.clear()
-    usual = rig()
-    with caplog.at_level(logging.WARNING, logger="fraudstream"):
-        usual.run(*[tx(k, f"u{k % 30}", amount=20.0 + k % 50) for k in range(SAMPLE)])
-    assert not [rec for rec in caplog.records if "amounts is" in rec.getMessage()]
+    batch = [tx(k, f"u{k % 30}", amount=0.05 + (k % 7) / 100) for k in range(UNIT_SAMPLE + 200)]
+    r.run(*batch[:600])
+    r.run(*batch[600:])
+    assert r.stats.first_amounts == [0.05 + (k % 7) / 100 for k in range(UNIT_SAMPLE)]
 
 
 def test_a_failed_changelog_write_stops_before_the_offsets_are_acknowledged() -> None:
