@@ -174,6 +174,13 @@ class DetectionSettings(_Section):
     amount_threshold: float = Field(
         10000.0, ge=0, description="Rule fires when amount is strictly greater."
     )
+    amount_unit: float | None = Field(
+        None,
+        gt=0,
+        description="The unit the features read amounts in (amounts are divided by it; the "
+        "amount threshold and the rules stay in the stream's unit). Unset: the power of ten "
+        "that puts the median of the first 100 amounts in [10, 100), kept in the checkpoint.",
+    )
     habit_spike_zscore: float = Field(
         4.5,
         gt=0,
@@ -419,6 +426,7 @@ class DetectionSettings(_Section):
                 coverage=self.label_coverage,
             ),
             trust=TrustParams(coverage=self.label_coverage),
+            amount_unit=self.amount_unit,
         )
 
 

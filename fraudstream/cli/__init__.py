@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import sys
@@ -41,6 +42,17 @@ def _apply_setting_flags(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"FRAUDSTREAM_{field.upper()}"] = str(value)
+
+
+def _positive_float(text: str) -> float:
+    """A number above 0, or the parser's own error message."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0.0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number above 0: {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROLE",
         help="leave this optional field out of every message, to see what a stream without it "
         f"loses (repeatable; one of {', '.join(OPTIONAL_ROLES)})",
+    )
+    evaluate.add_argument(
+        "--amount-factor",
+        type=_positive_float,
+        default=1.0,
+        metavar="F",
+        help="multiply every amount (and the amount threshold) by F, to see that a stream in "
+        "another unit (cents: 100) is judged as in its own (1)",
     )
     evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
     evaluate.add_argument("--rate", type=float, default=0.0, help="tx/s; 0 = as fast as possible")
@@ -305,6 +325,7 @@ def main(argv: list[str] | None = None) -> None:
                     skip_days=args.skip_days,
                     without_labels=args.without_labels,
                     drop_fields=tuple(dict.fromkeys(args.drop_field)),
+                    amount_factor=args.amount_factor,
                 )
             )
         )

@@ -38,7 +38,7 @@ from fraudstream.core.pending import DAY, PendingStore
 from fraudstream.core.quality import Outcome, ablation, assess, ranking
 from fraudstream.local.pipeline import BrokerUnreachable, LocalPipeline, local_pipeline
 from fraudstream.local.worker_process import WorkerFailed
-from fraudstream.settings import DetectionSettings, Settings
+from fraudstream.settings import Settings
 from fraudstream.worker.collector import worker_collector
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
@@ -108,6 +108,9 @@ class EvaluateOptions:
     #: Optional roles (:data:`~fraudstream.core.fields.OPTIONAL_ROLES`) left out of every
     #: message, to measure what a stream without those fields loses.
     drop_fields: tuple[str, ...] = ()
+    #: Every amount multiplied by this (the amount rule's line with it), to measure that the
+    #: detector reads a stream in another unit (cents: 100) as it reads it in its own.
+    amount_factor: float = 1.0
 
 
 #: Days the handbook, persona, Sparkov-like and BankSim-like streams are scored after, unless
@@ -117,11 +120,15 @@ SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20, "banksim": 30, "tabf
 
 
 def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
-    """The deterministic labeled stream ``options`` names, without its ``drop_fields``."""
+    """The deterministic labeled stream ``options`` names, without its ``drop_fields``, its
+    amounts multiplied by ``amount_factor``."""
     stream = _source(options, settings)
-    if not options.drop_fields:
-        return stream
-    return (record.without(options.drop_fields) for record in stream)
+    if options.drop_fields:
+        stream = (record.without(options.drop_fields) for record in stream)
+    if options.amount_factor != 1.0:
+        factor = options.amount_factor
+        stream = (replace(record, amount=record.amount * factor) for record in stream)
+    return stream
 
 
 def _source(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
@@ -293,7 +300,8 @@ def run_offline(
     asyncio.run(run())
     classifier = detector.classifier
     learned = {"ready": classifier.ready, "frauds": classifier.frauds, "legit": classifier.legit}
-    return outbox.decisions, {"classifier": learned}
+    unit = detector.unit.value if detector.unit.decided else None
+    return outbox.decisions, {"classifier": learned, "amountUnit": unit}
 
 
 def _message(topic: str, key: bytes, value: bytes, offset: int) -> SimpleNamespace:
@@ -436,6 +444,12 @@ def outcomes_of(
 def evaluate(options: EvaluateOptions) -> dict[str, Any]:
     """Run the evaluation (and the no-label run where asked) and return every figure."""
     settings = Settings()
+    if options.amount_factor != 1.0:  # the amount rule's line is in the stream's unit too
+        detection = settings.detection
+        line = detection.amount_threshold * options.amount_factor
+        settings = settings.model_copy(
+            update={"detection": detection.model_copy(update={"amount_threshold": line})}
+        )
     runs = {"labels" if options.label_delay_ms is not None else "noLabels": options}
     without = options.without_labels
     if without is None:
@@ -476,7 +490,7 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
     latencies: dict[str, float] = {}
     if options.offline:
         if labels is None:
-            detection = DetectionSettings(labels_enabled=False)
+            detection = settings.detection.model_copy(update={"labels_enabled": False})
             settings = settings.model_copy(update={"detection": detection})
         # the worker's collector setting, so the pass costs what it costs in a worker
         with worker_collector(settings.worker.gc_young_threshold):
@@ -484,6 +498,8 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="fraudstream-evaluate-"))
         env = {} if labels is not None else {"FRAUDSTREAM_LABELS_ENABLED": "false"}
+        if options.amount_factor != 1.0:
+            env["FRAUDSTREAM_AMOUNT_THRESHOLD"] = repr(settings.detection.amount_threshold)
         decisions, latencies, worker = run_online(records, options, workdir, labels, env)
     seconds = time.monotonic() - started
     outcomes = outcomes_of(truth, decisions, latencies)
@@ -504,6 +520,7 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
         "transactionsPerSecond": round(len(outcomes) / seconds) if seconds else None,
         "workerEventsPerSecond": worker.get("eventsPerSecond"),
         "classifier": worker["classifier"],
+        "amountUnit": worker.get("amountUnit"),
         "decisions": len(decisions),
         "afterWarmUp": assess(scored, threshold).to_dict(),
         "wholeStream": assess(outcomes, threshold).to_dict(),
@@ -516,6 +533,8 @@ def _describe(options: EvaluateOptions) -> dict[str, Any]:
     described = _describe_source(options)
     if options.drop_fields:
         described["droppedFields"] = list(options.drop_fields)
+    if options.amount_factor != 1.0:
+        described["amountFactor"] = options.amount_factor
     return described
 
 
@@ -606,6 +625,8 @@ def _render_run(run: dict[str, Any]) -> list[str]:
         whole_recall = _fmt(whole["recallByScenario"].get(scenario))
         lines.append(f"    {scenario:<28} {_fmt(recall):>8}  [{whole_recall}]")
     lines.append(f"  alerts by reason: {after['alertsByReason']}")
+    if run.get("amountUnit") not in (None, 1.0):
+        lines.append(f"  amounts read in units of {run['amountUnit']:g} (fraudstream.core.units)")
     scenarios = list(after["recallByScenario"])
     lines.append(
         "  each part alone (same run):  alerts  precision  recall  AP    | recall by scenario"

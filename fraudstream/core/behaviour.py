@@ -700,8 +700,12 @@ class BehaviourFeatures:
         suspicious: bool,
         alerted: bool | None = None,
         spree: float | None = None,
+        raw_amount: float | None = None,
     ) -> None:
         """Fold ``tx`` in (in place) and remember its source position.
+
+        ``raw_amount`` is the amount in the stream's own unit when ``tx`` is in the detector's
+        (:mod:`fraudstream.core.units`): the recent payments the velocity rules sum keep it.
 
         ``spree`` is the feature of that name :meth:`features` gave ``tx`` (computed again when
         not given); every transaction moves it, alerted ones too, as a CUSUM must.
@@ -758,7 +762,7 @@ class BehaviourFeatures:
                 h.t_episode = ts
             h.t_alert, h.alert_log_amount = ts, math.log1p(x)
         h.t_last = max(h.t_last, ts)  # out-of-order events never move the clock backwards
-        h.remember_recent(ts, tx.amount)
+        h.remember_recent(ts, tx.amount if raw_amount is None else raw_amount)
         if suspicious:
             h.suspicious += 1
             h.t_suspect = max(h.t_suspect, ts)

@@ -7,6 +7,7 @@ Pure Python plus River; the Faust worker, the evaluator and the benchmarks all c
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import operator
 import pickle
@@ -65,6 +66,7 @@ from fraudstream.core.supervised import (
     ThresholdFromLabels,
     TrustParams,
 )
+from fraudstream.core.units import AmountUnit
 
 DAY = 86400.0
 
@@ -102,6 +104,9 @@ class DetectorConfig:
     #: The classifier's alert line on P(fraud), learned from the labels.
     calibration: CalibrationParams = field(default_factory=CalibrationParams)
     trust: TrustParams = field(default_factory=TrustParams)
+    #: The unit amounts are read in by the features (:mod:`fraudstream.core.units`); None:
+    #: the power of ten that puts the median of the first amounts in [10, 100).
+    amount_unit: float | None = None
 
     @property
     def deviation_alert_memory_days(self) -> float:
@@ -326,6 +331,8 @@ class Detector:
         self.trust = {"rules": PartTrust(config.trust), "half_space_trees": PartTrust(config.trust)}
         #: What amounts are common in each category, from its regular customers' payments.
         self.categories = CategoryProfiles()
+        #: The unit every amount that enters a feature is read in (the rules keep the stream's).
+        self.unit = AmountUnit(config.amount_unit)
 
     def process(
         self,
@@ -344,6 +351,7 @@ class Detector:
         without touching the history or the model; if it alerts, the alert id is the same
         as the first time.
         """
+        self.unit.observe((tx.amount,))
         features, view = self.features(tx, history, history.has_applied(partition, offset))
         score = self.scorer.score(view)
         item = RoundItem(tx, history, partition, offset, now)
@@ -366,6 +374,7 @@ class Detector:
         user alerted within :data:`MERCHANT_ALERT_HOLD`), and the payment counts there if its
         amount is ordinary for the user.
         """
+        tx = self.in_unit(tx)
         features = self.behaviour.features(history, tx)
         category, channel, amount = tx.category, tx.channel, tx.amount
         new_category = features["new_category"] > 0.0
@@ -406,6 +415,7 @@ class Detector:
         is called right after (the decision, or the exception it raised), so whatever the
         caller updates there is seen by the next event, as in a loop over :meth:`process`.
         """
+        self.unit.observe(item.tx.amount for item in items)
         ready: list[int] = []
         views: list[dict[str, float]] = []
         features: list[dict[str, float]] = []
@@ -480,7 +490,8 @@ class Detector:
         # the burst's learning line is the detector's own (FRAUDSTREAM_LEARN_ZSCORE), whatever
         # the rules are; what the deviation rule suspects is the active rule's to say
         burst = burst_zscore(features, history.n >= self.config.deviation_min_history)
-        values = self.classifier_input(tx, features, burst, score, levels, shared)
+        in_unit = self.in_unit(tx)
+        values = self.classifier_input(in_unit, features, burst, score, levels, shared)
         probability = None
         if self.classifier.ready:
             probability = self.classifier_threshold.bounded(
@@ -512,7 +523,14 @@ class Detector:
         learn = not redelivered and not suspicious
         if not redelivered:
             self.behaviour.update(
-                history, tx, partition, offset, suspicious, alerted, features["spree"]
+                history,
+                in_unit,
+                partition,
+                offset,
+                suspicious,
+                alerted,
+                features["spree"],
+                raw_amount=tx.amount,
             )
 
         alert = Alert(alert_id_for(tx), tx, now, score, reasons, features) if alerted else None
@@ -532,6 +550,12 @@ class Detector:
             outcome.allowed_by,
         )
         return decision, learn
+
+    def in_unit(self, tx: Transaction) -> Transaction:
+        """``tx`` with its amount in the detector's unit (``tx`` itself in unit 1)."""
+        if self.unit.value == 1.0:
+            return tx
+        return dataclasses.replace(tx, amount=self.unit.scale(tx.amount))
 
     def classifier_input(
         self,
@@ -619,6 +643,7 @@ class Detector:
             "label_rate": self.label_rate,
             "trust": self.trust,
             "categories": self.categories,
+            "amount_unit": self.unit.exponent,
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -648,6 +673,7 @@ class Detector:
                 part.params = self.config.trust
         if isinstance(categories := state.get("categories"), CategoryProfiles):
             self.categories = categories  # absent from checkpoints written before it existed
+        self.unit.restore(state.get("amount_unit", 0))  # older checkpoints learned in unit 1
         self.scorer.model = state["model"]
         self.scorer.learned = state["learned"]
         self.threshold.recent.clear()

@@ -28,7 +28,7 @@ from fraudstream.core.rule_definitions import shadow_hit_json
 from fraudstream.core.segments import segment_key
 from fraudstream.sinks.base import ProcessedRecord, Sink
 from fraudstream.worker.state import StateChanges, WorkerState
-from fraudstream.worker.stats import UNIT_SAMPLE, WorkerStats
+from fraudstream.worker.stats import WorkerStats
 
 log = logging.getLogger("fraudstream")
 
@@ -238,7 +238,8 @@ class BatchHandler:
 
     def shared_stats_of(self, tx: Transaction) -> SharedStats:
         """What this worker knows of the transaction's merchant and amount segment now."""
-        segment = self.state.segment(segment_key(tx.category, tx.channel, tx.amount))
+        amount = self.detector.unit.scale(tx.amount)  # shared statistics read the detector's unit
+        segment = self.state.segment(segment_key(tx.category, tx.channel, amount))
         return SharedStats(self.state.merchant(tx.merchant), segment)
 
     def count_misrouted(self, message: MessageLike, tx: Transaction) -> None:
@@ -258,8 +259,6 @@ class BatchHandler:
     ) -> None:
         """The state a decision changed: the user's history, the merchant, pending features."""
         self.stats.transactions_in += 1
-        if len(amounts := self.stats.first_amounts) < UNIT_SAMPLE:
-            amounts.append(tx.amount)
         if decision.redelivered:
             self.stats.redelivered += 1
         else:
@@ -300,13 +299,14 @@ class BatchHandler:
         """
         event_time = tx.epoch_seconds
         self.partition_times[partition] = max(self.partition_times.get(partition, 0.0), event_time)
+        amount = self.detector.unit.scale(tx.amount)  # shared statistics read the detector's unit
         if tx.merchant is not None:
             self.state.update_merchant(
-                partition, tx.merchant, lambda stats: stats.observe(tx.amount, event_time)
+                partition, tx.merchant, lambda stats: stats.observe(amount, event_time)
             )
         if self.labels_topic is None:
             return  # no labels will come: nothing to wait for
-        segment = segment_key(tx.category, tx.channel, tx.amount)
+        segment = segment_key(tx.category, tx.channel, amount)
         card = token(tx.user_id)
         entry = PendingEntry(
             event_time, partition, tx.merchant, model_input, segment=segment, card=card

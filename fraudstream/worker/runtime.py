@@ -54,7 +54,7 @@ from fraudstream.worker.patches import (
 )
 from fraudstream.worker.rules import RulesFollower
 from fraudstream.worker.state import StateChanges
-from fraudstream.worker.stats import WorkerStats, amount_unit_warnings, flood_warnings
+from fraudstream.worker.stats import WorkerStats, flood_warnings
 from fraudstream.worker.supervision import (
     EXIT_BROKER_UNREACHABLE,
     EXIT_STATE_NOT_SAVED,
@@ -103,7 +103,7 @@ class WorkerRuntime:
             )
         self.stats = WorkerStats()
         self.flood_warned: set[str] = set()  # alert reasons already warned about
-        self.unit_warned: set[str] = set()  # holds amount_unit once its warning was weighed
+        self.unit_reported = False  # whether the log said which unit amounts are read in
         #: Empty until the rules topic is read (the agent waits for that); then kept in step.
         self.rules = RuleSet()
         self.detector = Detector(settings.detection.detector_config(), rules=self.rules)
@@ -300,12 +300,14 @@ class WorkerRuntime:
 
     def report_progress(self) -> None:
         """A progress line in the log (and a metrics point), so operators see the worker move;
-        a warning, once, for each alert reason that flags far more than fraud can explain, and
-        once if the first amounts look like another unit than the defaults assume."""
+        a warning, once, for each alert reason that flags far more than fraud can explain; and
+        once the unit the detector reads amounts in (:mod:`fraudstream.core.units`)."""
         snapshot = self.refresh_stats()
-        lines = flood_warnings(self.stats, self.flood_warned)
-        for line in lines + amount_unit_warnings(self.stats, self.unit_warned):
+        for line in flood_warnings(self.stats, self.flood_warned):
             log.warning("%s", line)
+        if not self.unit_reported and self.detector.unit.decided:
+            self.unit_reported = True
+            log.info("%s", self.detector.unit.describe())
         if self.sink is not None:
             self.sink.write_metrics(self.worker_name, snapshot, time.time())
         log.info(

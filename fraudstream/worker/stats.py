@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,10 +46,6 @@ class LatencyHistogram:
 FLOOD_SHARE = 0.05
 #: ... once this many transactions came (the first ones, while models warm up, say little).
 FLOOD_AFTER_TRANSACTIONS = 1000
-#: The first this many amounts say whether the stream is in the unit the defaults assume.
-UNIT_SAMPLE = 1000
-#: Typical payments (the sample's median) outside this range are named in a warning.
-USUAL_MEDIAN = (1.0, 1000.0)
 
 
 def flood_warnings(stats: WorkerStats, warned: set[str]) -> list[str]:
@@ -83,38 +78,6 @@ def flood_warnings(stats: WorkerStats, warned: set[str]) -> list[str]:
     return lines
 
 
-def amount_unit_warnings(stats: WorkerStats, warned: set[str]) -> list[str]:
-    """One log line, once ``warned`` lacks it, when the median of the first
-    :data:`UNIT_SAMPLE` amounts is outside :data:`USUAL_MEDIAN`.
-
-    The detector reads amounts on ``log(1 + amount)``, a log scale only well above 1, and
-    every default was chosen on streams whose typical payment is tens of its unit (README,
-    "Amounts in another unit": amounts x100, cents, cost a few hundredths of precision and AP;
-    x0.01 flooded the Sparkov-like stream with false alerts, precision 0.712 -> 0.245).
-
-    >>> stats = WorkerStats(first_amounts=[0.2, 0.5, 0.4] * 400)
-    >>> warned: set[str] = set()
-    >>> print(amount_unit_warnings(stats, warned)[0])  # doctest: +ELLIPSIS
-    the median of the first 1,000 amounts is 0.4: ... (README: Amounts in another unit)
-    >>> amount_unit_warnings(stats, warned)
-    []
-    """
-    if "amount_unit" in warned or len(stats.first_amounts) < UNIT_SAMPLE:
-        return []
-    warned.add("amount_unit")
-    median = statistics.median(stats.first_amounts[:UNIT_SAMPLE])
-    low, high = USUAL_MEDIAN
-    if low <= median <= high:
-        return []
-    how = "mostly below 1 far worse" if median < low else "this large somewhat worse"
-    return [
-        f"the median of the first {UNIT_SAMPLE:,} amounts is {median:,.4g}: the detector's "
-        f"defaults were measured on streams whose typical payment is tens of their unit, and "
-        f"judge amounts {how}; send amounts in the currency's main unit if you can "
-        "(README: Amounts in another unit)"
-    ]
-
-
 @dataclass
 class WorkerStats:
     """What a worker has done since it started."""
@@ -137,8 +100,6 @@ class WorkerStats:
     positions: dict[int, int] = field(default_factory=dict)  # partition -> last offset read
     consumer_lag: int | None = None  # messages behind the high watermark, all partitions
     events_per_second: float = 0.0  # over the last progress interval
-    #: The amounts of the first UNIT_SAMPLE transactions (:func:`amount_unit_warnings`).
-    first_amounts: list[float] = field(default_factory=list)
     _last_rate_at: float = field(default_factory=time.monotonic)
     _last_rate_count: int = 0
 

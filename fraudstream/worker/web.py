@@ -58,6 +58,8 @@ class Stats(View):
             "threshold": detector.threshold.value,
             "thresholdReady": detector.threshold.ready,
         }
+        # the unit the features read amounts in (core.units); None until the first amounts
+        body["amountUnit"] = detector.unit.value if detector.unit.decided else None
         classifier = detector.classifier
         body["classifier"] = {
             "ready": classifier.ready,

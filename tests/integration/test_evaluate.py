@@ -67,3 +67,19 @@ def test_a_dropped_field_leaves_the_stream_the_worker_judges() -> None:
     whole = report["runs"]["noLabels"]["wholeStream"]
     assert whole["transactions"] == 3000
     assert "unfamiliar_place" not in whole["alertsByReason"]  # it needs both
+
+
+def test_a_stream_in_cents_is_read_in_its_unit_by_the_real_worker() -> None:
+    """Through the broker and the worker: the worker finds the unit, and the amount rule's line
+    moves with the amounts (its alerts are those of the same stream in its own unit)."""
+    own = evaluate("--count", "3000", "--users", "200", "--offline")
+    report = evaluate("--count", "3000", "--users", "200", "--amount-factor", "100")
+    assert report["stream"]["amountFactor"] == 100.0
+    run = report["runs"]["noLabels"]
+    assert run["amountUnit"] == 100.0 and run["decisions"] == 3000
+    alerts = run["wholeStream"]["alertsByReason"]
+    assert (
+        alerts["amount_threshold"]
+        == own["runs"]["noLabels"]["wholeStream"]["alertsByReason"]["amount_threshold"]
+    )
+    assert run["afterWarmUp"]["precision"] >= 0.9

@@ -40,18 +40,20 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
         FRAUDSTREAM_MODEL_CHECKPOINT_INTERVAL="3600",  # only the shutdown checkpoint counts
     )
     first = pipeline.start_worker()
-    others = [tx for u in range(5) for tx in history(f"other-{u}", 15)]
+    others = [tx for u in range(6) for tx in history(f"other-{u}", 15)]  # 110 with mine
     mine = history("12345", 20)
     pipeline.send_json(others + mine)
     first.wait_processed(len(others) + len(mine))
     learned_before = first.stats()["model"]["learned"]
     assert learned_before >= WINDOW
+    assert first.stats()["amountUnit"] == 1.0  # 110 amounts of ~20: read as they are
     assert first.stop() == 0
 
     second = pipeline.start_worker()
     model = second.stats()["model"]
     assert model["learned"] == learned_before, "the model did not come back from its checkpoint"
     assert model["warmedUp"]
+    assert second.stats()["amountUnit"] == 1.0, "the amount unit comes back with the model"
 
     pipeline.send_json([{**SEED, "transactionId": "after-restart", "timestamp": 1733330000}])
     second.wait_processed(1)

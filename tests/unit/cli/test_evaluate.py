@@ -226,6 +226,37 @@ def test_dropped_fields_leave_every_message_and_the_truth_stays() -> None:
 
 
 @pytest.mark.usefixtures("default_settings")
+@pytest.mark.parametrize("factor", [100.0, 0.01])
+def test_a_stream_in_cents_or_in_hundreds_is_judged_as_in_its_own_unit(factor: float) -> None:
+    """Every amount x100 or x0.01 (the amount threshold with it), labels 7 days late: the
+    detector reads amounts in the power of ten that makes the typical payment tens, so users,
+    categories, merchants, segments and the classifier see the same stream and decide alike.
+    Before, x0.01 flooded this stream with false alerts (README: Amounts in another unit)."""
+    options = EvaluateOptions(
+        offline=True,
+        as_json=True,
+        generator="sparkov",
+        users=120,
+        days=30,
+        seed=3,
+        label_delay_ms=7 * 86_400_000,
+        without_labels=True,
+    )
+    own = evaluate(options)["runs"]
+    other = evaluate(replace(options, amount_factor=factor))
+    assert other["stream"]["amountFactor"] == factor
+    for name in ("labels", "noLabels"):
+        ours, theirs = own[name], other["runs"][name]
+        assert (ours["amountUnit"], theirs["amountUnit"]) == (1.0, factor)
+        assert ours["classifier"] == theirs["classifier"]
+        for figures in ("afterWarmUp", "wholeStream"):
+            mine = {k: v for k, v in ours[figures].items() if k != "latencyMs"}
+            assert mine == {k: v for k, v in theirs[figures].items() if k != "latencyMs"}
+        assert ours["ranking"] == theirs["ranking"]
+    assert own["noLabels"]["wholeStream"]["alerts"] > 10  # the stream has something to say
+
+
+@pytest.mark.usefixtures("default_settings")
 def test_a_stream_without_countries_and_merchants_is_judged_without_them() -> None:
     """What a stream lacking optional fields loses: the unfamiliar-place rule needs a new
     country and a new merchant, so without them it never fires."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -196,6 +197,32 @@ def test_restored_model_state_scores_exactly_like_the_original() -> None:
     assert list(restored.threshold.recent) == list(original.threshold.recent)
     probe = {"habit_up": 0.6, "habit_down_w": 0.0, "velocity": 0.3, "new_country": 0.0}
     assert restored.scorer.score(probe) == original.scorer.score(probe)
+
+
+def test_the_amount_unit_is_kept_in_the_checkpoint() -> None:
+    """A history learned in one unit is not comparable with amounts in another: a restarted
+    worker reads amounts in the unit its checkpoint learned in, whatever its first batch says."""
+    original = Detector(SMALL)
+    history = UserHistory()
+    for i in range(120):
+        original.process(tx(i, 2_000.0 + 40 * (i % 9)), history, 0, i, T0)
+    assert original.unit.value == 100.0
+    restored = Detector(SMALL)
+    assert restored.restore_model_state(original.model_state()) is None
+    restored.process(tx(200, 0.3), UserHistory(), 0, 200, T0)
+    assert restored.unit.value == 100.0
+
+
+def test_the_rules_read_the_streams_own_unit_and_the_features_the_detectors() -> None:
+    """Amounts in hundreds: the features read 47 where the stream says 0.47, but the amount
+    threshold and the recent payments the velocity rules sum stay what the stream says."""
+    detector = Detector(replace(SMALL, amount_unit=0.01, amount_threshold=100.0))
+    history = UserHistory()
+    decision = detector.process(tx(0, 0.47), history, 0, 0, T0)
+    assert decision.features["log_amount"] == pytest.approx(math.log1p(47.0))
+    assert decision.alert is None and history.recent_amounts == [0.47]
+    big = detector.process(tx(1, 150.0), history, 0, 1, T0)
+    assert big.alert is not None and "amount_threshold" in big.alert.reason_names
 
 
 def test_checkpoint_with_other_model_parameters_is_refused() -> None:

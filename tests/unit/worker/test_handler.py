@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import NoReturn
 
@@ -20,7 +21,7 @@ from fraudstream.core.segments import segment_key
 from fraudstream.core.supervised import CalibrationParams, ClassifierParams
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
-from fraudstream.worker.stats import UNIT_SAMPLE, WorkerStats
+from fraudstream.worker.stats import WorkerStats
 
 CONFIG = DetectorConfig(hst=HSTParams(window_size=50), warmup=50, score_quantile=None)
 T_RULES = datetime(2024, 12, 1, tzinfo=timezone.utc)
@@ -241,14 +242,6 @@ def test_a_message_not_keyed_by_its_user_is_counted_as_misrouted() -> None:
     assert r.stats.misrouted == 1
 
 
-def test_the_first_amounts_are_kept_for_the_unit_check_and_no_more() -> None:
-    r = rig()
-    batch = [tx(k, f"u{k % 30}", amount=0.05 + (k % 7) / 100) for k in range(UNIT_SAMPLE + 200)]
-    r.run(*batch[:600])
-    r.run(*batch[600:])
-    assert r.stats.first_amounts == [0.05 + (k % 7) / 100 for k in range(UNIT_SAMPLE)]
-
-
 def test_a_failed_changelog_write_stops_before_the_offsets_are_acknowledged() -> None:
     r = rig(fail_flush=True)
     with pytest.raises(StateNotSaved):
@@ -312,6 +305,18 @@ def test_a_merchant_counts_a_cards_frauds_once_and_the_classifier_learns_every_o
     r.run(label(20, "t4", user="u2"))
     shop = r.state.merchant("T1")
     assert shop is not None and shop.fraud_30d == pytest.approx(2.0, rel=1e-3)
+
+
+def test_merchants_and_segments_read_amounts_in_the_detectors_unit() -> None:
+    """A stream in cents shares what the same stream in its own unit shares: the merchant's
+    amounts and the amount segment are those of the amount over the unit."""
+    r = rig(detector=Detector(replace(CONFIG, amount_unit=100.0)))
+    r.run(at(0, 0.0, amount=30_000.0))
+    r.run(label(1, "t0"))
+    shop = r.state.merchant("T1")
+    assert shop is not None and shop.mu_log == pytest.approx(math.log1p(300.0))
+    assert r.state.segment(segment_key(None, None, 300.0)) is not None
+    assert r.state.segment(segment_key(None, None, 30_000.0)) is None
 
 
 def test_labels_teach_the_amount_segment_its_risk_and_the_classifier_sees_it() -> None:

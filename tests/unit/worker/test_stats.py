@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from fraudstream.worker.stats import (
-    UNIT_SAMPLE,
     LatencyHistogram,
     WorkerStats,
-    amount_unit_warnings,
     flood_warnings,
     prometheus_text,
 )
@@ -93,20 +91,3 @@ def test_each_flooding_reason_is_warned_about_once_the_amount_rule_with_its_sett
     assert [line.split(" alerted on ")[0] for line in flood_warnings(stats, warned)] == [
         "'deny_list'"
     ]
-
-
-def test_amounts_in_an_unusual_unit_are_named_once_in_a_warning() -> None:
-    """Amounts mostly below 1 flood the defaults with false alerts: the worker says so."""
-    small = WorkerStats(first_amounts=[0.05 + (k % 7) / 100 for k in range(UNIT_SAMPLE - 1)])
-    warned: set[str] = set()
-    assert amount_unit_warnings(small, warned) == []  # not all of the sample yet
-    small.first_amounts.append(0.08)
-    lines = amount_unit_warnings(small, warned)
-    assert (
-        len(lines) == 1 and f"the median of the first {UNIT_SAMPLE:,} amounts is 0.08" in lines[0]
-    )
-    assert amount_unit_warnings(small, warned) == []
-    cents = WorkerStats(first_amounts=[4700.0] * UNIT_SAMPLE)
-    assert "is 4,700" in amount_unit_warnings(cents, set())[0]
-    usual = WorkerStats(first_amounts=[20.0 + k % 50 for k in range(UNIT_SAMPLE)])
-    assert amount_unit_warnings(usual, set()) == []

@@ -1,0 +1,154 @@
+"""The unit the detector reads amounts in: the power of ten that makes a typical payment tens.
+
+The behaviour features read amounts on ``log(1 + amount)``, a log scale only well above 1,
+and every default (the classifier's amount hinges, the amount bands of categories and
+segments, the priors of a user's spread) was measured on streams whose typical payment is tens
+of its unit (every generator's median is 24-61). The same stream in cents lost a few
+hundredths of precision and AP, and in hundreds (amounts mostly below 1) it flooded with
+false alerts (Sparkov-like: precision 0.712 -> 0.245). So the detector divides every amount
+that enters a feature by a power of ten chosen from the stream itself: the one that puts the
+median of its first amounts in [10, 100). A stream whose median is already there keeps unit
+1 and every figure it had. The configured amount threshold and the rules' own amounts stay in
+the stream's unit: they are what the user wrote.
+
+The unit is decided once, from the first :data:`UNIT_SAMPLE` amounts (a worker decides on its
+first batch, usually larger), kept in the detector's checkpoint, and never changes after: a
+history learned in one unit is not comparable with amounts in another. Until then amounts are
+read in unit 1, as before this existed. ``FRAUDSTREAM_AMOUNT_UNIT`` fixes it instead (several
+workers whose streams' medians straddle a power of ten, say 95 and 105, would otherwise choose
+different units for the merchants they share).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Iterable
+
+#: Amounts the unit is chosen from: the first this many (all of a larger first batch).
+UNIT_SAMPLE = 100
+#: Amounts kept while deciding, at most (a first batch of a backlog can be large).
+UNIT_SAMPLE_MAX = 2000
+
+
+def unit_exponent(median: float) -> int:
+    """The power of ten (its exponent) that puts ``median`` in [10, 100); 0 when undefined.
+
+    >>> unit_exponent(47.0), unit_exponent(4700.0), unit_exponent(0.47), unit_exponent(100.0)
+    (0, 2, -2, 1)
+    >>> unit_exponent(10.0), unit_exponent(0.0), unit_exponent(float("nan"))
+    (0, 0, 0)
+    """
+    if not median > 0.0 or not math.isfinite(median):
+        return 0
+    exponent = math.floor(math.log10(median)) - 1
+    if median / 10.0**exponent >= 100.0:  # log10 rounds down at an exact power of ten
+        exponent += 1
+    return exponent
+
+
+class AmountUnit:
+    """The detector's amount unit: fixed by the settings, or decided from the first amounts.
+
+    >>> unit = AmountUnit()
+    >>> unit.observe([4700.0] * 99), unit.exponent  # not enough amounts yet: unit 1 meanwhile
+    (False, None)
+    >>> unit.scale(4700.0)
+    4700.0
+    >>> unit.observe([3100.0, 5200.0]), unit.value, unit.scale(4700.0)
+    (True, 100.0, 47.0)
+    >>> unit.observe([0.3] * 500), unit.value  # decided once, for good
+    (False, 100.0)
+    >>> AmountUnit(0.01).scale(0.47)
+    47.0
+    """
+
+    def __init__(self, fixed: float | None = None) -> None:
+        #: The unit's power of ten (None until decided); a fixed unit is decided from the start.
+        self.exponent: int | None = None
+        #: Whether the settings fixed the unit (a checkpoint's does not override it then).
+        self.fixed = fixed is not None
+        self.median: float | None = None  # of the amounts it was decided from
+        self._divisor: float | None = None  # a fixed unit that is no power of ten
+        self._sample: list[float] = []
+        self._decided_from = 0
+        if fixed is not None:
+            exponent = math.log10(fixed)
+            if abs(exponent - round(exponent)) < 1e-9:
+                self.exponent = round(exponent)
+            else:
+                self.exponent, self._divisor = 0, fixed
+
+    @property
+    def decided(self) -> bool:
+        """Whether the unit is known (fixed, decided from the sample, or restored)."""
+        return self.exponent is not None
+
+    @property
+    def value(self) -> float:
+        """The unit amounts are divided by (1 until decided)."""
+        if self._divisor is not None:
+            return self._divisor
+        return 10.0 ** (self.exponent or 0)
+
+    def observe(self, amounts: Iterable[float]) -> bool:
+        """Take amounts into the sample until the unit is decided; True when this call decided
+        it (all the amounts given count, so a large first batch decides on all of it)."""
+        if self.exponent is not None:
+            return False
+        room = UNIT_SAMPLE_MAX - len(self._sample)
+        self._sample.extend(a for a in itertools.islice(amounts, room) if math.isfinite(a))
+        if len(self._sample) < UNIT_SAMPLE:
+            return False
+        self.median = statistics.median(self._sample)
+        self.exponent = unit_exponent(self.median)
+        self._decided_from = len(self._sample)
+        self._sample = []
+        return True
+
+    def scale(self, amount: float) -> float:
+        """``amount`` in the detector's unit (a multiplication by a power of ten below 1: amounts
+        in hundreds come back to within a rounding of the same stream in its own unit).
+
+        >>> unit = AmountUnit()
+        >>> unit.exponent = -2
+        >>> unit.scale(0.25)
+        25.0
+        """
+        if self._divisor is not None:
+            return amount / self._divisor
+        exponent = self.exponent
+        if not exponent:
+            return amount
+        if exponent > 0:
+            return amount / 10**exponent
+        return amount * 10**-exponent
+
+    def describe(self) -> str:
+        """One line for the log: the unit and where it came from.
+
+        >>> unit = AmountUnit()
+        >>> unit.observe([0.25, 0.5, 0.75] * 40)
+        True
+        >>> print(unit.describe())  # doctest: +ELLIPSIS
+        amounts are read in units of 0.01: the median of the first 120 amounts is 0.5 ...
+        >>> print(AmountUnit(1.0).describe())
+        amounts are read in units of 1 (FRAUDSTREAM_AMOUNT_UNIT)
+        """
+        unit = f"amounts are read in units of {self.value:g}"
+        if self.fixed:
+            return f"{unit} (FRAUDSTREAM_AMOUNT_UNIT)"
+        if self.median is None:
+            return f"{unit} (from the checkpoint)"
+        return (
+            f"{unit}: the median of the first {self._decided_from:,} amounts is "
+            f"{self.median:,.4g} (the features read a typical payment as tens; the amount "
+            "threshold and the rules keep the stream's unit; FRAUDSTREAM_AMOUNT_UNIT fixes it)"
+        )
+
+    def restore(self, exponent: int | None) -> None:
+        """Continue with a checkpoint's unit (a fixed one wins: the settings say it)."""
+        if not self.fixed and exponent is not None:
+            self.exponent = exponent
+            self._sample = []
