@@ -178,8 +178,9 @@ class DetectionSettings(_Section):
         None,
         gt=0,
         description="The unit the features read amounts in (amounts are divided by it; the "
-        "amount threshold and the rules stay in the stream's unit). Unset: the power of ten "
-        "that puts the median of the first 100 amounts in [10, 100), kept in the checkpoint.",
+        "amount threshold and the rules stay in the stream's unit). Unset: 1 while the median "
+        "of the first 100 amounts is within [10, 1000], else the power of ten that puts it in "
+        "[10, 100), kept in the checkpoint.",
     )
     habit_spike_zscore: float = Field(
         4.5,

@@ -105,7 +105,7 @@ class DetectorConfig:
     calibration: CalibrationParams = field(default_factory=CalibrationParams)
     trust: TrustParams = field(default_factory=TrustParams)
     #: The unit amounts are read in by the features (:mod:`fraudstream.core.units`); None:
-    #: the power of ten that puts the median of the first amounts in [10, 100).
+    #: chosen from the median of the first amounts.
     amount_unit: float | None = None
 
     @property

@@ -1,22 +1,25 @@
-"""The unit the detector reads amounts in: the power of ten that makes a typical payment tens.
+"""The unit the detector reads amounts in: a power of ten when amounts are in another unit.
 
 The behaviour features read amounts on ``log(1 + amount)``, a log scale only well above 1,
 and every default (the classifier's amount hinges, the amount bands of categories and
 segments, the priors of a user's spread) was measured on streams whose typical payment is tens
-of its unit (every generator's median is 24-61). The same stream in cents lost a few
+of its unit (every generator's median is 21-70). The same stream in cents lost a few
 hundredths of precision and AP, and in hundreds (amounts mostly below 1) it flooded with
-false alerts (Sparkov-like: precision 0.712 -> 0.245). So the detector divides every amount
-that enters a feature by a power of ten chosen from the stream itself: the one that puts the
-median of its first amounts in [10, 100). A stream whose median is already there keeps unit
-1 and every figure it had. The configured amount threshold and the rules' own amounts stay in
-the stream's unit: they are what the user wrote.
+false alerts (Sparkov-like: precision 0.712 -> 0.245; x0.1 already 0.529). So when the median
+of the stream's first amounts is outside [10, 1000] (:data:`USUAL_MEDIAN`), the detector
+divides every amount that enters a feature by the power of ten that puts that median in
+[10, 100). A stream whose median is within keeps unit 1 and every figure it had; the range is
+wide so that few streams sit near its edges, where two samples of the same stream could choose
+different units (x10 costs only a few hundredths, so the upper edge is far). The
+configured amount threshold and the rules' own amounts stay in the stream's unit: they are
+what the user wrote.
 
 The unit is decided once, from the first :data:`UNIT_SAMPLE` amounts (a worker decides on its
-first batch, usually larger), kept in the detector's checkpoint, and never changes after: a
-history learned in one unit is not comparable with amounts in another. Until then amounts are
-read in unit 1, as before this existed. ``FRAUDSTREAM_AMOUNT_UNIT`` fixes it instead (several
-workers whose streams' medians straddle a power of ten, say 95 and 105, would otherwise choose
-different units for the merchants they share).
+first batch, usually larger), and never changes after: a history learned in one unit is not
+comparable with amounts in another. The worker writes its checkpoint as soon as the unit is
+decided, before any state learned in it is committed, so a restart reads on in the same unit.
+Until then amounts are read in unit 1, as before this existed. ``FRAUDSTREAM_AMOUNT_UNIT``
+fixes it instead.
 """
 
 from __future__ import annotations
@@ -30,17 +33,21 @@ from collections.abc import Iterable
 UNIT_SAMPLE = 100
 #: Amounts kept while deciding, at most (a first batch of a backlog can be large).
 UNIT_SAMPLE_MAX = 2000
+#: A median of the first amounts in this range keeps unit 1.
+USUAL_MEDIAN = (10.0, 1000.0)
 
 
 def unit_exponent(median: float) -> int:
-    """The power of ten (its exponent) that puts ``median`` in [10, 100); 0 when undefined.
+    """0 for a median in :data:`USUAL_MEDIAN` (or none at all), else the power of ten (its
+    exponent) that puts ``median`` in [10, 100).
 
-    >>> unit_exponent(47.0), unit_exponent(4700.0), unit_exponent(0.47), unit_exponent(100.0)
-    (0, 2, -2, 1)
-    >>> unit_exponent(10.0), unit_exponent(0.0), unit_exponent(float("nan"))
+    >>> unit_exponent(47.0), unit_exponent(4700.0), unit_exponent(0.47), unit_exponent(4.7)
+    (0, 2, -2, -1)
+    >>> unit_exponent(1000.0), unit_exponent(0.0), unit_exponent(float("nan"))
     (0, 0, 0)
     """
-    if not median > 0.0 or not math.isfinite(median):
+    low, high = USUAL_MEDIAN
+    if not median > 0.0 or not math.isfinite(median) or low <= median <= high:
         return 0
     exponent = math.floor(math.log10(median)) - 1
     if median / 10.0**exponent >= 100.0:  # log10 rounds down at an exact power of ten

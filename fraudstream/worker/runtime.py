@@ -103,7 +103,7 @@ class WorkerRuntime:
             )
         self.stats = WorkerStats()
         self.flood_warned: set[str] = set()  # alert reasons already warned about
-        self.unit_reported = False  # whether the log said which unit amounts are read in
+        self.unit_saved = False  # whether the checkpoint holds the unit amounts are read in
         #: Empty until the rules topic is read (the agent waits for that); then kept in step.
         self.rules = RuleSet()
         self.detector = Detector(settings.detection.detector_config(), rules=self.rules)
@@ -249,7 +249,15 @@ class WorkerRuntime:
         At-least-once: the outputs onto their topics and the state changes onto the changelogs,
         as record batches through Faust's own producer. Exactly-once: outputs, changes and
         offsets in one transaction per input partition.
+
+        Once the detector has decided the unit it reads amounts in, the checkpoint is written
+        first: state learned in that unit must never be committed without it, or a worker
+        restarted after a crash would decide again, maybe otherwise (:mod:`fraudstream.core.units`).
         """
+        if not self.unit_saved and self.detector.unit.decided:
+            self.unit_saved = True
+            log.info("%s", self.detector.unit.describe())
+            self.save_model()
         if self.transactions is None:
             producer = kafka_producer(self.app)
             await self.outbox.flush(producer)
@@ -300,14 +308,10 @@ class WorkerRuntime:
 
     def report_progress(self) -> None:
         """A progress line in the log (and a metrics point), so operators see the worker move;
-        a warning, once, for each alert reason that flags far more than fraud can explain; and
-        once the unit the detector reads amounts in (:mod:`fraudstream.core.units`)."""
+        and a warning, once, for each alert reason that flags far more than fraud can explain."""
         snapshot = self.refresh_stats()
         for line in flood_warnings(self.stats, self.flood_warned):
             log.warning("%s", line)
-        if not self.unit_reported and self.detector.unit.decided:
-            self.unit_reported = True
-            log.info("%s", self.detector.unit.describe())
         if self.sink is not None:
             self.sink.write_metrics(self.worker_name, snapshot, time.time())
         log.info(

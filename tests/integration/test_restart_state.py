@@ -11,6 +11,7 @@ from fraudstream.core.behaviour import UserHistory
 from tests.conftest import Pipeline
 from tests.integration.test_worker import SEED
 from tests.support.kafka import read_records
+from tests.support.records import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +93,27 @@ def test_profile_changes_land_in_the_changelog_partition_of_their_transactions(
         assert partition == input_partition[user], user
         assert stored.last_partition == partition
         assert stored.n == per_user
+
+
+def test_a_worker_killed_after_choosing_the_amount_unit_reads_on_in_the_same_unit(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """Amounts in hundreds: the worker chooses unit 0.01 on its first batch and writes its
+    checkpoint before committing anything learned in it, so kill -9 long before the periodic
+    checkpoint still restarts in unit 0.01 (a fresh choice could differ: profiles in two units)."""
+    pipeline = pipeline_factory(FRAUDSTREAM_MODEL_CHECKPOINT_INTERVAL="3600")
+    first = pipeline.start_worker()
+    hundreds = [
+        {**tx, "amount": round(float(tx["amount"]) / 100, 4)}  # type: ignore[arg-type]
+        for u in range(8)
+        for tx in history(f"small-{u}", 15)
+    ]
+    pipeline.send_json(hundreds)
+    first.wait_processed(len(hundreds))
+    assert first.stats()["amountUnit"] == 0.01
+    # every offset committed: the next worker gets nothing again to choose a unit from
+    wait_until(lambda: pipeline.committed() == len(hundreds), timeout=30, what="offsets committed")
+    first.kill()
+
+    second = pipeline.start_worker()
+    assert second.stats()["amountUnit"] == 0.01, "the unit did not survive kill -9"

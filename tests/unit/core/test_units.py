@@ -10,21 +10,25 @@ from fraudstream.core.units import UNIT_SAMPLE, UNIT_SAMPLE_MAX, AmountUnit, uni
 @pytest.mark.parametrize(
     ("median", "exponent"),
     [
-        (47.0, 0),
-        (10.0, 0),
-        (99.99, 0),
-        (100.0, 1),
         (4_700.0, 2),
+        (1_000.5, 2),
         (75_000.0, 3),
+        (9.99, -1),
+        (4.7, -1),
         (0.47, -2),
         (0.1, -2),
         (0.099, -3),
-        (9.99, -1),
     ],
 )
-def test_the_unit_puts_the_median_in_tens(median: float, exponent: int) -> None:
+def test_a_median_in_another_unit_is_brought_to_tens(median: float, exponent: int) -> None:
     assert unit_exponent(median) == exponent
     assert 10.0 <= median / 10.0**exponent < 100.0
+
+
+@pytest.mark.parametrize("median", [10.0, 21.3, 47.0, 100.0, 150.0, 1_000.0])
+def test_a_stream_whose_typical_payment_is_between_10_and_1000_keeps_unit_1(median: float) -> None:
+    """Wide, so that no ordinary stream sits near an edge where two samples could disagree."""
+    assert unit_exponent(median) == 0
 
 
 @pytest.mark.parametrize("median", [0.0, -5.0, float("nan"), float("inf")])
