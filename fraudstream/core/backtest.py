@@ -145,6 +145,7 @@ class _Run:
     def process(self, tx: Transaction, offset: int, fraud: bool) -> None:
         history = self.histories.setdefault(tx.user_id, UserHistory())
         decision = self.detector.process(tx, history, 0, offset, tx.timestamp)
+        self.detector.behaviour.scale.refresh()  # as the worker after a batch (of one here)
         hit: list[Reason] = list(decision.shadow_hits)
         if decision.alert is not None:
             self.alerts.count(fraud)

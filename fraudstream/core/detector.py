@@ -26,6 +26,7 @@ from fraudstream.core.behaviour import (
     HST_FEATURES,
     VELOCITY_TAU,
     BehaviourFeatures,
+    ScaleEvidence,
     UserHistory,
     hst_view,
 )
@@ -644,6 +645,7 @@ class Detector:
             "trust": self.trust,
             "categories": self.categories,
             "amount_unit": self.unit.exponent,
+            "scale_evidence": self.behaviour.scale,
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -674,6 +676,9 @@ class Detector:
         if isinstance(categories := state.get("categories"), CategoryProfiles):
             self.categories = categories  # absent from checkpoints written before it existed
         self.unit.restore(state.get("amount_unit", 0))  # older checkpoints learned in unit 1
+        if isinstance(scale := state.get("scale_evidence"), ScaleEvidence):
+            self.behaviour.scale.mean, self.behaviour.scale.count = scale.mean, scale.count
+            self.behaviour.scale.refresh()
         self.scorer.model = state["model"]
         self.scorer.learned = state["learned"]
         self.threshold.recent.clear()

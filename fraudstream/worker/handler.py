@@ -162,6 +162,7 @@ class BatchHandler:
         for transaction_id, held in self.state.pending.expire_held(self.partition_times):
             await self.dead_letter_unknown(transaction_id, held)
         self.stats.matured = self.state.pending.counts.matured
+        self.detector.behaviour.scale.refresh()  # what the stream's users show, for the next batch
         changes = self.state.take_changes()
         try:
             await self.flush_changes(changes, offsets)

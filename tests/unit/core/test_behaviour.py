@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from statistics import NormalDist
 from typing import Any
@@ -47,6 +48,7 @@ from fraudstream.core.behaviour import (
     VERSION_9,
     VERSION_10,
     BehaviourFeatures,
+    ScaleEvidence,
     UserHistory,
     hst_view,
     token,
@@ -54,7 +56,8 @@ from fraudstream.core.behaviour import (
 from fraudstream.core.records import Transaction
 
 T0 = datetime(2024, 1, 1, 12, tzinfo=timezone.utc)
-MODEL = BehaviourFeatures()
+#: One user's own evidence decides their scale: no stream-wide evidence shared across tests.
+MODEL = BehaviourFeatures(scale=ScaleEvidence(weight=0.0))
 
 
 def tx(amount: float, at: datetime, **optional: Any) -> Transaction:
@@ -106,6 +109,64 @@ def test_a_normal_spender_is_judged_on_the_raw_scale() -> None:
     small = MODEL.features(history, tx(10.0, later))
     assert small["z"] > -2.5 and small["z_habit"] < -4.0  # small amounts are ordinary here
     assert hst_view(small)["habit_down_w"] < 0.02
+
+
+def stream_of(model: BehaviourFeatures, spenders: int, amount: Callable[[], float]) -> None:
+    """``spenders`` users with 30 daily amounts each through ``model``, then its refresh."""
+    for _ in range(spenders):
+        history = UserHistory()
+        for day in range(30):
+            spent = tx(amount(), T0 + timedelta(days=day))
+            model.features(history, spent)
+            model.update(history, spent, 0, day, False)
+    model.scale.refresh()
+
+
+def young_spender_features(model: BehaviourFeatures, seed: int) -> dict[str, float]:
+    """A normal spender's 20th amount, five times their habit, against ``model``."""
+    rng = random.Random(seed)
+    history = UserHistory()
+    for day in range(19):
+        spent = tx(max(1.0, rng.gauss(50.0, 25.0)), T0 + timedelta(days=day))
+        model.features(history, spent)
+        model.update(history, spent, 0, day, False)
+    return model.features(history, tx(250.0, T0 + timedelta(days=20)))
+
+
+def test_a_young_history_starts_from_what_the_streams_users_show() -> None:
+    """Twenty amounts say little on which scale a user spends; the stream's users say more. In
+    a stream of normal spenders a young one's x5 payment is read on the raw scale (the
+    handbook's compromised customers, missed at a log-scale z ~2.5); in a stream of
+    log-normal spenders the same history leans to the log scale."""
+    rng = random.Random(3)
+    normal, log_normal = BehaviourFeatures(), BehaviourFeatures()
+    stream_of(normal, 60, lambda: max(1.0, rng.gauss(50.0, 25.0)))
+    stream_of(log_normal, 60, lambda: rng.lognormvariate(3.5, 1.0))
+    assert normal.scale.prior > 2.0 and log_normal.scale.prior < -2.0
+    alone = [
+        young_spender_features(BehaviourFeatures(scale=ScaleEvidence(weight=0.0)), s)
+        for s in range(20)
+    ]
+    among_normal = [young_spender_features(normal, s) for s in range(20)]
+    among_log_normal = [young_spender_features(log_normal, s) for s in range(20)]
+    assert sum(f["z"] > 4.5 for f in among_normal) > sum(f["z"] > 4.5 for f in alone)
+    assert all(f["w_raw"] > 0.9 for f in among_normal)
+    assert all(f["w_raw"] < a["w_raw"] for f, a in zip(among_log_normal, alone, strict=True))
+
+
+def test_the_streams_evidence_moves_only_when_refreshed_and_counts_in_full_from_1000_amounts() -> (
+    None
+):
+    evidence = ScaleEvidence()
+    for _ in range(500):
+        evidence.observe(0.2)
+    assert evidence.prior == 0.0
+    evidence.refresh()
+    assert evidence.prior == pytest.approx(behaviour.SCALE_PRIOR_WEIGHT * 0.2 * 0.5)
+    for _ in range(behaviour.POPULATION_MEMORY * 5):  # the stream changed: it forgets
+        evidence.observe(-0.1)
+    evidence.refresh()
+    assert evidence.prior == pytest.approx(behaviour.SCALE_PRIOR_WEIGHT * -0.1, rel=0.05)
 
 
 def normal_spenders_caught_after_missed_frauds(days: int, missed: int) -> int:

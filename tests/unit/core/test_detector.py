@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fraudstream.core import categories
+from fraudstream.core import behaviour, categories
 from fraudstream.core.behaviour import UserHistory
 from fraudstream.core.categories import MERCHANT_MIN_COUNT, MERCHANT_ORDINARY_Z
 from fraudstream.core.detector import (
@@ -223,6 +223,16 @@ def test_the_rules_read_the_streams_own_unit_and_the_features_the_detectors() ->
     assert decision.alert is None and history.recent_amounts == [0.47]
     big = detector.process(tx(1, 150.0), history, 0, 1, T0)
     assert big.alert is not None and "amount_threshold" in big.alert.reason_names
+
+
+def test_the_streams_scale_evidence_is_kept_in_the_checkpoint() -> None:
+    original = trained_detector()
+    original.behaviour.scale.refresh()
+    assert original.behaviour.scale.count > 0
+    restored = Detector(SMALL)
+    assert restored.restore_model_state(original.model_state()) is None
+    scale, kept = original.behaviour.scale, restored.behaviour.scale
+    assert (kept.mean, kept.count, kept.prior) == (scale.mean, scale.count, scale.prior)
 
 
 def test_checkpoint_with_other_model_parameters_is_refused() -> None:
@@ -669,6 +679,7 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order(
     redeliveries scored but not learned, the warm-up passing in the middle of a round, amounts
     common in a category new to the user (their habit input left out of the trees' view)."""
     monkeypatch.setattr(categories, "MIN_COUNT", 10)  # categories judge after 10 payments
+    monkeypatch.setattr(behaviour, "POPULATION_MIN", 50)  # the stream's scale evidence speaks
     rng = random.Random(11)
     config = DetectorConfig(hst=HSTParams(window_size=40), warmup=60, score_quantile=None)
     users = [f"u{k}" for k in range(25)]
@@ -701,6 +712,7 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order(
         for transaction, position in batch:
             history = histories_a.setdefault(transaction.user_id, UserHistory())
             expected.append(one_by_one.process(transaction, history, 0, position, T0))
+        one_by_one.behaviour.scale.refresh()  # the stream's scale evidence moves between rounds
     got: list[Any] = []
     for batch in rounds:
         items = [
@@ -709,8 +721,10 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order(
         ]
         results: dict[int, Any] = {}
         batched.process_round(items, lambda t: NO_SHARED_STATS, results.__setitem__)
+        batched.behaviour.scale.refresh()
         got += [results[i] for i in range(len(items))]
 
+    assert batched.behaviour.scale.prior != 0.0
     assert [d.score for d in got] == [d.score for d in expected]
     assert [d.risk for d in got] == [d.risk for d in expected]
     shares = [d.features["category_share"] for d in got]

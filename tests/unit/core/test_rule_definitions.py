@@ -11,7 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from fraudstream.core.behaviour import RECENT_TRANSACTIONS, BehaviourFeatures, UserHistory
+from fraudstream.core.behaviour import (
+    RECENT_TRANSACTIONS,
+    BehaviourFeatures,
+    ScaleEvidence,
+    UserHistory,
+)
 from fraudstream.core.detector import DetectorConfig, builtin_rules
 from fraudstream.core.expressions import ExpressionError, parse
 from fraudstream.core.records import Reason, ReasonKind, Transaction
@@ -41,7 +46,8 @@ from fraudstream.settings import DetectionSettings
 
 UTC = timezone.utc
 CREATED = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
-MODEL = BehaviourFeatures()
+#: One user's own evidence decides their scale: no stream-wide evidence shared across tests.
+MODEL = BehaviourFeatures(scale=ScaleEvidence(weight=0.0))
 
 KINDS: list[Any] = [
     AmountThresholdKind(threshold=5000.0),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fraudstream.core.behaviour import BehaviourFeatures, UserHistory
+from fraudstream.core.behaviour import BehaviourFeatures, ScaleEvidence, UserHistory
 from fraudstream.core.expressions import parse
 from fraudstream.core.records import Transaction
 from fraudstream.core.rules import (
@@ -28,7 +28,8 @@ from fraudstream.core.rules import (
 T0 = datetime(2024, 12, 4, tzinfo=timezone.utc)
 HOME = {"merchant": "M1", "country": "DE"}
 ABROAD = {"merchant": "M9", "country": "NG"}
-MODEL = BehaviourFeatures()
+#: One user's own evidence decides their scale: no stream-wide evidence shared across tests.
+MODEL = BehaviourFeatures(scale=ScaleEvidence(weight=0.0))
 
 
 def tx(amount: float, at: datetime = T0, **optional: Any) -> Transaction:
