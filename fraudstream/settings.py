@@ -260,6 +260,12 @@ class DetectionSettings(_Section):
         "0 turns it off. Without a category, the same share of a merchant's payments, at a "
         "merchant new to the user.",
     )
+    scale_prior_weight: float = Field(
+        50.0,
+        ge=0,
+        description="How many of a user's own amounts the stream's evidence for raw against "
+        "log amounts is worth to a young history (0: each user on their own evidence alone).",
+    )
     hst_n_trees: int = Field(25, ge=1, description="Half-Space Trees: number of trees.")
     hst_height: int = Field(5, ge=1, le=20, description="Half-Space Trees: tree height.")
     hst_window_size: int = Field(1000, ge=1, description="Half-Space Trees: reference window.")
@@ -398,6 +404,7 @@ class DetectionSettings(_Section):
             spree_day_spend=self.spree_day_spend,
             learn_zscore=self.learn_zscore,
             common_category_share=self.common_category_share,
+            scale_prior_weight=self.scale_prior_weight,
             score_threshold=self.score_threshold,
             score_quantile=self.score_quantile,
             score_quantile_window=self.score_quantile_window,

@@ -24,6 +24,7 @@ from fraudstream.core.behaviour import (
     ALERT_MEMORY,
     BEHAVIOUR_FEATURES,
     HST_FEATURES,
+    SCALE_PRIOR_WEIGHT,
     VELOCITY_TAU,
     BehaviourFeatures,
     ScaleEvidence,
@@ -94,6 +95,9 @@ class DetectorConfig:
     #: In a category new to the user, an amount at least this share of the category's payments
     #: reach is no amount evidence alone (:mod:`fraudstream.core.categories`); 0 turns it off.
     common_category_share: float = 0.05
+    #: How many of a user's amounts the stream's raw-or-log evidence is worth to a young
+    #: history (:class:`fraudstream.core.behaviour.ScaleEvidence`); 0: the user's own alone.
+    scale_prior_weight: float = SCALE_PRIOR_WEIGHT
     score_threshold: float = 0.76
     score_quantile: float | None = None
     score_quantile_window: int = 5000
@@ -314,7 +318,11 @@ class Detector:
         rules: RuleSet | None = None,
     ) -> None:
         self.config = config
-        self.behaviour = BehaviourFeatures(config.velocity_tau, config.deviation_alert_memory)
+        self.behaviour = BehaviourFeatures(
+            config.velocity_tau,
+            config.deviation_alert_memory,
+            ScaleEvidence(weight=config.scale_prior_weight),
+        )
         if rules is None:
             rules = RuleSet(seed_definitions(config, datetime.now(timezone.utc)))
         self.rules = rules

@@ -114,7 +114,10 @@ def test_a_broker_killed_mid_stream_and_restarted_loses_nothing(
 
     (tmp_path / "crashed").mkdir()
     (tmp_path / "clean").mkdir()
-    crashed = Pipeline(own_kafka, tmp_path / "crashed")
+    # Profiles depend on each user's own events alone without the stream's raw-or-log evidence,
+    # which moves between batches, and a broker crash moves where batches end.
+    own_evidence = {"FRAUDSTREAM_SCALE_PRIOR_WEIGHT": "0"}
+    crashed = Pipeline(own_kafka, tmp_path / "crashed", **own_evidence)
     worker = crashed.start_worker()
     crashed.send_json(records[:half])
     worker.wait_processed(half // 2, timeout=120)  # mid-work
@@ -129,7 +132,7 @@ def test_a_broker_killed_mid_stream_and_restarted_loses_nothing(
     seen = [a["transactionId"] for _, a in alerts]
     assert worker.alive(), "the worker did not ride out the broker crash"
 
-    clean = Pipeline(own_kafka, tmp_path / "clean")
+    clean = Pipeline(own_kafka, tmp_path / "clean", **own_evidence)
     reference = clean.start_worker()
     clean.send_json(records)
     reference.wait_processed(len(records), timeout=240)

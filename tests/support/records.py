@@ -66,4 +66,8 @@ AMOUNT_RULE_ONLY_ENV = {
     "FRAUDSTREAM_DEVIATION_ZSCORE": "1e9",
     "FRAUDSTREAM_DEVIATION_ZSCORE_AFTER_ALERT": "1e9",
     "FRAUDSTREAM_BURST_ZSCORE": "1e9",
+    # the stream's raw-or-log evidence is process state, restored from the checkpoint after a
+    # crash as the models are, and moves between batches, whose ends a crash moves: each user
+    # on their own evidence, so profiles match a crash-free run's exactly
+    "FRAUDSTREAM_SCALE_PRIOR_WEIGHT": "0",
 }
