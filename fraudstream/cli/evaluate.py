@@ -301,7 +301,8 @@ def run_offline(
     classifier = detector.classifier
     learned = {"ready": classifier.ready, "frauds": classifier.frauds, "legit": classifier.legit}
     unit = detector.unit.value if detector.unit.decided else None
-    return outbox.decisions, {"classifier": learned, "amountUnit": unit}
+    scale = detector.behaviour.scale.to_dict()
+    return outbox.decisions, {"classifier": learned, "amountUnit": unit, "scaleEvidence": scale}
 
 
 def _message(topic: str, key: bytes, value: bytes, offset: int) -> SimpleNamespace:
@@ -521,6 +522,7 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
         "workerEventsPerSecond": worker.get("eventsPerSecond"),
         "classifier": worker["classifier"],
         "amountUnit": worker.get("amountUnit"),
+        "scaleEvidence": worker.get("scaleEvidence"),
         "decisions": len(decisions),
         "afterWarmUp": assess(scored, threshold).to_dict(),
         "wholeStream": assess(outcomes, threshold).to_dict(),

@@ -608,6 +608,19 @@ class ScaleEvidence:
         self.count += 1
         self.mean += (term - self.mean) / min(self.count, POPULATION_MEMORY)
 
+    def to_dict(self) -> dict[str, float]:
+        """The figures ``/stats`` and ``evaluate`` report (positive: the stream's users spend
+        like normal spenders, negative: log-normal ones).
+
+        >>> ScaleEvidence(mean=-0.17, count=20_000, prior=-8.5).to_dict()
+        {'meanPerAmount': -0.17, 'amounts': 20000, 'prior': -8.5}
+        """
+        return {
+            "meanPerAmount": round(self.mean, 4),
+            "amounts": self.count,
+            "prior": round(self.prior, 3),
+        }
+
     def refresh(self) -> None:
         """Set :attr:`prior` from the evidence so far: none while the stream is unknown, in
         full from :data:`POPULATION_MIN` learned amounts on (a handful of amounts, maybe one

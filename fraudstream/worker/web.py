@@ -60,6 +60,8 @@ class Stats(View):
         }
         # the unit the features read amounts in (core.units); None until the first amounts
         body["amountUnit"] = detector.unit.value if detector.unit.decided else None
+        # which scale the stream's users spend on (core.behaviour.ScaleEvidence)
+        body["scaleEvidence"] = detector.behaviour.scale.to_dict()
         classifier = detector.classifier
         body["classifier"] = {
             "ready": classifier.ready,

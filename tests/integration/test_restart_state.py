@@ -46,6 +46,8 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
     pipeline.send_json(others + mine)
     first.wait_processed(len(others) + len(mine))
     learned_before = first.stats()["model"]["learned"]
+    evidence_before = first.stats()["scaleEvidence"]
+    assert evidence_before["amounts"] > 0
     assert learned_before >= WINDOW
     assert first.stats()["amountUnit"] == 1.0  # 110 amounts of ~20: read as they are
     assert first.stop() == 0
@@ -55,6 +57,7 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
     assert model["learned"] == learned_before, "the model did not come back from its checkpoint"
     assert model["warmedUp"]
     assert second.stats()["amountUnit"] == 1.0, "the amount unit comes back with the model"
+    assert second.stats()["scaleEvidence"] == evidence_before, "and the stream's scale evidence"
 
     pipeline.send_json([{**SEED, "transactionId": "after-restart", "timestamp": 1733330000}])
     second.wait_processed(1)
