@@ -300,9 +300,12 @@ def run_offline(
     asyncio.run(run())
     classifier = detector.classifier
     learned = {"ready": classifier.ready, "frauds": classifier.frauds, "legit": classifier.legit}
-    unit = detector.unit.value if detector.unit.decided else None
     scale = detector.behaviour.scale.to_dict()
-    return outbox.decisions, {"classifier": learned, "amountUnit": unit, "scaleEvidence": scale}
+    return outbox.decisions, {
+        "classifier": learned,
+        "amountUnit": detector.unit.known,
+        "scaleEvidence": scale,
+    }
 
 
 def _message(topic: str, key: bytes, value: bytes, offset: int) -> SimpleNamespace:

@@ -99,6 +99,11 @@ class AmountUnit:
             return self._divisor
         return 10.0 ** (self.exponent or 0)
 
+    @property
+    def known(self) -> float | None:
+        """The unit, or None until it is decided (what ``/stats`` and ``evaluate`` report)."""
+        return self.value if self.exponent is not None else None
+
     def observe(self, amounts: Iterable[float]) -> bool:
         """Take amounts into the sample until the unit is decided; True when this call decided
         it (all the amounts given count, so a large first batch decides on all of it)."""

@@ -59,7 +59,7 @@ class Stats(View):
             "thresholdReady": detector.threshold.ready,
         }
         # the unit the features read amounts in (core.units); None until the first amounts
-        body["amountUnit"] = detector.unit.value if detector.unit.decided else None
+        body["amountUnit"] = detector.unit.known
         # which scale the stream's users spend on (core.behaviour.ScaleEvidence)
         body["scaleEvidence"] = detector.behaviour.scale.to_dict()
         classifier = detector.classifier

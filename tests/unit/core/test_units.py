@@ -40,8 +40,9 @@ def test_amounts_are_read_as_they_are_until_the_sample_decides() -> None:
     unit = AmountUnit()
     assert not unit.observe([0.3] * (UNIT_SAMPLE - 1))
     assert not unit.decided and unit.value == 1.0 and unit.scale(0.3) == 0.3
+    assert unit.known is None
     assert unit.observe([0.2, 0.4])
-    assert unit.decided and unit.value == 0.01 and unit.median == 0.3
+    assert unit.decided and unit.value == unit.known == 0.01 and unit.median == 0.3
     assert unit.scale(0.3) == 30.0
 
 
