@@ -71,7 +71,7 @@ class Detection:
         from river import anomaly
 
         detection = settings.detection
-        self.amount_threshold = detection.amount_threshold
+        self.amount_threshold = detection.amount_line
         self.score_threshold = detection.score_threshold
         self.warmup = detection.effective_warmup
         self.learned = 0

@@ -285,7 +285,7 @@ def core_stages(messages: list[tuple[bytes, bytes]]) -> dict[str, float]:
         behaviour.update(history, tx, 0, i, suspicious=False)
     timings["features"] = time.perf_counter() - start
 
-    rule = AmountThresholdRule(config.amount_threshold)
+    rule = AmountThresholdRule(settings.detection.amount_line)
     start = time.perf_counter()
     for tx in txs_ok:
         rule.check(tx, UserHistory(), {})

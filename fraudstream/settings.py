@@ -171,13 +171,17 @@ class FieldSettings(_Section):
 class DetectionSettings(_Section):
     """Rules and model parameters; the worker turns them into the core's own config."""
 
-    amount_threshold: float = Field(
-        10000.0, ge=0, description="Rule fires when amount is strictly greater."
+    amount_threshold: float | None = Field(
+        None,
+        ge=0,
+        description="Rule fires when the amount is strictly greater than this, in the stream's "
+        "amounts. Unset: 10,000 of the amount unit (10,000 on a stream in unit 1, 1,000,000 on "
+        "a stream of cents).",
     )
     amount_unit: float | None = Field(
         None,
         gt=0,
-        description="The unit the features read amounts in (amounts are divided by it; the "
+        description="The unit the features read amounts in (amounts are divided by it; a set "
         "amount threshold and the rules stay in the stream's unit). Unset: 1 while the median "
         "of the first 100 amounts is within [10, 1000], else the power of ten that puts it in "
         "[10, 100), kept in the checkpoint.",
@@ -382,6 +386,13 @@ class DetectionSettings(_Section):
     def effective_warmup(self) -> int:
         """Events the model must learn before its scores may raise alerts."""
         return self.model_warmup or self.hst_window_size
+
+    @property
+    def amount_line(self) -> float:
+        """The amount threshold on a stream in unit 1 (what the demo's load aims above)."""
+        from fraudstream.core.rules import DEFAULT_AMOUNT_THRESHOLD
+
+        return DEFAULT_AMOUNT_THRESHOLD if self.amount_threshold is None else self.amount_threshold
 
     def detector_config(self) -> DetectorConfig:
         """The core's own configuration (the core never reads the process settings)."""

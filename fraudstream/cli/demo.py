@@ -157,7 +157,7 @@ async def _produce(
     counts: DemoCounts,
     worker: WorkerProcess,
 ) -> None:
-    load = DemoLoad(options, settings.detection.amount_threshold)
+    load = DemoLoad(options, settings.detection.amount_line)
     topics = {"input": settings.kafka.input_topic, "labels": settings.kafka.labels_topic}
     start = time.monotonic()
     next_status = start + STATUS_EVERY_SECONDS

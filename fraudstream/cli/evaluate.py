@@ -36,6 +36,7 @@ from fraudstream.cli.exits import EXIT_NOT_CONNECTED
 from fraudstream.core.detector import Detector
 from fraudstream.core.pending import DAY, PendingStore
 from fraudstream.core.quality import Outcome, ablation, assess, ranking
+from fraudstream.core.rules import DEFAULT_AMOUNT_THRESHOLD
 from fraudstream.local.pipeline import BrokerUnreachable, LocalPipeline, local_pipeline
 from fraudstream.local.worker_process import WorkerFailed
 from fraudstream.settings import Settings
@@ -448,8 +449,9 @@ def outcomes_of(
 def evaluate(options: EvaluateOptions) -> dict[str, Any]:
     """Run the evaluation (and the no-label run where asked) and return every figure."""
     settings = Settings()
-    if options.amount_factor != 1.0:  # the amount rule's line is in the stream's unit too
-        detection = settings.detection
+    detection = settings.detection
+    if options.amount_factor != 1.0 and detection.amount_threshold is not None:
+        # a set amount line is in the stream's amounts (unset, the amount unit scales it)
         line = detection.amount_threshold * options.amount_factor
         settings = settings.model_copy(
             update={"detection": detection.model_copy(update={"amount_threshold": line})}
@@ -502,7 +504,7 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="fraudstream-evaluate-"))
         env = {} if labels is not None else {"FRAUDSTREAM_LABELS_ENABLED": "false"}
-        if options.amount_factor != 1.0:
+        if settings.detection.amount_threshold is not None:
             env["FRAUDSTREAM_AMOUNT_THRESHOLD"] = repr(settings.detection.amount_threshold)
         decisions, latencies, worker = run_online(records, options, workdir, labels, env)
     seconds = time.monotonic() - started
@@ -518,6 +520,8 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
         scored = decided_after(outcomes, decisions, skip)
         skipped = f"first {skip} transactions decided"
     threshold = settings.detection.amount_threshold
+    if threshold is None:  # 10,000 of the unit the run read amounts in
+        threshold = DEFAULT_AMOUNT_THRESHOLD * (worker.get("amountUnit") or 1.0)
     return {
         "skipped": skipped,
         "seconds": round(seconds, 1),

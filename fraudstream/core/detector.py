@@ -51,6 +51,7 @@ from fraudstream.core.records import (
 )
 from fraudstream.core.rule_definitions import RuleSet, seed_definitions
 from fraudstream.core.rules import (
+    DEFAULT_AMOUNT_THRESHOLD,
     AmountThresholdRule,
     HabitSpikeRule,
     Rule,
@@ -77,7 +78,8 @@ DAY = 86400.0
 class DetectorConfig:
     """What the detector needs from the settings."""
 
-    amount_threshold: float = 10000.0
+    #: The amount rule's line in the stream's amounts; None: 10,000 of the amount unit.
+    amount_threshold: float | None = None
     habit_spike_zscore: float = 4.5
     habit_spike_min_history: int = 3
     unfamiliar_place_zscore: float = 2.0
@@ -254,7 +256,9 @@ def builtin_rules(config: DetectorConfig) -> tuple[Rule, ...]:
     definitions are checked against.
     """
     return (
-        AmountThresholdRule(config.amount_threshold),
+        AmountThresholdRule(config.amount_threshold, in_amount_units=False)
+        if config.amount_threshold is not None
+        else AmountThresholdRule(DEFAULT_AMOUNT_THRESHOLD, in_amount_units=True),
         HabitSpikeRule(config.habit_spike_zscore, config.habit_spike_min_history),
         UnfamiliarPlaceRule(
             config.unfamiliar_place_zscore,
@@ -385,6 +389,7 @@ class Detector:
         """
         tx = self.in_unit(tx)
         features = self.behaviour.features(history, tx)
+        features["amount_unit"] = self.unit.value  # for a default amount threshold (core.rules)
         category, channel, amount = tx.category, tx.channel, tx.amount
         new_category = features["new_category"] > 0.0
         if category or not tx.merchant:

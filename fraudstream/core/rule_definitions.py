@@ -55,6 +55,7 @@ from fraudstream.core.behaviour import RECENT_TRANSACTIONS, RECENT_WINDOW_SECOND
 from fraudstream.core.expressions import MAX_EXPRESSION_LENGTH, ExpressionError, parse
 from fraudstream.core.records import Reason, ReasonName, Transaction, isoformat_utc, reason_text
 from fraudstream.core.rules import (
+    DEFAULT_AMOUNT_THRESHOLD,
     EXPRESSION_FIELDS,
     AllowListRule,
     AmountThresholdRule,
@@ -103,10 +104,12 @@ class _Kind(BaseModel):
 
 
 class AmountThresholdKind(_Kind):
-    """Fires when the amount is strictly greater than ``threshold``."""
+    """Fires when the amount is strictly greater than ``threshold``: in the stream's amounts,
+    or with ``in_amount_units`` in the detector's amount unit (what the default seeds)."""
 
     type: Literal["amount_threshold"] = "amount_threshold"
     threshold: _Finite = Field(ge=0)
+    in_amount_units: bool = False
 
 
 class HabitSpikeKind(_Kind):
@@ -320,7 +323,7 @@ def build_rule(definition: RuleDefinition) -> DefinedRule | DefinedAllowList:
         return DefinedAllowList(*stamp, AllowListRule(kind.list_match()))
     inner: Rule
     if isinstance(kind, AmountThresholdKind):
-        inner = AmountThresholdRule(kind.threshold)
+        inner = AmountThresholdRule(kind.threshold, in_amount_units=kind.in_amount_units)
     elif isinstance(kind, HabitSpikeKind):
         inner = HabitSpikeRule(kind.zscore, kind.min_history)
     elif isinstance(kind, UnfamiliarPlaceKind):
@@ -643,8 +646,8 @@ class BuiltinRuleSettings(Protocol):
     """The settings of the four built-in rules (``DetectionSettings`` and ``DetectorConfig``)."""
 
     @property
-    def amount_threshold(self) -> float:
-        """Amount rule: fires above this."""
+    def amount_threshold(self) -> float | None:
+        """Amount rule: fires above this (None: :data:`DEFAULT_AMOUNT_THRESHOLD` of the unit)."""
 
     @property
     def habit_spike_zscore(self) -> float:
@@ -691,6 +694,12 @@ class BuiltinRuleSettings(Protocol):
         """User-deviation rule: the day's spending (``spend_1d``) a spree must reach."""
 
 
+def _amount_kind(threshold: float | None) -> AmountThresholdKind:
+    if threshold is None:
+        return AmountThresholdKind(threshold=DEFAULT_AMOUNT_THRESHOLD, in_amount_units=True)
+    return AmountThresholdKind(threshold=threshold)
+
+
 def seed_definitions(
     settings: BuiltinRuleSettings, created_at: datetime
 ) -> tuple[RuleDefinition, ...]:
@@ -711,7 +720,7 @@ def seed_definitions(
             ReasonName.AMOUNT_THRESHOLD,
             "Amount strictly greater than the threshold.",
             "FRAUDSTREAM_AMOUNT_THRESHOLD",
-            AmountThresholdKind(threshold=settings.amount_threshold),
+            _amount_kind(settings.amount_threshold),
         ),
         (
             ReasonName.HABIT_SPIKE,

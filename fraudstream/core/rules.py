@@ -87,30 +87,52 @@ def beyond(value: float, line: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, 2.0 * (value - line)))))
 
 
+#: The amount rule's line unless the settings give one: 10,000 of the stream's amount unit
+#: (:mod:`fraudstream.core.units`), so 10,000 on a stream whose typical payment is tens of its
+#: unit and 1,000,000 on the same stream in cents (where 10,000 would be every payment over
+#: 100: Sparkov-like in cents, precision 0.02).
+DEFAULT_AMOUNT_THRESHOLD = 10000.0
+
+
 @dataclass(frozen=True, slots=True)
 class AmountThresholdRule:
     """Fires when a transaction's amount is strictly greater than ``threshold``.
+
+    ``in_amount_units``: the threshold counts in the detector's amount unit (the
+    ``amount_unit`` feature) rather than in the stream's raw amounts; the reason gives the line
+    in raw amounts either way.
 
     >>> from datetime import datetime, timezone
     >>> rule = AmountThresholdRule(10000)
     >>> tx = Transaction("t1", "u1", 10000.01, datetime(2024, 1, 1, tzinfo=timezone.utc))
     >>> rule.check(tx, UserHistory(), {}).to_dict()
     {'type': 'rule', 'name': 'amount_threshold', 'threshold': 10000.0}
+    >>> cents = AmountThresholdRule(10000, in_amount_units=True)
+    >>> cents.check(tx, UserHistory(), {"amount_unit": 100.0}) is None
+    True
     """
 
     threshold: float
     name: ReasonName = ReasonName.AMOUNT_THRESHOLD
+    in_amount_units: bool = False
+
+    def line(self, features: dict[str, float]) -> float:
+        """The threshold in the stream's raw amounts."""
+        if self.in_amount_units:
+            return self.threshold * features.get("amount_unit", 1.0)
+        return self.threshold
 
     def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
         """1 over the threshold, else 0 (a hard line, nothing to rank)."""
-        return 1.0 if tx.amount > self.threshold else 0.0
+        return 1.0 if tx.amount > self.line(features) else 0.0
 
     def check(
         self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> Reason | None:
         """The reason when the amount is over the threshold, else ``None``."""
-        if tx.amount > self.threshold:
-            return Reason(ReasonKind.RULE, self.name, {"threshold": float(self.threshold)})
+        line = self.line(features)
+        if tx.amount > line:
+            return Reason(ReasonKind.RULE, self.name, {"threshold": float(line)})
         return None
 
 

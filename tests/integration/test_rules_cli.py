@@ -57,6 +57,8 @@ def test_put_prints_the_change_and_the_running_worker_applies_it(
         "  version: 1 -> 2",
     ]
     assert "  kind.threshold: 10000.0 -> 5000.0" in done.stdout
+    # the seeded line counted in the amount unit; this one is in the stream's amounts
+    assert "  kind.in_amount_units: true -> false" in done.stdout
     assert '  author: "settings" -> "ana"' in done.stdout
     wait_until(lambda: in_force(worker, "amount_threshold") == (2, "active"), timeout=10)
 
@@ -70,7 +72,11 @@ def test_put_prints_the_change_and_the_running_worker_applies_it(
     assert rows["user_deviation"] == ["v1", "active", "user_deviation"]
 
     shown = rules(pipeline, "show", "amount_threshold")
-    assert orjson.loads(shown.stdout)["kind"] == {"type": "amount_threshold", "threshold": 5000.0}
+    assert orjson.loads(shown.stdout)["kind"] == {
+        "type": "amount_threshold",
+        "threshold": 5000.0,
+        "in_amount_units": False,
+    }
 
 
 def test_a_stale_or_reused_version_is_refused_and_nothing_is_published(
@@ -91,7 +97,8 @@ def test_a_stale_or_reused_version_is_refused_and_nothing_is_published(
     history = rules(pipeline, "history", "amount_threshold")
     versions = [line for line in history.stdout.splitlines() if not line.startswith("    ")]
     assert len(versions) == 1 and " v1 active by settings " in versions[0]  # only the seed
-    assert '    kind: {"type":"amount_threshold","threshold":10000.0}' in history.stdout
+    seeded = '    kind: {"type":"amount_threshold","threshold":10000.0,"in_amount_units":true}'
+    assert seeded in history.stdout
 
 
 def test_disable_switches_a_rule_off_and_history_shows_every_version(

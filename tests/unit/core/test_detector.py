@@ -225,6 +225,26 @@ def test_the_rules_read_the_streams_own_unit_and_the_features_the_detectors() ->
     assert big.alert is not None and "amount_threshold" in big.alert.reason_names
 
 
+def test_the_default_amount_threshold_is_ten_thousand_of_the_streams_unit() -> None:
+    """Amounts in cents: once the unit is decided, 500.00 (50,000) is an ordinary payment and
+    only what is over 10,000.00 (1,000,000) crosses the default line; a threshold set in the
+    settings stays in the stream's amounts."""
+    detector, history = Detector(SMALL), UserHistory()
+    for i in range(120):
+        detector.process(tx(i, 2_000.0 + 40 * (i % 9)), history, 0, i, T0)
+    assert detector.unit.value == 100.0
+    ordinary = detector.process(tx(120, 50_000.0, user="u2"), UserHistory(), 0, 120, T0)
+    assert ordinary.alert is None or "amount_threshold" not in ordinary.alert.reason_names
+    big = detector.process(tx(121, 1_500_000.0, user="u3"), UserHistory(), 0, 121, T0)
+    assert big.alert is not None and "amount_threshold" in big.alert.reason_names
+    [reason] = [r for r in big.alert.to_dict()["reasons"] if r["name"] == "amount_threshold"]
+    assert reason["threshold"] == 1_000_000.0
+    set_in_cents = Detector(replace(SMALL, amount_threshold=10_000.0))
+    set_in_cents.unit.observe([2_000.0] * 100)
+    seen = set_in_cents.process(tx(0, 50_000.0, user="u2"), UserHistory(), 0, 0, T0)
+    assert seen.alert is not None and "amount_threshold" in seen.alert.reason_names
+
+
 def test_the_streams_scale_evidence_is_kept_in_the_checkpoint() -> None:
     original = trained_detector()
     original.behaviour.scale.refresh()

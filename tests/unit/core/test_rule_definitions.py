@@ -648,6 +648,25 @@ def test_seeding_matches_today_for_a_new_user_too() -> None:
     assert seeded == today and [r["name"] for r in today] == ["amount_threshold"]
 
 
+def test_the_default_amount_threshold_is_seeded_in_amount_units_and_a_set_one_in_the_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    [unset] = [
+        d for d in seed_definitions(DetectionSettings(), CREATED) if d.id == "amount_threshold"
+    ]
+    assert unset.kind == AmountThresholdKind(threshold=10000.0, in_amount_units=True)
+    monkeypatch.setenv("FRAUDSTREAM_AMOUNT_THRESHOLD", "10000")
+    [given] = [
+        d for d in seed_definitions(DetectionSettings(), CREATED) if d.id == "amount_threshold"
+    ]
+    assert given.kind == AmountThresholdKind(threshold=10000.0)
+
+
+def test_an_amount_threshold_written_before_amount_units_reads_as_the_streams_amounts() -> None:
+    older = b'{"type": "amount_threshold", "threshold": 5000}'
+    assert AmountThresholdKind.model_validate_json(older).in_amount_units is False
+
+
 def test_seeding_a_non_finite_setting_is_refused() -> None:
     with pytest.raises(ValidationError):
         seed_definitions(DetectorConfig(amount_threshold=float("inf")), CREATED)

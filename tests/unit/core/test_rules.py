@@ -66,6 +66,18 @@ def test_reason_names_the_rule_and_its_threshold() -> None:
     assert reason == {"type": "rule", "name": "amount_threshold", "threshold": 500.0}
 
 
+def test_a_threshold_in_amount_units_is_that_many_of_the_detectors_unit() -> None:
+    """The default line is 10,000 of the stream's unit: 1,000,000 on amounts in cents, and
+    the reason gives the line the raw amount crossed."""
+    rule = AmountThresholdRule(10000, in_amount_units=True)
+    t = tx(50_000.0)  # 500.00 in cents
+    assert rule.check(t, UserHistory(), {"amount_unit": 100.0}) is None
+    assert rule.level(t, UserHistory(), {"amount_unit": 100.0}) == 0.0
+    over = rule.check(tx(1_000_000.01), UserHistory(), {"amount_unit": 100.0})
+    assert over is not None and over.to_dict()["threshold"] == 1_000_000.0
+    assert AmountThresholdRule(10000).check(t, UserHistory(), {"amount_unit": 100.0}) is not None
+
+
 def test_a_rule_level_crosses_one_half_exactly_at_its_line() -> None:
     assert beyond(4.5, 4.5) == 0.5
     assert beyond(4.49, 4.5) < 0.5 < beyond(4.51, 4.5)
