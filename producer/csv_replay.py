@@ -43,6 +43,8 @@ from fraudstream.core.fields import (
     FieldMapping,
     TimestampUnit,
 )
+from fraudstream.core.parsing import InvalidField
+from fraudstream.core.parsing import parse_amount as parse_transaction_amount
 from producer.generator import DEFAULT_START_TIME
 from producer.records import (
     CSV_FRAUD_SCENARIO,
@@ -156,14 +158,16 @@ def parse_label(text: str) -> bool:
 
 
 def parse_amount(text: str) -> float:
-    """A finite, non-negative number."""
+    """A finite, non-negative decimal, as the worker reads it (a currency sign before it
+    allowed: ``$134.09``).
+
+    >>> parse_amount("$134.09"), parse_amount("12")
+    (134.09, 12.0)
+    """
     try:
-        amount = float(text)
-    except ValueError:
-        raise InvalidRow(f"amount is not a number: {text!r}") from None
-    if not math.isfinite(amount) or amount < 0:
-        raise InvalidRow(f"amount must be a finite number >= 0, got {text!r}")
-    return amount
+        return parse_transaction_amount(text)
+    except InvalidField as exc:
+        raise InvalidRow(str(exc)) from None
 
 
 def parse_timestamp_ms(text: str, unit: TimestampUnit = "auto") -> int:

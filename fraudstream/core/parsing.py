@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -139,14 +140,17 @@ def parse_user_id(value: Any, name: str = "userId") -> str:
 def parse_amount(value: Any, name: str = "amount") -> float:
     """A finite number >= 0, or a plain decimal string such as ``"12.50"``.
 
-    Payment systems often send money as decimal strings so no float rounds it on the way;
-    anything else in a string (units, thousands separators, exponents) is refused.
+    Payment systems often send money as decimal strings so no float rounds it on the way, and
+    exports often write a currency sign before it (``"$134.09"``, as in TabFormer's CSV);
+    anything else in a string (codes, thousands separators, exponents, signs) is refused.
 
-    >>> parse_amount(15000), parse_amount(" 12.50 "), parse_amount(".5")
-    (15000.0, 12.5, 0.5)
+    >>> parse_amount(15000), parse_amount(" 12.50 "), parse_amount(".5"), parse_amount("$134.09")
+    (15000.0, 12.5, 0.5, 134.09)
     """
     if isinstance(value, str):
         text = value.strip()
+        if text[:1] and unicodedata.category(text[0]) == "Sc":  # a currency sign: $, €, £ ...
+            text = text[1:].lstrip()
         if not DECIMAL_AMOUNT.fullmatch(text):
             raise InvalidField(f"{name!r} must be a number or a decimal string, got {value[:32]!r}")
         value = float(text)

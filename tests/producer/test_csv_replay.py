@@ -165,7 +165,7 @@ def test_generic_bad_rows_are_reported_with_line_numbers_and_skipped(tmp_path: P
     assert [b.line_number for b in scan.bad_rows] == [3, 5, 6, 7, 8, 9, 10]
     assert scan.bad_row_count == 7
     report = scan.describe()
-    assert "line 3: amount is not a number" in report
+    assert "line 3: 'amount' must be a number" in report
     assert "line 5: userId is empty" in report
     assert "line 9: expected 4 fields, got 3" in report
 

@@ -158,7 +158,7 @@ def test_csv_replay_skips_bad_rows_and_reports_their_line_numbers(tmp_path: Path
         "--dry-run", "--rate", "0", "--csv", str(csv_path), "--ground-truth", str(truth)
     )
     assert result.returncode == 0
-    assert "line 3: amount is not a number" in result.stderr.decode()
+    assert "line 3: 'amount' must be a number" in result.stderr.decode()
     users = [orjson.loads(line)["userId"] for line in result.stdout.splitlines()]
     assert users == ["u3", "u1"]
     labels = [orjson.loads(line)["is_fraud"] for line in truth.read_bytes().splitlines()]
