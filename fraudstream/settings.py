@@ -186,6 +186,14 @@ class DetectionSettings(_Section):
         "of the first 100 amounts is within [10, 1000], else the power of ten that puts it in "
         "[10, 100), kept in the checkpoint.",
     )
+    timestamp_step: float | None = Field(
+        None,
+        ge=0,
+        description="The step the stream's timestamps come in, in seconds (a simulator's day "
+        "or hour counter, times written to the minute): two payments of a user in one step are "
+        "read as a third of it apart. 0: exact. Unset: a day, an hour or a minute when each of "
+        "the first 100 timestamps is a multiple of it, else exact; kept in the checkpoint.",
+    )
     habit_spike_zscore: float = Field(
         4.5,
         gt=0,
@@ -446,6 +454,7 @@ class DetectionSettings(_Section):
             ),
             trust=TrustParams(coverage=self.label_coverage),
             amount_unit=self.amount_unit,
+            timestamp_step=self.timestamp_step,
         )
 
 

@@ -305,6 +305,7 @@ def run_offline(
     return outbox.decisions, {
         "classifier": learned,
         "amountUnit": detector.unit.known,
+        "timestampStep": detector.clock.seconds,
         "scaleEvidence": scale,
     }
 
@@ -529,6 +530,7 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
         "workerEventsPerSecond": worker.get("eventsPerSecond"),
         "classifier": worker["classifier"],
         "amountUnit": worker.get("amountUnit"),
+        "timestampStep": worker.get("timestampStep"),
         "scaleEvidence": worker.get("scaleEvidence"),
         "decisions": len(decisions),
         "afterWarmUp": assess(scored, threshold).to_dict(),
@@ -636,6 +638,10 @@ def _render_run(run: dict[str, Any]) -> list[str]:
     lines.append(f"  alerts by reason: {after['alertsByReason']}")
     if run.get("amountUnit") not in (None, 1.0):
         lines.append(f"  amounts read in units of {run['amountUnit']:g} (fraudstream.core.units)")
+    if run.get("timestampStep"):
+        lines.append(
+            f"  timestamps in steps of {run['timestampStep']:,} s (fraudstream.core.clock)"
+        )
     scenarios = list(after["recallByScenario"])
     lines.append(
         "  each part alone (same run):  alerts  precision  recall  AP    | recall by scenario"

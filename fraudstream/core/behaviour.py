@@ -80,6 +80,7 @@ import zlib
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
+from fraudstream.core.clock import ClockStep
 from fraudstream.core.records import Transaction
 
 #: Memory of the per-user estimates, in transactions (step ``1/min(n, MEMORY)``).
@@ -648,6 +649,8 @@ class BehaviourFeatures:
     alert_memory: float = ALERT_MEMORY
     #: The stream's own scale evidence, learned from every user's learned amounts.
     scale: ScaleEvidence = field(default_factory=ScaleEvidence)
+    #: The step the stream's clock ticks in: the least gap read between two payments.
+    clock: ClockStep = field(default_factory=ClockStep)
 
     def features(self, h: UserHistory, tx: Transaction) -> dict[str, float]:
         """Every feature in :data:`BEHAVIOUR_FEATURES`, :data:`SEQUENCE_FEATURES` and
@@ -695,7 +698,7 @@ class BehaviourFeatures:
         out["log_amount"] = lx
 
         seen = h.seen
-        gap = max(0.0, ts - h.t_last) if seen else 0.0
+        gap = max(self.clock.min_gap, ts - h.t_last) if seen else 0.0
         spree = _spree_after(h, gap, z)
         age = max(0.0, ts - h.t_first) if seen else 0.0
         tau30 = WINDOWS[-1]
@@ -764,7 +767,7 @@ class BehaviourFeatures:
         if lifted <= features["spree_z"]:
             return
         features["spree_z"] = lifted
-        gap = max(0.0, tx.epoch_seconds - h.t_last) if h.seen else 0.0
+        gap = max(self.clock.min_gap, tx.epoch_seconds - h.t_last) if h.seen else 0.0
         features["spree"] = _spree_after(h, gap, lifted)
 
     def update(
@@ -820,7 +823,7 @@ class BehaviourFeatures:
         first = not h.seen
         if first:
             h.t_first = h.t_last = ts
-        gap = max(0.0, ts - h.t_last)
+        gap = 0.0 if first else max(self.clock.min_gap, ts - h.t_last)
         if not suspicious and not first:
             b = 1.0 / min(h.n + PALM_PRIOR_WEIGHT, MEMORY)
             for k, j in enumerate(PALM_WINDOWS):

@@ -37,6 +37,7 @@ from fraudstream.core.categories import (
     CategoryProfiles,
     rarity_z,
 )
+from fraudstream.core.clock import ClockStep
 from fraudstream.core.merchants import FEATURE_NAMES as MERCHANT_FEATURES
 from fraudstream.core.merchants import MerchantStats
 from fraudstream.core.model import AdaptiveThreshold, HalfSpaceTreesScorer, HSTParams
@@ -114,6 +115,9 @@ class DetectorConfig:
     #: The unit amounts are read in by the features (:mod:`fraudstream.core.units`); None:
     #: chosen from the median of the first amounts.
     amount_unit: float | None = None
+    #: The step the stream's timestamps come in, seconds (:mod:`fraudstream.core.clock`; 0:
+    #: exact); None: decided from the first timestamps.
+    timestamp_step: float | None = None
 
     @property
     def deviation_alert_memory_days(self) -> float:
@@ -322,10 +326,13 @@ class Detector:
         rules: RuleSet | None = None,
     ) -> None:
         self.config = config
+        #: The step the stream's timestamps come in (the features read gaps at least a third).
+        self.clock = ClockStep(config.timestamp_step)
         self.behaviour = BehaviourFeatures(
             config.velocity_tau,
             config.deviation_alert_memory,
             ScaleEvidence(weight=config.scale_prior_weight),
+            self.clock,
         )
         if rules is None:
             rules = RuleSet(seed_definitions(config, datetime.now(timezone.utc)))
@@ -365,6 +372,7 @@ class Detector:
         as the first time.
         """
         self.unit.observe((tx.amount,))
+        self.clock.observe((tx.epoch_seconds,))
         features, view = self.features(tx, history, history.has_applied(partition, offset))
         score = self.scorer.score(view)
         item = RoundItem(tx, history, partition, offset, now)
@@ -430,6 +438,7 @@ class Detector:
         caller updates there is seen by the next event, as in a loop over :meth:`process`.
         """
         self.unit.observe(item.tx.amount for item in items)
+        self.clock.observe(item.tx.epoch_seconds for item in items)
         ready: list[int] = []
         views: list[dict[str, float]] = []
         features: list[dict[str, float]] = []
@@ -658,6 +667,7 @@ class Detector:
             "trust": self.trust,
             "categories": self.categories,
             "amount_unit": self.unit.exponent,
+            "timestamp_step": self.clock.seconds,
             "scale_evidence": self.behaviour.scale,
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
@@ -689,6 +699,7 @@ class Detector:
         if isinstance(categories := state.get("categories"), CategoryProfiles):
             self.categories = categories  # absent from checkpoints written before it existed
         self.unit.restore(state.get("amount_unit", 0))  # older checkpoints learned in unit 1
+        self.clock.restore(state.get("timestamp_step", 0))  # and read timestamps as exact
         if isinstance(scale := state.get("scale_evidence"), ScaleEvidence):
             self.behaviour.scale.mean, self.behaviour.scale.count = scale.mean, scale.count
             self.behaviour.scale.refresh()

@@ -103,7 +103,8 @@ class WorkerRuntime:
             )
         self.stats = WorkerStats()
         self.flood_warned: set[str] = set()  # alert reasons already warned about
-        self.unit_saved = False  # whether the checkpoint holds the unit amounts are read in
+        #: Whether the checkpoint holds the amount unit and the clock step (core.units, .clock).
+        self.units_saved = False
         #: Empty until the rules topic is read (the agent waits for that); then kept in step.
         self.rules = RuleSet()
         self.detector = Detector(settings.detection.detector_config(), rules=self.rules)
@@ -250,13 +251,15 @@ class WorkerRuntime:
         as record batches through Faust's own producer. Exactly-once: outputs, changes and
         offsets in one transaction per input partition.
 
-        Once the detector has decided the unit it reads amounts in, the checkpoint is written
-        first: state learned in that unit must never be committed without it, or a worker
-        restarted after a crash would decide again, maybe otherwise (:mod:`fraudstream.core.units`).
+        Once the detector has decided the unit it reads amounts in and the step of the stream's
+        clock, the checkpoint is written first: state learned with them must never be committed
+        without them, or a worker restarted after a crash would decide again, maybe otherwise
+        (:mod:`fraudstream.core.units`, :mod:`fraudstream.core.clock`).
         """
-        if not self.unit_saved and self.detector.unit.decided:
-            self.unit_saved = True
-            log.info("%s", self.detector.unit.describe())
+        detector = self.detector
+        if not self.units_saved and detector.unit.decided and detector.clock.decided:
+            self.units_saved = True
+            log.info("%s; %s", detector.unit.describe(), detector.clock.describe())
             self.save_model()
         if self.transactions is None:
             producer = kafka_producer(self.app)

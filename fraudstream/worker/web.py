@@ -60,6 +60,8 @@ class Stats(View):
         }
         # the unit the features read amounts in (core.units); None until the first amounts
         body["amountUnit"] = detector.unit.known
+        # the step its timestamps come in, seconds (core.clock; 0: exact); None until decided
+        body["timestampStep"] = detector.clock.seconds
         # which scale the stream's users spend on (core.behaviour.ScaleEvidence)
         body["scaleEvidence"] = detector.behaviour.scale.to_dict()
         classifier = detector.classifier

@@ -225,6 +225,36 @@ def test_the_rules_read_the_streams_own_unit_and_the_features_the_detectors() ->
     assert big.alert is not None and "amount_threshold" in big.alert.reason_names
 
 
+def test_the_clock_step_is_kept_in_the_checkpoint() -> None:
+    original = Detector(SMALL)
+    history = UserHistory()
+    for i in range(120):
+        original.process(tx(i, 20.0 + i % 7), history, 0, i, T0)  # stamped on the hour
+    assert original.clock.seconds == 3600
+    restored = Detector(SMALL)
+    assert restored.restore_model_state(original.model_state()) is None
+    restored.process(tx(200, 20.0, step=timedelta(seconds=1.5)), UserHistory(), 0, 200, T0)
+    assert (restored.clock.seconds, restored.behaviour.clock.min_gap) == (3600, 1200.0)
+
+
+def test_payments_of_a_user_within_one_step_of_a_coarse_clock_are_no_burst() -> None:
+    """Stamped to the hour, two payments in the same hour are read a third of an hour apart:
+    the 30-second velocity Half-Space Trees sees stays ~0 instead of counting a burst."""
+    stepped, exact = Detector(SMALL), Detector(replace(SMALL, timestamp_step=0.0))
+    for detector in (stepped, exact):
+        for i in range(120):  # other users' payments decide the step
+            detector.process(tx(i, 20.0, user=f"o{i}"), UserHistory(), 0, i, T0)
+    seconds = [d.clock.seconds for d in (stepped, exact)]
+    assert seconds == [3600, 0]
+    velocity = []
+    for detector in (stepped, exact):
+        history = UserHistory()
+        detector.process(tx(200, 20.0), history, 0, 200, T0)
+        same_hour = detector.process(tx(200, 21.0), history, 0, 201, T0)
+        velocity.append(same_hour.features["velocity"])
+    assert velocity[0] < 1e-10 and velocity[1] == pytest.approx(1.0)
+
+
 def test_the_default_amount_threshold_is_ten_thousand_of_the_streams_unit() -> None:
     """Amounts in cents: once the unit is decided, 500.00 (50,000) is an ordinary payment and
     only what is over 10,000.00 (1,000,000) crosses the default line; a threshold set in the
