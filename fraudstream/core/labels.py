@@ -69,6 +69,36 @@ def parse_label(raw: bytes, max_bytes: int) -> Label | Rejection:
         return Rejection(DeadLetterReason.INVALID_LABEL, str(exc))
 
 
+#: What a ``label`` may also say, as the 0/1 columns of public data sets and flag feeds do.
+VERDICT_SYNONYMS = {
+    "1": Verdict.FRAUD,
+    "true": Verdict.FRAUD,
+    "0": Verdict.LEGIT,
+    "false": Verdict.LEGIT,
+}
+
+
+def _verdict(value: Any) -> Verdict:
+    """``"fraud"`` or ``"legit"`` (any case), or 1/0 and true/false as numbers, booleans or text.
+
+    >>> _verdict("Fraud"), _verdict(1), _verdict(False), _verdict("0")
+    (<Verdict.FRAUD: 'fraud'>, <Verdict.FRAUD: 'fraud'>, <Verdict.LEGIT: 'legit'>, \
+<Verdict.LEGIT: 'legit'>)
+    """
+    if isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
+        return Verdict.FRAUD if value else Verdict.LEGIT
+    if isinstance(value, str):
+        text = value.strip().lower()
+        verdict = VERDICT_SYNONYMS.get(text)
+        if verdict is not None:
+            return verdict
+        try:
+            return Verdict(text)
+        except ValueError:
+            pass
+    raise InvalidField(f"'label' must be 'fraud' or 'legit' (or 1/0, true/false), got {value!r}")
+
+
 def _label_from_dict(doc: dict[str, Any]) -> Label:
     for name in ("transactionId", "userId", "label"):
         if name not in doc:
@@ -76,11 +106,7 @@ def _label_from_dict(doc: dict[str, Any]) -> Label:
     tx_id = doc["transactionId"]
     if isinstance(tx_id, bool) or not isinstance(tx_id, str | int) or not str(tx_id).strip():
         raise InvalidField("'transactionId' must be a non-empty string or an integer")
-    verdict_text = doc["label"]
-    try:
-        verdict = Verdict(str(verdict_text).strip().lower())
-    except ValueError:
-        raise InvalidField(f"'label' must be 'fraud' or 'legit', got {verdict_text!r}") from None
+    verdict = _verdict(doc["label"])
     labeled_at = doc.get("labeledAt")
     source = doc.get("source")
     return Label(
