@@ -16,6 +16,7 @@ from typing import Any, get_args
 
 from aiokafka.errors import KafkaError
 
+from fraudstream.cli.arguments import positive_float
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
 from fraudstream.settings import FieldSettings, KafkaSettings
 from producer.banksim import BANKSIM_START_TIME
@@ -154,13 +155,6 @@ def _closed_share(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -347,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     handbook.add_argument(
         "--radius",
-        type=_positive,
+        type=positive_float,
         default=DEFAULT_RADIUS,
         help="customers pay at terminals closer than this on the 100x100 grid "
         "(default: %(default)s)",

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import signal
 import sys
 from pathlib import Path
+
+from fraudstream.cli.arguments import positive_float
 
 #: CLI flag -> settings field; a flag given on the command line wins over the environment.
 SETTING_FLAGS = {
@@ -42,17 +43,6 @@ def _apply_setting_flags(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"FRAUDSTREAM_{field.upper()}"] = str(value)
-
-
-def _positive_float(text: str) -> float:
-    """A number above 0, or the parser's own error message."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not value > 0.0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a number above 0: {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,10 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--amount-factor",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="F",
-        help="multiply every amount (and the amount threshold) by F, to see that a stream in "
+        help="multiply every amount (and a set amount threshold) by F, to see that a stream in "
         "another unit (cents: 100) is judged as in its own (1)",
     )
     evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
