@@ -924,6 +924,26 @@ def hst_view(features: dict[str, float]) -> dict[str, float]:
     }
 
 
+#: A Half-Space Trees input up to this is as good as ordinary (each is 0 for ordinary traffic).
+ORDINARY_INPUT = 0.05
+
+
+def habit_excess_alone(view: dict[str, float]) -> bool:
+    """Whether an amount above the user's habit is all that is unusual in a trees' view: the
+    habit-spike rule's own evidence, which the trees alone would judge against a lower line.
+
+    >>> view = {"habit_up": 0.7, "habit_down_w": 0.0, "velocity": 0.01, "new_country": 0.0}
+    >>> habit_excess_alone(view), habit_excess_alone({**view, "velocity": 0.4})
+    (True, False)
+    """
+    return (
+        view["habit_up"] > 0.0
+        and view["habit_down_w"] <= ORDINARY_INPUT
+        and view["velocity"] <= ORDINARY_INPUT
+        and view["new_country"] <= ORDINARY_INPUT
+    )
+
+
 def _habit_excess(z: float) -> float:
     """0 for ordinary z-scores, rising towards 1 beyond :data:`HABIT_EXCESS_START`."""
     return math.tanh(max(0.0, z - HABIT_EXCESS_START) / HABIT_EXCESS_SCALE)

@@ -29,6 +29,7 @@ from fraudstream.core.behaviour import (
     BehaviourFeatures,
     ScaleEvidence,
     UserHistory,
+    habit_excess_alone,
     hst_view,
 )
 from fraudstream.core.categories import (
@@ -58,6 +59,7 @@ from fraudstream.core.rules import (
     Rule,
     UnfamiliarPlaceRule,
     UserDeviationRule,
+    beyond,
     burst_zscore,
 )
 from fraudstream.core.segments import segment_log_odds
@@ -503,8 +505,15 @@ class Detector:
         if self.scorer.warmed_up:
             threshold = self.threshold.value
             if self.threshold.ready:
-                parts["half_space_trees"] = _half_at(score, threshold)
-                if score >= threshold:
+                half = _half_at(score, threshold)
+                fired = score >= threshold
+                if fired and habit_excess_alone(hst_view(features)):
+                    # on the habit-spike rule's own evidence alone, the trees say no more than
+                    # its line: alone they drew a lower one (z ~4.2), at precision 0.2 on 6 streams
+                    half = min(half, beyond(features["z_habit"], self.config.habit_spike_zscore))
+                    fired = half >= 0.5
+                parts["half_space_trees"] = half
+                if fired:
                     details = {"score": round(score, 4), "threshold": round(threshold, 4)}
                     reasons.append(Reason(ReasonKind.MODEL, ReasonName.HALF_SPACE_TREES, details))
             if not redelivered:

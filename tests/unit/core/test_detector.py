@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fraudstream.core import behaviour, categories
-from fraudstream.core.behaviour import UserHistory
+from fraudstream.core.behaviour import UserHistory, hst_view
 from fraudstream.core.categories import MERCHANT_MIN_COUNT, MERCHANT_ORDINARY_Z
 from fraudstream.core.detector import (
     AMOUNT_HINGES,
@@ -223,6 +223,30 @@ def test_the_rules_read_the_streams_own_unit_and_the_features_the_detectors() ->
     assert decision.alert is None and history.recent_amounts == [0.47]
     big = detector.process(tx(1, 150.0), history, 0, 1, T0)
     assert big.alert is not None and "amount_threshold" in big.alert.reason_names
+
+
+def test_half_space_trees_alone_do_not_undercut_the_habit_spike_line_on_its_own_evidence() -> None:
+    """An amount above habit and nothing else unusual: the trees score it past their threshold,
+    but below the habit-spike rule's z-score they say no more than that rule (no alert); the
+    same amount seconds after another payment is the trees' own evidence and alerts."""
+
+    def trained() -> tuple[Detector, UserHistory]:
+        detector, profile = Detector(replace(SMALL, timestamp_step=0.0)), UserHistory()
+        for i in range(300):
+            detector.process(tx(i, 20 + i % 9), profile, 0, i, T0)
+        return detector, profile
+
+    at = T0 + timedelta(hours=300)
+    detector, profile = trained()
+    alone = detector.process(Transaction("a", "u1", 40.0, at), profile, 0, 300, T0)
+    assert alone.score >= detector.threshold.value
+    assert 4.0 < alone.features["z_habit"] < SMALL.habit_spike_zscore
+    assert alone.alert is None and alone.parts["half_space_trees"] < 0.5
+    detector, profile = trained()
+    detector.process(Transaction("a", "u1", 24.0, at), profile, 0, 300, T0)
+    quick = at + timedelta(seconds=5)
+    burst = detector.process(Transaction("b", "u1", 40.0, quick), profile, 0, 301, T0)
+    assert burst.alert is not None and "half_space_trees" in burst.alert.reason_names
 
 
 def test_the_clock_step_is_kept_in_the_checkpoint() -> None:
@@ -979,8 +1003,10 @@ def test_an_amount_usual_for_the_user_in_its_category_is_no_amount_evidence() ->
     assert travel.features["z"] == groceries.features["z"] > 3.5
     assert travel.features["recurring"] == 0.0  # not the recurring-payment rule's doing
     assert travel.features["category_usual"] == travel.features["category_common"] == 1.0
-    assert travel.alert is None
-    assert groceries.features["category_common"] == 0.0 and groceries.alert is not None
+    assert travel.alert is None and hst_view(travel.features)["habit_up"] == 0.0
+    # the same amount for groceries is amount evidence (alone, below the habit-spike line)
+    assert groceries.features["category_common"] == 0.0
+    assert hst_view(groceries.features)["habit_up"] > 0.5 and groceries.score > travel.score
 
 
 def test_the_category_profile_can_be_turned_off() -> None:
