@@ -191,8 +191,9 @@ class DetectionSettings(_Section):
         ge=0,
         description="The step the stream's timestamps come in, in seconds (a simulator's day "
         "or hour counter, times written to the minute): two payments of a user in one step are "
-        "read as a third of it apart. 0: exact. Unset: a day, an hour or a minute when each of "
-        "the first 100 timestamps is a multiple of it, else exact; kept in the checkpoint.",
+        "read as a third of it apart. 0: exact. Unset: a day, an hour or a minute when the "
+        "first 100 timestamps all lie whole multiples of it apart, else exact; kept in the "
+        "checkpoint.",
     )
     habit_spike_zscore: float = Field(
         4.5,

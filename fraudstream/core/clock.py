@@ -7,8 +7,8 @@ that measure time between payments read a burst where there is none: the velocit
 labels: precision 0.760 -> 0.191, Half-Space Trees alerting 15 times as often; to its day,
 0.163; BankSim-like cut to its day (as its own data is), 0.936 -> 0.766.
 
-So when every one of the stream's first timestamps is a multiple of one of
-:data:`CLOCK_STEPS`, the coarsest such is the stream's step, and the features read a user's
+So when the stream's first timestamps all lie whole multiples of one of :data:`CLOCK_STEPS`
+apart, the coarsest such is the stream's step, and the features read a user's
 time between two payments as at least a third of it (:attr:`ClockStep.min_gap`): the mean
 distance between two instants drawn uniformly within one step. Payments a step or more apart
 keep their gap. With it, the same streams: 0.772 (hour), 0.768 (day), BankSim-like 0.947.
@@ -33,16 +33,19 @@ WITHIN_STEP = 1.0 / 3.0
 
 
 def step_of(timestamps_ms: Iterable[int]) -> int:
-    """The coarsest of :data:`CLOCK_STEPS` (seconds) every timestamp is a multiple of, else 0.
+    """The coarsest of :data:`CLOCK_STEPS` (seconds) that every timestamp lies a whole number of
+    from the first, else 0: steps counted from any start (a simulator's 09:30, local midnight).
 
     >>> step_of([86_400_000 * 3, 86_400_000 * 7]), step_of([3_600_000, 7_200_000, 86_400_000])
     (86400, 3600)
+    >>> step_of([1_800_000 + 3_600_000 * k for k in range(3)])  # hours from half past
+    3600
     >>> step_of([60_000, 61_000]), step_of([])
     (0, 0)
     """
     stamps = list(timestamps_ms)
     for step in CLOCK_STEPS:
-        if stamps and all(ms % (step * 1000) == 0 for ms in stamps):
+        if stamps and all((ms - stamps[0]) % (step * 1000) == 0 for ms in stamps):
             return step
     return 0
 

@@ -50,7 +50,7 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
     assert evidence_before["amounts"] > 0
     assert learned_before >= WINDOW
     assert first.stats()["amountUnit"] == 1.0  # 110 amounts of ~20: read as they are
-    assert first.stats()["timestampStep"] == 0  # to the second: exact
+    assert first.stats()["timestampStep"] == 3600  # all whole hours apart: an hour's step
     assert first.stop() == 0
 
     second = pipeline.start_worker()
@@ -58,7 +58,7 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
     assert model["learned"] == learned_before, "the model did not come back from its checkpoint"
     assert model["warmedUp"]
     assert second.stats()["amountUnit"] == 1.0, "the amount unit comes back with the model"
-    assert second.stats()["timestampStep"] == 0, "and the clock step"
+    assert second.stats()["timestampStep"] == 3600, "and the clock step"
     assert second.stats()["scaleEvidence"] == evidence_before, "and the stream's scale evidence"
 
     pipeline.send_json([{**SEED, "transactionId": "after-restart", "timestamp": 1733330000}])

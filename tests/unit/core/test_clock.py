@@ -24,6 +24,12 @@ def test_the_step_is_the_coarsest_every_timestamp_is_a_multiple_of(
     assert step_of(stamps) == step
 
 
+def test_steps_may_start_anywhere_a_simulators_start_time_or_a_local_midnight() -> None:
+    local_midnights = [START_MS - HOUR_MS + DAY_MS * k for k in range(UNIT_SAMPLE)]  # UTC+1
+    half_past = [START_MS + 30 * MINUTE_MS + HOUR_MS * k for k in range(UNIT_SAMPLE)]
+    assert (step_of(local_midnights), step_of(half_past)) == (86400, 3600)
+
+
 def test_timestamps_to_the_second_are_exact_even_when_most_fall_on_whole_minutes() -> None:
     stamps = [START_MS + MINUTE_MS * k for k in range(UNIT_SAMPLE)]
     stamps[57] += 1000
