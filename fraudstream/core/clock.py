@@ -21,10 +21,9 @@ gaps are read as they are. ``FRAUDSTREAM_TIMESTAMP_STEP`` fixes it instead (0: e
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable
 
-from fraudstream.core.units import UNIT_SAMPLE, UNIT_SAMPLE_MAX
+from fraudstream.core.units import FirstSample
 
 #: Coarse steps a clock may tick in, coarsest first (seconds): a day, an hour, a minute.
 CLOCK_STEPS = (86400, 3600, 60)
@@ -69,7 +68,7 @@ class ClockStep:
         self.fixed = fixed is not None
         #: The least time the features read between two payments of a user.
         self.min_gap = 0.0
-        self._sample: list[int] = []
+        self._sample: FirstSample[int] = FirstSample()
         self._set_gap()
 
     @property
@@ -82,12 +81,10 @@ class ClockStep:
         this call decided it."""
         if self.seconds is not None:
             return False
-        room = UNIT_SAMPLE_MAX - len(self._sample)
-        self._sample.extend(round(ts * 1000.0) for ts in itertools.islice(timestamps, room))
-        if len(self._sample) < UNIT_SAMPLE:
+        sample = self._sample.take(round(ts * 1000.0) for ts in timestamps)
+        if sample is None:
             return False
-        self.seconds = step_of(self._sample)
-        self._sample = []
+        self.seconds = step_of(sample)
         self._set_gap()
         return True
 
@@ -95,7 +92,7 @@ class ClockStep:
         """Continue with a checkpoint's step (a fixed one wins: the settings say it)."""
         if not self.fixed and seconds is not None:
             self.seconds = seconds
-            self._sample = []
+            self._sample.clear()
             self._set_gap()
 
     def describe(self) -> str:

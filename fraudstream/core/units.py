@@ -28,6 +28,7 @@ import itertools
 import math
 import statistics
 from collections.abc import Iterable
+from typing import Generic, TypeVar
 
 #: Amounts the unit is chosen from: the first this many (all of a larger first batch).
 UNIT_SAMPLE = 100
@@ -35,6 +36,33 @@ UNIT_SAMPLE = 100
 UNIT_SAMPLE_MAX = 2000
 #: A median of the first amounts in this range keeps unit 1.
 USUAL_MEDIAN = (10.0, 1000.0)
+
+V = TypeVar("V")
+
+
+class FirstSample(Generic[V]):
+    """A stream's first values, that something of the stream is decided from once: the first
+    :data:`UNIT_SAMPLE` (all of a larger first batch, up to :data:`UNIT_SAMPLE_MAX`).
+
+    >>> sample: FirstSample[int] = FirstSample()
+    >>> sample.take(range(99)) is None, len(sample.take(range(5)) or [])
+    (True, 104)
+    """
+
+    def __init__(self) -> None:
+        self._values: list[V] = []
+
+    def take(self, values: Iterable[V]) -> list[V] | None:
+        """Add ``values``; the whole sample once it holds enough (and start afresh), else None."""
+        self._values.extend(itertools.islice(values, UNIT_SAMPLE_MAX - len(self._values)))
+        if len(self._values) < UNIT_SAMPLE:
+            return None
+        full, self._values = self._values, []
+        return full
+
+    def clear(self) -> None:
+        """Forget what was taken (the thing is known otherwise: fixed or restored)."""
+        self._values = []
 
 
 def unit_exponent(median: float) -> int:
@@ -78,7 +106,7 @@ class AmountUnit:
         self.fixed = fixed is not None
         self.median: float | None = None  # of the amounts it was decided from
         self._divisor: float | None = None  # a fixed unit that is no power of ten
-        self._sample: list[float] = []
+        self._sample: FirstSample[float] = FirstSample()
         self._decided_from = 0
         if fixed is not None:
             exponent = math.log10(fixed)
@@ -109,14 +137,12 @@ class AmountUnit:
         it (all the amounts given count, so a large first batch decides on all of it)."""
         if self.exponent is not None:
             return False
-        room = UNIT_SAMPLE_MAX - len(self._sample)
-        self._sample.extend(a for a in itertools.islice(amounts, room) if math.isfinite(a))
-        if len(self._sample) < UNIT_SAMPLE:
+        sample = self._sample.take(a for a in amounts if math.isfinite(a))
+        if sample is None:
             return False
-        self.median = statistics.median(self._sample)
+        self.median = statistics.median(sample)
         self.exponent = unit_exponent(self.median)
-        self._decided_from = len(self._sample)
-        self._sample = []
+        self._decided_from = len(sample)
         return True
 
     def scale(self, amount: float) -> float:
@@ -163,4 +189,4 @@ class AmountUnit:
         """Continue with a checkpoint's unit (a fixed one wins: the settings say it)."""
         if not self.fixed and exponent is not None:
             self.exponent = exponent
-            self._sample = []
+            self._sample.clear()
