@@ -387,7 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-column",
         default=DEFAULT_LABEL_COLUMN,
         metavar="NAME",
-        help="the generic CSV's ground-truth column, 0/1 or true/false (default: %(default)s)",
+        help=(
+            "the generic CSV's ground-truth column: 0/1, true/false, yes/no or fraud/legit"
+            " (default: %(default)s)"
+        ),
     )
     return parser
 

@@ -6,12 +6,12 @@ Two formats have ready mappings:
   ``step`` is the hour since ``start_time``; rows of one step are spread evenly over that hour
   in file order, so pacing stays smooth and order is kept. ``nameOrig`` is the user,
   ``nameDest`` the merchant, ``type`` the channel, ``isFraud`` the label.
-* ``generic``: a header row with ``userId,amount,timestamp`` and optionally ``label``
-  (0/1/true/false; another column with ``label_column``), ``transactionId``, ``merchantId``,
-  ``country``, ``channel``, ``category``, ``latitude`` and ``longitude``, and ``scenario`` (a
-  fraud row's scenario name, for recall per scenario in ``fraudstream evaluate``). The names are
-  the worker's input mapping (:class:`fraudstream.core.fields.FieldMapping`), so a CSV that says
-  ``customer_id``, ``TX_AMOUNT`` and ``terminal_id`` replays with the same
+* ``generic``: a header row with ``userId,amount,timestamp`` and optionally ``label`` (0/1,
+  true/false, yes/no, fraud/legit; another column with ``label_column``), ``transactionId``,
+  ``merchantId``, ``country``, ``channel``, ``category``, ``latitude`` and ``longitude``, and
+  ``scenario`` (a fraud row's scenario name, for recall per scenario in ``fraudstream evaluate``).
+  The names are the worker's input mapping (:class:`fraudstream.core.fields.FieldMapping`), so a
+  CSV that says ``customer_id``, ``TX_AMOUNT`` and ``terminal_id`` replays with the same
   ``FRAUDSTREAM_FIELD_*`` settings the worker reads it with; ``label`` and ``scenario`` are the
   producer's own columns.
   Its timestamps are read as ``FRAUDSTREAM_FIELD_TIMESTAMP_UNIT`` says: ISO-8601 or epoch
@@ -43,6 +43,7 @@ from fraudstream.core.fields import (
     FieldMapping,
     TimestampUnit,
 )
+from fraudstream.core.labels import Verdict, parse_verdict
 from fraudstream.core.parsing import InvalidField
 from fraudstream.core.parsing import parse_amount as parse_transaction_amount
 from producer.generator import DEFAULT_START_TIME
@@ -70,8 +71,6 @@ MILLISECONDS_PER_HOUR = 3_600_000
 STEP_COUNTER_BELOW_MS = 100_000_000_000
 #: Bad rows kept with their line number for the report; the rest are only counted.
 MAX_REPORTED_BAD_ROWS = 100
-TRUE_LABELS = frozenset({"1", "true", "yes"})
-FALSE_LABELS = frozenset({"0", "false", "no"})
 #: The generic format's ground-truth column unless ``--label-column`` names another
 #: (``is_fraud``, ``TX_FRAUD``, ``Class``: public data sets each have their own).
 DEFAULT_LABEL_COLUMN = "label"
@@ -148,13 +147,16 @@ def open_text(path: Path) -> TextIO:
 
 
 def parse_label(text: str) -> bool:
-    """0/1/true/false/yes/no, any case."""
-    value = text.strip().lower()
-    if value in TRUE_LABELS:
-        return True
-    if value in FALSE_LABELS:
-        return False
-    raise InvalidRow(f"label must be 0/1 or true/false, got {text!r}")
+    """Whether a label column says fraud, in the worker's vocabulary (0/1, true/false,
+    yes/no, fraud/legit; any case).
+
+    >>> parse_label("1"), parse_label("No"), parse_label("fraud")
+    (True, False, True)
+    """
+    try:
+        return parse_verdict(text) is Verdict.FRAUD
+    except InvalidField as exc:
+        raise InvalidRow(str(exc).replace("'label'", "label", 1)) from None
 
 
 def parse_amount(text: str) -> float:

@@ -127,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-column",
         default="label",
         metavar="NAME",
-        help="the generic CSV's ground-truth column, 0/1 or true/false (default: %(default)s)",
+        help=(
+            "the generic CSV's ground-truth column: 0/1, true/false, yes/no or fraud/legit"
+            " (default: %(default)s)"
+        ),
     )
     evaluate.add_argument(
         "--label-delay",

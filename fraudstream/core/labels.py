@@ -69,19 +69,23 @@ def parse_label(raw: bytes, max_bytes: int) -> Label | Rejection:
         return Rejection(DeadLetterReason.INVALID_LABEL, str(exc))
 
 
-#: What a ``label`` may also say, as the 0/1 columns of public data sets and flag feeds do.
+#: What a ``label`` may also say, as the 0/1 columns of public data sets and flag feeds do;
+#: the one vocabulary of the worker's labels and the CSV replay's label column.
 VERDICT_SYNONYMS = {
     "1": Verdict.FRAUD,
     "true": Verdict.FRAUD,
+    "yes": Verdict.FRAUD,
     "0": Verdict.LEGIT,
     "false": Verdict.LEGIT,
+    "no": Verdict.LEGIT,
 }
 
 
-def _verdict(value: Any) -> Verdict:
-    """``"fraud"`` or ``"legit"`` (any case), or 1/0 and true/false as numbers, booleans or text.
+def parse_verdict(value: Any) -> Verdict:
+    """``"fraud"`` or ``"legit"`` (any case), or 1/0, true/false and yes/no as numbers,
+    booleans or text.
 
-    >>> _verdict("Fraud"), _verdict(1), _verdict(False), _verdict("0")
+    >>> parse_verdict("Fraud"), parse_verdict(1), parse_verdict(False), parse_verdict(" no ")
     (<Verdict.FRAUD: 'fraud'>, <Verdict.FRAUD: 'fraud'>, <Verdict.LEGIT: 'legit'>, \
 <Verdict.LEGIT: 'legit'>)
     """
@@ -96,7 +100,9 @@ def _verdict(value: Any) -> Verdict:
             return Verdict(text)
         except ValueError:
             pass
-    raise InvalidField(f"'label' must be 'fraud' or 'legit' (or 1/0, true/false), got {value!r}")
+    raise InvalidField(
+        f"'label' must be 'fraud' or 'legit' (or 1/0, true/false, yes/no), got {value!r}"
+    )
 
 
 def _label_from_dict(doc: dict[str, Any]) -> Label:
@@ -106,7 +112,7 @@ def _label_from_dict(doc: dict[str, Any]) -> Label:
     tx_id = doc["transactionId"]
     if isinstance(tx_id, bool) or not isinstance(tx_id, str | int) or not str(tx_id).strip():
         raise InvalidField("'transactionId' must be a non-empty string or an integer")
-    verdict = _verdict(doc["label"])
+    verdict = parse_verdict(doc["label"])
     labeled_at = doc.get("labeledAt")
     source = doc.get("source")
     return Label(

@@ -182,6 +182,27 @@ def test_generic_labels_accept_zero_one_true_false(tmp_path: Path) -> None:
     }
 
 
+def test_a_label_column_reads_the_words_the_worker_reads(tmp_path: Path) -> None:
+    """One vocabulary for a label, on the labels topic and in a CSV: fraud/legit and yes/no too."""
+    path = tmp_path / "words.csv"
+    path.write_text(
+        "userId,amount,timestamp,label\n"
+        "a,1,2024-12-04T10:00:00Z,Fraud\n"
+        "b,2,2024-12-04T10:01:00Z,legit\n"
+        "c,3,2024-12-04T10:02:00Z,YES\n"
+        "d,4,2024-12-04T10:03:00Z,no\n"
+        "e,5,2024-12-04T10:04:00Z,2\n"
+    )
+    records, scan = read_csv(path, "generic")
+    assert {r.user_id: r.is_fraud for r in records} == {
+        "a": True,
+        "b": False,
+        "c": True,
+        "d": False,
+    }
+    assert "'fraud' or 'legit' (or 1/0, true/false, yes/no), got '2'" in scan.describe()
+
+
 def test_generic_timestamps_accept_iso_and_epoch_seconds(tmp_path: Path) -> None:
     path = tmp_path / "generic.csv"
     path.write_text(GENERIC_WITH_BAD_ROWS)

@@ -26,12 +26,15 @@ def label(value: object) -> Label | Rejection:
         (False, Verdict.LEGIT),
         ("1", Verdict.FRAUD),
         ("false", Verdict.LEGIT),
+        ("Yes", Verdict.FRAUD),
+        ("no", Verdict.LEGIT),
     ],
 )
 def test_a_verdict_is_fraud_or_legit_or_the_1_0_a_fraud_flag_says(
     value: object, verdict: Verdict
 ) -> None:
-    """Chargeback feeds and data sets flag fraud as 1/0 or true/false: the same verdicts."""
+    """Chargeback feeds and data sets flag fraud as 1/0, true/false or yes/no: the same
+    verdicts (the CSV replay's label column reads the same words)."""
     parsed = label(value)
     assert isinstance(parsed, Label)
     assert (parsed.verdict, parsed.transaction_id) == (verdict, "7")
