@@ -16,7 +16,7 @@ from typing import Any, get_args
 
 from aiokafka.errors import KafkaError
 
-from fraudstream.cli.arguments import positive_float
+from fraudstream.cli.arguments import non_negative_float, positive_float
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
 from fraudstream.settings import FieldSettings, KafkaSettings
 from producer.banksim import BANKSIM_START_TIME
@@ -56,7 +56,7 @@ from producer.kafka import (
     produce_to_stream,
 )
 from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, parse_duration_ms
-from producer.records import LabeledTransaction, epoch_ms, format_timestamp_ms
+from producer.records import LabeledTransaction, disordered, epoch_ms, format_timestamp_ms
 from producer.sized import SIZED_GENERATORS, sized_simulator
 from producer.sparkov import SPARKOV_START_TIME
 from producer.tabformer import TABFORMER_START_TIME
@@ -128,13 +128,6 @@ def parse_scenarios(text: str) -> tuple[str, ...]:
             f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(FRAUD_SCENARIOS)}"
         )
     return names
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def _positive_int(text: str) -> int:
@@ -234,19 +227,27 @@ def build_parser() -> argparse.ArgumentParser:
     pace = parser.add_argument_group("pace and length")
     pace.add_argument(
         "--rate",
-        type=_non_negative,
+        type=non_negative_float,
         default=DEFAULT_RATE,
         help="messages per second, 0 = as fast as possible (default: %(default)s)",
     )
     pace.add_argument("--count", type=_positive_int, help="stop after this many messages")
     pace.add_argument(
-        "--duration", type=_non_negative, help="stop after this many seconds of sending"
+        "--duration", type=non_negative_float, help="stop after this many seconds of sending"
     )
     pace.add_argument(
         "--speedup",
-        type=_non_negative,
+        type=non_negative_float,
         default=0.0,
         help="also pace by event time: gaps divided by X (1 = real time; default 0 = off)",
+    )
+    pace.add_argument(
+        "--disorder",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="send each transaction as if up to SECONDS late (uniform, seeded by --seed), out of "
+        "event-time order as from several terminals; timestamps unchanged (default: 0, in order)",
     )
 
     synth = parser.add_argument_group("synthetic traffic (ignored with --csv)")
@@ -451,6 +452,8 @@ def build_records(
                 normal_amount_cap=args.normal_amount_cap,
             )
         )
+    if args.disorder > 0.0:
+        records = disordered(records, args.disorder, seed=args.seed)
     if args.count is not None:
         records = itertools.islice(records, args.count)
     return records, scan

@@ -6,7 +6,9 @@ Kafka headers, never in the message JSON the detector reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
+import random
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -157,3 +159,33 @@ category, coordinates
         if sent_at is not None:
             doc["sentAt"] = sent_at
         return doc
+
+
+def disordered(
+    records: Iterable[LabeledTransaction], seconds: float, seed: int = 0
+) -> Iterator[LabeledTransaction]:
+    """``records`` (in event-time order) delivered out of order: each as if it arrived up to
+    ``seconds`` late (uniform, seeded), as from several terminals or a retried send.
+
+    Holds only the records of the last ``seconds`` of event time. Timestamps are unchanged;
+    only the arrival order moves.
+
+    >>> import itertools
+    >>> from producer.generator import GeneratorParameters, ScenarioGenerator
+    >>> stream = list(itertools.islice(ScenarioGenerator(GeneratorParameters(seed=1)), 2000))
+    >>> shuffled = list(disordered(stream, 600.0, seed=1))
+    >>> sorted(shuffled, key=lambda r: r.timestamp_ms) == stream, shuffled == stream
+    (True, False)
+    """
+    if seconds <= 0.0:
+        yield from records
+        return
+    rng = random.Random(seed)
+    heap: list[tuple[float, int, LabeledTransaction]] = []
+    for index, record in enumerate(records):
+        while heap and heap[0][0] <= record.timestamp_ms:  # nothing later can arrive before it
+            yield heapq.heappop(heap)[2]
+        arrival = record.timestamp_ms + rng.uniform(0.0, seconds * 1000.0)
+        heapq.heappush(heap, (arrival, index, record))
+    while heap:
+        yield heapq.heappop(heap)[2]

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fraudstream.cli.arguments import positive_float
+from fraudstream.cli.arguments import non_negative_float, positive_float
 
 #: CLI flag -> settings field; a flag given on the command line wins over the environment.
 SETTING_FLAGS = {
@@ -163,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="multiply every amount (and a set amount threshold) by F, to see that a stream in "
         "another unit (cents: 100) is judged as in its own (1)",
+    )
+    evaluate.add_argument(
+        "--disorder",
+        type=non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="deliver each transaction as if up to SECONDS late (uniform, seeded), to see what "
+        "out-of-order arrivals cost (default: 0, in event-time order)",
     )
     evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
     evaluate.add_argument("--rate", type=float, default=0.0, help="tx/s; 0 = as fast as possible")
@@ -319,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
                     without_labels=args.without_labels,
                     drop_fields=tuple(dict.fromkeys(args.drop_field)),
                     amount_factor=args.amount_factor,
+                    disorder_seconds=args.disorder,
                 )
             )
         )

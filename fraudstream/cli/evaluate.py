@@ -49,7 +49,7 @@ from producer.generator import GeneratorParameters, ScenarioGenerator
 from producer.handbook import HandbookParameters, HandbookSimulator
 from producer.kafka import produce
 from producer.labels import DelayedLabels
-from producer.records import LabeledTransaction
+from producer.records import LabeledTransaction, disordered
 from producer.sized import SIZED_GENERATORS, sized_simulator
 
 #: Give up waiting for the worker after this long without it reading anything.
@@ -112,6 +112,9 @@ class EvaluateOptions:
     #: Every amount multiplied by this (the amount rule's line with it), to measure that the
     #: detector reads a stream in another unit (cents: 100) as it reads it in its own.
     amount_factor: float = 1.0
+    #: Each transaction delivered as if up to this many seconds late (0: in event-time order),
+    #: to measure what out-of-order arrivals cost.
+    disorder_seconds: float = 0.0
 
 
 #: Days the handbook, persona, Sparkov-like and BankSim-like streams are scored after, unless
@@ -122,13 +125,15 @@ SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20, "banksim": 30, "tabf
 
 def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:
     """The deterministic labeled stream ``options`` names, without its ``drop_fields``, its
-    amounts multiplied by ``amount_factor``."""
+    amounts multiplied by ``amount_factor``, out of order by up to ``disorder_seconds``."""
     stream = _source(options, settings)
     if options.drop_fields:
         stream = (record.without(options.drop_fields) for record in stream)
     if options.amount_factor != 1.0:
         factor = options.amount_factor
         stream = (replace(record, amount=record.amount * factor) for record in stream)
+    if options.disorder_seconds > 0.0:
+        stream = disordered(stream, options.disorder_seconds, seed=options.seed)
     return stream
 
 
@@ -546,6 +551,8 @@ def _describe(options: EvaluateOptions) -> dict[str, Any]:
         described["droppedFields"] = list(options.drop_fields)
     if options.amount_factor != 1.0:
         described["amountFactor"] = options.amount_factor
+    if options.disorder_seconds > 0.0:
+        described["disorderSeconds"] = options.disorder_seconds
     return described
 
 

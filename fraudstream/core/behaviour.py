@@ -27,7 +27,9 @@ a stream's currency, amount distribution or activity level. Why each is scaled a
   weekly spender and nothing for a commuter. For 1 min and 1 h the usual level is the user's
   *Palm mean* (decayed mean of the window count seen at the user's own transactions, so
   clustered habits count as habit) and ``rate_z_*`` is the normal equivalent of the Poisson
-  tail P(N >= count | Palm mean).
+  tail P(N >= count | Palm mean). The gap these decays read is to the user's nearest payment
+  (:meth:`BehaviourFeatures.gap`): a payment that arrives after a newer one is read as far from
+  its neighbours as it happened, and added to the windows as faded as it is at the newest.
 * Time of day: decayed mean direction of the hour on the circle; ``tod_dev`` is
   ``R * (1 - cos(angle - mean)) / 2``, 0 for users without a habit (R ~ 0).
 * Novelty (merchant, country, channel, category): small sets of 32-bit hashes of the most
@@ -466,17 +468,43 @@ class UserHistory:
     def recent_activity(self, event_time: float, window_seconds: float) -> tuple[int, float]:
         """Count and total amount of the remembered transactions in ``[t - window, t]``.
 
+        For a payment older than the newest (it arrived late), windows of that length that
+        hold it may also reach past it: the largest count and total among them, as the
+        window that ends at the newest payment of the burst would have counted in order.
+
         >>> history = UserHistory(recent_times=[0.0, 50.0, 90.0], recent_amounts=[5.0, 7.0, 9.0])
-        >>> history.recent_activity(100.0, 60.0)
-        (2, 16.0)
+        >>> history.recent_activity(100.0, 60.0), history.recent_activity(45.0, 60.0)
+        ((2, 16.0), (2, 16.0))
         """
+        times, amounts = self.recent_times, self.recent_amounts
+        if times and times[-1] > event_time:
+            return self._activity_around(event_time, window_seconds)
         start = event_time - window_seconds
         count, total = 0, 0.0
-        for moment, amount in zip(self.recent_times, self.recent_amounts, strict=False):
+        for moment, amount in zip(times, amounts, strict=False):
             if start <= moment <= event_time:
                 count += 1
                 total += amount
         return count, total
+
+    def _activity_around(self, event_time: float, window_seconds: float) -> tuple[int, float]:
+        """Largest count and total of remembered transactions in a window of
+        ``window_seconds`` that holds ``event_time``."""
+        best_count, best_total = 0, 0.0
+        times, amounts = self.recent_times, self.recent_amounts
+        for i, begin in enumerate(times):  # each window starts at a payment (or at t)
+            if begin > event_time or begin < event_time - window_seconds:
+                continue
+            end = begin + window_seconds
+            inside = [a for t, a in zip(times[i:], amounts[i:], strict=False) if t <= end]
+            best_count = max(best_count, len(inside))
+            best_total = max(best_total, sum(inside))
+        start = [
+            a
+            for t, a in zip(times, amounts, strict=False)
+            if event_time <= t <= event_time + window_seconds
+        ]
+        return max(best_count, len(start)), max(best_total, sum(start))
 
     def remember_recent(self, event_time: float, amount: float) -> None:
         """Add one transaction to the recent ones (in time order), dropping beyond the bounds."""
@@ -652,6 +680,31 @@ class BehaviourFeatures:
     #: The step the stream's clock ticks in: the least gap read between two payments.
     clock: ClockStep = field(default_factory=ClockStep)
 
+    def gap(self, h: UserHistory, event_time: float) -> float:
+        """Seconds between a payment and the user's nearest one (0 for a first payment), at
+        least the clock's :attr:`~fraudstream.core.clock.ClockStep.min_gap`.
+
+        For a payment that arrives after a newer one (two terminals, a retried send), the
+        nearest of the user's recent payments on either side of it: read as simultaneous with
+        the newest, as it was, a late payment looked like a burst.
+
+        >>> model = BehaviourFeatures()
+        >>> h = UserHistory(n=3, t_last=1_000.0, recent_times=[100.0, 500.0, 1_000.0])
+        >>> model.gap(h, 1_600.0), model.gap(h, 600.0), model.gap(UserHistory(), 400.0)
+        (600.0, 100.0, 0.0)
+        """
+        if not h.seen:
+            return 0.0
+        gap = event_time - h.t_last
+        if gap < 0.0:
+            gap = -gap
+            times = h.recent_times
+            at = bisect.bisect_left(times, event_time)
+            for i in (at - 1, at):
+                if 0 <= i < len(times):
+                    gap = min(gap, abs(event_time - times[i]))
+        return max(self.clock.min_gap, gap)
+
     def features(self, h: UserHistory, tx: Transaction) -> dict[str, float]:
         """Every feature in :data:`BEHAVIOUR_FEATURES`, :data:`SEQUENCE_FEATURES` and
         :data:`CATEGORY_HABIT_FEATURES` of ``tx``,
@@ -698,7 +751,7 @@ class BehaviourFeatures:
         out["log_amount"] = lx
 
         seen = h.seen
-        gap = max(self.clock.min_gap, ts - h.t_last) if seen else 0.0
+        gap = self.gap(h, ts)
         spree = _spree_after(h, gap, z)
         age = max(0.0, ts - h.t_first) if seen else 0.0
         tau30 = WINDOWS[-1]
@@ -767,8 +820,7 @@ class BehaviourFeatures:
         if lifted <= features["spree_z"]:
             return
         features["spree_z"] = lifted
-        gap = max(self.clock.min_gap, tx.epoch_seconds - h.t_last) if h.seen else 0.0
-        features["spree"] = _spree_after(h, gap, lifted)
+        features["spree"] = _spree_after(h, self.gap(h, tx.epoch_seconds), lifted)
 
     def update(
         self,
@@ -823,7 +875,8 @@ class BehaviourFeatures:
         first = not h.seen
         if first:
             h.t_first = h.t_last = ts
-        gap = 0.0 if first else max(self.clock.min_gap, ts - h.t_last)
+        gap = self.gap(h, ts)
+        late = not first and ts < h.t_last  # the windows stay at the newest payment's time
         if not suspicious and not first:
             b = 1.0 / min(h.n + PALM_PRIOR_WEIGHT, MEMORY)
             for k, j in enumerate(PALM_WINDOWS):
@@ -831,11 +884,20 @@ class BehaviourFeatures:
                 count = min(h.counts[j] * math.exp(-gap / WINDOWS[j]), 1.0 + 2.0 * h.palm[k])
                 h.palm[k] += b * (count - h.palm[k])
         add = 0.0 if alerted else 1.0
+        behind = h.t_last - ts  # > 0 for a late payment
         for i, tau in enumerate(WINDOWS):
-            decay = math.exp(-gap / tau)
-            h.counts[i] = h.counts[i] * decay + add
-            h.sums[i] = h.sums[i] * decay + add * x
-        h.velocity = (0.0 if first else h.velocity * math.exp(-gap / self.velocity_tau)) + 1.0
+            if late:  # what is left of it at the newest payment, as the windows are
+                weight = add * math.exp(-behind / tau)
+                h.counts[i] += weight
+                h.sums[i] += weight * x
+            else:
+                decay = math.exp(-gap / tau)
+                h.counts[i] = h.counts[i] * decay + add
+                h.sums[i] = h.sums[i] * decay + add * x
+        if late:
+            h.velocity += math.exp(-behind / self.velocity_tau)
+        else:
+            h.velocity = (0.0 if first else h.velocity * math.exp(-gap / self.velocity_tau)) + 1.0
         if alerted and ts >= h.t_alert:
             if not h.t_alert or ts - h.t_alert > self.alert_memory:  # first, or after a lull
                 h.t_episode = ts

@@ -53,6 +53,18 @@ def test_different_seed_prints_a_different_stream() -> None:
     assert dry_run("--seed", "1", "--count", "200") != dry_run("--seed", "2", "--count", "200")
 
 
+def test_disorder_sends_the_same_messages_each_at_most_that_late() -> None:
+    in_order = dry_run("--seed", "3", "--count", "3200").splitlines()
+    late = dry_run("--seed", "3", "--count", "3000", "--disorder", "120").splitlines()
+    assert len(late) == 3000 and late != in_order[:3000]
+    assert set(late) <= set(in_order)  # --count counts what is sent: the first 3,000 arrivals
+    newest = 0.0
+    for line in late:
+        moment = datetime.fromisoformat(orjson.loads(line)["timestamp"]).timestamp()
+        newest = max(newest, moment)
+        assert moment >= newest - 120.0  # nothing arrives behind one over 120 s newer
+
+
 def test_ground_truth_has_a_line_for_every_transaction_and_stdout_no_label(
     tmp_path: Path,
 ) -> None:

@@ -257,6 +257,19 @@ def test_a_stream_in_cents_or_in_hundreds_is_judged_as_in_its_own_unit(factor: f
 
 
 @pytest.mark.usefixtures("default_settings")
+def test_payments_that_arrive_out_of_order_are_not_read_as_bursts() -> None:
+    """The same stream with arrivals up to ten minutes late: each late payment is judged by
+    its distance from its neighbours, so the false alerts stay as few as in order."""
+    options = EvaluateOptions(offline=True, as_json=True)
+    in_order = evaluate(options)["runs"]["noLabels"]["afterWarmUp"]
+    report = evaluate(replace(options, disorder_seconds=600.0))
+    assert report["stream"]["disorderSeconds"] == 600.0
+    late = report["runs"]["noLabels"]["afterWarmUp"]
+    assert late["falsePositives"] <= in_order["falsePositives"] + 8, (in_order, late)
+    assert late["precision"] >= 0.95 and late["recall"] >= 0.85, late
+
+
+@pytest.mark.usefixtures("default_settings")
 def test_a_stream_without_countries_and_merchants_is_judged_without_them() -> None:
     """What a stream lacking optional fields loses: the unfamiliar-place rule needs a new
     country and a new merchant, so without them it never fires."""

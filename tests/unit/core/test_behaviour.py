@@ -274,6 +274,32 @@ def test_velocity_is_the_decayed_count_of_the_last_seconds() -> None:
     assert later["velocity"] == pytest.approx(math.exp(-1.0))  # tau 30 s
 
 
+def test_a_payment_arriving_after_a_newer_one_is_as_far_from_it_as_it_happened() -> None:
+    """Ten minutes late behind the newest payment is ten minutes apart, not a burst: read
+    from its nearest known payment, and added to the windows as faded as it is there."""
+    in_order, late = daily([20.0] * 10), daily([20.0] * 10)
+    noon = T0 + timedelta(days=10, hours=12)
+    fold(in_order, 20.0, noon)
+    expected = fold(in_order, 20.0, noon + timedelta(minutes=10))
+    fold(late, 20.0, noon + timedelta(minutes=10))
+    arrived_late = fold(late, 20.0, noon)
+    for name in ("velocity", "gap", "burst_1m", "burst_1h", "rate_z_1m", "rate_z_1h"):
+        assert arrived_late[name] == pytest.approx(expected[name], rel=1e-3, abs=1e-6), name
+    assert arrived_late["velocity"] < 1e-6  # simultaneous, it read 1.0
+    assert late.t_last == in_order.t_last
+    assert late.counts == pytest.approx(in_order.counts)
+    assert late.velocity == pytest.approx(in_order.velocity)
+
+
+def test_a_late_payment_is_as_far_as_its_nearest_recent_payment_on_either_side() -> None:
+    history = daily([20.0] * 10)
+    noon = T0 + timedelta(days=10, hours=12)
+    for minutes in (0, 30):
+        fold(history, 20.0, noon + timedelta(minutes=minutes))
+    between = MODEL.features(history, tx(20.0, noon + timedelta(minutes=5)))
+    assert between["gap"] == pytest.approx(math.log1p(300.0))  # 5 min after noon, not 25 before
+
+
 def test_time_of_day_deviation_is_the_distance_from_the_users_habitual_hour() -> None:
     history = daily([20.0] * 10)  # always at noon: mean direction length 1
     day = T0 + timedelta(days=10)

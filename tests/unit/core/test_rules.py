@@ -276,6 +276,20 @@ def test_velocity_counts_the_transaction_itself_with_the_remembered_ones_in_the_
     assert checked(VelocityRule(window_seconds=60.0, max_count=4), at_100, h, {}) is None
 
 
+def test_velocity_counts_a_late_payment_with_the_burst_it_belongs_to() -> None:
+    """A payment older than the newest (it arrived late) completes a burst in any window that
+    holds it, as the burst's newest payment would have in order; the limits read alike."""
+    h = UserHistory(recent_times=[0.0, 100.0, 130.0], recent_amounts=[5.0, 5.0, 40.0])
+    late_at_90 = tx(5.0, at_second(90))
+    reason = checked(VelocityRule(window_seconds=60.0, max_count=3), late_at_90, h, {})
+    assert reason is not None and reason.details["count"] == 3  # 90, 100 and 130
+    assert checked(VelocityRule(window_seconds=60.0, max_count=4), late_at_90, h, {}) is None
+    by_amount = checked(VelocityRule(window_seconds=60.0, max_amount=49.0), late_at_90, h, {})
+    assert by_amount is not None and by_amount.details["total"] == 50.0
+    assert checked(VelocityRule(window_seconds=20.0, max_count=2), late_at_90, h, {}) is not None
+    assert checked(VelocityRule(window_seconds=5.0, max_count=2), late_at_90, h, {}) is None
+
+
 def test_velocity_total_must_be_strictly_over_the_amount_limit() -> None:
     h = UserHistory(recent_times=[90.0], recent_amounts=[50.0])
     at_100 = tx(50.0, at_second(100))
