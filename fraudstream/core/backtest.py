@@ -142,8 +142,12 @@ class _Run:
         }
         return cls(Detector(config, rules=rules), tallies)
 
-    def process(self, tx: Transaction, offset: int, fraud: bool) -> None:
+    def process(self, tx: Transaction, offset: int, fraud: bool) -> bool:
+        """Decide ``tx`` and tally what fired; False for a copy of one of the user's recent
+        transactions (same id), which the worker skips too."""
         history = self.histories.setdefault(tx.user_id, UserHistory())
+        if history.has_recent(tx.transaction_id):
+            return False
         decision = self.detector.process(tx, history, 0, offset, tx.timestamp)
         self.detector.behaviour.scale.refresh()  # as the worker after a batch (of one here)
         hit: list[Reason] = list(decision.shadow_hits)
@@ -154,6 +158,7 @@ class _Run:
             rule, version = reason.details.get("rule"), reason.details.get("version")
             if isinstance(rule, str) and isinstance(version, int):  # not a model's reason
                 self.tallies[rule, version].count(fraud)
+        return True
 
     def report(self, frauds: int | None) -> SetReport:
         for tally in (*self.tallies.values(), self.alerts):
@@ -177,9 +182,9 @@ def backtest(
     seen = fraud_count = 0
     for offset, tx in enumerate(transactions):
         fraud = frauds is not None and tx.transaction_id in frauds
-        seen += 1
-        fraud_count += fraud
-        for run in runs:
-            run.process(tx, offset, fraud)
+        decided = [run.process(tx, offset, fraud) for run in runs]
+        if decided[0]:  # both runs keep every transaction's id: they skip the same copies
+            seen += 1
+            fraud_count += fraud
     total = fraud_count if frauds is not None else None
     return BacktestReport(seen, total, runs[0].report(total), runs[1].report(total))

@@ -225,13 +225,16 @@ _NORMAL = NormalDist()
 #: 7: then the log amount of the user's newest alert; 8: then the start of its episode;
 #: 9: then the spree CUSUM; 10: the category habits (their number, then per category its token,
 #: count and mean log amount) follow the recent transactions; 11: the newest suspicious
-#: transaction's time ends the head.
-VERSION = 11
-#: The previous encodings: without the newest suspicious transaction (its alerts stand for it),
+#: transaction's time ends the head; 12: each recent transaction's id token follows their
+#: times and amounts.
+VERSION = 12
+#: The previous encodings: without the recent transactions' ids (a copy of one of them is not
+#: recognised), also without the newest suspicious transaction (its alerts stand for it),
 #: also without the category habits (none known yet), also without the
 #: spree (it starts at 0), also without the episode's start (the newest alert stands for it),
 #: also without the newest alert's amount, also without the streak (it starts empty), and also
 #: without recent transactions (they start empty too). All still read.
+VERSION_11 = 11
 VERSION_10 = 10
 VERSION_9 = 9
 VERSION_8 = 8
@@ -253,6 +256,7 @@ _HEAD_5 = struct.Struct("<BiqII2d28dI5B")
 _HEAD_4 = struct.Struct("<BiqII2d28dI4B")
 _HEADS = {
     VERSION: _HEAD,
+    VERSION_11: _HEAD,
     VERSION_10: _HEAD_10,
     VERSION_9: _HEAD_10,
     VERSION_8: _HEAD_8,
@@ -372,13 +376,14 @@ def token(value: object) -> int:
 
 @dataclass(slots=True)
 class UserHistory:
-    """Everything kept per user; :meth:`encode` is 315-867 bytes.
+    """Everything kept per user; :meth:`encode` is 315-915 bytes.
 
     ``last_partition``/``last_offset`` guard against re-applying a redelivered message
     (at-least-once input). ``recent_times``/``recent_amounts`` are the user's latest
     transactions (suspicious and alerted ones too), oldest first, at most
     :data:`RECENT_TRANSACTIONS` within :data:`RECENT_WINDOW_SECONDS` of the newest: what
-    velocity rules count.
+    velocity rules count; ``recent_ids`` their transaction ids' tokens, which tell a copy of
+    one of them sent again (a producer's retry) from a new payment.
     """
 
     n: int = 0  # transactions in the amount statistics (suspicious ones excluded)
@@ -407,6 +412,7 @@ class UserHistory:
     last_offset: int = -1
     recent_times: list[float] = field(default_factory=list)  # epoch seconds, ms precision
     recent_amounts: list[float] = field(default_factory=list)  # rounded to cents
+    recent_ids: list[int] = field(default_factory=list)  # token() of each one's id (0: unknown)
     t_streak: float = 0.0  # event time of the first of the current run of suspicious ones
     streak: int = 0  # suspicious transactions since the user's last ordinary one
     alert_log_amount: float = 0.0  # log1p of the amount of the user's newest alert
@@ -506,21 +512,39 @@ class UserHistory:
         ]
         return max(best_count, len(start)), max(best_total, sum(start))
 
-    def remember_recent(self, event_time: float, amount: float) -> None:
+    def remember_recent(self, event_time: float, amount: float, id_token: int = 0) -> None:
         """Add one transaction to the recent ones (in time order), dropping beyond the bounds."""
-        times, amounts = self.recent_times, self.recent_amounts
+        times, amounts, ids = self.recent_times, self.recent_amounts, self._recent_ids()
+        self.recent_ids = ids
         moment = round(event_time, 3)
         at = len(times) if not times or moment >= times[-1] else bisect.bisect_right(times, moment)
         times.insert(at, moment)
         amounts.insert(at, round(amount, 2))
+        ids.insert(at, id_token)
         drop = max(
             bisect.bisect_left(times, times[-1] - RECENT_WINDOW_SECONDS),
             len(times) - RECENT_TRANSACTIONS,
         )
-        del times[:drop], amounts[:drop]
+        del times[:drop], amounts[:drop], ids[:drop]
+
+    def _recent_ids(self) -> list[int]:
+        """The recent ids, one per recent transaction (unknown ones for a history built
+        without them)."""
+        ids = self.recent_ids
+        return ids if len(ids) == len(self.recent_times) else [0] * len(self.recent_times)
+
+    def has_recent(self, transaction_id: str) -> bool:
+        """Whether a transaction of this id is among the recent ones: a copy of it, sent again.
+
+        >>> history = UserHistory()
+        >>> history.remember_recent(1_000.0, 25.0, token("tx-1"))
+        >>> history.has_recent("tx-1"), history.has_recent("tx-2")
+        (True, False)
+        """
+        return token(transaction_id) in self.recent_ids
 
     def encode(self) -> bytes:
-        """Compact binary form: a 314-byte head, 4 bytes per remembered value, 16 per recent one,
+        """Compact binary form: a 314-byte head, 4 bytes per remembered value, 20 per recent one,
         then the category habits: 1 byte and 14 per category."""
         head = _HEAD.pack(
             VERSION, self.last_partition, self.last_offset, self.n, self.suspicious,
@@ -539,6 +563,7 @@ class UserHistory:
             head
             + struct.pack(f"<{len(tokens)}I", *tokens)
             + struct.pack(f"<{2 * recent}d", *self.recent_times, *self.recent_amounts)
+            + struct.pack(f"<{recent}I", *self._recent_ids())
             + struct.pack(
                 f"<B{habits}I{habits}H{habits}d",
                 habits, *self.category_tokens, *self.category_counts, *self.category_means,
@@ -566,13 +591,17 @@ class UserHistory:
             alert_log_amount = v[43] if blob[0] >= VERSION_7 else 0.0
             t_episode = v[44] if blob[0] >= VERSION_8 else 0.0
             spree = v[45] if blob[0] >= VERSION_9 else 0.0
-            t_suspect = v[46] if blob[0] >= VERSION else 0.0
+            t_suspect = v[46] if blob[0] >= VERSION_11 else 0.0
             tokens = struct.unpack_from(f"<{sum(sizes)}I", blob, head.size)
             at = head.size + 4 * sum(sizes)
             moments = struct.unpack_from(f"<{2 * recent}d", blob, at)
+            at += 16 * recent
+            ids: tuple[int, ...] = (0,) * recent  # before 12: not known
+            if blob[0] >= VERSION:
+                ids = struct.unpack_from(f"<{recent}I", blob, at)
+                at += 4 * recent
             habits, habit = 0, ()
             if blob[0] >= VERSION_10:  # before: no habit known yet
-                at += 16 * recent
                 if at >= len(blob):
                     raise struct.error("no category habits")
                 habits = blob[at]
@@ -591,8 +620,9 @@ class UserHistory:
             p_new=list(f[17:21]), lat=f[21], lon=f[22], dist_mean=f[23], palm=list(f[24:26]),
             velocity=f[26], t_alert=f[27], places=v[35], sets=sets,
             recent_times=list(moments[:recent]), recent_amounts=list(moments[recent:]),
-            t_streak=t_streak, streak=streak, alert_log_amount=alert_log_amount,
-            t_episode=t_episode, spree=spree, t_suspect=t_suspect,
+            recent_ids=list(ids), t_streak=t_streak, streak=streak,
+            alert_log_amount=alert_log_amount, t_episode=t_episode, spree=spree,
+            t_suspect=t_suspect,
             category_tokens=list(habit[:habits]), category_counts=list(habit[habits:2 * habits]),
             category_means=list(habit[2 * habits:]),
         )  # fmt: skip
@@ -903,7 +933,9 @@ class BehaviourFeatures:
                 h.t_episode = ts
             h.t_alert, h.alert_log_amount = ts, math.log1p(x)
         h.t_last = max(h.t_last, ts)  # out-of-order events never move the clock backwards
-        h.remember_recent(ts, tx.amount if raw_amount is None else raw_amount)
+        h.remember_recent(
+            ts, tx.amount if raw_amount is None else raw_amount, token(tx.transaction_id)
+        )
         if suspicious:
             h.suspicious += 1
             h.t_suspect = max(h.t_suspect, ts)

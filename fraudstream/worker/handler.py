@@ -215,6 +215,11 @@ class BatchHandler:
             except Exception as exc:  # a profile that does not decode: park, go on
                 await self.dead_letter_failure(message, exc)
                 continue
+            if history.has_recent(parsed.transaction_id) and not history.has_applied(
+                message.partition, message.offset
+            ):
+                self.count_duplicate(message, parsed)
+                continue
             loaded.append(one)
             items.append(RoundItem(parsed, history, message.partition, message.offset, now))
         arrived = loaded
@@ -242,6 +247,22 @@ class BatchHandler:
         amount = self.detector.unit.scale(tx.amount)  # shared statistics read the detector's unit
         segment = self.state.segment(segment_key(tx.category, tx.channel, amount))
         return SharedStats(self.state.merchant(tx.merchant), segment)
+
+    def count_duplicate(self, message: MessageLike, tx: Transaction) -> None:
+        """A copy of one of the user's recent transactions (its transactionId), sent again by a
+        producer's retry: decided once, so counted and logged the first time, not decided again.
+
+        Read as a payment, the copy was a burst at the instant of the first: a false alert.
+        """
+        self.stats.duplicates += 1
+        if self.stats.duplicates == 1:
+            log.warning(
+                "message at %s repeats transaction %r of user %r, decided already: skipped "
+                "(counted as duplicates in /stats)",
+                Source(message.topic, message.partition, message.offset),
+                tx.transaction_id,
+                tx.user_id,
+            )
 
     def count_misrouted(self, message: MessageLike, tx: Transaction) -> None:
         """A message whose Kafka key is not its userId: counted, and logged the first time."""

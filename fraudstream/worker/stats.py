@@ -91,6 +91,7 @@ class WorkerStats:
     dlq_by_reason: Counter[str] = field(default_factory=Counter)
     redelivered: int = 0
     misrouted: int = 0  # messages whose Kafka key is not their userId
+    duplicates: int = 0  # copies of a user's recent transaction (same id), not decided again
     batches: int = 0  # batches handled; messagesIn / batches is the mean batch size
     labels_in: int = 0  # valid labels read (used now, held for their transaction, or unknown)
     labels_by_verdict: Counter[str] = field(default_factory=Counter)  # labels learned from
@@ -160,6 +161,7 @@ class WorkerStats:
             "dlqByReason": dict(self.dlq_by_reason),
             "redelivered": self.redelivered,
             "misrouted": self.misrouted,
+            "duplicates": self.duplicates,
             "batches": self.batches,
             "labelsIn": self.labels_in,
             "labelsByVerdict": dict(self.labels_by_verdict),
@@ -238,6 +240,12 @@ def prometheus_text(stats: WorkerStats, prefix: str = "fraudstream") -> str:
         "counter",
         "Messages whose key is not their userId.",
         [("", stats.misrouted)],
+    )
+    metric(
+        "duplicates_total",
+        "counter",
+        "Copies of a recent transaction (same transactionId), skipped.",
+        [("", stats.duplicates)],
     )
     if stats.consumer_lag is not None:
         metric(

@@ -96,7 +96,7 @@ def test_flush_splits_what_does_not_fit_one_record_batch(broker: TansuBroker) ->
 def test_a_batch_of_profiles_for_one_partition_goes_out_as_one_record_batch(
     which: str, request: pytest.FixtureRequest
 ) -> None:
-    """At the worker's batch size, 500 profiles of the largest size (867 B) make one record
+    """At the worker's batch size, 500 profiles of the largest size (915 B) make one record
     batch, one request, which both brokers accept (each further batch of a partition would wait
     for the answer to the one before)."""
     server: TansuBroker | ApacheKafka = request.getfixturevalue(
@@ -104,7 +104,7 @@ def test_a_batch_of_profiles_for_one_partition_goes_out_as_one_record_batch(
     )
     topic = new_topic(server)
     size = KafkaSettings().producer_max_batch_bytes
-    records = [(f"user-{i}".encode(), bytes([i % 256]) * 867) for i in range(500)]
+    records = [(f"user-{i}".encode(), bytes([i % 256]) * 915) for i in range(500)]
 
     async def go() -> list[int]:
         producer = AIOKafkaProducer(bootstrap_servers=server.bootstrap, max_batch_size=size)

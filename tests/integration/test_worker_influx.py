@@ -167,7 +167,7 @@ def test_every_dashboard_panel_query_returns_the_expected_numbers_after_a_worker
     assert series_values("Worker throughput", "events/s")
     assert series_values("Consumer lag", "lag")[-1] == 0
     assert series_values("Processing latency p50/p95/p99", "p99")
-    assert max(series_values("Dead letters, redeliveries, misrouted", "dlq")) == 1  # type: ignore[type-var]
+    assert max(series_values("Dead letters, redeliveries, misrouted, duplicates", "dlq")) == 1  # type: ignore[type-var]
 
 
 def test_the_rule_panel_shows_shadow_hits_beside_the_active_rule_by_version(

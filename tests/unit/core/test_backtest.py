@@ -96,3 +96,14 @@ def test_a_backtest_does_not_change_the_rule_sets_it_is_given() -> None:
     before = (candidate.definitions, in_force.definitions)
     backtest(CONFIG, candidate, in_force, STREAM, FRAUDS)
     assert (candidate.definitions, in_force.definitions) == before
+
+
+def test_a_transaction_sent_twice_is_backtested_once_as_the_worker_decides_it() -> None:
+    candidate, in_force = rule_sets()
+    copy = STREAM[3]  # 12,000, a fraud: sent again a minute later
+    again = Transaction(
+        copy.transaction_id, copy.user_id, copy.amount, T0 + timedelta(days=4, minutes=1)
+    )
+    report = backtest(CONFIG, candidate, in_force, [*STREAM[:4], again, STREAM[4]], FRAUDS)
+    assert (report.transactions, report.frauds) == (5, 3)
+    assert rows(report.in_force)["(alerts)"] == (0, "active", 1, 1, 1.0, 0.3333)

@@ -47,6 +47,7 @@ from fraudstream.core.behaviour import (
     VERSION_8,
     VERSION_9,
     VERSION_10,
+    VERSION_11,
     BehaviourFeatures,
     ScaleEvidence,
     UserHistory,
@@ -512,7 +513,7 @@ def test_encoding_round_trips_and_stays_under_one_kibibyte() -> None:
     encoded = history.encode()
     habits = len(history.category_tokens)
     assert habits == len(history.category_counts) == len(history.category_means) == CATEGORY_HABITS
-    size = _HEAD.size + 4 * sum(SET_LIMITS) + 16 * RECENT_TRANSACTIONS + 1 + 14 * habits
+    size = _HEAD.size + 4 * sum(SET_LIMITS) + 20 * RECENT_TRANSACTIONS + 1 + 14 * habits
     assert len(encoded) == size <= 1024
     assert UserHistory.decode(encoded) == history
     assert UserHistory.decode(None) == UserHistory() == UserHistory.decode(b"")
@@ -548,8 +549,9 @@ def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
     tokens = 4 * sum(len(known) for known in history.sets)
     old = bytes([VERSION_4]) + encoded[1 : _HEAD_4.size] + encoded[_HEAD.size : _HEAD.size + tokens]
     decoded = UserHistory.decode(old)
-    assert decoded.recent_times == [] and decoded.recent_amounts == []
+    assert decoded.recent_times == decoded.recent_amounts == decoded.recent_ids == []
     decoded.recent_times, decoded.recent_amounts = history.recent_times, history.recent_amounts
+    decoded.recent_ids = history.recent_ids
     decoded.category_tokens = history.category_tokens
     decoded.category_counts = history.category_counts
     decoded.category_means = history.category_means
@@ -565,24 +567,30 @@ def test_a_version_4_history_is_read_with_no_recent_transactions() -> None:
         (VERSION_8, _HEAD_8, {"spree": 2.5}),  # a spree starts afresh
         (VERSION_9, _HEAD_10, {}),
         (VERSION_10, _HEAD_10, {}),  # keeps its category habits
+        (VERSION_11, _HEAD, {}),  # keeps the newest suspicious one's time too
     ],
 )
 def test_an_older_history_is_read_with_the_fields_it_lacks_empty(
     version: int, head: Any, later: dict[str, float]
 ) -> None:
     history = full_history()
-    later = {**later, "t_suspect": 1.7e9}  # version 11's: the hold runs from the newest alert
+    if version < VERSION_11:
+        later = {**later, "t_suspect": 1.7e9}  # version 11's: the hold runs from the newest alert
     for name, value in later.items():
         setattr(history, name, value)
     encoded = history.encode()
-    habits = 1 + 14 * len(history.category_tokens)  # version 10's category habits end the blob
-    end = len(encoded) if version == VERSION_10 else -habits
-    old = bytes([version]) + encoded[1 : head.size] + encoded[_HEAD.size : end]
-    decoded = UserHistory.decode(old)
+    tokens = _HEAD.size + 4 * sum(len(known) for known in history.sets)
+    recent = len(history.recent_times)
+    moments = encoded[tokens : tokens + 16 * recent]
+    habits = encoded[tokens + 20 * recent :]  # version 10's category habits end the blob
+    body = encoded[_HEAD.size : tokens] + moments + (habits if version >= VERSION_10 else b"")
+    decoded = UserHistory.decode(bytes([version]) + encoded[1 : head.size] + body)
     for name, value in later.items():
         assert getattr(decoded, name) == getattr(UserHistory(), name)
         setattr(decoded, name, value)
-    if version == VERSION_10:
+    assert decoded.recent_ids == [0] * recent  # before version 12: a copy is not recognised
+    decoded.recent_ids = history.recent_ids
+    if version >= VERSION_10:
         assert decoded == history
         return
     assert decoded.category_tokens == decoded.category_counts == decoded.category_means == []

@@ -234,6 +234,23 @@ def test_a_redelivered_message_does_not_change_the_profile_again() -> None:
     assert r.stats.redelivered == 1
 
 
+def test_a_transaction_sent_again_is_decided_once_and_counted_as_a_duplicate() -> None:
+    """A producer's retry puts a second copy of a payment on the topic, at a new offset: the
+    copy is not a second payment at the same instant (a burst), so it is not decided again."""
+    r = rig()
+    first = tx(0, amount=15000)
+    copy_in_batch = tx(1, amount=15000, transactionId="t0")
+    r.run(first, copy_in_batch, tx(2))
+    r.run(tx(3, amount=15000, transactionId="t0"))  # and one a batch later
+    assert [alert["transactionId"] for _, alert in r.outbox.alerts] == ["t0"]
+    assert r.stats.duplicates == 2 and r.stats.transactions_in == 2
+    assert UserHistory.decode(r.profiles["u1"]).n == 1  # t2 (t0 alerted: never learned)
+    r.run(tx(0, amount=15000))  # the first copy's own offset again: a redelivery, as before
+    assert (r.stats.redelivered, r.stats.duplicates) == (1, 2)
+    r.run(tx(4, user="u2", transactionId="t0"))  # ids are the user's own
+    assert r.stats.duplicates == 2 and r.stats.transactions_in == 4
+
+
 def test_a_message_not_keyed_by_its_user_is_counted_as_misrouted() -> None:
     r = rig()
     message = tx(0)
