@@ -53,7 +53,6 @@ from fraudstream.core.records import (
 )
 from fraudstream.core.rule_definitions import RuleSet, seed_definitions
 from fraudstream.core.rules import (
-    DEFAULT_AMOUNT_THRESHOLD,
     AmountThresholdRule,
     HabitSpikeRule,
     Rule,
@@ -262,9 +261,7 @@ def builtin_rules(config: DetectorConfig) -> tuple[Rule, ...]:
     definitions are checked against.
     """
     return (
-        AmountThresholdRule(config.amount_threshold, in_amount_units=False)
-        if config.amount_threshold is not None
-        else AmountThresholdRule(DEFAULT_AMOUNT_THRESHOLD, in_amount_units=True),
+        AmountThresholdRule.configured(config.amount_threshold),
         HabitSpikeRule(config.habit_spike_zscore, config.habit_spike_min_history),
         UnfamiliarPlaceRule(
             config.unfamiliar_place_zscore,

@@ -55,7 +55,6 @@ from fraudstream.core.behaviour import RECENT_TRANSACTIONS, RECENT_WINDOW_SECOND
 from fraudstream.core.expressions import MAX_EXPRESSION_LENGTH, ExpressionError, parse
 from fraudstream.core.records import Reason, ReasonName, Transaction, isoformat_utc, reason_text
 from fraudstream.core.rules import (
-    DEFAULT_AMOUNT_THRESHOLD,
     EXPRESSION_FIELDS,
     AllowListRule,
     AmountThresholdRule,
@@ -695,9 +694,8 @@ class BuiltinRuleSettings(Protocol):
 
 
 def _amount_kind(threshold: float | None) -> AmountThresholdKind:
-    if threshold is None:
-        return AmountThresholdKind(threshold=DEFAULT_AMOUNT_THRESHOLD, in_amount_units=True)
-    return AmountThresholdKind(threshold=threshold)
+    rule = AmountThresholdRule.configured(threshold)
+    return AmountThresholdKind(threshold=rule.threshold, in_amount_units=rule.in_amount_units)
 
 
 def seed_definitions(

@@ -116,6 +116,21 @@ class AmountThresholdRule:
     name: ReasonName = ReasonName.AMOUNT_THRESHOLD
     in_amount_units: bool = False
 
+    @classmethod
+    def configured(cls, threshold: float | None) -> AmountThresholdRule:
+        """The rule for ``FRAUDSTREAM_AMOUNT_THRESHOLD``: a set line in the stream's amounts
+        (what the user wrote), unset :data:`DEFAULT_AMOUNT_THRESHOLD` of the amount unit.
+
+        >>> AmountThresholdRule.configured(None).in_amount_units
+        True
+        >>> AmountThresholdRule.configured(500.0)
+        AmountThresholdRule(threshold=500.0, name=<ReasonName.AMOUNT_THRESHOLD: \
+'amount_threshold'>, in_amount_units=False)
+        """
+        if threshold is None:
+            return cls(DEFAULT_AMOUNT_THRESHOLD, in_amount_units=True)
+        return cls(threshold)
+
     def line(self, features: dict[str, float]) -> float:
         """The threshold in the stream's raw amounts."""
         if self.in_amount_units:
