@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraudstream.core.fields import FieldMapping, TimestampUnit
+from fraudstream.core.pending import DEFAULT_LATE_WINDOW_DAYS
 
 if TYPE_CHECKING:
     from fraudstream.core.detector import DetectorConfig
@@ -312,7 +313,7 @@ class DetectionSettings(_Section):
         description="Event time after which a transaction without a fraud label counts as legit.",
     )
     label_late_window_days: float = Field(
-        1.0,
+        DEFAULT_LATE_WINDOW_DAYS,
         ge=0,
         description="How long after the horizon a fraud label still corrects a matured one.",
     )

@@ -362,6 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="event time from a fraud to its label, e.g. 7d, 36h, 90m, 30s (bare numbers: seconds)",
     )
     labels.add_argument(
+        "--label-delay-max",
+        type=_duration_ms,
+        metavar="DURATION",
+        help="each fraud's label comes between --label-delay and this late (uniform, seeded), as "
+        "chargebacks come days to weeks late (default: exactly --label-delay)",
+    )
+    labels.add_argument(
         "--labels-topic",
         default=DEFAULT_LABELS_TOPIC,
         help="topic the labels go to (default: %(default)s)",
@@ -462,8 +469,14 @@ def build_records(
 def build_labels(args: argparse.Namespace) -> DelayedLabels | None:
     """The delayed-label queue of --label-delay/--label-share, or None when labels are off."""
     if args.label_delay is None:
+        if args.label_delay_max is not None:
+            raise ValueError("--label-delay-max needs --label-delay (the shortest delay)")
         return None
-    return DelayedLabels(args.label_delay, args.label_share, seed=args.seed)
+    if args.label_delay_max is not None and args.label_delay_max < args.label_delay:
+        raise ValueError("--label-delay-max must be at least --label-delay")
+    return DelayedLabels(
+        args.label_delay, args.label_share, seed=args.seed, max_delay_ms=args.label_delay_max
+    )
 
 
 def describe_source(args: argparse.Namespace) -> str:
@@ -588,8 +601,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"producing to {target} from {source}, event time from {start}", file=sys.stderr)
         if labels is not None:
             where = "stdout" if args.dry_run else f"topic {args.labels_topic}"
+            days = f"{args.label_delay / 86_400_000:g}"
+            if labels.max_delay_ms > labels.delay_ms:
+                days += f"-{labels.max_delay_ms / 86_400_000:g}"
             print(
-                f"fraud labels to {where}, {args.label_delay / 86_400_000:g} days of event time "
+                f"fraud labels to {where}, {days} days of event time "
                 f"after each fraud, for {args.label_share:.0%} of the frauds",
                 file=sys.stderr,
             )

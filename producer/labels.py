@@ -90,17 +90,29 @@ class DelayedLabels:
     Feed every record, in stream order, to :meth:`observe` (or :meth:`release` then
     :meth:`add`): legitimate and unlabeled records only advance the clock; a fraud is kept
     with probability ``share`` (deterministic per ``seed``) and released when event time
-    reaches its ``labeledAt``. Releases come out in ``labeledAt`` order, ties in arrival order.
+    reaches its ``labeledAt``: ``delay_ms`` after the fraud, or, with ``max_delay_ms``, a delay
+    drawn uniformly between the two for each fraud (chargebacks come days to weeks late).
+    Releases come out in ``labeledAt`` order, ties in arrival order.
     """
 
-    def __init__(self, delay_ms: int, share: float = 1.0, seed: int | str = 0) -> None:
+    def __init__(
+        self,
+        delay_ms: int,
+        share: float = 1.0,
+        seed: int | str = 0,
+        max_delay_ms: int | None = None,
+    ) -> None:
         if delay_ms < 0:
             raise ValueError("delay_ms must be >= 0")
+        if max_delay_ms is not None and max_delay_ms < delay_ms:
+            raise ValueError("max_delay_ms must be >= delay_ms")
         if not 0.0 <= share <= 1.0:
             raise ValueError("share must be in [0, 1]")
         self.delay_ms = delay_ms
+        self.max_delay_ms = delay_ms if max_delay_ms is None else max_delay_ms
         self.share = share
         self._rng = random.Random(f"{seed}:labels")
+        self._delays = random.Random(f"{seed}:delays")  # apart, so the reported share stays
         self._pending: list[tuple[int, int, FraudLabel]] = []
         self._arrival = itertools.count()
         #: Frauds seen, and frauds that will never be reported (outside the share).
@@ -121,9 +133,10 @@ class DelayedLabels:
         if self.share < 1.0 and self._rng.random() >= self.share:
             self.unreported += 1
             return None
-        label = FraudLabel(
-            record.transaction_id, record.user_id, record.timestamp_ms + self.delay_ms
-        )
+        delay = self.delay_ms
+        if self.max_delay_ms > delay:
+            delay = self._delays.randint(delay, self.max_delay_ms)
+        label = FraudLabel(record.transaction_id, record.user_id, record.timestamp_ms + delay)
         heapq.heappush(self._pending, (label.labeled_at_ms, next(self._arrival), label))
         return label
 

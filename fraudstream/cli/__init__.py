@@ -138,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the frauds' labels this much event time later, e.g. 7d (default: no labels)",
     )
     evaluate.add_argument(
+        "--label-delay-max",
+        default=None,
+        metavar="DURATION",
+        help="each fraud's label between --label-delay and this late (uniform, seeded), as "
+        "chargebacks come, e.g. 30d (default: exactly --label-delay)",
+    )
+    evaluate.add_argument(
         "--label-share", type=float, default=1.0, help="share of frauds ever reported (1.0)"
     )
     evaluate.add_argument(
@@ -273,7 +280,8 @@ def _interrupt_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``fraudstream`` console script."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command in ("demo", "evaluate"):
         _interrupt_on_sigterm()
     if args.command == "worker":
@@ -302,6 +310,12 @@ def main(argv: list[str] | None = None) -> None:
         from fraudstream.cli.evaluate import main as evaluate_main
         from producer.labels import parse_duration_ms
 
+        if args.label_delay_max and not args.label_delay:
+            parser.error("--label-delay-max needs --label-delay (the shortest delay)")
+        if args.label_delay_max and (
+            parse_duration_ms(args.label_delay_max) < parse_duration_ms(args.label_delay)
+        ):
+            parser.error("--label-delay-max must be at least --label-delay")
         sys.exit(
             evaluate_main(
                 EvaluateOptions(
@@ -323,6 +337,9 @@ def main(argv: list[str] | None = None) -> None:
                         parse_duration_ms(args.label_delay) if args.label_delay else None
                     ),
                     label_share=args.label_share,
+                    label_delay_max_ms=(
+                        parse_duration_ms(args.label_delay_max) if args.label_delay_max else None
+                    ),
                     skip_days=args.skip_days,
                     without_labels=args.without_labels,
                     drop_fields=tuple(dict.fromkeys(args.drop_field)),

@@ -96,6 +96,8 @@ class EvaluateOptions:
     days: int = 70
     #: Event-time delay of the frauds' labels; None = no labels.
     label_delay_ms: int | None = None
+    #: With labels: each fraud's delay drawn uniformly up to this (None: exactly the delay).
+    label_delay_max_ms: int | None = None
     label_share: float = 1.0
     #: Days before figures count (warm-up, first labels); None: the handbook's 35, and for
     #: the other streams the detector's calibration length in transactions.
@@ -494,7 +496,12 @@ def _one_run(options: EvaluateOptions, settings: Settings) -> dict[str, Any]:
     start: list[int] = []
     records = remember_truth(labeled_stream(options, settings), truth, start)
     labels = (
-        DelayedLabels(options.label_delay_ms, options.label_share, seed=options.seed)
+        DelayedLabels(
+            options.label_delay_ms,
+            options.label_share,
+            seed=options.seed,
+            max_delay_ms=options.label_delay_max_ms,
+        )
         if options.label_delay_ms is not None
         else None
     )
@@ -562,6 +569,8 @@ def _describe_source(options: EvaluateOptions) -> dict[str, Any]:
         if options.label_delay_ms is None
         else {"delayDays": options.label_delay_ms / 86_400_000, "share": options.label_share}
     )
+    if labels is not None and options.label_delay_max_ms is not None:
+        labels["maxDelayDays"] = options.label_delay_max_ms / 86_400_000
     if options.generator == "csv":
         return {
             "generator": "csv",

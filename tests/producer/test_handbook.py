@@ -413,6 +413,29 @@ def test_the_reported_frauds_depend_only_on_the_seed() -> None:
     assert reported(1) == reported(1) != reported(2)
 
 
+def test_label_delays_spread_between_the_shortest_and_the_longest_and_keep_the_share() -> None:
+    """Chargebacks come days to weeks late: each fraud's delay drawn in [delay, max], the
+    same frauds reported as with one delay, and labels still released in labeledAt order."""
+    day = MILLISECONDS_PER_DAY
+
+    def queue_of(max_delay_ms: int | None) -> DelayedLabels:
+        queue = DelayedLabels(2 * day, share=0.5, seed=4, max_delay_ms=max_delay_ms)
+        for number in range(2000):
+            queue.add(tx(number, number * 1000))
+        return queue
+
+    spread, fixed = queue_of(30 * day).flush(), queue_of(None).flush()
+    assert {label.transaction_id for label in spread} == {label.transaction_id for label in fixed}
+    start = {f"t{number}": number * 1000 for number in range(2000)}
+    delays = [label.labeled_at_ms - start[label.transaction_id] for label in spread]
+    assert min(delays) >= 2 * day and max(delays) <= 30 * day
+    assert min(delays) < 4 * day and max(delays) > 28 * day  # spread over the whole range
+    released = [label.labeled_at_ms for label in spread]
+    assert released == sorted(released)
+    with pytest.raises(ValueError, match="max_delay_ms"):
+        DelayedLabels(2 * day, max_delay_ms=day)
+
+
 def test_label_message_is_the_chargeback_json_keyed_by_user() -> None:
     label = FraudLabel(
         "hb-42-000000007", "596", epoch_ms(datetime(2018, 4, 8, 12, tzinfo=timezone.utc))

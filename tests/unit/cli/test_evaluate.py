@@ -257,6 +257,30 @@ def test_a_stream_in_cents_or_in_hundreds_is_judged_as_in_its_own_unit(factor: f
 
 
 @pytest.mark.usefixtures("default_settings")
+def test_chargebacks_spread_over_weeks_still_teach_the_classifier_their_frauds() -> None:
+    """Labels 2-30 days after their frauds: with the default late window a label that comes
+    after its transaction matured as legit corrects it, rather than going to the DLQ."""
+    frauds = sum(
+        1 for r in SparkovSimulator(SparkovParameters(customers=200, days=60, seed=1)) if r.is_fraud
+    )
+    options = EvaluateOptions(
+        generator="sparkov",
+        users=200,
+        days=60,
+        seed=1,
+        offline=True,
+        as_json=True,
+        label_delay_ms=2 * 86_400_000,
+        label_delay_max_ms=30 * 86_400_000,
+        without_labels=False,
+    )
+    report = evaluate(options)
+    assert report["stream"]["labels"]["maxDelayDays"] == 30.0
+    learned = report["runs"]["labels"]["classifier"]["frauds"]
+    assert learned >= 0.6 * frauds, (learned, frauds)  # a one-day late window: 29 of 134
+
+
+@pytest.mark.usefixtures("default_settings")
 def test_payments_that_arrive_out_of_order_are_not_read_as_bursts() -> None:
     """The same stream with arrivals up to ten minutes late: each late payment is judged by
     its distance from its neighbours, so the false alerts stay as few as in order."""
