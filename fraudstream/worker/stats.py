@@ -120,12 +120,14 @@ class WorkerStats:
 
     @property
     def messages_in(self) -> int:
-        """Every message read, valid or not: transactions, labels, dead letters.
+        """Every message read, valid or not: transactions, copies of one, labels, dead letters.
 
         A valid label for an unknown transaction is in ``labels_in`` and on the DLQ: once.
         """
         unknown = self.dlq_by_reason[DeadLetterReason.UNKNOWN_TRANSACTION.value]
-        return self.transactions_in + self.labels_in + self.dlq_total - unknown
+        return (
+            self.transactions_in + self.duplicates + self.labels_in + self.dlq_total - unknown
+        )
 
     def flooding(
         self, share: float = FLOOD_SHARE, after: int = FLOOD_AFTER_TRANSACTIONS

@@ -244,6 +244,7 @@ def test_a_transaction_sent_again_is_decided_once_and_counted_as_a_duplicate() -
     r.run(tx(3, amount=15000, transactionId="t0"))  # and one a batch later
     assert [alert["transactionId"] for _, alert in r.outbox.alerts] == ["t0"]
     assert r.stats.duplicates == 2 and r.stats.transactions_in == 2
+    assert r.stats.messages_in == 4  # read, all of them
     assert UserHistory.decode(r.profiles["u1"]).n == 1  # t2 (t0 alerted: never learned)
     r.run(tx(0, amount=15000))  # the first copy's own offset again: a redelivery, as before
     assert (r.stats.redelivered, r.stats.duplicates) == (1, 2)
