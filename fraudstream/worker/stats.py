@@ -125,9 +125,7 @@ class WorkerStats:
         A valid label for an unknown transaction is in ``labels_in`` and on the DLQ: once.
         """
         unknown = self.dlq_by_reason[DeadLetterReason.UNKNOWN_TRANSACTION.value]
-        return (
-            self.transactions_in + self.duplicates + self.labels_in + self.dlq_total - unknown
-        )
+        return self.transactions_in + self.duplicates + self.labels_in + self.dlq_total - unknown
 
     def flooding(
         self, share: float = FLOOD_SHARE, after: int = FLOOD_AFTER_TRANSACTIONS
