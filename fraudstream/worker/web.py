@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from faust.exceptions import ConsumerNotStarted
 from faust.web import Blueprint, Request, Response, View
 
 from fraudstream.worker.stats import prometheus_text
@@ -20,6 +21,17 @@ def _runtime(view: View) -> Any:
     return view.app.runtime  # type: ignore[attr-defined]
 
 
+def assigned_input_partitions(app: Any, topic: str) -> int:
+    """How many partitions of ``topic`` the worker's consumer holds; 0 while its thread has not
+    started (the web server starts first: asked then, Faust raised and /health answered 500
+    with a traceback in the log)."""
+    try:
+        assignment = app.consumer.assignment()
+    except ConsumerNotStarted:
+        return 0
+    return sum(1 for tp in assignment if tp.topic == topic)
+
+
 @blueprint.route("/health", name="health")
 class Health(View):
     """200 when the worker owns input partitions, has recovered their state and read its rules.
@@ -30,7 +42,7 @@ class Health(View):
 
     async def get(self, request: Request) -> Response:
         topic = _runtime(self).settings.kafka.input_topic
-        assigned = [tp for tp in self.app.consumer.assignment() if tp.topic == topic]
+        assigned = assigned_input_partitions(self.app, topic)
         recovered = (
             self.app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
             and not self.app.in_recovery
@@ -40,7 +52,7 @@ class Health(View):
         rules_loaded = follower is not None and follower.loaded.is_set()
         ready = bool(assigned) and recovered and rules_loaded
         status = "ready" if ready else ("recovering" if assigned else "starting")
-        body = {"status": status, "assignedPartitions": len(assigned), "rulesLoaded": rules_loaded}
+        body = {"status": status, "assignedPartitions": assigned, "rulesLoaded": rules_loaded}
         return self.json(body, status=200 if ready else 503)
 
 
