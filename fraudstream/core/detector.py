@@ -648,12 +648,12 @@ class Detector:
             beyond_classifier = model_input[size] < self.classifier_threshold.value
             self.classifier.learn_values(CLASSIFIER_FEATURES, model_input[:size], fraud)
             if model_input[size] >= 0.0:
-                self.classifier_threshold.observe(model_input[size], fraud, event_time)
+                self.classifier_threshold.observe(model_input[size], fraud, event_time, correction)
             if beyond_classifier and max(model_input[_RULE_SLICE]) >= 0.5:
-                self.trust["rules"].observe(fraud, event_time)
+                self.trust["rules"].observe(fraud, event_time, correction)
             hst_fired = len(model_input) == size + 2 and model_input[size + 1] >= 0.5
             if beyond_classifier and hst_fired:
-                self.trust["half_space_trees"].observe(fraud, event_time)
+                self.trust["half_space_trees"].observe(fraud, event_time, correction)
         if correction:
             self.label_rate.learn(False, event_time, weight=-1.0)
         self.label_rate.learn(fraud, event_time)

@@ -392,8 +392,21 @@ class ThresholdFromLabels:
         """
         return probability if self.calibrated else min(probability, _BELOW_ONE)
 
-    def observe(self, probability: float, fraud: bool, event_time: float) -> None:
-        """Add one resolved transaction with the probability it was scored with."""
+    def observe(
+        self, probability: float, fraud: bool, event_time: float, correction: bool = False
+    ) -> None:
+        """Add one resolved transaction with the probability it was scored with.
+
+        A ``correction`` (a fraud label for a transaction already observed as legit when it
+        matured) turns that observation into a fraud while the window holds it: counted twice,
+        once a false alert and once a true one, a corrected fraud lowered the precision the line
+        is judged by (labels 1-14 days late, Sparkov-like stream: AP 0.784 -> 0.804).
+        """
+        if correction and fraud:
+            for i in range(len(self.recent) - 1, -1, -1):
+                if self.recent[i] == (probability, False, event_time):
+                    self.recent[i] = (probability, True, event_time)
+                    return
         self.recent.append((probability, bool(fraud), event_time))
         self._since += 1
         if self._since >= self.params.refresh:
@@ -524,12 +537,18 @@ class PartTrust:
             return True
         return self.precision >= self.params.min_precision * reference
 
-    def observe(self, fraud: bool, event_time: float) -> None:
+    def observe(self, fraud: bool, event_time: float, correction: bool = False) -> None:
         """One resolved transaction this part alerted on, made at ``event_time``.
 
         Older evidence fades with event time; a transaction older than the newest one seen
-        counts as much as its age leaves of it, without moving the clock back.
+        counts as much as its age leaves of it, without moving the clock back. A
+        ``correction`` (a fraud label for an alert already counted as false when it matured)
+        turns that alert into a true one rather than adding a second.
         """
+        if correction and fraud:
+            weight = math.exp(-max(0.0, self.time - event_time) / self.params.window)
+            self.frauds = min(self.alerts, self.frauds + weight)
+            return
         if event_time >= self.time:
             decay = math.exp(-(event_time - self.time) / self.params.window)
             self.alerts *= decay

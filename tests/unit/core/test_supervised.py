@@ -184,6 +184,29 @@ def test_a_part_is_judged_against_the_precision_labels_show_for_the_classifier(
     assert round(trust.precision, 1) == 0.4 and trust.trusted_against(reference) is trusted
 
 
+def test_a_late_fraud_label_turns_the_legit_it_corrects_into_a_fraud_not_a_second_alert() -> None:
+    """Chargebacks after the horizon: every fraud first matured as legit, then its label came.
+    Counted twice, the top 100 probabilities held 50 frauds in 150 resolutions and the line
+    never certified; corrected in place, they are all fraud."""
+    day = 86400.0
+    threshold = ThresholdFromLabels(CalibrationParams(min_hits=5, refresh=50))
+    trust = PartTrust(TrustParams(min_alerts=20))
+    top = [(0.99 - i * 1e-3, float(i)) for i in range(50)]
+    for probability, moment in top:  # matured unlabeled: legit for now
+        threshold.observe(probability, False, event_time=moment)
+        trust.observe(False, event_time=moment)
+    for j in range(50):  # ordinary traffic
+        threshold.observe(0.1, False, event_time=day + j)
+    assert threshold.value == 1.0 and not threshold.certified and trust.precision == 0.0
+    for probability, moment in top:  # the chargebacks, weeks later
+        threshold.observe(probability, True, event_time=moment, correction=True)
+        trust.observe(True, event_time=moment, correction=True)
+    for j in range(50):  # up to the next recomputation
+        threshold.observe(0.1, False, event_time=2 * day + j)
+    assert threshold.certified and threshold.value == threshold.params.floor  # all 50 fraud
+    assert trust.resolved == 50 and trust.precision == pytest.approx(1.0)
+
+
 def test_the_line_a_checkpoint_restores_says_whether_labels_set_it() -> None:
     threshold = ThresholdFromLabels(CalibrationParams(min_hits=5, refresh=200, coverage=0.5))
     for probability, fraud in half_reported(100):
