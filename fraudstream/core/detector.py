@@ -239,8 +239,8 @@ class Decision:
                 "transactionId": tx.transaction_id,
                 "userId": tx.user_id,
                 "timestamp": isoformat_utc(tx.timestamp),
-                "risk": round(self.risk, 6),
-                "parts": {name: round(value, 6) for name, value in self.parts.items()},
+                "risk": _floor6(self.risk),
+                "parts": {name: _floor6(value) for name, value in self.parts.items()},
                 "alert": self.alert is not None,
                 "reasons": self.alert.reason_names if self.alert is not None else [],
             }
@@ -724,6 +724,17 @@ def _same_calibration(line: ThresholdFromLabels, params: CalibrationParams) -> b
         return line.params == params
     except AttributeError:  # unpickled parameters missing a field added since
         return False
+
+
+def _floor6(value: float) -> float:
+    """``value`` cut to 6 decimals, rounded down so that nothing under the alert line (0.5)
+    reads as on it: a probability held just under an uncalibrated line of 1 scored 0.4999999,
+    which ``round`` made 0.5, and evaluate's ablation counted 4 such non-alerts as alerts.
+
+    >>> _floor6(0.49999995), _floor6(0.5), _floor6(0.1234567)
+    (0.499999, 0.5, 0.123456)
+    """
+    return math.floor(value * 1_000_000) / 1_000_000
 
 
 def _half_at(value: float, threshold: float) -> float:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 
 from fraudstream.core import behaviour, categories
@@ -20,6 +21,7 @@ from fraudstream.core.detector import (
     NO_SHARED_STATS,
     NOT_SCORED,
     RULE_FEATURES,
+    Decision,
     Detector,
     DetectorConfig,
     RoundItem,
@@ -1042,3 +1044,15 @@ def test_the_category_profile_is_checkpointed() -> None:
     assert restored.categories.share("travel", None, 500.0) == detector.categories.share(
         "travel", None, 500.0
     )
+
+
+def test_a_decision_just_under_the_alert_line_is_published_under_it() -> None:
+    # a probability held under an uncalibrated line of 1 scores 0.5 * (1 - 1e-9): rounded to
+    # 6 decimals it read as 0.5, and evaluate counted it with the alerts
+    under = 0.5 * (1 - 1e-9)
+    decision = Decision(0.1, {}, None, risk=under, parts={"fraud_classifier": under})
+    published = orjson.loads(decision.to_json(tx(1, 50.0)))
+    assert published["risk"] < 0.5 and published["parts"]["fraud_classifier"] < 0.5
+    assert published["alert"] is False
+    at_line = Decision(0.1, {}, None, risk=0.5, parts={"rules": 1.0})
+    assert orjson.loads(at_line.to_json(tx(1, 50.0)))["risk"] == 0.5
