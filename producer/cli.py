@@ -56,6 +56,7 @@ from producer.kafka import (
     produce_to_stream,
 )
 from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, parse_duration_ms
+from producer.paysim import PAYSIM_START_TIME
 from producer.records import LabeledTransaction, disordered, epoch_ms, format_timestamp_ms
 from producer.sized import SIZED_GENERATORS, sized_simulator
 from producer.sparkov import SPARKOV_START_TIME
@@ -68,6 +69,7 @@ PERSONA_GENERATOR = "personas"
 SPARKOV_GENERATOR = "sparkov"
 BANKSIM_GENERATOR = "banksim"
 TABFORMER_GENERATOR = "tabformer"
+PAYSIM_GENERATOR = "paysim"
 #: ``--generator`` choices; the first is the default.
 GENERATORS = (
     SCENARIO_GENERATOR,
@@ -76,6 +78,7 @@ GENERATORS = (
     SPARKOV_GENERATOR,
     BANKSIM_GENERATOR,
     TABFORMER_GENERATOR,
+    PAYSIM_GENERATOR,
 )
 BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
 TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
@@ -265,14 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
         "payments in 15 categories; cloned cards: short episodes of large payments), --users "
         "customers over --days; tabformer: shaped like IBM's synthetic card transactions "
         "(MCCs, chip/swipe/online, states and countries; compromised cards, ~0.2 %% fraud), "
-        "--users over --days",
+        "--users over --days; paysim: after the PaySim mobile-money simulator behind Kaggle's "
+        "PS_20174392719_1491204439457_log.csv (hourly steps, five types; takeovers: a TRANSFER "
+        "of the whole balance to a mule who CASH_OUTs it), 3 x --users a day over --days",
     )
     synth.add_argument(
         "--users",
         type=_positive_int,
         default=DEFAULT_USERS,
-        help="simulated card holders of --generator scenarios, personas, sparkov, banksim or "
-        "tabformer "
+        help="simulated card holders of --generator scenarios, personas, sparkov, banksim, "
+        "tabformer or paysim "
         "(default: %(default)s)",
     )
     synth.add_argument(
@@ -301,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
         f"handbook {format_timestamp_ms(epoch_ms(HANDBOOK_START_TIME))}, with sparkov "
         f"{format_timestamp_ms(epoch_ms(SPARKOV_START_TIME))}, with banksim "
         f"{format_timestamp_ms(epoch_ms(BANKSIM_START_TIME))}, with tabformer "
-        f"{format_timestamp_ms(epoch_ms(TABFORMER_START_TIME))})",
+        f"{format_timestamp_ms(epoch_ms(TABFORMER_START_TIME))}, with paysim "
+        f"{format_timestamp_ms(epoch_ms(PAYSIM_START_TIME))})",
     )
     synth.add_argument(
         "--rule-threshold",
@@ -337,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--days",
         type=_positive_int,
         default=DEFAULT_DAYS,
-        help="days simulated, also of --generator personas, sparkov, banksim and tabformer "
+        help="days simulated, also of --generator personas, sparkov, banksim, tabformer and "
+        "paysim "
         "(default: %(default)s)",
     )
     handbook.add_argument(
@@ -405,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def start_time_of(args: argparse.Namespace) -> datetime:
     """--start-time, else the chosen source's own default (handbook 2018-04-01, sparkov 2020,
-    banksim 2014, tabformer 2019)."""
+    banksim 2014, tabformer 2019, paysim 2017)."""
     if args.start_time is not None:
         start: datetime = args.start_time
         return start
@@ -417,6 +424,8 @@ def start_time_of(args: argparse.Namespace) -> datetime:
         return BANKSIM_START_TIME
     if args.csv is None and args.generator == TABFORMER_GENERATOR:
         return TABFORMER_START_TIME
+    if args.csv is None and args.generator == PAYSIM_GENERATOR:
+        return PAYSIM_START_TIME
     return DEFAULT_START_TIME
 
 
@@ -500,6 +509,8 @@ def describe_source(args: argparse.Namespace) -> str:
             f"the TabFormer-shaped stream, seed {args.seed} ({args.users:,} users, "
             f"{args.days} days)"
         )
+    if args.generator == PAYSIM_GENERATOR:
+        return f"the PaySim-like stream, seed {args.seed} ({args.users:,} users, {args.days} days)"
     if args.generator == HANDBOOK_GENERATOR:
         return (
             f"the handbook simulator, seed {args.seed} ({args.customers:,} customers, "

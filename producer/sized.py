@@ -1,8 +1,9 @@
 """The simulators sized in users and days, built one way for the producer and ``evaluate``.
 
-The persona, Sparkov-like, BankSim-like and TabFormer-shaped streams take the same three
-numbers (card holders, days, seed) and an optional start; the handbook's simulator is sized in
-customers and terminals, and the scenario generator in transactions, so they stay apart.
+The persona, Sparkov-like, BankSim-like, TabFormer-shaped and PaySim-like streams take the same
+three numbers (card holders, days, seed) and an optional start (PaySim's origins do not come
+back: its ``users`` sets the volume, 3 transactions a day each); the handbook's simulator is
+sized in customers and terminals, and the scenario generator in transactions, so they stay apart.
 
 >>> from datetime import datetime, timezone
 >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -19,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from producer.banksim import BanksimParameters, BanksimSimulator
+from producer.paysim import PaysimParameters, PaysimSimulator
 from producer.personas import PersonaParameters, PersonaSimulator
 from producer.records import LabeledTransaction
 from producer.sparkov import SparkovParameters, SparkovSimulator
@@ -28,9 +30,15 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 _Params = TypeVar("_Params", bound="DataclassInstance")
-SizedGenerator = Literal["personas", "sparkov", "banksim", "tabformer"]
+SizedGenerator = Literal["personas", "sparkov", "banksim", "tabformer", "paysim"]
 #: The generators :func:`sized_simulator` builds.
-SIZED_GENERATORS: tuple[SizedGenerator, ...] = ("personas", "sparkov", "banksim", "tabformer")
+SIZED_GENERATORS: tuple[SizedGenerator, ...] = (
+    "personas",
+    "sparkov",
+    "banksim",
+    "tabformer",
+    "paysim",
+)
 
 
 def sized_simulator(
@@ -46,6 +54,8 @@ def sized_simulator(
         return BanksimSimulator(_started(BanksimParameters(users, days, seed), start_time))
     if generator == "tabformer":
         return TabformerSimulator(_started(TabformerParameters(users, days, seed), start_time))
+    if generator == "paysim":
+        return PaysimSimulator(_started(PaysimParameters(users, days, seed), start_time))
     raise ValueError(f"not a generator sized in users and days: {generator!r}")
 
 

@@ -80,20 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--generator",
-        choices=("scenarios", "handbook", "personas", "sparkov", "banksim", "tabformer"),
+        choices=("scenarios", "handbook", "personas", "sparkov", "banksim", "tabformer", "paysim"),
         default="scenarios",
         help="the producer's scenarios (default), the fraud-detection handbook's simulator, the "
         "third stream (personas), the Sparkov-like stream (sparkov: after the simulator "
         "behind Kaggle's fraudTrain.csv), the BankSim-like stream (banksim: after the "
         "simulator behind Kaggle's bs140513_032310.csv), or a stream shaped like IBM's "
-        "synthetic card transactions with ~0.2%% fraud (tabformer)",
+        "synthetic card transactions with ~0.2%% fraud (tabformer), or the PaySim-like "
+        "mobile-money stream (paysim: after the simulator behind Kaggle's PS_..._log.csv)",
     )
     evaluate.add_argument("--count", type=int, default=20_000, help="scenarios: transactions")
     evaluate.add_argument(
         "--users",
         type=int,
         default=1_000,
-        help="scenarios, personas, sparkov, banksim, tabformer: users",
+        help="scenarios, personas, sparkov, banksim, tabformer, paysim: users",
     )
     evaluate.add_argument("--fraud-share", type=float, default=0.02, help="scenarios: fraud share")
     evaluate.add_argument("--customers", type=int, default=5_000, help="handbook: customers")
@@ -102,14 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--days",
         type=int,
         default=70,
-        help="handbook, personas, sparkov, banksim, tabformer: days (70)",
+        help="handbook, personas, sparkov, banksim, tabformer, paysim: days (70)",
     )
     evaluate.add_argument(
         "--skip-days",
         type=int,
         default=None,
         help="days before figures count (handbook: 35, personas: 21, sparkov: 20, banksim: 30, "
-        "tabformer: 21; "
+        "tabformer: 21, paysim: 5; "
         "scenarios: the detector's calibration)",
     )
     evaluate.add_argument(

@@ -7,8 +7,9 @@ producer's scenario generator, the simulator published with the fraud-detection 
 (Le Borgne et al.), whose published baselines are printed beside the figures, the persona stream,
 a Sparkov-like stream (after the simulator behind Kaggle's fraudTrain.csv), a BankSim-like
 stream (after the simulator behind Kaggle's bs140513_032310.csv), a stream shaped like IBM's
-synthetic card transactions with frauds ten times rarer, and a labeled CSV of the
-user's own (read through the input mapping, as ``python -m producer --csv`` does). With
+synthetic card transactions with frauds ten times rarer, a PaySim-like mobile-money stream
+(after the simulator behind Kaggle's PS_20174392719_1491204439457_log.csv), and a labeled CSV
+of the user's own (read through the input mapping, as ``python -m producer --csv`` does). With
 ``--label-delay`` the frauds' labels follow the transactions on the labels topic, and every
 stream but the scenarios is run a second time without labels, so the report shows what labels
 add.
@@ -74,7 +75,7 @@ HANDBOOK_BASELINES = {
 
 #: What ``fraudstream evaluate`` can run: a generator's stream, or a labeled CSV.
 StreamSource = Literal[
-    "scenarios", "handbook", "personas", "sparkov", "banksim", "tabformer", "csv"
+    "scenarios", "handbook", "personas", "sparkov", "banksim", "tabformer", "paysim", "csv"
 ]
 
 
@@ -122,7 +123,14 @@ class EvaluateOptions:
 #: Days the handbook, persona, Sparkov-like and BankSim-like streams are scored after, unless
 #: told otherwise (labels 7 days late need a few weeks before the classifier has learned from
 #: them).
-SKIP_DAYS = {"handbook": 35, "personas": 21, "sparkov": 20, "banksim": 30, "tabformer": 21}
+SKIP_DAYS = {
+    "handbook": 35,
+    "personas": 21,
+    "sparkov": 20,
+    "banksim": 30,
+    "tabformer": 21,
+    "paysim": 5,
+}
 
 
 def labeled_stream(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTransaction]:

@@ -19,6 +19,7 @@ from fraudstream.settings import FieldSettings
 from producer.banksim import BANKSIM_SCENARIOS, BanksimParameters, BanksimSimulator
 from producer.cli import build_parser, default_bootstrap
 from producer.generator import FRAUD_SCENARIOS
+from producer.paysim import PAYSIM_SCENARIOS, PAYSIM_TYPES, PaysimParameters, PaysimSimulator
 from producer.records import LabeledTransaction
 from producer.sparkov import SPARKOV_SCENARIOS, SparkovParameters, SparkovSimulator
 from producer.tabformer import TABFORMER_SCENARIOS, TabformerParameters, TabformerSimulator
@@ -148,6 +149,24 @@ def test_a_simulator_after_a_public_one_prints_its_stream_with_its_scenarios(
     assert all("merchantId" in m and "category" in m for m in messages)
     seen = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
     assert seen - {"normal"} and seen <= {"normal", *scenarios}
+
+
+def test_the_paysim_generator_prints_its_stream_of_typed_transfers_and_names_it(
+    tmp_path: Path,
+) -> None:
+    truth = tmp_path / "truth.jsonl"
+    options = ("--generator", "paysim", "--users", "200", "--days", "10", "--seed", "3")
+    out = dry_run(*options, "--ground-truth", str(truth))
+    expected = PaysimSimulator(PaysimParameters(users=200, days=10, seed=3))
+    assert out == b"".join(record.message_json() + b"\n" for record in expected)
+    messages = [orjson.loads(line) for line in out.splitlines()]
+    assert messages[0]["timestamp"].startswith("2017-01-01T")
+    assert {m["channel"] for m in messages} == {kind.name for kind in PAYSIM_TYPES}
+    assert all("merchantId" in m and "category" not in m for m in messages)
+    seen = {orjson.loads(line)["scenario"] for line in truth.read_bytes().splitlines()}
+    assert seen == {"normal", *PAYSIM_SCENARIOS}
+    result = run_producer("--dry-run", "--rate", "0", "--count", "1", *options)
+    assert "the PaySim-like stream, seed 3 (200 users, 10 days)" in result.stderr.decode()
 
 
 def test_the_banksim_generator_names_its_stream_on_the_start_line() -> None:

@@ -16,6 +16,7 @@ from fraudstream.core.quality import TARGETS
 from fraudstream.settings import Settings
 from producer.banksim import BanksimParameters, BanksimSimulator
 from producer.csv_replay import CsvReplay
+from producer.paysim import PaysimParameters, PaysimSimulator
 from producer.records import LabeledTransaction
 from producer.sparkov import SparkovParameters, SparkovSimulator
 from producer.tabformer import TabformerParameters, TabformerSimulator
@@ -191,6 +192,7 @@ def test_a_csv_that_lacks_the_mapped_columns_is_a_usage_error(tmp_path: Path) ->
         ("sparkov", 25, SparkovSimulator(SparkovParameters(customers=60, days=25, seed=2)), 20),
         ("banksim", 35, BanksimSimulator(BanksimParameters(customers=60, days=35, seed=2)), 30),
         ("tabformer", 25, TabformerSimulator(TabformerParameters(users=60, days=25, seed=2)), 21),
+        ("paysim", 8, PaysimSimulator(PaysimParameters(users=60, days=8, seed=2)), 5),
     ],
 )
 def test_a_stream_sized_in_users_and_days_is_evaluated_after_its_warm_up_days(
