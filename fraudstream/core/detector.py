@@ -631,7 +631,13 @@ class Detector:
         return part.trusted_against(line.reference)
 
     def learn_label(
-        self, model_input: tuple[float, ...], fraud: bool, event_time: float, correction: bool
+        self,
+        model_input: tuple[float, ...],
+        fraud: bool,
+        event_time: float,
+        correction: bool,
+        matured: bool = False,
+        delay: float | None = None,
     ) -> None:
         """Learn one resolved transaction: its label, or legit once it matured unlabeled.
 
@@ -641,14 +647,18 @@ class Detector:
         adds: the transactions whose probability was under the classifier's line (or that were
         scored before it was ready), which it alone can have alerted. A ``correction`` is a
         fraud label for a transaction already learned as legit: the classifier learns the fraud
-        too, and the label rate trades one legit for one fraud.
+        too, and the label rate trades one legit for one fraud. ``matured``: resolved by the
+        maturity horizon, not a label; ``delay``: a fraud label's, seconds of event time (both
+        for the alert line, :class:`ThresholdFromLabels`).
         """
         size = len(CLASSIFIER_FEATURES)
         if len(model_input) in (size + 1, size + 2):  # else: from an older version, skip
             beyond_classifier = model_input[size] < self.classifier_threshold.value
             self.classifier.learn_values(CLASSIFIER_FEATURES, model_input[:size], fraud)
             if model_input[size] >= 0.0:
-                self.classifier_threshold.observe(model_input[size], fraud, event_time, correction)
+                self.classifier_threshold.observe(
+                    model_input[size], fraud, event_time, correction, matured, delay
+                )
             if beyond_classifier and max(model_input[_RULE_SLICE]) >= 0.5:
                 self.trust["rules"].observe(fraud, event_time, correction)
             hst_fired = len(model_input) == size + 2 and model_input[size + 1] >= 0.5

@@ -370,20 +370,31 @@ class BatchHandler:
             rejection = Rejection(DeadLetterReason.UNKNOWN_TRANSACTION, detail)
             await self.send_dead_letter(message, source, rejection, now)
             return
-        self.resolved(resolution)
+        self.resolved(resolution, self.partition_times.get(source.partition))
 
-    def resolved(self, resolution: Resolution) -> None:
-        """A transaction was labeled, matured or pushed out by the bound: count and learn it."""
+    def resolved(self, resolution: Resolution, label_time: float | None = None) -> None:
+        """A transaction was labeled, matured or pushed out by the bound: count and learn it.
+        ``label_time``: the event-time clock of the label's partition when the label came."""
         if resolution.by_label:
             self.stats.labels_by_verdict["fraud" if resolution.fraud else "legit"] += 1
         if not resolution.already_learned:
-            self.learn(resolution)
+            self.learn(resolution, label_time)
 
-    def learn(self, resolution: Resolution) -> None:
+    def learn(self, resolution: Resolution, label_time: float | None = None) -> None:
         """The classifier, the label rate, the merchant and the amount segment learn one
-        resolved transaction."""
+        resolved transaction (a fraud label's delay tells how complete labels are by age)."""
         entry, fraud = resolution.entry, resolution.fraud
-        self.detector.learn_label(entry.features, fraud, entry.event_time, resolution.correction)
+        delay = None
+        if label_time is not None and fraud:
+            delay = label_time - entry.event_time
+        self.detector.learn_label(
+            entry.features,
+            fraud,
+            entry.event_time,
+            resolution.correction,
+            matured=not resolution.by_label,
+            delay=delay,
+        )
         if resolution.correction:
             self.stats.labels_corrected += 1
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -205,6 +206,46 @@ def test_a_late_fraud_label_turns_the_legit_it_corrects_into_a_fraud_not_a_secon
         threshold.observe(0.1, False, event_time=2 * day + j)
     assert threshold.certified and threshold.value == threshold.params.floor  # all 50 fraud
     assert trust.resolved == 50 and trust.precision == pytest.approx(1.0)
+
+
+def test_the_line_is_judged_up_to_the_newest_matured_transaction_not_the_newest_label() -> None:
+    """Labels that come before the maturity horizon resolve frauds days before their legit
+    neighbours mature: counted at once, the newest days held frauds and hardly any legit."""
+    day = 86400.0
+    threshold = ThresholdFromLabels(CalibrationParams(min_hits=5, refresh=100))
+    for j in range(60):  # matured: the newest settled transactions, at probability 0.95, legit
+        threshold.observe(0.95, False, event_time=j * 60.0, matured=True)
+    for j in range(40):  # frauds labelled quickly, made five days after the newest settled one
+        threshold.observe(0.95, True, event_time=5 * day + j * 60.0, delay=day)
+    assert threshold.value == 1.0 and not threshold.certified  # 0 of 60 settled ones fraud
+    assert threshold.settled == 59 * 60.0
+
+
+def test_labels_still_to_come_at_a_transactions_age_count_for_its_labelled_frauds() -> None:
+    """Chargebacks 1.5-10.5 days late: at 5 days old 4 frauds in 10 are labelled, so the
+    classifier's best alerts show 0.4 of the precision they have; counted for the labels
+    still to come (less one standard error), they reach the line's target."""
+    day = 86400.0
+
+    def judged(delays: list[float], frauds: int) -> ThresholdFromLabels:
+        params = CalibrationParams(min_hits=5, refresh=len(delays) + frauds + 100, floor=0.0)
+        threshold = ThresholdFromLabels(replace(params, horizon=3600.0))
+        for i, delay in enumerate(delays):  # older frauds whose labels come now, at day 5
+            threshold.observe(0.2, True, event_time=5 * day - delay - i, delay=delay)
+        for i in range(frauds):  # made at day 0: every one a fraud, 4 in 10 labelled by now
+            threshold.observe(0.99 - i * 1e-5, i % 10 < 4, event_time=float(i), matured=True)
+        for j in range(100):  # ordinary traffic, matured too
+            moment = frauds + float(j)
+            threshold.observe(0.5 - j * 1e-3, False, event_time=moment, matured=True)
+        return threshold
+
+    spread = [(1.5 + i % 10) * day for i in range(100)]
+    # 300 frauds count 300 +- 21: the line goes down to the 9th legit ((300 - 21) / 309 = 0.9)
+    many = judged(spread, 300)
+    assert many.certified and many.value == pytest.approx(0.492)
+    assert many.reference < 0.6  # what the labels show, unweighted: for the parts' trust
+    # every label 4 days late: complete at 5 days, and 4 in 10 fraud is what the labels say
+    assert not judged([4 * day] * 100, 300).certified
 
 
 def test_the_line_a_checkpoint_restores_says_whether_labels_set_it() -> None:

@@ -372,6 +372,33 @@ def test_a_fraud_label_just_after_maturity_corrects_what_was_learned() -> None:
     assert merchant is not None and merchant.fraud_30d == pytest.approx(1.0, abs=0.2)
 
 
+def test_the_detector_learns_how_late_each_fraud_label_came_and_what_matured_unlabelled() -> None:
+    r = rig()
+    learned: list[tuple[bool, float, bool, float | None]] = []
+    learn = r.handler.detector.learn_label
+
+    def spy(
+        features: tuple[float, ...],
+        fraud: bool,
+        event_time: float,
+        correction: bool,
+        matured: bool = False,
+        delay: float | None = None,
+    ) -> None:
+        learned.append((fraud, event_time, matured, delay))
+        learn(features, fraud, event_time, correction, matured, delay)
+
+    r.handler.detector.learn_label = spy  # type: ignore[method-assign]
+    r.run(at(0, 0.0), at(1, 1.0), at(2, 2.5))
+    r.run(label(0, "t0"))  # the clock is at day 2.5: 2.5 days late
+    r.run(at(3, 8.6))  # t1 and t2 mature as legit (the horizon is 7 days)
+    start = 1_700_000_000
+    assert learned == [
+        (True, start, False, pytest.approx(2.5 * DAY)),
+        (False, start + DAY, True, None),
+    ]
+
+
 def test_a_label_past_the_late_window_goes_to_the_dead_letter_topic() -> None:
     r = rig()
     r.run(at(0, 0.0), at(1, 8.5))  # horizon 7 d + late window 1 d passed
