@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import NoReturn
+from unittest import mock
 
 import orjson
 import pytest
@@ -374,28 +375,15 @@ def test_a_fraud_label_just_after_maturity_corrects_what_was_learned() -> None:
 
 def test_the_detector_learns_how_late_each_fraud_label_came_and_what_matured_unlabelled() -> None:
     r = rig()
-    learned: list[tuple[bool, float, bool, float | None]] = []
-    learn = r.handler.detector.learn_label
-
-    def spy(
-        features: tuple[float, ...],
-        fraud: bool,
-        event_time: float,
-        correction: bool,
-        matured: bool = False,
-        delay: float | None = None,
-    ) -> None:
-        learned.append((fraud, event_time, matured, delay))
-        learn(features, fraud, event_time, correction, matured, delay)
-
-    r.handler.detector.learn_label = spy  # type: ignore[method-assign]
-    r.run(at(0, 0.0), at(1, 1.0), at(2, 2.5))
-    r.run(label(0, "t0"))  # the clock is at day 2.5: 2.5 days late
-    r.run(at(3, 8.6))  # t1 and t2 mature as legit (the horizon is 7 days)
+    detector = r.handler.detector
+    with mock.patch.object(detector, "learn_label", wraps=detector.learn_label) as learn:
+        r.run(at(0, 0.0), at(1, 1.0), at(2, 2.5))
+        r.run(label(0, "t0"))  # the clock is at day 2.5: 2.5 days late
+        r.run(at(3, 8.6))  # t1 matures as legit (the horizon is 7 days), t2 not yet
     start = 1_700_000_000
-    assert learned == [
-        (True, start, False, pytest.approx(2.5 * DAY)),
-        (False, start + DAY, True, None),
+    assert [(c.args[1:3], c.kwargs) for c in learn.call_args_list] == [
+        ((True, start), {"matured": False, "delay": pytest.approx(2.5 * DAY)}),
+        ((False, start + DAY), {"matured": True, "delay": None}),
     ]
 
 
