@@ -405,10 +405,10 @@ def test_suspicious_days_in_a_row_become_the_users_habit() -> None:
     assert (history.streak, history.t_streak) == (0, 0.0)  # an ordinary one ends the run
 
 
-def alerted(history: UserHistory, amount: float, at: datetime) -> dict[str, float]:
+def alerted(history: UserHistory, amount: float, at: datetime, **optional: Any) -> dict[str, float]:
     """Features of one transaction, then the transaction folded in as an alert."""
-    features = MODEL.features(history, tx(amount, at))
-    MODEL.update(history, tx(amount, at), 0, history.last_offset + 1, suspicious=True)
+    features = MODEL.features(history, tx(amount, at, **optional))
+    MODEL.update(history, tx(amount, at, **optional), 0, history.last_offset + 1, suspicious=True)
     return features
 
 
@@ -485,6 +485,28 @@ def test_a_users_first_alert_begins_an_episode_whatever_the_clock() -> None:
     history = UserHistory()
     MODEL.update(history, tx(400.0, datetime.fromtimestamp(60.0, timezone.utc)), 0, 0, True)
     assert history.t_episode == history.t_alert == 60.0
+
+
+def test_a_history_begun_by_the_burst_it_alerts_on_is_forgotten_and_the_owner_learned() -> None:
+    """A card tested as its first activity: its first payments, learned before the alerts
+    began, were the test, so the owner's own payments after it must not be judged by them."""
+    history = UserHistory()
+    for second in (0, 5):  # learned: nothing to alert on yet
+        fold(history, 1.2, T0 + timedelta(seconds=second), country="GB")
+    alerted(history, 0.9, T0 + timedelta(seconds=9), country="GB")
+    assert history.n == 0 and history.sets == [[] for _ in history.sets]
+    assert history.t_episode == (T0 + timedelta(seconds=9)).timestamp()  # the episode stays
+    owner = fold(history, 35.0, T0 + timedelta(hours=3), country="AT")
+    assert owner["new_country"] == 0.0 and owner["z"] == 0.0  # nothing learned to differ from
+    assert history.n == 1
+
+
+def test_a_history_learned_before_an_alert_outside_a_burst_is_kept() -> None:
+    history = UserHistory()
+    for minutes in (0, 20, 40):
+        fold(history, 40.0, T0 + timedelta(minutes=minutes))
+    alerted(history, 4000.0, T0 + timedelta(minutes=50))
+    assert history.n == 3  # the owner's payments, not part of a burst
 
 
 def test_a_history_knows_the_source_positions_it_has_applied() -> None:

@@ -149,7 +149,14 @@ def test_a_batch_writes_each_users_profile_once() -> None:
 
 def test_a_users_transactions_in_one_batch_are_decided_in_their_order() -> None:
     r = rig()
-    r.run(tx(0), tx(1, user="u2"), tx(2, amount=15000), tx(3, user="u2"), tx(4))
+    later = {"timestamp": "2024-12-04T14:05:00Z"}, {"timestamp": "2024-12-04T14:10:00Z"}
+    r.run(
+        tx(0),
+        tx(1, user="u2"),
+        tx(2, amount=15000, **later[0]),
+        tx(3, user="u2"),
+        tx(4, **later[1]),
+    )
     history = UserHistory.decode(r.profiles["u1"])
     # all three applied, in their order (the alerted one kept out of the habit)
     assert history.recent_amounts == [40.0, 15000.0, 40.0] and history.n + history.suspicious == 3
