@@ -32,6 +32,7 @@ from producer.records import (
     LabeledTransaction,
     epoch_ms,
 )
+from tests.support.simulators import assert_seeded_stream, assert_start_time_shifts
 
 SMALL = BanksimParameters(customers=200, days=20, seed=3)
 DEFAULT_SIZE = BanksimParameters(seed=3)
@@ -77,21 +78,12 @@ def write_kaggle_csv(records: list[LabeledTransaction], path: Path) -> None:
 
 
 def test_the_same_seed_gives_the_same_stream_in_event_time_order() -> None:
-    small = list(BanksimSimulator(SMALL))
-    assert small == list(BanksimSimulator(SMALL))
-    times = [record.timestamp_ms for record in small]
-    assert times == sorted(times)
-    assert len({record.transaction_id for record in small}) == len(small)
-    assert small != list(BanksimSimulator(replace(SMALL, seed=4)))
+    assert_seeded_stream(BanksimSimulator, SMALL, other_seed=4)
 
 
 def test_the_start_time_moves_the_stream() -> None:
     later = BANKSIM_START_TIME + timedelta(days=3, hours=5)
-    first = list(BanksimSimulator(SMALL))
-    moved = list(BanksimSimulator(replace(SMALL, start_time=later)))
-    shift = epoch_ms(later) - epoch_ms(BANKSIM_START_TIME)
-    assert [r.timestamp_ms - shift for r in moved] == [r.timestamp_ms for r in first]
-    assert [r.amount for r in moved] == [r.amount for r in first]
+    assert_start_time_shifts(BanksimSimulator, SMALL, BANKSIM_START_TIME, later)
 
 
 def test_each_days_payments_are_spread_evenly_over_the_day() -> None:

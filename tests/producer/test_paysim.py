@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import replace
 from datetime import timedelta
 from statistics import median
 
@@ -30,6 +29,7 @@ from producer.paysim import (
     PaysimSimulator,
 )
 from producer.records import NORMAL_SCENARIO, LabeledTransaction, epoch_ms
+from tests.support.simulators import assert_seeded_stream, assert_start_time_shifts
 
 SMALL = PaysimParameters(users=100, days=5, seed=3)
 SEEDS = (1, 2, 3)
@@ -51,22 +51,13 @@ def records(streams: dict[int, list[LabeledTransaction]]) -> list[LabeledTransac
 
 
 def test_the_same_seed_gives_the_same_stream_in_event_time_order() -> None:
-    small = list(PaysimSimulator(SMALL))
-    assert small == list(PaysimSimulator(SMALL))
-    times = [record.timestamp_ms for record in small]
-    assert times == sorted(times)
+    small = assert_seeded_stream(PaysimSimulator, SMALL, other_seed=4)
     assert [record.transaction_id for record in small[:2]] == ["ps-3-000000000", "ps-3-000000001"]
-    assert len({record.transaction_id for record in small}) == len(small)
-    assert small != list(PaysimSimulator(replace(SMALL, seed=4)))
 
 
 def test_the_start_time_moves_the_stream_and_every_transaction_falls_in_its_days() -> None:
     later = PAYSIM_START_TIME + timedelta(days=3, hours=5)
-    first = list(PaysimSimulator(SMALL))
-    moved = list(PaysimSimulator(replace(SMALL, start_time=later)))
-    shift = epoch_ms(later) - epoch_ms(PAYSIM_START_TIME)
-    assert [r.timestamp_ms - shift for r in moved] == [r.timestamp_ms for r in first]
-    assert [r.amount for r in moved] == [r.amount for r in first]
+    first = assert_start_time_shifts(PaysimSimulator, SMALL, PAYSIM_START_TIME, later)
     start = epoch_ms(PAYSIM_START_TIME)
     assert start <= first[0].timestamp_ms and first[-1].timestamp_ms < start + 5 * 24 * HOUR_MS
 

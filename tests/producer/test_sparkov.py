@@ -8,7 +8,6 @@ amount 7.1-8.5 times the legit mean.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from datetime import timedelta
 from statistics import mean
 
@@ -22,6 +21,7 @@ from producer.sparkov import (
     SparkovParameters,
     SparkovSimulator,
 )
+from tests.support.simulators import assert_seeded_stream, assert_start_time_shifts
 
 SMALL = SparkovParameters(customers=200, days=20, seed=3)
 DEFAULT_SIZE = SparkovParameters(seed=3)
@@ -39,21 +39,12 @@ def at_night(record: LabeledTransaction) -> bool:
 
 
 def test_the_same_seed_gives_the_same_stream_in_event_time_order() -> None:
-    small = list(SparkovSimulator(SMALL))
-    assert small == list(SparkovSimulator(SMALL))
-    times = [record.timestamp_ms for record in small]
-    assert times == sorted(times)
-    assert len({record.transaction_id for record in small}) == len(small)
-    assert small != list(SparkovSimulator(replace(SMALL, seed=4)))
+    assert_seeded_stream(SparkovSimulator, SMALL, other_seed=4)
 
 
 def test_the_start_time_moves_the_stream() -> None:
     later = SPARKOV_START_TIME + timedelta(days=7)  # the same weekdays, the same season
-    first = list(SparkovSimulator(SMALL))
-    moved = list(SparkovSimulator(replace(SMALL, start_time=later)))
-    shift = epoch_ms(later) - epoch_ms(SPARKOV_START_TIME)
-    assert [r.timestamp_ms - shift for r in moved] == [r.timestamp_ms for r in first]
-    assert [r.amount for r in moved] == [r.amount for r in first]
+    assert_start_time_shifts(SparkovSimulator, SMALL, SPARKOV_START_TIME, later)
 
 
 def test_fraud_is_rare_and_every_fraud_names_its_scenario(
