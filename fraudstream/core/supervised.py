@@ -374,7 +374,7 @@ class ThresholdFromLabels:
     settled: float = 0.0
     #: How late the newest fraud labels came (event time from the transaction to the label,
     #: seconds), and the newest label's time: how complete a transaction's labels are at its
-    #: age (:meth:`completeness`). None: a checkpoint from before them.
+    #: age (:meth:`completeness_weights`). None: a checkpoint from before them.
     delays: deque[float] | None = None
     label_clock: float = 0.0
 
