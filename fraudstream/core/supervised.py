@@ -308,7 +308,8 @@ class CalibrationParams:
     min_hits: int = 10
     floor: float = 0.5
     refresh: int = 1000
-    #: Only transactions within this much event time of the newest resolved one count, seconds.
+    #: Only transactions within this much event time before the newest one resolved without a
+    #: label (:attr:`ThresholdFromLabels.settled`) count, seconds.
     horizon: float = 7 * 86400.0
     #: Share of frauds that ever get a fraud label (see :func:`observed_precision`).
     coverage: float = 1.0
@@ -329,8 +330,10 @@ class ThresholdFromLabels:
     Keeps (P(fraud) at scoring time, label, event time) of the last ``window`` resolved
     transactions the classifier scored; every ``refresh`` of them the line becomes the lowest
     probability whose alerts would have reached ``target_precision`` (as labels that cover
-    ``coverage`` of the frauds show it: :func:`observed_precision`) on those within ``horizon``
-    of event time of the newest (needs ``min_hits`` true alerts; never below ``floor``). Before
+    ``coverage`` of the frauds show it: :func:`observed_precision`, and each labelled fraud
+    counted for those its age still lacks: :meth:`completeness_weights`) on those within
+    ``horizon`` of event time before the newest that matured unlabelled (needs ``min_hits``
+    true alerts; never below ``floor``). Before
     that it is ``initial``. When they hold ``min_hits`` frauds but no line reaches the target,
     the line is the lowest probability whose alerts reached ``fallback_precision``, the bar the
     rules and Half-Space Trees are held to (:class:`PartTrust`), and is not :attr:`certified`;
