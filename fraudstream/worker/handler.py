@@ -374,7 +374,8 @@ class BatchHandler:
 
     def resolved(self, resolution: Resolution, label_time: float | None = None) -> None:
         """A transaction was labeled, matured or pushed out by the bound: count and learn it.
-        ``label_time``: the event-time clock of the label's partition when the label came."""
+        ``label_time``: the event-time clock of the label's partition when the label came (a
+        label held in the store brings its own ``labeledAt``)."""
         if resolution.by_label:
             self.stats.labels_by_verdict["fraud" if resolution.fraud else "legit"] += 1
         if not resolution.already_learned:
@@ -384,6 +385,8 @@ class BatchHandler:
         """The classifier, the label rate, the merchant and the amount segment learn one
         resolved transaction (a fraud label's delay tells how complete labels are by age)."""
         entry, fraud = resolution.entry, resolution.fraud
+        if label_time is None and entry.label is not None:
+            label_time = entry.label[0]  # a label that waited for its time in the store
         delay = None
         if label_time is not None and fraud:
             delay = label_time - entry.event_time

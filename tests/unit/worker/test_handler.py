@@ -466,6 +466,17 @@ def test_a_label_that_overtakes_its_transaction_waits_for_it() -> None:
     assert merchant is not None and merchant.fraud_30d == 1.0
 
 
+def test_a_label_that_waited_for_its_transaction_tells_how_late_it_came() -> None:
+    r = rig()
+    detector = r.handler.detector
+    with mock.patch.object(detector, "learn_label", wraps=detector.learn_label) as learn:
+        r.run(at(0, 0.0), label(0, "t1", labeledAt=stamped(7.0)))
+        r.run(at(1, 0.5))  # meets its label, made on day 7: 6.5 days after it
+        r.run(at(2, 7.0))
+    delays = {c.args[2]: c.kwargs["delay"] for c in learn.call_args_list if c.args[1]}
+    assert delays == {1_700_000_000 + 0.5 * DAY: pytest.approx(6.5 * DAY)}
+
+
 def test_a_known_label_made_after_maturity_corrects_what_was_learned() -> None:
     r = rig()
     r.run(label(0, "t0", labeledAt=stamped(7.5)), at(0, 0.0))
