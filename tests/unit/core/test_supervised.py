@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import pickle
 import random
-from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -228,12 +227,14 @@ def test_labels_still_to_come_at_a_transactions_age_count_for_its_labelled_fraud
     day = 86400.0
 
     def judged(delays: list[float], frauds: int) -> ThresholdFromLabels:
-        params = CalibrationParams(min_hits=5, refresh=len(delays) + frauds + 100, floor=0.0)
-        threshold = ThresholdFromLabels(replace(params, horizon=3600.0))
+        refresh = len(delays) + frauds + 100  # recomputed once, when all are in
+        params = CalibrationParams(min_hits=5, refresh=refresh, floor=0.0, horizon=3600.0)
+        threshold = ThresholdFromLabels(params)
         for i, delay in enumerate(delays):  # older frauds whose labels come now, at day 5
             threshold.observe(0.2, True, event_time=5 * day - delay - i, delay=delay)
         for i in range(frauds):  # made at day 0: every one a fraud, 4 in 10 labelled by now
-            threshold.observe(0.99 - i * 1e-5, i % 10 < 4, event_time=float(i), matured=True)
+            labelled = i % 10 < 4  # the others matured unlabelled
+            threshold.observe(0.99 - i * 1e-5, labelled, event_time=float(i), matured=not labelled)
         for j in range(100):  # ordinary traffic, matured too
             moment = frauds + float(j)
             threshold.observe(0.5 - j * 1e-3, False, event_time=moment, matured=True)
