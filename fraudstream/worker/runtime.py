@@ -262,10 +262,8 @@ class WorkerRuntime:
             log.info("%s; %s", detector.unit.describe(), detector.clock.describe())
             self.save_model()
         if self.transactions is None:
-            producer = kafka_producer(self.app)
-            await self.outbox.flush(producer)
-            if changes:
-                await self.state.flush(changes, producer)
+            producer = kafka_producer(self.app)  # outputs and changelogs acknowledged at once
+            await asyncio.gather(self.outbox.flush(producer), self.state.flush(changes, producer))
             return
         try:
             await self.transactions.commit_batch(changes, offsets)

@@ -208,6 +208,45 @@ def test_a_message_the_callback_would_wait_for_is_left_to_faust(holdup: str) -> 
     assert run(go) == (False, 0)
 
 
+def test_a_filling_queue_holds_the_fetch_loop_and_never_takes_its_partition_out_of_the_fetch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Faust's fetch back-pressure drops a partition whose buffer passes 80% from the fetch, and
+    its fetch loop then sleeps a second when none is left: the batch loop emptied the queue and
+    waited ~0.5 s for more, twice per 100 batches. A full queue makes the callback wait instead,
+    until the batch loop takes."""
+    from faust.transport.consumer import Consumer
+
+    taken_out: list[TP] = []
+    monkeypatch.setattr(Consumer, "on_buffer_full", lambda self, tp: taken_out.append(tp))
+
+    async def go() -> tuple[int, bool, bool, list[int]]:
+        delivery = routed(faust.App("direct-10", broker="kafka://127.0.0.1:1"))
+        queued = sum(delivery.deliver_now(message(offset)) for offset in range(101))
+        on_message = delivery.app.topics._tp_to_callback[TP(TOPIC, 0)]  # type: ignore[attr-defined]
+        put = asyncio.ensure_future(on_message(message(100)))
+        await asyncio.sleep(0.01)
+        waited = not put.done()
+        first = await delivery.take(max_events=60, max_wait=0.001)
+        await asyncio.sleep(0.01)
+        rest = await delivery.take(max_events=100, max_wait=0.001)
+        offsets = [d.message.offset for d in first + rest]
+        return queued, waited, put.done(), offsets
+
+    assert run(go) == (100, True, True, list(range(101)))
+    assert taken_out == []
+
+
+def test_faust_still_sleeps_a_second_when_back_pressure_left_no_partition_to_fetch() -> None:
+    """Why DirectDelivery has no fetch back-pressure: when this no longer holds, it may again."""
+    from faust.transport.consumer import Consumer
+
+    wait = inspect.getsource(Consumer._wait_next_records)
+    assert "if is_client_only or active_partitions:" in wait
+    assert "await self.sleep(1)" in wait
+    assert "active_partitions.discard(tp)" in inspect.getsource(Consumer.on_buffer_full)
+
+
 def test_install_gives_the_fetch_loop_the_apps_delivery_without_creating_the_consumer() -> None:
     """The consumer must be Faust's to create at start, after the exactly-once hooks."""
     from faust.transport.consumer import Consumer
