@@ -490,8 +490,8 @@ def evaluate(options: EvaluateOptions) -> dict[str, Any]:
                 options,
                 f"note: {options.label_share:.0%} of the frauds get a label, and the worker "
                 f"assumes {settings.detection.label_coverage:.0%} "
-                "(FRAUDSTREAM_LABEL_COVERAGE; see the README's 'Labels for only some of the "
-                "frauds')",
+                "(FRAUDSTREAM_LABEL_COVERAGE; see 'Labels for only some of the "
+                "frauds' in docs/detection.md)",
             )
     for name, run_options in runs.items():
         _say(options, f"--- run: {name}")

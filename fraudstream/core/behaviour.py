@@ -206,7 +206,7 @@ SPREE_MIN_HISTORY = 5
 #: stream's big spenders) does it every week. Measured offline without labels, no lift -> 0.5:
 #: Sparkov-like recall 0.424 / 0.295 / 0.362 -> 0.459 / 0.389 / 0.412 (seeds 42 / 1 / 7) at
 #: equal or better precision, personas precision 0.892 -> 0.876; streams without a category
-#: unchanged (the README's detection section has the rest).
+#: unchanged (docs/detection.md has the rest).
 SPREE_CATEGORY_LIFT = 0.5
 #: How long a user must have been seen before their day's spending (``spend_1d``) is judged
 #: against their usual day: one day, the window's length. Before that the usual rate is

@@ -233,7 +233,8 @@ def test_a_stream_in_cents_or_in_hundreds_is_judged_as_in_its_own_unit(factor: f
     """Every amount x100 or x0.01 (the amount threshold with it), labels 7 days late: the
     detector reads amounts in the power of ten that makes the typical payment tens, so users,
     categories, merchants, segments and the classifier see the same stream and decide alike.
-    Before, x0.01 flooded this stream with false alerts (README: Amounts in another unit)."""
+    Before, x0.01 flooded this stream with false alerts (docs/detection.md: Amounts in another
+    unit)."""
     options = EvaluateOptions(
         offline=True,
         as_json=True,
