@@ -61,6 +61,7 @@ def build_records(n: int, users: int, alert_ratio: float, seed: int) -> list[Pro
                 score=score,
                 reasons=[Reason(ReasonKind.RULE, r) for r in reasons],
                 features={},
+                risk=score,
             )
         records.append(ProcessedRecord(tx, score, alert))
     return records

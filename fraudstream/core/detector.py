@@ -562,7 +562,9 @@ class Detector:
                 raw_amount=tx.amount,
             )
 
-        alert = Alert(alert_id_for(tx), tx, now, score, reasons, features) if alerted else None
+        alert = None
+        if alerted:
+            alert = Alert(alert_id_for(tx), tx, now, score, reasons, features, risk)
         scored_with = NOT_SCORED if probability is None else probability
         hst_fired = 1.0 if parts["half_space_trees"] >= 0.5 else 0.0
         model_input = (*values, scored_with, hst_fired)

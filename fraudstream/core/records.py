@@ -140,7 +140,11 @@ def alert_id_for(tx: Transaction) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A suspicious transaction with every reason that fired."""
+    """A suspicious transaction with every reason that fired.
+
+    ``score`` is Half-Space Trees' own score; ``risk`` the decision's risk score in [0, 1],
+    which combines every part (rules, trees, classifier) and ranks alerts for review.
+    """
 
     alert_id: str
     transaction: Transaction
@@ -148,6 +152,7 @@ class Alert:
     score: float
     reasons: list[Reason]
     features: dict[str, float]
+    risk: float
 
     @property
     def reason_names(self) -> list[str]:
@@ -165,6 +170,7 @@ class Alert:
             "timestamp": isoformat_utc(tx.timestamp),
             "detectedAt": isoformat_utc(self.detected_at),
             "score": round(self.score, 4),
+            "risk": round(self.risk, 4),
             "reasons": [r.to_dict() for r in self.reasons],
             "features": {k: round(v, 4) for k, v in self.features.items()},
         }

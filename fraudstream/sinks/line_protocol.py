@@ -4,9 +4,10 @@ Points (the Grafana dashboard is built against exactly this schema)
 --------------------------------------------------------------------
 ``fraud_alerts``  one per alert.
     tags ``userId``, ``reasons`` (reason names sorted and comma-joined,
-    e.g. ``amount_threshold,half_space_trees``); fields ``amount`` (float), ``score`` (float),
-    ``alertId`` (string), ``transactionId`` (string), ``rule`` (int 0/1: ``amount_threshold``
-    fired), ``model`` (int 0/1: ``half_space_trees`` fired).
+    e.g. ``amount_threshold,half_space_trees``); fields ``amount`` (float), ``score`` (float:
+    Half-Space Trees'), ``risk`` (float: the decision's risk score in [0, 1]), ``alertId``
+    (string), ``transactionId`` (string), ``rule`` (int 0/1: ``amount_threshold`` fired),
+    ``model`` (int 0/1: ``half_space_trees`` fired).
 ``transactions``  one per processed transaction (``write_transactions=False`` turns them off).
     tag ``userId``; fields ``amount`` (float), ``score`` (float), ``suspicious`` (int 0/1).
 ``rule_hits``  one per rule that fired on a transaction: the active rules of an alert (not the
@@ -156,8 +157,10 @@ def alert_line(record: ProcessedRecord, time_ns: int | None = None) -> str | Non
         f"alertId={string_field(alert.alert_id)}",
         f"amount={float_field(tx.amount)}",
         f"model={1 if MODEL_REASON in names else 0}i",
-        f"rule={1 if RULE_REASON in names else 0}i",
     ]
+    if math.isfinite(alert.risk):
+        fields.append(f"risk={float_field(alert.risk)}")
+    fields.append(f"rule={1 if RULE_REASON in names else 0}i")
     if math.isfinite(alert.score):
         fields.append(f"score={float_field(alert.score)}")
     fields.append(f"transactionId={string_field(tx.transaction_id)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def test_demo_runs_end_to_end_and_leaves_no_process_behind() -> None:
     assert "ALERT " in result.stdout
     assert "transactions sent      1200" in result.stdout
     assert "worker read            1200 messages" in result.stdout
+    assert re.search(r"alerts that were fraud \d+ of \d+ \(precision ", result.stdout)
     assert processes_with(marker) == set()
 
 

@@ -140,6 +140,7 @@ def test_every_dashboard_panel_query_returns_the_expected_numbers_after_a_worker
         assert [(r["transactionId"], r["reasons"]) for r in latest] == [
             ("seed-1", "amount_threshold")
         ]
+        assert 0.5 <= latest[0]["risk"] <= 1.0  # an alert's risk is in the alerted half
         by_reason = panels["Alerts over time by reason"]
         assert sum(int(r["alerts"]) for r in by_reason) == 1
         assert {r["reasons"] for r in by_reason} == {"amount_threshold"}

@@ -38,6 +38,7 @@ def make_record(
     timestamp: datetime | float = 1_700_000_000.123,
     score: float = 0.25,
     reasons: list[str] | None = None,
+    risk: float = 0.75,
 ) -> ProcessedRecord:
     """A processed record; with ``reasons`` it carries an alert naming them."""
     if not isinstance(timestamp, datetime):
@@ -54,6 +55,7 @@ def make_record(
                 Reason(ReasonKind.RULE, name, {"detail": f"{name} fired"}) for name in reasons
             ],
             features={"log_amount": 0.5},
+            risk=risk,
         )
     return ProcessedRecord(tx, score, alert)
 

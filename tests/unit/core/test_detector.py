@@ -371,7 +371,7 @@ def test_a_deviation_rule_changed_at_run_time_decides_what_is_kept_out_of_learni
     assert profile.n == learned + 1 and profile.t_suspect == suspected
 
 
-def test_risk_and_alert_agree_and_parts_are_named_for_the_ablation() -> None:
+def test_risk_and_alert_agree_the_alert_carries_the_risk_and_parts_are_named() -> None:
     detector = Detector(SMALL)
     profile = UserHistory()
     for i in range(300):
@@ -380,6 +380,7 @@ def test_risk_and_alert_agree_and_parts_are_named_for_the_ablation() -> None:
         )
         assert set(decision.parts) == {"rules", "half_space_trees", "fraud_classifier"}
         assert (decision.alert is not None) == (decision.risk >= 0.5), i
+        assert decision.alert is None or decision.alert.risk == decision.risk, i
 
 
 def test_pending_input_carries_the_probability_it_was_scored_with() -> None:
@@ -466,6 +467,7 @@ def test_once_the_classifier_is_ready_a_rule_lifts_its_value_into_the_alerted_ha
     big = detector.process(tx(101, 15000.0, "u9"), profile, 0, 101, T0)
     assert big.risk == 0.5 + 0.5 * big.parts["fraud_classifier"]
     assert big.alert is not None and "amount_threshold" in big.alert.reason_names
+    assert orjson.loads(big.alert.to_json())["risk"] == round(big.risk, 4) < 1.0
     assert big.model_input[len(CLASSIFIER_FEATURES)] == big.probability
 
 

@@ -53,7 +53,7 @@ def test_alert_never_carries_a_card_number_in_clear() -> None:
     )
     tx = parse_transaction(raw, SOURCE, 10_000)
     assert isinstance(tx, Transaction)
-    alert = Alert("id", tx, datetime.now(timezone.utc), 0.0, [], {}).to_json()
+    alert = Alert("id", tx, datetime.now(timezone.utc), 0.0, [], {}, 1.0).to_json()
     assert VISA.encode() not in alert
     assert b"************1111" in alert
 

@@ -254,11 +254,12 @@ def test_alert_id_is_deterministic_and_distinguishes_transactions() -> None:
     assert alert_id_for(ok(transactionId="t1")) != alert_id_for(ok(transactionId="t2"))
 
 
-def test_alert_json_carries_reasons_score_and_passthrough_fields() -> None:
+def test_alert_json_carries_reasons_scores_and_passthrough_fields() -> None:
     tx = ok(transactionId="t1", merchantId="m-1")
     now = datetime(2024, 12, 4, 15, 0, 1, tzinfo=UTC)
     reasons = [Reason(ReasonKind.RULE, ReasonName.AMOUNT_THRESHOLD, {"threshold": 10000.0})]
-    record = orjson.loads(Alert("id1", tx, now, 0.123456, reasons, {"amount": 0.7}).to_json())
+    alert = Alert("id1", tx, now, 0.123456, reasons, {"amount": 0.7}, risk=0.876543)
+    record = orjson.loads(alert.to_json())
     assert record == {
         "alertId": "id1",
         "transactionId": "t1",
@@ -267,6 +268,7 @@ def test_alert_json_carries_reasons_score_and_passthrough_fields() -> None:
         "timestamp": "2024-12-04T15:00:00.000Z",
         "detectedAt": "2024-12-04T15:00:01.000Z",
         "score": 0.1235,
+        "risk": 0.8765,
         "reasons": [{"type": "rule", "name": "amount_threshold", "threshold": 10000.0}],
         "features": {"amount": 0.7},
         "merchantId": "m-1",
@@ -274,9 +276,9 @@ def test_alert_json_carries_reasons_score_and_passthrough_fields() -> None:
 
 
 def test_passthrough_fields_never_overwrite_alert_fields() -> None:
-    tx = ok(score="fake", reasons="fake")
-    record = Alert("id", tx, tx.timestamp, 0.5, [], {}).to_dict()
-    assert record["score"] == 0.5 and record["reasons"] == []
+    tx = ok(score="fake", risk="fake", reasons="fake")
+    record = Alert("id", tx, tx.timestamp, 0.5, [], {}, 0.75).to_dict()
+    assert record["score"] == 0.5 and record["risk"] == 0.75 and record["reasons"] == []
 
 
 def test_dead_letter_keeps_payload_reason_and_source() -> None:

@@ -97,12 +97,13 @@ def test_alert_line_schema() -> None:
         timestamp=TS,
         score=0.9,
         reasons=["half_space_trees", "amount_threshold"],
+        risk=0.8,
     )
     assert record.alert is not None
     t = TS_NS + time_offset_ns("tx-9")
     assert alert_line(record) == (
         r"fraud_alerts,reasons=amount_threshold\,half_space_trees,userId=u2 "
-        f'alertId="{record.alert.alert_id}",amount=20000,model=1i,rule=1i,score=0.9,'
+        f'alertId="{record.alert.alert_id}",amount=20000,model=1i,risk=0.8,rule=1i,score=0.9,'
         f'transactionId="tx-9" {t}'
     )
 
@@ -181,13 +182,19 @@ def test_transaction_line_equals_influxdb_client_point(
     transaction_id=names,
     amount=amounts,
     score=scores,
+    risk=scores,
     reasons=st.lists(st.sampled_from(["amount_threshold", "half_space_trees", "x y"]), min_size=1),
 )
 def test_alert_line_equals_influxdb_client_point(
-    user_id: str, transaction_id: str, amount: float, score: float, reasons: list[str]
+    user_id: str,
+    transaction_id: str,
+    amount: float,
+    score: float,
+    risk: float,
+    reasons: list[str],
 ) -> None:
     record = make_record(
-        transaction_id, user_id=user_id, amount=amount, score=score, reasons=reasons
+        transaction_id, user_id=user_id, amount=amount, score=score, reasons=reasons, risk=risk
     )
     alert = record.alert
     assert alert is not None
@@ -197,6 +204,7 @@ def test_alert_line_equals_influxdb_client_point(
         .tag("reasons", ",".join(sorted(set(reasons))))
         .field("amount", amount)
         .field("score", score)
+        .field("risk", risk)
         .field("alertId", alert.alert_id)
         .field("transactionId", transaction_id)
         .field("rule", int("amount_threshold" in reasons))
@@ -279,7 +287,7 @@ def test_rule_hits_are_points_per_rule_version_and_mode_beside_the_alert() -> No
     active = Reason(ReasonKind.RULE, "amount_threshold", {"rule": "amount_threshold", "version": 3})
     model = Reason(ReasonKind.MODEL, "half_space_trees", {"score": 0.9})
     shadow = Reason(ReasonKind.RULE, "big spend", {"rule": "big spend", "version": 1})
-    alert = Alert("a", tx, tx.timestamp, 0.9, [active, model], {})
+    alert = Alert("a", tx, tx.timestamp, 0.9, [active, model], {}, 0.9)
     record = ProcessedRecord(tx, 0.9, alert, (shadow,))
     time_ns = point_time_ns(record)
     fields = 'amount=900,transactionId="tx-9"'
