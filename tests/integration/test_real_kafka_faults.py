@@ -167,7 +167,10 @@ def test_a_changelog_topic_whose_limit_is_under_the_batch_size_is_named_with_the
     """Kafka refuses a record batch over a topic's ``max.message.bytes``: the worker stops
     before committing and says which setting to lower; at a batch size under the limit it runs.
     """
-    overrides = {} if batch_bytes is None else {"FRAUDSTREAM_PRODUCER_MAX_BATCH_BYTES": batch_bytes}
+    # batches of 500 messages: ~125 new profiles per partition, ~40 KB of changelog records
+    overrides = {"FRAUDSTREAM_BATCH_MAX_EVENTS": "500"}
+    if batch_bytes is not None:
+        overrides["FRAUDSTREAM_PRODUCER_MAX_BATCH_BYTES"] = batch_bytes
     pipeline = Pipeline(kafka, tmp_path, **overrides)
     changelog = f"{pipeline.env['FRAUDSTREAM_APP_ID']}-user-profiles-changelog"
     create_topic(kafka, changelog, PARTITIONS, **{"max.message.bytes": "20000"})
