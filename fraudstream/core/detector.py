@@ -11,7 +11,7 @@ import dataclasses
 import math
 import operator
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -370,8 +370,7 @@ class Detector:
         without touching the history or the model; if it alerts, the alert id is the same
         as the first time.
         """
-        self.unit.observe((tx.amount,))
-        self.clock.observe((tx.epoch_seconds,))
+        self.observe_stream((tx,))
         features, view = self.features(tx, history, history.has_applied(partition, offset))
         score = self.scorer.score(view)
         item = RoundItem(tx, history, partition, offset, now)
@@ -419,6 +418,26 @@ class Detector:
             self.behaviour.lift_spree(history, tx, features, rarity_z(known))
         return features, hst_view(features)
 
+    def observe_stream(self, transactions: Iterable[Transaction]) -> None:
+        """What transactions about to be decided say of the stream: their amounts towards the
+        amount unit, their times towards the clock step, each decided once from the first
+        ones (:mod:`fraudstream.core.units`, :mod:`fraudstream.core.clock`).
+
+        A worker shows its whole batch before the batch's first round: a round holds one
+        transaction per user, so a first batch of 100 whose users repeat has a first round
+        under the 100 amounts the unit needs, and that round was read in unit 1 (a stream in
+        cents: 22 amount alerts where its own unit gave 3).
+        """
+        if self.unit.decided and self.clock.decided:
+            return  # both for good: nothing to collect
+        amounts: list[float] = []
+        times: list[float] = []
+        for tx in transactions:
+            amounts.append(tx.amount)
+            times.append(tx.epoch_seconds)
+        self.unit.observe(amounts)
+        self.clock.observe(times)
+
     def process_round(
         self,
         items: Sequence[RoundItem],
@@ -435,9 +454,8 @@ class Detector:
         then decided in order: ``shared_stats_of`` is asked just before, and ``done(i, result)``
         is called right after (the decision, or the exception it raised), so whatever the
         caller updates there is seen by the next event, as in a loop over :meth:`process`.
+        The caller shows the stream to :meth:`observe_stream` first (a whole batch at once).
         """
-        self.unit.observe(item.tx.amount for item in items)
-        self.clock.observe(item.tx.epoch_seconds for item in items)
         ready: list[int] = []
         views: list[dict[str, float]] = []
         features: list[dict[str, float]] = []

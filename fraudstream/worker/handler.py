@@ -199,6 +199,7 @@ class BatchHandler:
             if n == len(rounds):
                 rounds.append([])
             rounds[n].append(_Arrived(event, parsed))
+        self.detector.observe_stream(one.tx for arrived in rounds for one in arrived)
         for arrived in rounds:
             await self.handle_round(arrived, now)
 

@@ -798,6 +798,7 @@ def test_a_round_decides_exactly_as_process_called_on_its_events_in_order(
             for t, position in batch
         ]
         results: dict[int, Any] = {}
+        batched.observe_stream(t for t, _ in batch)  # as the worker shows it its batch
         batched.process_round(items, lambda t: NO_SHARED_STATS, results.__setitem__)
         batched.behaviour.scale.refresh()
         got += [results[i] for i in range(len(items))]

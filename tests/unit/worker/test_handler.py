@@ -345,6 +345,21 @@ def test_merchants_and_segments_read_amounts_in_the_detectors_unit() -> None:
     assert r.state.segment(segment_key(None, None, 30_000.0)) is None
 
 
+def test_the_amount_unit_is_decided_from_the_whole_first_batch_before_its_first_round() -> None:
+    """A first batch of 100 payments in cents by 60 users: its first round holds 60, under the
+    100 amounts the unit is chosen from, yet no payment of it is read in unit 1 (where 15,000
+    cents would pass the default amount line of 10,000)."""
+    r = rig()
+    big = tx(0, user="u0", amount=15_000.0, timestamp="2024-12-04T13:00:00Z")
+    messages = [
+        tx(i, user=f"u{i % 60}", amount=1_500.0 + i, timestamp=f"2024-12-04T14:{i % 60:02d}:00Z")
+        for i in range(1, 100)
+    ]
+    r.run(big, *messages)
+    assert r.handler.detector.unit.value == 100.0
+    assert r.outbox.alerts == []  # 150.00 in the stream's unit: far under the line
+
+
 def test_labels_teach_the_amount_segment_its_risk_and_the_classifier_sees_it() -> None:
     r = rig()
     r.run(at(0, 0.0, amount=300.0), at(1, 0.1, amount=40.0))
