@@ -67,6 +67,7 @@ def test_points_arrive_with_schema_tags_fields_and_times(
         timestamp=datetime(2024, 5, 17, 12, 30, 45, 123000, tzinfo=timezone.utc),
         score=0.875,
         reasons=["half_space_trees", "amount_threshold"],
+        risk=0.9375,
     )
     plain = make_record("tx-2", user_id="u2", amount=10.0, timestamp=BASE_S, score=0.125)
     metrics = {
@@ -95,6 +96,7 @@ def test_points_arrive_with_schema_tags_fields_and_times(
         "reasons": "amount_threshold,half_space_trees",
         "amount": 25000.5,
         "score": 0.875,
+        "risk": 0.9375,
         "alertId": alert.alert.alert_id,
         "transactionId": 'tx-"1",a b',
         "rule": 1,
@@ -129,6 +131,7 @@ def test_points_arrive_with_schema_tags_fields_and_times(
     assert field_types == {
         ("amount", "float"),
         ("score", "float"),
+        ("risk", "float"),
         ("alertId", "string"),
         ("transactionId", "string"),
         ("rule", "integer"),
