@@ -471,10 +471,11 @@ class WorkerSettings(_Section):
         65536, ge=64, description="Larger input messages go to the DLQ unparsed."
     )
     batch_max_events: int = Field(
-        500,
+        100,
         ge=1,
         description="Most messages handled as one batch (profile changes reach the changelog "
-        "once per user and batch); 1 = one message at a time.",
+        "once per user and batch); 1 = one message at a time. A batch's alerts leave when it "
+        "ends: 100 keeps p99 under 100 ms at 5,000 tx/s here, 500 drains a backlog ~8% faster.",
     )
     batch_max_wait_ms: float = Field(
         5.0,
