@@ -10,7 +10,8 @@ from the first to the last message each one processed. The contenders: raw aioka
 (the ceiling), a decode-only Faust agent (Faust's defaults, and fraudstream's settings), the
 same job written with Quix Streams (benchmarks/quix_job.py; needs the ``bench`` extra, else it
 is skipped with the reason), and the fraudstream worker without and with its InfluxDB sink (and,
-to show what direct delivery saves, without the sink through Faust's events and stream).
+to show what direct delivery saves, without the sink through Faust's events and stream; and,
+doing the Quix job's job, without the sink and without labels, which that job does not take).
 Prints events/s, events per second of each contender's own CPU time (the two cores are shared
 with the broker, InfluxDB and whatever else runs, so this is the steadier cost figure), the
 ratios the performance issues ask for, peak RSS and the detection core per stage. Figures, not
@@ -75,6 +76,7 @@ LABELS = {
     "quix": "same job in Quix Streams",
     "faustPath": "worker, no sink, Faust's stream path",
     "noSink": "fraudstream worker, no InfluxDB sink",
+    "sameJob": "worker, no sink, no labels (Quix's job)",
     "full": "full fraudstream worker + InfluxDB",
 }
 #: Throughput ratios printed (when both contenders ran).
@@ -83,6 +85,7 @@ RATIOS = [
     ("full", "bareFaustSame"),
     ("full", "ceiling"),
     ("noSink", "quix"),
+    ("sameJob", "quix"),
     ("noSink", "faustPath"),
     ("full", "quix"),
 ]
@@ -243,13 +246,19 @@ def full_worker(
     influx: InfluxV2Proxy | None,
     workdir: Path,
     direct_delivery: bool = True,
+    labels: bool = True,
 ) -> Figures:
     """The real worker (validation, table, rules, HST, alerts, and the InfluxDB sink if given).
 
-    ``direct_delivery=False`` hands messages through Faust's events and stream instead.
+    ``direct_delivery=False`` hands messages through Faust's events and stream instead;
+    ``labels=False`` runs it with ``FRAUDSTREAM_LABELS_ENABLED=false``.
     """
     name = ("full" if influx is not None else "no-sink") + ("" if direct_delivery else "-faust")
-    env = {"FRAUDSTREAM_DIRECT_DELIVERY": str(direct_delivery).lower()}
+    name += "" if labels else "-no-labels"
+    env = {
+        "FRAUDSTREAM_DIRECT_DELIVERY": str(direct_delivery).lower(),
+        "FRAUDSTREAM_LABELS_ENABLED": str(labels).lower(),
+    }
     deployment = Deployment(broker, workdir / name, influx=influx, extra_env=env)
     (worker,) = deployment.start_workers(1)
     try:
@@ -380,6 +389,8 @@ def main() -> None:
             contenders["quix"] = quix
         print("fraudstream worker without the InfluxDB sink ...", file=sys.stderr)
         contenders["noSink"] = full_worker(broker, count, messages, None, workdir)
+        print("fraudstream worker without the sink and without labels ...", file=sys.stderr)
+        contenders["sameJob"] = full_worker(broker, count, messages, None, workdir, labels=False)
         print("fraudstream worker without the sink, through Faust's stream ...", file=sys.stderr)
         contenders["faustPath"] = full_worker(
             broker, count, messages, None, workdir, direct_delivery=False
@@ -393,13 +404,16 @@ def main() -> None:
         for a, b in RATIOS
         if a in contenders and b in contenders
     }
-    # The Quix job has no InfluxDB sink: like for like, fraudstream is the worker without it.
-    cost_ratio = (
-        contenders["noSink"].per_cpu_second / contenders["quix"].per_cpu_second
-        if "quix" in contenders
-        else None
-    )
-    results["ratios"], results["noSink/quixPerCpuSecond"] = ratios, cost_ratio
+    # The Quix job has no InfluxDB sink and takes no labels: like for like, fraudstream is the
+    # worker without its sink, with its labels (the default) and without them (the same job).
+    cost_ratios = {
+        f"{name}/quixPerCpuSecond": contenders[name].per_cpu_second
+        / contenders["quix"].per_cpu_second
+        for name in ("noSink", "sameJob")
+        if "quix" in contenders and name in contenders
+    }
+    results["ratios"] = ratios
+    results.update(cost_ratios)
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -421,11 +435,15 @@ def main() -> None:
     if "quixSkipped" in results:
         print(f"\nQuix Streams skipped: {results['quixSkipped']}")
     print("\nratios (events/s): " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
-    if cost_ratio is not None:
-        print(
-            f"fraudstream / Quix Streams: {ratios['noSink/quix']:.2f} by the clock, "
-            f"{cost_ratio:.2f} per CPU-second (worker without its InfluxDB sink, as the Quix job)"
-        )
+    for name, what in (
+        ("noSink", "worker without its InfluxDB sink, labels on (the default)"),
+        ("sameJob", "without its sink and without labels: the Quix job's job"),
+    ):
+        if f"{name}/quixPerCpuSecond" in results:
+            print(
+                f"fraudstream / Quix Streams: {ratios[f'{name}/quix']:.2f} by the clock, "
+                f"{results[f'{name}/quixPerCpuSecond']:.2f} per CPU-second ({what})"
+            )
     print("\ndetection core alone, µs per event (events/s):")
     for stage, micros in results["coreMicrosecondsPerEvent"].items():
         print(f"  {stage:<20}{micros:>8.1f}  ({1e6 / micros:>10,.0f}/s)")

@@ -306,7 +306,13 @@ class DetectionSettings(_Section):
     velocity_window_seconds: float = Field(
         30.0, gt=0, description="Time constant of the per-user burst (velocity) feature, s."
     )
-    labels_enabled: bool = Field(True, description="Consume the labels topic and learn from it.")
+    labels_enabled: bool = Field(
+        True,
+        description=(
+            "Consume the labels topic and learn from it. False: decisions also skip what only "
+            "labels use (the classifier's input, merchant statistics, features kept for a label)."
+        ),
+    )
     label_horizon_days: float = Field(
         7.0,
         gt=0,
@@ -457,6 +463,7 @@ class DetectionSettings(_Section):
             trust=TrustParams(coverage=self.label_coverage),
             amount_unit=self.amount_unit,
             timestamp_step=self.timestamp_step,
+            labels_enabled=self.labels_enabled,
         )
 
 

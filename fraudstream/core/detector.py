@@ -119,6 +119,10 @@ class DetectorConfig:
     #: The step the stream's timestamps come in, seconds (:mod:`fraudstream.core.clock`; 0:
     #: exact); None: decided from the first timestamps.
     timestamp_step: float | None = None
+    #: Whether labels will come (``FRAUDSTREAM_LABELS_ENABLED``). Without them, and without a
+    #: classifier restored ready, nothing reads the classifier's input or the merchant and
+    #: segment statistics it is built from, so decisions skip them (~12 us per transaction).
+    labels_enabled: bool = True
 
     @property
     def deviation_alert_memory_days(self) -> float:
@@ -216,7 +220,8 @@ class Decision:
     the classifier's part, lifted to ``0.5 + 0.5 * part`` when the rules or Half-Space Trees
     fired and the labels still trust that part's alerts (:class:`PartTrust`). ``probability``
     is the classifier's P(fraud), None until it is ready; ``model_input`` is what it learns
-    from once the transaction's label is known.
+    from once the transaction's label is known (empty where no label will come:
+    :attr:`Detector.reads_classifier_input`).
     """
 
     score: float
@@ -353,6 +358,16 @@ class Detector:
         #: The unit every amount that enters a feature is read in (the rules keep the stream's).
         self.unit = AmountUnit(config.amount_unit)
 
+    @property
+    def reads_classifier_input(self) -> bool:
+        """Whether decisions build the classifier's input (and read the merchant and segment
+        statistics it holds): for labels to come, or for a classifier restored ready.
+
+        >>> Detector(DetectorConfig(labels_enabled=False)).reads_classifier_input
+        False
+        """
+        return self.config.labels_enabled or self.classifier.ready
+
     def process(
         self,
         tx: Transaction,
@@ -472,15 +487,16 @@ class Detector:
         if not ready:
             return
 
+        reads_shared = self.reads_classifier_input
+
         def decide(start: int, scores: FloatArray) -> BoolArray:
             learned = np.zeros(len(scores), dtype=bool)
             for j, score in enumerate(scores.tolist()):
                 i = ready[start + j]
                 item = items[i]
                 try:
-                    decision, learn = self.decide(
-                        item, shared_stats_of(item.tx), features[start + j], score
-                    )
+                    shared = shared_stats_of(item.tx) if reads_shared else NO_SHARED_STATS
+                    decision, learn = self.decide(item, shared, features[start + j], score)
                 except Exception as exc:  # the caller parks it
                     done(i, exc)
                     continue
@@ -538,9 +554,14 @@ class Detector:
         # the rules are; what the deviation rule suspects is the active rule's to say
         burst = burst_zscore(features, history.n >= self.config.deviation_min_history)
         in_unit = self.in_unit(tx)
-        values = self.classifier_input(in_unit, features, burst, score, levels, shared)
+        values = (
+            self.classifier_input(in_unit, features, burst, score, levels, shared)
+            if self.reads_classifier_input
+            else None
+        )
         probability = None
         if self.classifier.ready:
+            assert values is not None  # a ready classifier reads its input
             probability = self.classifier_threshold.bounded(
                 self.classifier.predict_proba_values(CLASSIFIER_FEATURES, values)
             )
@@ -585,7 +606,7 @@ class Detector:
             alert = Alert(alert_id_for(tx), tx, now, score, reasons, features, risk)
         scored_with = NOT_SCORED if probability is None else probability
         hst_fired = 1.0 if parts["half_space_trees"] >= 0.5 else 0.0
-        model_input = (*values, scored_with, hst_fired)
+        model_input = () if values is None else (*values, scored_with, hst_fired)
         decision = Decision(
             score,
             features,

@@ -318,10 +318,14 @@ class BatchHandler:
     def remember(self, tx: Transaction, partition: int, model_input: tuple[float, ...]) -> None:
         """Count the transaction at its merchant and keep its features until its label.
 
-        Without a labels topic nothing is kept: no label would ever resolve it.
+        Without a labels topic nothing is kept: no label would ever resolve it. Nor is the
+        merchant counted while the detector reads no classifier input (its statistics are
+        part of that input and nothing else).
         """
         event_time = tx.epoch_seconds
         self.partition_times[partition] = max(self.partition_times.get(partition, 0.0), event_time)
+        if not self.detector.reads_classifier_input:
+            return
         amount = self.detector.unit.scale(tx.amount)  # shared statistics read the detector's unit
         if tx.merchant is not None:
             self.state.update_merchant(

@@ -150,6 +150,44 @@ def test_alerted_events_are_not_learned() -> None:
     assert detector.scorer.learned == 1
 
 
+def test_without_labels_decisions_skip_the_classifiers_input_and_decide_the_same() -> None:
+    unlabeled = Detector(replace(SMALL, labels_enabled=False))
+    labeled = Detector(SMALL)
+    asked: list[str] = []
+
+    def shared(t: Transaction) -> SharedStats:
+        asked.append(t.transaction_id)
+        return NO_SHARED_STATS
+
+    def decide(detector: Detector) -> list[Decision]:
+        profile, results = UserHistory(), []
+        for i, amount in enumerate([20, 25, 22, 15000, 21]):
+            item = RoundItem(tx(i, amount, extra={"merchantId": "M1"}), profile, 0, i, T0)
+            detector.process_round([item], shared, lambda _, result: results.append(result))
+        return [result for result in results if isinstance(result, Decision)]
+
+    for detector in (unlabeled, labeled):
+        decisions = decide(detector)
+        if detector is unlabeled:
+            assert asked == [] and all(d.model_input == () for d in decisions)
+            without = [(d.risk, d.alert is not None, d.features) for d in decisions]
+        else:
+            assert len(asked) == 5 and all(d.model_input for d in decisions)
+            assert [(d.risk, d.alert is not None, d.features) for d in decisions] == without
+
+
+def test_a_classifier_restored_ready_reads_its_input_even_without_labels() -> None:
+    ready_early = ClassifierParams(min_frauds=1, min_legit=1)
+    detector = Detector(replace(SMALL, labels_enabled=False, classifier=ready_early))
+    assert not detector.reads_classifier_input
+    zeros = (0.0,) * len(CLASSIFIER_FEATURES)
+    detector.classifier.learn_values(CLASSIFIER_FEATURES, zeros, True)
+    detector.classifier.learn_values(CLASSIFIER_FEATURES, zeros, False)
+    assert detector.reads_classifier_input
+    decision = detector.process(tx(0, 20), UserHistory(), 0, 0, T0)
+    assert decision.probability is not None and len(decision.model_input) > 0
+
+
 def test_redelivered_message_changes_nothing_and_keeps_its_alert_id() -> None:
     detector = Detector(SMALL)
     profile = UserHistory()

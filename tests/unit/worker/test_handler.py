@@ -598,6 +598,17 @@ def test_without_a_labels_topic_nothing_waits_for_a_label() -> None:
     assert len(r.state.pending) == 0 and r.handler.detector.classifier.legit == 0
 
 
+def test_with_labels_disabled_merchants_are_not_counted_and_alerts_are_the_same() -> None:
+    alerts = {}
+    for enabled in (True, False):
+        r = rig(detector=Detector(replace(CONFIG, labels_enabled=enabled)))
+        r.handler.labels_topic = LABELS if enabled else None
+        r.run(*(at(i, i / 24, merchant="M1") for i in range(6)), tx(6, amount=15000))
+        alerts[enabled] = [a["transactionId"] for _, a in r.outbox.alerts]
+        assert bool(r.state.merchants) is enabled  # counted only for the classifier's input
+    assert alerts[True] == alerts[False] == ["t6"]
+
+
 def test_a_shadow_rule_hit_is_published_and_counted_but_never_alerts() -> None:
     rules = RuleSet(seed_definitions(CONFIG, T_RULES))
     trial = definition_from_json(
