@@ -261,21 +261,29 @@ class MerchantStats:
         fraud_1d = fraud_7d = fraud_30d = resolved_1d = resolved_7d = resolved_30d = 0.0
         recent_fraud = 0.0
         tau_1, tau_7, tau_30 = RISK_WINDOWS
+        # a view as new as the newest needs no decay (exp(-0) is exactly 1): the newest one,
+        # and every view's label counts while no partition has seen a label
         for v in views:
-            o1 = math.exp(-(t_obs - v[0]) / VOLUME_WINDOWS[0])
-            o30 = math.exp(-(t_obs - v[0]) / VOLUME_WINDOWS[1])
+            behind = t_obs - v[0]
+            o1 = math.exp(-behind / VOLUME_WINDOWS[0]) if behind else 1.0
+            o30 = math.exp(-behind / VOLUME_WINDOWS[1]) if behind else 1.0
             count_1d += v[1] * o1
             count_30d += v[2] * o30
-            d1 = math.exp(-(t_lab - v[6]) / tau_1)
-            d7 = math.exp(-(t_lab - v[6]) / tau_7)
-            d30 = math.exp(-(t_lab - v[6]) / tau_30)
+            behind = t_lab - v[6]
+            if behind:
+                d1 = math.exp(-behind / tau_1)
+                d7 = math.exp(-behind / tau_7)
+                d30 = math.exp(-behind / tau_30)
+            else:
+                d1 = d7 = d30 = 1.0
             fraud_1d += v[7] * d1
             fraud_7d += v[8] * d7
             fraud_30d += v[9] * d30
             resolved_1d += v[10] * d1
             resolved_7d += v[11] * d7
             resolved_30d += v[12] * d30
-            recent_fraud += v[13] * math.exp(-(t_recent - v[14]) / RECENT_FRAUD_WINDOW)
+            behind = t_recent - v[14]
+            recent_fraud += v[13] * (math.exp(-behind / RECENT_FRAUD_WINDOW) if behind else 1.0)
             if seen:
                 mu_log += v[4] * v[3] / seen
         var_log = 0.0

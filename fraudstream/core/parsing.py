@@ -22,6 +22,11 @@ MAX_LABEL_LENGTH = 128
 MAX_EPOCH_SECONDS = 253_402_300_799
 MAX_USER_ID_LENGTH = 256
 #: An amount sent as a string: digits with an optional decimal point, nothing else.
+#: The JSON types each field takes, as tuples: ``isinstance`` with ``int | float`` builds the
+#: union on every call, several times per message.
+_NUMBER = (int, float)
+_ID = (str, int)
+_LABEL = (str, int, float)
 DECIMAL_AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]*)?|\.[0-9]+")
 
 
@@ -75,7 +80,7 @@ def transaction_from_dict(
     tx_id = doc.get(fields.transaction_id)
     if tx_id is None:
         tx_id = f"{source.topic}-{source.partition}-{source.offset}"
-    elif isinstance(tx_id, bool) or not isinstance(tx_id, str | int) or str(tx_id).strip() == "":
+    elif isinstance(tx_id, bool) or not isinstance(tx_id, _ID) or str(tx_id).strip() == "":
         raise InvalidField(f"{fields.transaction_id!r} must be a non-empty string or an integer")
     core = fields.core_names()
     extra = {k: mask_value(v) for k, v in doc.items() if k not in core}
@@ -106,7 +111,7 @@ def parse_label(value: Any, name: str) -> str | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if isinstance(value, bool) or not isinstance(value, _LABEL):
         raise InvalidField(f"{name!r} must be a string or a number, got {_json_type(value)}")
     text = str(value).strip()
     return text[:MAX_LABEL_LENGTH] or None
@@ -116,7 +121,7 @@ def parse_coordinate(value: Any, name: str) -> float | None:
     """An optional finite coordinate."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER) or not math.isfinite(value):
         raise InvalidField(f"{name!r} must be a finite number, got {_json_type(value)}")
     return float(value)
 
@@ -154,7 +159,7 @@ def parse_amount(value: Any, name: str = "amount") -> float:
         if not DECIMAL_AMOUNT.fullmatch(text):
             raise InvalidField(f"{name!r} must be a number or a decimal string, got {value[:32]!r}")
         value = float(text)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
         raise InvalidField(f"{name!r} must be a number, got {_json_type(value)}")
     amount = float(value)
     if not math.isfinite(amount):
@@ -178,7 +183,7 @@ def parse_timestamp(value: Any, name: str = "timestamp", unit: TimestampUnit = "
     """
     if isinstance(value, bool):
         raise InvalidField(f"{name!r} must be ISO-8601 or a number, got a boolean")
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBER):
         return _from_number(float(value), name, unit)
     if isinstance(value, str):
         text = value.strip()

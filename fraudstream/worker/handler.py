@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NoReturn, Protocol
+from typing import Any, NamedTuple, NoReturn, Protocol
 
 from fraudstream.core.behaviour import UserHistory, token
 from fraudstream.core.detector import Decision, Detector, RoundItem, SharedStats
@@ -80,9 +79,8 @@ class Outbox(Protocol):
 BatchOffsets = dict[tuple[str, int], int]
 
 
-@dataclass(frozen=True, slots=True)
-class _Arrived:
-    """A parsed transaction with the event that brought it."""
+class _Arrived(NamedTuple):
+    """A parsed transaction with the event that brought it (one per message: a tuple)."""
 
     event: EventLike
     tx: Transaction
