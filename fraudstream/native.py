@@ -100,9 +100,13 @@ def build(package: Path = PACKAGE, python: str = sys.executable) -> NativeStatus
 
 
 def clean(package: Path = PACKAGE) -> None:
-    """Remove every compiled module, the shared library and the manifest: pure Python again."""
+    """Remove every compiled module, the shared library and the manifest: pure Python again.
+
+    Every extension module beside a source goes, not only :data:`MODULES`': one compiled by
+    an earlier version that compiled more would otherwise keep being imported.
+    """
     (package / MANIFEST).unlink(missing_ok=True)
-    for module in MODULES:
+    for module in _compiled(package):
         for extension in _extensions(package / module):
             extension.unlink()
     for extension in _extensions(package.parent / f"{GROUP}__mypyc.py"):
@@ -110,16 +114,17 @@ def clean(package: Path = PACKAGE) -> None:
 
 
 def status(package: Path = PACKAGE) -> NativeStatus:
-    """Which of :data:`MODULES` have a compiled module beside them, and which are stale.
+    """Which sources of the package have a compiled module beside them, and which are stale.
 
     A compiled module without a manifest, or whose source's hash differs from the one
-    recorded at build time, is stale: Python would run the compiled code, not the source.
+    recorded at build time, is stale: Python would run the compiled code, not the source. So
+    is one the manifest does not name (left by a build of another version).
     """
     manifest = package / MANIFEST
     recorded: dict[str, str] = {}
     if manifest.exists():
         recorded = dict(json.loads(manifest.read_text()))
-    compiled = tuple(m for m in MODULES if any(_extensions(package / m)))
+    compiled = _compiled(package)
     stale = tuple(m for m in compiled if recorded.get(m) != _digest(package / m))
     return NativeStatus(compiled, stale)
 
@@ -137,6 +142,17 @@ def require_current(package: Path = PACKAGE) -> NativeStatus:
             "run `fraudstream native build` again, or `fraudstream native clean` for pure Python"
         )
     return found
+
+
+def _compiled(package: Path) -> tuple[str, ...]:
+    """The sources (paths inside the package) that have an extension module beside them,
+    :data:`MODULES` first in their order, then any other."""
+    found = {
+        source.relative_to(package).as_posix()
+        for source in package.rglob("*.py")
+        if _extensions(source)
+    }
+    return tuple(m for m in MODULES if m in found) + tuple(sorted(found - set(MODULES)))
 
 
 def _extensions(source: Path) -> list[Path]:
