@@ -102,8 +102,8 @@ def build(package: Path = PACKAGE, python: str = sys.executable) -> NativeStatus
 def clean(package: Path = PACKAGE) -> None:
     """Remove every compiled module, the shared library and the manifest: pure Python again.
 
-    Every extension module beside a source goes, not only :data:`MODULES`': one compiled by
-    an earlier version that compiled more would otherwise keep being imported.
+    Every extension module beside a source goes, not only those of :data:`MODULES`: one
+    compiled by an earlier version that compiled more would otherwise keep being imported.
     """
     (package / MANIFEST).unlink(missing_ok=True)
     for module in _compiled(package):

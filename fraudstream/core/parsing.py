@@ -21,12 +21,12 @@ MAX_LABEL_LENGTH = 128
 #: Upper bound on a sane timestamp (year 9999) so datetime never overflows.
 MAX_EPOCH_SECONDS = 253_402_300_799
 MAX_USER_ID_LENGTH = 256
-#: An amount sent as a string: digits with an optional decimal point, nothing else.
 #: The JSON types each field takes, as tuples: ``isinstance`` with ``int | float`` builds the
 #: union on every call, several times per message.
 _NUMBER = (int, float)
 _ID = (str, int)
 _LABEL = (str, int, float)
+#: An amount sent as a string: digits with an optional decimal point, nothing else.
 DECIMAL_AMOUNT = re.compile(r"[0-9]{1,15}(\.[0-9]*)?|\.[0-9]+")
 
 
