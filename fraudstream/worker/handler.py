@@ -31,6 +31,11 @@ from fraudstream.worker.stats import WorkerStats
 
 log = logging.getLogger("fraudstream")
 
+#: Transactions matured without their label, with no label read since the worker started,
+#: after which it says once that labels could be turned off. At 0.1% fraud, 10,000 matured
+#: transactions of a deployment with labels come with ~10 labels (none: p ~ 5e-5).
+NO_LABELS_HINT_MATURED = 10_000
+
 
 class MessageLike(Protocol):
     """The parts of a consumed Kafka message the handler reads (Faust's ``Message`` has them)."""
@@ -120,6 +125,7 @@ class BatchHandler:
         #: Newest event time per partition: a label waits until its partition's transactions
         #: pass its ``labeledAt`` (labels are keyed like transactions, so partitions match).
         self.partition_times: dict[int, float] = {}
+        self.hinted_no_labels = False
 
     @property
     def event_time(self) -> float:
@@ -160,12 +166,32 @@ class BatchHandler:
         for transaction_id, held in self.state.pending.expire_held(self.partition_times):
             await self.dead_letter_unknown(transaction_id, held)
         self.stats.matured = self.state.pending.counts.matured
+        self.hint_no_labels()
         self.detector.behaviour.scale.refresh()  # what the stream's users show, for the next batch
         changes = self.state.take_changes()
         try:
             await self.flush_changes(changes, offsets)
         except Exception:
             self.on_state_not_saved()
+
+    def hint_no_labels(self) -> None:
+        """Say once that labels could be off, when many transactions matured and none came.
+
+        Keeping every transaction ready for its label costs ~40% of a worker's CPU (the
+        classifier's input, the merchant statistics, the pending features): worth saying to a
+        deployment whose labels topic stays empty.
+        """
+        if self.hinted_no_labels or self.labels_topic is None or self.stats.labels_in:
+            return
+        if self.stats.matured >= NO_LABELS_HINT_MATURED:
+            self.hinted_no_labels = True
+            log.warning(
+                "%d transactions matured without a label and no label came on %r since this "
+                "worker started: if this deployment has no labels, FRAUDSTREAM_LABELS_ENABLED"
+                "=false skips what only labels use (~40%% less CPU per transaction)",
+                self.stats.matured,
+                self.labels_topic,
+            )
 
     async def handle_transactions(self, events: Sequence[EventLike]) -> None:
         """Transaction messages in rounds: the n-th transaction of each user in the n-th round.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from fraudstream.core.records import Transaction
 from fraudstream.core.rule_definitions import RuleSet, definition_from_json, seed_definitions
 from fraudstream.core.segments import segment_key
 from fraudstream.core.supervised import CalibrationParams, ClassifierParams
+from fraudstream.worker import handler as handler_module
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
@@ -383,6 +385,28 @@ def test_an_unlabeled_transaction_matures_as_legit_after_the_horizon() -> None:
     assert r.handler.detector.classifier.legit == 1 and r.stats.matured == 1
     merchant = r.state.merchant("T1")
     assert merchant is not None and merchant.resolved_30d > 0 and merchant.fraud_30d == 0
+
+
+def test_a_worker_whose_labels_never_come_says_once_that_they_could_be_off(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handler_module, "NO_LABELS_HINT_MATURED", 2)
+    r = rig()
+    with caplog.at_level(logging.WARNING, logger="fraudstream"):
+        r.run(at(0, 0.0), at(1, 0.5))
+        r.run(at(2, 7.6))  # t0 and t1 mature unlabelled
+        r.run(at(3, 7.7), at(4, 15.0))
+    hints = [m for m in caplog.messages if "FRAUDSTREAM_LABELS_ENABLED=false" in m]
+    assert len(hints) == 1 and hints[0].startswith("2 transactions matured")
+
+
+def test_no_labels_hint_once_a_label_came() -> None:
+    r = rig()
+    r.run(at(0, 0.0))
+    r.run(label(0, "t0"))
+    r.handler.stats.matured = handler_module.NO_LABELS_HINT_MATURED
+    r.handler.hint_no_labels()
+    assert not r.handler.hinted_no_labels
 
 
 def test_a_fraud_label_just_after_maturity_corrects_what_was_learned() -> None:
