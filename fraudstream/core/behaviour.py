@@ -827,22 +827,25 @@ class BehaviourFeatures:
         gap = self.gap(h, ts)
         spree = _spree_after(h, gap, z)
         age = max(0.0, ts - h.t_first) if seen else 0.0
-        tau30 = WINDOWS[-1]
-        observed = tau30 * (1.0 - math.exp(-age / tau30))
-        rate = (h.counts[-1] * math.exp(-gap / tau30) + PRIOR_RATE_PER_DAY) / (observed + DAY)
-        typical = max(math.expm1(h.mu_log), 0.01) if n else max(x, 0.01)
+        exp = math.exp
+        # each window's decay over the gap and share of it observed, once: the 30-day one also
+        # gives the user's rate, and the short ones the Palm counts
+        decays = [exp(-gap / tau) for tau in WINDOWS]
+        filled = [1.0 - exp(-age / tau) for tau in WINDOWS]
         counts, sums = h.counts, h.sums
+        observed = WINDOWS[-1] * filled[-1]
+        rate = (counts[-1] * decays[-1] + PRIOR_RATE_PER_DAY) / (observed + DAY)
+        typical = max(math.expm1(h.mu_log), 0.01) if n else max(x, 0.01)
+        log = math.log
         for i, (tau, burst_key, spend_key) in enumerate(_WINDOW_KEYS):
-            decay = math.exp(-gap / tau)
+            decay = decays[i]
             count = counts[i] * decay
             total = sums[i] * decay
-            expected = rate * tau * (1.0 - math.exp(-age / tau))  # what the user's rate predicts
-            out[burst_key] = math.log((count + 1.0) / (expected + 1.0))
-            out[spend_key] = math.log(
-                (total + x + typical) / ((expected + 1.0) * typical + typical)
-            )
-        for k, j, tau, rate_key in _RATE_KEYS:
-            count = counts[j] * math.exp(-gap / tau) if seen else 0.0
+            expected = rate * tau * filled[i]  # what the user's rate predicts
+            out[burst_key] = log((count + 1.0) / (expected + 1.0))
+            out[spend_key] = log((total + x + typical) / ((expected + 1.0) * typical + typical))
+        for k, j, _, rate_key in _RATE_KEYS:
+            count = counts[j] * decays[j] if seen else 0.0
             out[rate_key] = _poisson_z(count, h.palm[k])
         since = max(0.0, ts - h.t_alert) / DAY if h.t_alert else 365.0
         out["since_alert"] = math.log1p(since)
@@ -950,25 +953,27 @@ class BehaviourFeatures:
             h.t_first = h.t_last = ts
         gap = self.gap(h, ts)
         late = not first and ts < h.t_last  # the windows stay at the newest payment's time
+        decays = [math.exp(-gap / tau) for tau in WINDOWS]
+        counts, sums = h.counts, h.sums
         if not suspicious and not first:
             b = 1.0 / min(h.n + PALM_PRIOR_WEIGHT, MEMORY)
             for k, j in enumerate(PALM_WINDOWS):
                 # Huber-like: one observation moves the usual level by at most ~1 + 2x itself
-                count = min(h.counts[j] * math.exp(-gap / WINDOWS[j]), 1.0 + 2.0 * h.palm[k])
+                count = min(counts[j] * decays[j], 1.0 + 2.0 * h.palm[k])
                 h.palm[k] += b * (count - h.palm[k])
         add = 0.0 if alerted else 1.0
-        behind = h.t_last - ts  # > 0 for a late payment
-        for i, tau in enumerate(WINDOWS):
-            if late:  # what is left of it at the newest payment, as the windows are
+        if late:  # what is left of it at the newest payment, as the windows are
+            behind = h.t_last - ts
+            for i, tau in enumerate(WINDOWS):
                 weight = add * math.exp(-behind / tau)
-                h.counts[i] += weight
-                h.sums[i] += weight * x
-            else:
-                decay = math.exp(-gap / tau)
-                h.counts[i] = h.counts[i] * decay + add
-                h.sums[i] = h.sums[i] * decay + add * x
+                counts[i] += weight
+                sums[i] += weight * x
+        else:
+            for i, decay in enumerate(decays):
+                counts[i] = counts[i] * decay + add
+                sums[i] = sums[i] * decay + add * x
         if late:
-            h.velocity += math.exp(-behind / self.velocity_tau)
+            h.velocity += math.exp(-(h.t_last - ts) / self.velocity_tau)
         else:
             h.velocity = (0.0 if first else h.velocity * math.exp(-gap / self.velocity_tau)) + 1.0
         if alerted and ts >= h.t_alert:

@@ -11,7 +11,7 @@ since a simulator's step counter and an epoch in seconds look alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 #: How a numeric timestamp is read. ``auto``: epoch seconds, or milliseconds past 1e11 (the
@@ -57,11 +57,18 @@ class FieldMapping:
     longitude: str = "longitude"
     #: How the timestamp field's numbers are read (:data:`TimestampUnit`).
     timestamp_unit: TimestampUnit = "auto"
+    #: :meth:`core_names`, built once: every message reads it.
+    _core: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        core = frozenset({self.user_id, self.amount, self.timestamp, self.transaction_id})
+        object.__setattr__(self, "_core", core)
 
     def core_names(self) -> frozenset[str]:
         """The fields parsed into the transaction itself; the others pass through to alerts."""
-        return frozenset({self.user_id, self.amount, self.timestamp, self.transaction_id})
+        return self._core
 
     def roles(self) -> dict[str, str]:
         """Role -> field name, for messages and documentation."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timestamp_unit"}
+        roles = (f.name for f in fields(self) if f.init and f.name != "timestamp_unit")
+        return {name: getattr(self, name) for name in roles}

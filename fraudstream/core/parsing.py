@@ -187,12 +187,13 @@ def parse_timestamp(value: Any, name: str = "timestamp", unit: TimestampUnit = "
         return _from_number(float(value), name, unit)
     if isinstance(value, str):
         text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            pass
-        else:
-            return _from_number(number, name, unit)
+        if ":" not in text:  # float() reads no colon: an ISO time skips a raised ValueError
+            try:
+                number = float(text)
+            except ValueError:
+                pass
+            else:
+                return _from_number(number, name, unit)
         try:
             parsed = datetime.fromisoformat(_normalise_iso(text))
         except ValueError:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fraudstream.core.fields import FieldMapping, TimestampUnit
-from fraudstream.core.parsing import parse_transaction
+from fraudstream.core.parsing import parse_transaction, transaction_from_dict
 from fraudstream.core.records import (
     Alert,
     DeadLetterReason,
@@ -125,6 +125,8 @@ def test_zero_amount_is_valid() -> None:
         (1733324400000, datetime(2024, 12, 4, 15, tzinfo=UTC)),  # epoch milliseconds
         (1733324400.5, datetime(2024, 12, 4, 15, 0, 0, 500000, tzinfo=UTC)),
         ("1733324400", datetime(2024, 12, 4, 15, tzinfo=UTC)),
+        (" 1733324400.5 ", datetime(2024, 12, 4, 15, 0, 0, 500000, tzinfo=UTC)),
+        ("2024-12-04", datetime(2024, 12, 4, tzinfo=UTC)),  # a date: no colon, not a number
     ],
 )
 def test_timestamp_forms(value: object, expected: datetime) -> None:
@@ -369,3 +371,13 @@ def test_half_a_position_is_no_position() -> None:
     raw = orjson.dumps({"userId": "u", "amount": 1, "timestamp": 0, "latitude": 48.1})
     tx = parse_transaction(raw, SOURCE, LIMIT)
     assert isinstance(tx, Transaction) and tx.latitude is None and tx.longitude is None
+
+
+def test_each_mapping_passes_through_the_fields_it_does_not_parse() -> None:
+    # mappings made and dropped in turn, as tools do (a new one may take a dropped one's id)
+    for i in range(5):
+        user = f"customer{i}"
+        doc = {user: "c", "cost": 2, "timestamp": 1733324400, "userId": "u", "amount": 1}
+        mapped = transaction_from_dict(doc, SOURCE, FieldMapping(user_id=user, amount="cost"))
+        assert (mapped.user_id, sorted(mapped.extra)) == ("c", ["amount", "userId"])
+        assert sorted(transaction_from_dict(doc, SOURCE).extra) == ["cost", user]
