@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                  # 60,000 pre-produced transactions per contender
     python benchmarks/run.py --quick          # 15,000
+    python benchmarks/run.py --rounds 5       # every contender 5 times (default 3)
     python benchmarks/run.py --broker tansu   # on the embedded Tansu instead of Apache Kafka
 
 Every contender reads the same kind of pre-produced stream from the same broker (Apache Kafka
@@ -12,7 +13,11 @@ same job written with Quix Streams (benchmarks/quix_job.py; needs the ``bench`` 
 is skipped with the reason), and the fraudstream worker without and with its InfluxDB sink (and,
 to show what direct delivery saves, without the sink through Faust's events and stream; and,
 doing the Quix job's job, without the sink and without labels, which that job does not take).
-Prints events/s, events per second of each contender's own CPU time (the two cores are shared
+Every contender runs once per round, forwards in one round and backwards in the next, after
+a warm-up drain of the broker's JVM; one run of a worker moves by up to ±11% on this shared
+machine (measured: the same worker four times, 8,875-11,114 events/s), so the figures are
+medians over the rounds and each ratio the median of its ratios within a round. Prints
+events/s, events per second of each contender's own CPU time (the two cores are shared
 with the broker, InfluxDB and whatever else runs, so this is the steadier cost figure), the
 ratios the performance issues ask for, peak RSS and the detection core per stage. Figures, not
 assertions.
@@ -26,12 +31,14 @@ import importlib.util
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -354,63 +361,78 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="15,000 messages instead of 60,000")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of every contender, each round in a rotated order (default: 3)",
+    )
+    parser.add_argument(
         "--broker", choices=BROKERS, default="kafka", help="broker to run on (default: kafka)"
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     count = 15_000 if args.quick else 60_000
     messages = transactions(count)
     workdir = Path(tempfile.mkdtemp(prefix="fraudstream-bench-"))
-    results: dict[str, Any] = {"machine": machine(), "messages": count}
+    results: dict[str, Any] = {"machine": machine(), "messages": count, "rounds": args.rounds}
     print(results["machine"], file=sys.stderr)
 
     print("core stages ...", file=sys.stderr)
     results["coreMicrosecondsPerEvent"] = core_stages(messages)
 
-    contenders: dict[str, Figures] = {}
+    rounds: list[dict[str, Figures]] = []
     with influxdb(workdir) as proxy, new_broker(args.broker, workdir) as broker:
         results["broker"] = broker_name(broker)
         print(f"broker: {results['broker']}", file=sys.stderr)
         topic = f"bench-{uuid.uuid4().hex[:6]}"
         ensure_topics_sync(broker.bootstrap, [topic], 4)
         produce_sync(broker.bootstrap, topic, messages)
-        print("ceiling (aiokafka + orjson) ...", file=sys.stderr)
-        contenders["ceiling"] = asyncio.run(ceiling(broker.bootstrap, topic, count))
-        print("bare Faust, default settings ...", file=sys.stderr)
-        contenders["bareFaustDefault"] = bare_faust(broker, topic, count, False, workdir)
-        print("bare Faust, fraudstream's settings ...", file=sys.stderr)
-        contenders["bareFaustSame"] = bare_faust(broker, topic, count, True, workdir)
-        print("the same job in Quix Streams ...", file=sys.stderr)
-        quix = quix_streams(broker, topic, count, workdir)
-        if isinstance(quix, str):
-            results["quixSkipped"] = quix
-            print(f"  skipped: {quix}", file=sys.stderr)
-        else:
-            contenders["quix"] = quix
-        print("fraudstream worker without the InfluxDB sink ...", file=sys.stderr)
-        contenders["noSink"] = full_worker(broker, count, messages, None, workdir)
-        print("fraudstream worker without the sink and without labels ...", file=sys.stderr)
-        contenders["sameJob"] = full_worker(broker, count, messages, None, workdir, labels=False)
-        print("fraudstream worker without the sink, through Faust's stream ...", file=sys.stderr)
-        contenders["faustPath"] = full_worker(
-            broker, count, messages, None, workdir, direct_delivery=False
-        )
-        print("fraudstream worker with InfluxDB sink ...", file=sys.stderr)
-        contenders["full"] = full_worker(broker, count, messages, proxy, workdir)
+        # The broker's JVM compiles its hot paths during the first reads: a drain nobody is
+        # measured on, so that no contender pays for it.
+        print("warm-up (ceiling, not counted) ...", file=sys.stderr)
+        asyncio.run(ceiling(broker.bootstrap, topic, count))
+        plan = contender_plan(broker, topic, count, messages, proxy)
+        for round_number in range(args.rounds):
+            # forwards, then backwards: a drift of the machine's speed during the run
+            # favours nobody, and nobody is always first or last
+            order = plan if round_number % 2 == 0 else plan[::-1]
+            this_round: dict[str, Figures] = {}
+            rounds.append(this_round)
+            for name, run in order:
+                print(
+                    f"round {round_number + 1}/{args.rounds}: {LABELS[name]} ...", file=sys.stderr
+                )
+                outcome = run(workdir / f"round-{round_number + 1}")
+                if isinstance(outcome, str):
+                    results["quixSkipped"] = outcome
+                    print(f"  skipped: {outcome}", file=sys.stderr)
+                    continue
+                this_round[name] = outcome
+                print(
+                    f"  {outcome.rate:,.0f}/s, {outcome.per_cpu_second:,.0f} per CPU-s",
+                    file=sys.stderr,
+                )
 
-    results["contenders"] = {name: asdict(figures) for name, figures in contenders.items()}
+    runs = {name: [r[name] for r in rounds if name in r] for name in LABELS}
+    runs = {name: figures for name, figures in runs.items() if figures}
+    contenders = {name: median_figures(figures) for name, figures in runs.items()}
+    results["contenders"] = {
+        name: {**asdict(contenders[name]), "runs": [asdict(f) for f in figures]}
+        for name, figures in runs.items()
+    }
+    # Ratios are taken round by round (both contenders in the same round, so on the same
+    # machine weather), and their median is printed.
     ratios = {
-        f"{a}/{b}": contenders[a].rate / contenders[b].rate
-        for a, b in RATIOS
-        if a in contenders and b in contenders
+        f"{a}/{b}": paired_ratio(rounds, a, b, "rate") for a, b in RATIOS if a in runs and b in runs
     }
     # The Quix job has no InfluxDB sink and takes no labels: like for like, fraudstream is the
     # worker without its sink, with its labels (the default) and without them (the same job).
     cost_ratios = {
-        f"{name}/quixPerCpuSecond": contenders[name].per_cpu_second
-        / contenders["quix"].per_cpu_second
+        f"{name}/quixPerCpuSecond": paired_ratio(rounds, name, "quix", "per_cpu_second")
         for name in ("noSink", "sameJob")
-        if "quix" in contenders and name in contenders
+        if "quix" in runs and name in runs
     }
     results["ratios"] = ratios
     results.update(cost_ratios)
@@ -419,18 +441,25 @@ def main() -> None:
         return
     print(
         f"\nmachine: {results['machine']}\nbroker: {results['broker']}\n"
-        f"messages per contender: {count}\n"
+        f"messages per contender: {count}, rounds: {args.rounds} "
+        "(medians; the spread is the lowest and highest events/s)\n"
     )
-    print(f"{'contender':<40}{'events/s':>12}{'per CPU-s':>12}{'peak RSS MiB':>14}{'alerts':>8}")
+    print(
+        f"{'contender':<40}{'events/s':>12}{'spread':>18}{'per CPU-s':>12}"
+        f"{'peak RSS MiB':>14}{'alerts':>8}"
+    )
     for name, label in LABELS.items():
         if name not in contenders:
-            print(f"{label:<40}{'skipped':>12}{'-':>12}{'-':>14}{'-':>8}")
+            print(f"{label:<40}{'skipped':>12}{'-':>18}{'-':>12}{'-':>14}{'-':>8}")
             continue
         figures = contenders[name]
+        rates = [f.rate for f in runs[name]]
+        spread = f"{min(rates):,.0f}-{max(rates):,.0f}"
         rss = "-" if figures.peak_rss_mib is None else f"{figures.peak_rss_mib:.0f}"
         alerts = "-" if figures.alerts is None else str(figures.alerts)
         print(
-            f"{label:<40}{figures.rate:>12,.0f}{figures.per_cpu_second:>12,.0f}{rss:>14}{alerts:>8}"
+            f"{label:<40}{figures.rate:>12,.0f}{spread:>18}{figures.per_cpu_second:>12,.0f}"
+            f"{rss:>14}{alerts:>8}"
         )
     if "quixSkipped" in results:
         print(f"\nQuix Streams skipped: {results['quixSkipped']}")
@@ -447,6 +476,62 @@ def main() -> None:
     print("\ndetection core alone, µs per event (events/s):")
     for stage, micros in results["coreMicrosecondsPerEvent"].items():
         print(f"  {stage:<20}{micros:>8.1f}  ({1e6 / micros:>10,.0f}/s)")
+
+
+def contender_plan(
+    broker: Broker,
+    topic: str,
+    count: int,
+    messages: list[tuple[bytes, bytes]],
+    proxy: InfluxV2Proxy,
+) -> list[tuple[str, Callable[[Path], Figures | str]]]:
+    """Every contender, as a run in a directory of its round's own (state, logs, results)."""
+
+    def in_dir(workdir: Path) -> Path:
+        workdir.mkdir(parents=True, exist_ok=True)
+        return workdir
+
+    return [
+        ("ceiling", lambda _: asyncio.run(ceiling(broker.bootstrap, topic, count))),
+        ("bareFaustDefault", lambda d: bare_faust(broker, topic, count, False, in_dir(d))),
+        ("bareFaustSame", lambda d: bare_faust(broker, topic, count, True, in_dir(d))),
+        ("quix", lambda d: quix_streams(broker, topic, count, in_dir(d))),
+        ("noSink", lambda d: full_worker(broker, count, messages, None, in_dir(d))),
+        (
+            "sameJob",
+            lambda d: full_worker(broker, count, messages, None, in_dir(d), labels=False),
+        ),
+        (
+            "faustPath",
+            lambda d: full_worker(broker, count, messages, None, in_dir(d), direct_delivery=False),
+        ),
+        ("full", lambda d: full_worker(broker, count, messages, proxy, in_dir(d))),
+    ]
+
+
+def median_figures(runs: list[Figures]) -> Figures:
+    """Each figure's median over the rounds (the highest peak RSS: a bound, not a typical)."""
+    rss = [f.peak_rss_mib for f in runs if f.peak_rss_mib is not None]
+    alerts = [f.alerts for f in runs if f.alerts is not None]
+    return Figures(
+        statistics.median(f.rate for f in runs),
+        statistics.median(f.per_cpu_second for f in runs),
+        max(rss) if rss else None,
+        round(statistics.median(alerts)) if alerts else None,
+    )
+
+
+def paired_ratio(rounds: list[dict[str, Figures]], a: str, b: str, figure: str) -> float:
+    """The median over the rounds that ran both of ``a``'s figure over ``b``'s.
+
+    >>> rounds = [{"x": Figures(10.0, 5.0), "y": Figures(20.0, 5.0)}, {"y": Figures(9.0, 1.0)},
+    ...           {"x": Figures(30.0, 6.0), "y": Figures(20.0, 5.0)}]
+    >>> paired_ratio(rounds, "x", "y", "rate")
+    1.0
+    """
+    return statistics.median(
+        getattr(r[a], figure) / getattr(r[b], figure) for r in rounds if a in r and b in r
+    )
 
 
 if __name__ == "__main__":
