@@ -61,6 +61,7 @@ from benchmarks.harness import (
     rss_mib,
     transactions,
 )
+from fraudstream import native
 from fraudstream.core.behaviour import BehaviourFeatures, UserHistory, hst_view
 from fraudstream.core.detector import Detector
 from fraudstream.core.parsing import parse_transaction
@@ -70,6 +71,7 @@ from fraudstream.kafka.topics import ensure_topics_sync
 from fraudstream.local.ports import free_port
 from fraudstream.settings import Settings
 from tests.support.influxdb_server import InfluxV2Proxy
+from tests.support.package_copy import copy_package
 
 #: The Quix Streams job's own deadline: it stops itself after ``count`` messages.
 QUIX_TIMEOUT_SECONDS = 600
@@ -84,6 +86,7 @@ LABELS = {
     "faustPath": "worker, no sink, Faust's stream path",
     "noSink": "fraudstream worker, no InfluxDB sink",
     "sameJob": "worker, no sink, no labels (Quix's job)",
+    "sameJobNative": "the same, core compiled (--native)",
     "full": "full fraudstream worker + InfluxDB",
 }
 #: Throughput ratios printed (when both contenders ran).
@@ -93,6 +96,7 @@ RATIOS = [
     ("full", "ceiling"),
     ("noSink", "quix"),
     ("sameJob", "quix"),
+    ("sameJobNative", "quix"),
     ("noSink", "faustPath"),
     ("full", "quix"),
 ]
@@ -254,19 +258,23 @@ def full_worker(
     workdir: Path,
     direct_delivery: bool = True,
     labels: bool = True,
+    package_root: Path | None = None,
 ) -> Figures:
     """The real worker (validation, table, rules, HST, alerts, and the InfluxDB sink if given).
 
     ``direct_delivery=False`` hands messages through Faust's events and stream instead;
-    ``labels=False`` runs it with ``FRAUDSTREAM_LABELS_ENABLED=false``.
+    ``labels=False`` runs it with ``FRAUDSTREAM_LABELS_ENABLED=false``; ``package_root`` runs
+    the package found there (a compiled copy) instead of this checkout's.
     """
     name = ("full" if influx is not None else "no-sink") + ("" if direct_delivery else "-faust")
-    name += "" if labels else "-no-labels"
+    name += ("" if labels else "-no-labels") + ("" if package_root is None else "-native")
     env = {
         "FRAUDSTREAM_DIRECT_DELIVERY": str(direct_delivery).lower(),
         "FRAUDSTREAM_LABELS_ENABLED": str(labels).lower(),
     }
-    deployment = Deployment(broker, workdir / name, influx=influx, extra_env=env)
+    deployment = Deployment(
+        broker, workdir / name, influx=influx, extra_env=env, package_root=package_root
+    )
     (worker,) = deployment.start_workers(1)
     try:
         produce_sync(broker.bootstrap, deployment.input_topic, messages)
@@ -369,6 +377,12 @@ def main() -> None:
     parser.add_argument(
         "--broker", choices=BROKERS, default="kafka", help="broker to run on (default: kafka)"
     )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="also the Quix job's job with the core compiled (fraudstream native build, "
+        "on a copy of the package; needs a C compiler)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     if args.rounds < 1:
@@ -394,6 +408,18 @@ def main() -> None:
         print("warm-up (ceiling, not counted) ...", file=sys.stderr)
         asyncio.run(ceiling(broker.bootstrap, topic, count))
         plan = contender_plan(broker, topic, count, messages, proxy)
+        if args.native:
+            print(f"compiling {', '.join(native.MODULES)} in a copy ...", file=sys.stderr)
+            compiled = copy_package(workdir / "compiled")
+            native.build(compiled / "fraudstream")
+            plan.append(
+                (
+                    "sameJobNative",
+                    lambda d: full_worker(
+                        broker, count, messages, None, d, labels=False, package_root=compiled
+                    ),
+                )
+            )
         for round_number in range(args.rounds):
             # forwards, then backwards: a drift of the machine's speed during the run
             # favours nobody, and nobody is always first or last
@@ -404,7 +430,9 @@ def main() -> None:
                 print(
                     f"round {round_number + 1}/{args.rounds}: {LABELS[name]} ...", file=sys.stderr
                 )
-                outcome = run(workdir / f"round-{round_number + 1}")
+                round_dir = workdir / f"round-{round_number + 1}"
+                round_dir.mkdir(exist_ok=True)
+                outcome = run(round_dir)
                 if isinstance(outcome, str):
                     results["quixSkipped"] = outcome
                     print(f"  skipped: {outcome}", file=sys.stderr)
@@ -431,7 +459,7 @@ def main() -> None:
     # worker without its sink, with its labels (the default) and without them (the same job).
     cost_ratios = {
         f"{name}/quixPerCpuSecond": paired_ratio(rounds, name, "quix", "per_cpu_second")
-        for name in ("noSink", "sameJob")
+        for name in ("noSink", "sameJob", "sameJobNative")
         if "quix" in runs and name in runs
     }
     results["ratios"] = ratios
@@ -467,6 +495,7 @@ def main() -> None:
     for name, what in (
         ("noSink", "worker without its InfluxDB sink, labels on (the default)"),
         ("sameJob", "without its sink and without labels: the Quix job's job"),
+        ("sameJobNative", "the same with the core compiled by mypyc"),
     ):
         if f"{name}/quixPerCpuSecond" in results:
             print(
@@ -486,26 +515,21 @@ def contender_plan(
     proxy: InfluxV2Proxy,
 ) -> list[tuple[str, Callable[[Path], Figures | str]]]:
     """Every contender, as a run in a directory of its round's own (state, logs, results)."""
-
-    def in_dir(workdir: Path) -> Path:
-        workdir.mkdir(parents=True, exist_ok=True)
-        return workdir
-
     return [
         ("ceiling", lambda _: asyncio.run(ceiling(broker.bootstrap, topic, count))),
-        ("bareFaustDefault", lambda d: bare_faust(broker, topic, count, False, in_dir(d))),
-        ("bareFaustSame", lambda d: bare_faust(broker, topic, count, True, in_dir(d))),
-        ("quix", lambda d: quix_streams(broker, topic, count, in_dir(d))),
-        ("noSink", lambda d: full_worker(broker, count, messages, None, in_dir(d))),
+        ("bareFaustDefault", lambda d: bare_faust(broker, topic, count, False, d)),
+        ("bareFaustSame", lambda d: bare_faust(broker, topic, count, True, d)),
+        ("quix", lambda d: quix_streams(broker, topic, count, d)),
+        ("noSink", lambda d: full_worker(broker, count, messages, None, d)),
         (
             "sameJob",
-            lambda d: full_worker(broker, count, messages, None, in_dir(d), labels=False),
+            lambda d: full_worker(broker, count, messages, None, d, labels=False),
         ),
         (
             "faustPath",
-            lambda d: full_worker(broker, count, messages, None, in_dir(d), direct_delivery=False),
+            lambda d: full_worker(broker, count, messages, None, d, direct_delivery=False),
         ),
-        ("full", lambda d: full_worker(broker, count, messages, proxy, in_dir(d))),
+        ("full", lambda d: full_worker(broker, count, messages, proxy, d)),
     ]
 
 
