@@ -372,7 +372,7 @@ def main() -> None:
         "--rounds",
         type=int,
         default=3,
-        help="rounds of every contender, each round in a rotated order (default: 3)",
+        help="rounds of every contender, forwards then backwards (default: 3)",
     )
     parser.add_argument(
         "--broker", choices=BROKERS, default="kafka", help="broker to run on (default: kafka)"
@@ -408,10 +408,11 @@ def main() -> None:
         print("warm-up (ceiling, not counted) ...", file=sys.stderr)
         asyncio.run(ceiling(broker.bootstrap, topic, count))
         plan = contender_plan(broker, topic, count, messages, proxy)
-        if args.native:
-            print(f"compiling {', '.join(native.MODULES)} in a copy ...", file=sys.stderr)
-            compiled = copy_package(workdir / "compiled")
-            native.build(compiled / "fraudstream")
+        compiled = compiled_copy(workdir / "compiled") if args.native else None
+        if isinstance(compiled, str):
+            results["nativeSkipped"] = compiled
+            print(f"  skipped: {compiled}", file=sys.stderr)
+        elif compiled is not None:
             plan.append(
                 (
                     "sameJobNative",
@@ -491,6 +492,8 @@ def main() -> None:
         )
     if "quixSkipped" in results:
         print(f"\nQuix Streams skipped: {results['quixSkipped']}")
+    if "nativeSkipped" in results:
+        print(f"\ncompiled core skipped: {results['nativeSkipped']}")
     print("\nratios (events/s): " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
     for name, what in (
         ("noSink", "worker without its InfluxDB sink, labels on (the default)"),
@@ -531,6 +534,17 @@ def contender_plan(
         ),
         ("full", lambda d: full_worker(broker, count, messages, proxy, d)),
     ]
+
+
+def compiled_copy(target: Path) -> Path | str:
+    """A copy of the package with its core compiled (``fraudstream native build``), or why not."""
+    print(f"compiling {', '.join(native.MODULES)} in a copy ...", file=sys.stderr)
+    root = copy_package(target)
+    try:
+        native.build(root / "fraudstream")
+    except native.NativeBuildError as exc:
+        return f"the native build failed: {exc}"
+    return root
 
 
 def median_figures(runs: list[Figures]) -> Figures:
