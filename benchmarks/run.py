@@ -15,7 +15,7 @@ to show what direct delivery saves, without the sink through Faust's events and 
 doing the Quix job's job, without the sink and without labels, which that job does not take).
 Every contender runs once per round, forwards in one round and backwards in the next, after
 a warm-up drain of the broker's JVM; one run of a worker moves by up to ±11% on this shared
-machine (measured: the same worker four times, 8,875-11,114 events/s), so the figures are
+machine (measured: the same worker eight times in a row, 8,875-11,114 events/s), so the figures are
 medians over the rounds and each ratio the median of its ratios within a round. Prints
 events/s, events per second of each contender's own CPU time (the two cores are shared
 with the broker, InfluxDB and whatever else runs, so this is the steadier cost figure), the
@@ -444,8 +444,11 @@ def main() -> None:
                     file=sys.stderr,
                 )
 
-    runs = {name: [r[name] for r in rounds if name in r] for name in LABELS}
-    runs = {name: figures for name, figures in runs.items() if figures}
+    runs = {
+        name: [r[name] for r in rounds if name in r]
+        for name in LABELS
+        if any(name in r for r in rounds)
+    }
     contenders = {name: median_figures(figures) for name, figures in runs.items()}
     results["contenders"] = {
         name: {**asdict(contenders[name]), "runs": [asdict(f) for f in figures]}

@@ -962,8 +962,8 @@ class BehaviourFeatures:
                 count = min(counts[j] * decays[j], 1.0 + 2.0 * h.palm[k])
                 h.palm[k] += b * (count - h.palm[k])
         add = 0.0 if alerted else 1.0
+        behind = h.t_last - ts  # > 0 for a late payment
         if late:  # what is left of it at the newest payment, as the windows are
-            behind = h.t_last - ts
             for i, tau in enumerate(WINDOWS):
                 weight = add * math.exp(-behind / tau)
                 counts[i] += weight
@@ -973,7 +973,7 @@ class BehaviourFeatures:
                 counts[i] = counts[i] * decay + add
                 sums[i] = sums[i] * decay + add * x
         if late:
-            h.velocity += math.exp(-(h.t_last - ts) / self.velocity_tau)
+            h.velocity += math.exp(-behind / self.velocity_tau)
         else:
             h.velocity = (0.0 if first else h.velocity * math.exp(-gap / self.velocity_tau)) + 1.0
         if alerted and ts >= h.t_alert:
