@@ -501,6 +501,16 @@ class UserHistory:
         """True when this source position was already folded into the history."""
         return partition == self.last_partition and offset <= self.last_offset
 
+    def mark_applied(self, partition: int, offset: int) -> None:
+        """Count this source position as handled without folding anything in (a skipped copy).
+
+        >>> history = UserHistory()
+        >>> history.mark_applied(3, 41)
+        >>> history.has_applied(3, 41), history.has_applied(3, 42), history.n
+        (True, False, 0)
+        """
+        self.last_partition, self.last_offset = partition, offset
+
     def recent_activity(self, event_time: float, window_seconds: float) -> tuple[int, float]:
         """Count and total amount of the remembered transactions in ``[t - window, t]``.
 

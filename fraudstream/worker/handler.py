@@ -243,7 +243,7 @@ class BatchHandler:
             if history.has_recent(parsed.transaction_id) and not history.has_applied(
                 message.partition, message.offset
             ):
-                self.count_duplicate(message, parsed)
+                self.skip_duplicate(one, history)
                 continue
             loaded.append(one)
             items.append(RoundItem(parsed, history, message.partition, message.offset, now))
@@ -273,12 +273,18 @@ class BatchHandler:
         segment = self.state.segment(segment_key(tx.category, tx.channel, amount))
         return SharedStats(self.state.merchant(tx.merchant), segment)
 
-    def count_duplicate(self, message: MessageLike, tx: Transaction) -> None:
+    def skip_duplicate(self, one: _Arrived, history: UserHistory) -> None:
         """A copy of one of the user's recent transactions (its transactionId), sent again by a
         producer's retry: decided once, so counted and logged the first time, not decided again.
 
         Read as a payment, the copy was a burst at the instant of the first: a false alert.
+        Its position is kept as applied, so the copy read again after a rebalance is a
+        redelivery, not a second copy (it was counted twice before).
         """
+        message, tx = one.event.message, one.tx
+        history.mark_applied(message.partition, message.offset)
+        self.set_current_event(one.event)  # the partition the state write goes to
+        self.state.store_history(tx.user_id, history, message.partition)
         self.stats.duplicates += 1
         if self.stats.duplicates == 1:
             log.warning(

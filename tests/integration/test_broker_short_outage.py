@@ -212,7 +212,8 @@ def test_worker_rides_out_a_short_broker_outage_and_loses_no_alert(
             f"alerts expected={len(expected)} seen={len(seen)} records on topic={len(alerts)} "
             f"duplicates={len(alerts) - len(seen)} input records={len(inputs)} "
             f"processed={stats['transactionsIn']} "
-            f"(redelivered {stats['redelivered']}) resumed {resumed_after:.1f}s after it ended"
+            f"(redelivered {stats['redelivered']}, copies {stats['duplicates']}) "
+            f"resumed {resumed_after:.1f}s after it ended"
         )
     # Each input record reached the detector once, or again as a recognised redelivery.
     assert len({tx["transactionId"] for _, tx in inputs}) == TOTAL

@@ -258,8 +258,11 @@ def test_a_transaction_sent_again_is_decided_once_and_counted_as_a_duplicate() -
     assert UserHistory.decode(r.profiles["u1"]).n == 1  # t2 (t0 alerted: never learned)
     r.run(tx(0, amount=15000))  # the first copy's own offset again: a redelivery, as before
     assert (r.stats.redelivered, r.stats.duplicates) == (1, 2)
+    r.run(tx(3, amount=15000, transactionId="t0"))  # the newest copy again, after a rebalance
+    assert (r.stats.redelivered, r.stats.duplicates) == (2, 2)  # a redelivery, not a new copy
+    assert UserHistory.decode(r.profiles["u1"]).n == 1
     r.run(tx(4, user="u2", transactionId="t0"))  # ids are the user's own
-    assert r.stats.duplicates == 2 and r.stats.transactions_in == 4
+    assert r.stats.duplicates == 2 and r.stats.transactions_in == 5
 
 
 def test_a_message_not_keyed_by_its_user_is_counted_as_misrouted() -> None:
