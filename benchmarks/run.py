@@ -407,20 +407,12 @@ def main() -> None:
         # measured on, so that no contender pays for it.
         print("warm-up (ceiling, not counted) ...", file=sys.stderr)
         asyncio.run(ceiling(broker.bootstrap, topic, count))
-        plan = contender_plan(broker, topic, count, messages, proxy)
         compiled = compiled_copy(workdir / "compiled") if args.native else None
         if isinstance(compiled, str):
             results["nativeSkipped"] = compiled
             print(f"  skipped: {compiled}", file=sys.stderr)
-        elif compiled is not None:
-            plan.append(
-                (
-                    "sameJobNative",
-                    lambda d: full_worker(
-                        broker, count, messages, None, d, labels=False, package_root=compiled
-                    ),
-                )
-            )
+            compiled = None
+        plan = contender_plan(broker, topic, count, messages, proxy, compiled)
         for round_number in range(args.rounds):
             # forwards, then backwards: a drift of the machine's speed during the run
             # favours nobody, and nobody is always first or last
@@ -519,9 +511,12 @@ def contender_plan(
     count: int,
     messages: list[tuple[bytes, bytes]],
     proxy: InfluxV2Proxy,
+    compiled: Path | None = None,
 ) -> list[tuple[str, Callable[[Path], Figures | str]]]:
-    """Every contender, as a run in a directory of its round's own (state, logs, results)."""
-    return [
+    """Every contender, as a run in a directory of its round's own (state, logs, results);
+    with ``compiled`` (a copy of the package with its core compiled), the Quix job's job
+    from it too."""
+    plan: list[tuple[str, Callable[[Path], Figures | str]]] = [
         ("ceiling", lambda _: asyncio.run(ceiling(broker.bootstrap, topic, count))),
         ("bareFaustDefault", lambda d: bare_faust(broker, topic, count, False, d)),
         ("bareFaustSame", lambda d: bare_faust(broker, topic, count, True, d)),
@@ -537,6 +532,16 @@ def contender_plan(
         ),
         ("full", lambda d: full_worker(broker, count, messages, proxy, d)),
     ]
+    if compiled is not None:
+        plan.append(
+            (
+                "sameJobNative",
+                lambda d: full_worker(
+                    broker, count, messages, None, d, labels=False, package_root=compiled
+                ),
+            )
+        )
+    return plan
 
 
 def compiled_copy(target: Path) -> Path | str:
