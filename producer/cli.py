@@ -16,7 +16,7 @@ from typing import Any, get_args
 
 from aiokafka.errors import KafkaError
 
-from fraudstream.cli.arguments import non_negative_float, positive_float
+from fraudstream.arguments import non_negative_float, positive_float
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
 from fraudstream.settings import FieldSettings, KafkaSettings
 from producer.banksim import BANKSIM_START_TIME

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from fraudstream.cli.arguments import non_negative_float, positive_float
+from fraudstream.arguments import non_negative_float, positive_float
 
 #: CLI flag -> settings field; a flag given on the command line wins over the environment.
 SETTING_FLAGS = {
