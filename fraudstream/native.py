@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,16 +65,26 @@ class NativeStatus:
 
 
 def build(package: Path = PACKAGE, python: str = sys.executable) -> NativeStatus:
-    """Compile :data:`MODULES` in place (about 15 s) and record their sources' hashes.
+    """Compile :data:`MODULES` (about 15 s), put them beside their sources, record the
+    sources' hashes.
 
-    The extension modules land next to their sources and mypyc's shared runtime library
-    (:data:`GROUP`) beside the package; the C sources and objects go to a temporary
-    directory. Needs mypy (with mypyc) and a C compiler; raises :class:`NativeBuildError`
-    with their output when they fail.
+    mypyc runs on a copy of the package alone, in a temporary directory: run where the package
+    is installed, mypy would read that folder's other top-level modules as sources (in
+    site-packages, ``mypy_extensions`` shadows mypy's own and the build fails). The extension
+    modules then go next to their sources and mypyc's shared runtime library (:data:`GROUP`)
+    beside the package. Needs mypy (with mypyc) and a C compiler; raises
+    :class:`NativeBuildError` with their output when they fail, or when the package's folder
+    cannot be written.
     """
     clean(package)
     sources = [str(Path(package.name) / module) for module in MODULES]
     with tempfile.TemporaryDirectory(prefix="fraudstream-native-") as work:
+        tree = Path(work) / "tree"
+        shutil.copytree(
+            package,
+            tree / package.name,
+            ignore=shutil.ignore_patterns("__pycache__", *(f"*{s}" for s in EXTENSION_SUFFIXES)),
+        )
         script = (
             "import sys\n"
             "from setuptools import setup\n"
@@ -85,15 +96,25 @@ def build(package: Path = PACKAGE, python: str = sys.executable) -> NativeStatus
         )
         result = subprocess.run(
             [python, "-c", script, *sources, work, GROUP],
-            cwd=package.parent,
+            cwd=tree,
             capture_output=True,
             text=True,
             check=False,
         )
-    if result.returncode != 0:
-        clean(package)
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
-        raise NativeBuildError(f"mypyc failed (exit {result.returncode}):\n{tail}")
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
+            raise NativeBuildError(f"mypyc failed (exit {result.returncode}):\n{tail}")
+        built = [(tree / package.name / module, package / module) for module in MODULES]
+        built.append((tree / f"{GROUP}__mypyc.py", package.parent / f"{GROUP}__mypyc.py"))
+        try:
+            for source, target in built:
+                for extension in _extensions(source):
+                    shutil.copy2(extension, target.parent / extension.name)
+        except OSError as exc:
+            clean(package)
+            raise NativeBuildError(
+                f"cannot write the compiled modules beside {package}: {exc}"
+            ) from exc
     manifest = {module: _digest(package / module) for module in MODULES}
     (package / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return status(package)
