@@ -326,6 +326,17 @@ def test_dockerfile_runs_the_worker_as_a_non_root_user() -> None:
     assert "[dev]" not in text
 
 
+def test_the_image_compiles_the_core_in_its_build_stage_and_ships_no_compiler() -> None:
+    build, runtime = (ROOT / "Dockerfile").read_text().split("\nFROM python:3.11-slim\n")
+    assert "ARG NATIVE=1" in build  # compiled unless built with NATIVE=0
+    assert "/opt/fraudstream/bin/fraudstream native build" in build
+    assert "pip uninstall -y mypy" in build
+    assert "COPY --from=build /opt/fraudstream /opt/fraudstream" in runtime
+    assert "PATH=/opt/fraudstream/bin:$PATH" in runtime
+    for tool in ("gcc", "mypy", "apt-get"):
+        assert tool not in runtime, tool
+
+
 def test_yaml_files_parse() -> None:
     for path in (COMPOSE, DATASOURCE_YAML, PROVIDER_YAML):
         assert isinstance(yaml.safe_load(path.read_text()), dict), path
