@@ -81,11 +81,8 @@ def build(package: Path = PACKAGE, python: str = sys.executable) -> NativeStatus
     sources = [str(Path(package.name) / module) for module in MODULES]
     with tempfile.TemporaryDirectory(prefix="fraudstream-native-") as work:
         tree = Path(work) / "tree"
-        shutil.copytree(
-            package,
-            tree / package.name,
-            ignore=shutil.ignore_patterns("__pycache__", *(f"*{s}" for s in EXTENSION_SUFFIXES)),
-        )
+        # clean() left no extension module to copy
+        shutil.copytree(package, tree / package.name, ignore=shutil.ignore_patterns("__pycache__"))
         script = (
             "import sys\n"
             "from setuptools import setup\n"
