@@ -32,6 +32,21 @@ def test_card_numbers_in_text_keep_only_their_last_four_digits(text: str) -> Non
     assert mask_text(f"card {text} used") == "card ************1111 used"
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("4111 1111 1111 1111 123", "************1111 123"),  # its security code after it
+        (f"{VISA} 12 26", "************1111 12 26"),  # its expiry
+        ("12 26 4111-1111-1111-1111", "12 26 ************1111"),
+        (f"5555555555554444 {VISA}", "************4444 ************1111"),
+    ],
+)
+def test_a_card_number_followed_or_preceded_by_other_numbers_is_masked(
+    text: str, masked: str
+) -> None:
+    assert mask_text(f"card {text} used") == f"card {masked} used"
+
+
 def test_digit_runs_that_are_not_card_numbers_stay() -> None:
     assert mask_text("order 4111111111111112 and phone 0612345678") == (
         "order 4111111111111112 and phone 0612345678"
