@@ -16,14 +16,16 @@ What happens within a step is simply not known: a burst shorter than the step is
 
 Decided once from the first :data:`~fraudstream.core.units.UNIT_SAMPLE` timestamps, like the
 amount unit, and kept in the checkpoint; until then, and for a stream with finer timestamps,
-gaps are read as they are. ``FRAUDSTREAM_TIMESTAMP_STEP`` fixes it instead (0: exact).
+gaps are read as they are. A sample of one instant says nothing of the step (a busy stream's
+first hundred payments all stamped hour 1 would have read as a day's step): the step then waits
+for the first timestamp that differs. ``FRAUDSTREAM_TIMESTAMP_STEP`` fixes it instead (0: exact).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fraudstream.core.units import FirstSample
+from fraudstream.core.units import UNIT_SAMPLE, FirstSample
 
 #: Coarse steps a clock may tick in, coarsest first (seconds): a day, an hour, a minute.
 CLOCK_STEPS = (86400, 3600, 60)
@@ -59,6 +61,9 @@ class ClockStep:
     (True, 3600, 1200.0)
     >>> clock.observe([1.5]), clock.seconds  # decided once, for good
     (False, 3600)
+    >>> busy = ClockStep()
+    >>> busy.observe([3600.0] * 500), busy.observe([7200.0]), busy.seconds  # one instant: waits
+    (False, True, 3600)
     """
 
     def __init__(self, fixed: float | None = None) -> None:
@@ -83,6 +88,9 @@ class ClockStep:
             return False
         sample = self._sample.take(round(ts * 1000.0) for ts in timestamps)
         if sample is None:
+            return False
+        if min(sample) == max(sample):  # one instant: no step to see yet
+            self._sample.take(sample[: UNIT_SAMPLE - 1])  # the next timestamp decides
             return False
         self.seconds = step_of(sample)
         self._set_gap()

@@ -52,6 +52,17 @@ def test_the_step_is_decided_once_from_the_first_timestamps_and_sets_the_least_g
     assert not clock.observe([1.5] * UNIT_SAMPLE) and clock.seconds == 86400
 
 
+@pytest.mark.parametrize("step", [86400, 3600, 60])
+def test_a_first_sample_of_one_instant_waits_for_the_next_that_differs(step: int) -> None:
+    # a busy stream stamped in steps: its first batches all fall in its first step
+    clock = ClockStep()
+    first = 1_714_554_000.0 // step * step
+    assert not clock.observe([first] * (3 * UNIT_SAMPLE))
+    assert not clock.observe([first] * UNIT_SAMPLE) and not clock.decided  # exact meanwhile
+    assert clock.observe([first + step, first + step])
+    assert clock.seconds == step
+
+
 def test_a_step_in_the_settings_wins_over_the_checkpoints_and_0_means_exact() -> None:
     fixed = ClockStep(0)
     fixed.restore(3600)
