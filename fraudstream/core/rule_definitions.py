@@ -74,6 +74,8 @@ RULE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$"
 RESERVED_IDS = frozenset({ReasonName.HALF_SPACE_TREES.value, ReasonName.FRAUD_CLASSIFIER.value})
 #: Longest description or change reason, in characters.
 MAX_TEXT_LENGTH = 2000
+#: The largest rule version (a signed 64-bit integer).
+MAX_VERSION = 2**63 - 1
 #: Most entries in one list of an allow or deny list.
 MAX_LIST_ENTRIES = 10_000
 #: Who the seeded definitions name as their author.
@@ -238,7 +240,9 @@ class RuleDefinition(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(pattern=RULE_ID_PATTERN)
-    version: int = Field(ge=1)
+    #: A JSON integer from 1 (no string, no boolean), at most what Kafka's tooling and other
+    #: languages read as a 64-bit integer: a larger one would outrank every later version.
+    version: int = Field(ge=1, le=MAX_VERSION, strict=True)
     description: _Text = ""
     author: str = Field(min_length=1, max_length=200)
     #: Why this version exists (the change's justification, for the audit trail).

@@ -187,6 +187,8 @@ def test_a_kind_with_bad_parameters_is_refused_with_the_reason(
         ({"id": "-leading"}, "should match pattern"),
         ({"id": "half_space_trees"}, "a model's reason name"),
         ({"version": 0}, "greater than or equal to 1"),
+        ({"version": "2"}, "valid integer"),
+        ({"version": True}, "valid integer"),
         ({"mode": "loud"}, "'active', 'shadow' or 'disabled'"),
         ({"created_at": "2024-05-01T09:00:00"}, "timezone"),
         ({"author": ""}, "at least 1 character"),
@@ -197,6 +199,15 @@ def test_a_kind_with_bad_parameters_is_refused_with_the_reason(
 def test_a_definition_with_bad_fields_is_refused(overrides: dict[str, Any], complaint: str) -> None:
     with pytest.raises(ValidationError, match=complaint):
         definition_from_json(orjson.dumps(as_json(**overrides)))
+
+
+def test_a_version_beyond_64_bits_is_refused() -> None:
+    # installed, it would outrank every later version and fail to encode for the topic
+    raw = orjson.dumps(as_json(version=1)).replace(
+        b'"version":1', b'"version":18446744073709551616'
+    )
+    with pytest.raises(ValidationError, match="less than or equal to 9223372036854775807"):
+        definition_from_json(raw)
 
 
 def test_a_definition_is_immutable() -> None:
