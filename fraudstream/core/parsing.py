@@ -200,7 +200,10 @@ def parse_timestamp(value: Any, name: str = "timestamp", unit: TimestampUnit = "
             raise InvalidField(f"{name!r} is not ISO-8601: {value[:64]!r}") from None
         if parsed.tzinfo is None:
             return parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:  # 0001-01-01T00:00+01:00: before the first instant in UTC
+            raise InvalidField(f"{name!r} is out of range in UTC: {value[:64]!r}") from None
     raise InvalidField(f"{name!r} must be a string or a number, got {_json_type(value)}")
 
 

@@ -164,7 +164,21 @@ def test_a_timestamp_out_of_range_in_its_unit_is_rejected(
     assert "timestamp" in result.detail
 
 
-@pytest.mark.parametrize("value", ["yesterday", "", True, None, -1, 1e300, [], "2024-13-45"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yesterday",
+        "",
+        True,
+        None,
+        -1,
+        1e300,
+        [],
+        "2024-13-45",
+        "0001-01-01T00:00:00+01:00",  # before the first instant there is in UTC
+        "9999-12-31T23:30:00-01:00",  # after the last
+    ],
+)
 def test_invalid_timestamps_are_rejected(value: object) -> None:
     result = parse({"userId": "u", "amount": 1, "timestamp": value})
     assert isinstance(result, Rejection)
