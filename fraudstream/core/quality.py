@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from fraudstream.core.records import ReasonName
 
-#: The anomaly model's reason; every other reason is a rule (amount, habit spike, place).
-MODEL_REASON = ReasonName.HALF_SPACE_TREES.value
+#: The models' reasons (the anomaly model's, and the classifier's once labels taught it);
+#: every other reason is a rule (amount, habit spike, place, the operators' own).
+MODEL_REASONS = frozenset({ReasonName.HALF_SPACE_TREES.value, ReasonName.FRAUD_CLASSIFIER.value})
 
 #: What we hold the detector to on the default labeled stream (after warm-up).
 TARGETS = {
@@ -111,8 +113,8 @@ def assess(outcomes: list[Outcome], rule_threshold: float) -> QualityReport:
             continue
         report.frauds += 1
         report.per_scenario[outcome.scenario] += 1
-        model_hit = MODEL_REASON in outcome.reasons
-        rule_hit = any(reason != MODEL_REASON for reason in outcome.reasons)
+        model_hit = any(reason in MODEL_REASONS for reason in outcome.reasons)
+        rule_hit = any(reason not in MODEL_REASONS for reason in outcome.reasons)
         if outcome.alerted:
             report.true_positives += 1
             report.caught_per_scenario[outcome.scenario] += 1
@@ -125,13 +127,20 @@ def assess(outcomes: list[Outcome], rule_threshold: float) -> QualityReport:
 
 
 def latency_summary(values: list[float]) -> dict[str, float | None]:
-    """p50/p95/p99 (nearest rank) and the count."""
+    """p50/p95/p99 (nearest rank: the least value with at least that share at or below it) and
+    the count.
+
+    >>> latency_summary([float(v) for v in range(1, 13)])
+    {'count': 12, 'p50': 6.0, 'p95': 12.0, 'p99': 12.0}
+    """
     ordered = sorted(values)
 
     def rank(q: float) -> float | None:
         if not ordered:
             return None
-        return round(ordered[min(len(ordered) - 1, max(0, int(q * len(ordered) + 0.5) - 1))], 1)
+        return round(
+            ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered) - 1e-9) - 1))], 1
+        )
 
     return {"count": len(ordered), "p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99)}
 

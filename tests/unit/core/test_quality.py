@@ -56,6 +56,8 @@ def test_empty_input_divides_by_nothing() -> None:
 def test_latency_percentiles_use_the_nearest_rank() -> None:
     summary = latency_summary([float(v) for v in range(1, 101)])
     assert (summary["p50"], summary["p95"], summary["p99"]) == (50.0, 95.0, 99.0)
+    # the least value with at least 95% at or below it: of twelve, the twelfth (11 is 92%)
+    assert latency_summary([float(v) for v in range(1, 13)])["p95"] == 12.0
 
 
 def test_rule_only_and_model_only_catches_are_counted_apart() -> None:
@@ -69,3 +71,15 @@ def test_rule_only_and_model_only_catches_are_counted_apart() -> None:
     assert figures["shareCaughtOnlyByModel"] == 0.25  # f2
     assert figures["shareCaughtOnlyByRules"] == 0.25  # f1
     assert figures["modelRecallUnderRuleThreshold"] == 0.5  # f2, f3: rules are not the model
+
+
+def test_the_classifier_is_a_model_not_a_rule() -> None:
+    outcomes = [
+        Outcome("f1", "habit_spike", True, 900, ("fraud_classifier",)),
+        Outcome("f2", "card_testing", True, 1, ("half_space_trees", "fraud_classifier")),
+        Outcome("f3", "large_amount", True, 20_000, ("amount_threshold", "fraud_classifier")),
+    ]
+    figures = assess(outcomes, rule_threshold=10_000).to_dict()
+    assert figures["shareCaughtOnlyByModel"] == round(2 / 3, 4)  # f1, f2
+    assert figures["shareCaughtOnlyByRules"] == 0.0
+    assert figures["modelRecallUnderRuleThreshold"] == 1.0  # f1, f2
