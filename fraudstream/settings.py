@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -513,10 +513,13 @@ class WorkerSettings(_Section):
     model_checkpoint_path: str = Field(
         "", description="Model checkpoint file; empty = <data_dir>/<app_id>-model.ckpt."
     )
-    web_port: int = Field(6066, ge=0, le=65535, description="Faust web server port.")
+    # From 1: Faust's worker refuses port 0, so the settings do too (a clear error, sooner).
+    web_port: int = Field(6066, ge=1, le=65535, description="Faust web server port.")
     web_host: str = Field("127.0.0.1", description="Faust web server bind address.")
     data_dir: str = Field("fraudstream-data", description="Faust data directory (table stores).")
-    table_store: str = Field("memory://", description="Faust table store: memory:// or rocksdb://")
+    table_store: str = Field(
+        "memory://", description="Profile table store: memory:// or rocksdb://"
+    )
     log_level: Literal["debug", "info", "warn", "error", "crit"] = "info"
     event_loop: Literal["asyncio", "uvloop"] = Field(
         "uvloop", description="Worker event loop; uvloop when installed, else asyncio."
@@ -570,11 +573,30 @@ class InfluxSettings(_Section):
         10.0, gt=0, description="Seconds a stopping worker spends draining buffered points."
     )
 
+    @field_validator("influx_token_file")
+    @classmethod
+    def _token_file_readable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """With the sink on, a token file must be readable now: refused with the settings, not
+        a traceback when the worker starts its sink."""
+        if value and info.data.get("influx_enabled"):
+            _read_token_file(value)
+        return value
+
     def influx_token_value(self) -> str:
         """The InfluxDB token, from ``influx_token_file`` when set, else the variable."""
         if self.influx_token_file:
-            return Path(self.influx_token_file).read_text().strip()
+            return _read_token_file(self.influx_token_file)
         return self.influx_token.get_secret_value()
+
+
+def _read_token_file(path: str) -> str:
+    """The token in ``path`` without its newline; a ``ValueError`` naming the variable and the
+    path when the file cannot be read."""
+    try:
+        return Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ValueError(f"{ENV_PREFIX}INFLUX_TOKEN_FILE={path} cannot be read: {reason}") from exc
 
 
 class Settings(BaseSettings):

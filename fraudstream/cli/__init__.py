@@ -10,7 +10,16 @@ import signal
 import sys
 from pathlib import Path
 
-from fraudstream.arguments import non_negative_float, positive_float
+from fraudstream.arguments import (
+    broker_url,
+    closed_share,
+    duration_ms,
+    iso_time_ms,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    share,
+)
 
 #: CLI flag -> settings field; a flag given on the command line wins over the environment.
 SETTING_FLAGS = {
@@ -24,10 +33,14 @@ SETTING_FLAGS = {
     "web_port": "web_port",
     "rules_topic": "rules_topic",
 }
+#: Sub-commands that take the setting flags and run on the settings as the environment has them.
+SETTINGS_COMMANDS = frozenset({"worker", "tail", "replay-dlq", "label", "rules", "backtest"})
+#: Exit status of a command refused for a bad setting (as argparse's for a bad flag).
+EXIT_BAD_SETTINGS = 2
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", help="Kafka URL, e.g. kafka://localhost:9092")
+    parser.add_argument("--broker", type=broker_url, help="Kafka URL, e.g. kafka://localhost:9092")
     parser.add_argument("--input-topic", help="transactions topic")
     parser.add_argument("--alerts-topic", help="alerts topic")
     parser.add_argument("--dlq-topic", help="dead-letter topic")
@@ -43,6 +56,27 @@ def _apply_setting_flags(args: argparse.Namespace) -> None:
         value = getattr(args, flag, None)
         if value is not None:
             os.environ[f"FRAUDSTREAM_{field.upper()}"] = str(value)
+
+
+def _exit_on_bad_settings() -> None:
+    """Read the settings now, and exit 2 with one line per bad ``FRAUDSTREAM_*`` variable.
+
+    Read later, deep in a command or in Faust's worker, a bad value is a pydantic traceback.
+    """
+    from pydantic import ValidationError
+
+    from fraudstream.settings import ENV_PREFIX, get_settings
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = "_".join(str(part) for part in error["loc"])
+            name = f"{ENV_PREFIX}{loc.upper()}" if loc else ""
+            message = error["msg"].removeprefix("Value error, ")
+            line = message if message.startswith(name) else f"{name}: {message}"
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(EXIT_BAD_SETTINGS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--max", type=int, default=0, help="stop after this many records")
     tail.add_argument("--idle-timeout", type=float, default=0, help="stop after N idle seconds")
 
-    replay = sub.add_parser("replay-dlq", help="re-send dead-lettered payloads to the input")
+    replay = sub.add_parser(
+        "replay-dlq", help="re-send dead-lettered payloads to the topic they came from"
+    )
     _add_setting_flags(replay)
     replay.add_argument("--reason", action="append", default=[], help="only this reason")
     replay.add_argument("--idle-timeout", type=float, default=3.0, help="stop after N idle s")
@@ -89,19 +125,25 @@ def build_parser() -> argparse.ArgumentParser:
         "synthetic card transactions with ~0.2%% fraud (tabformer), or the PaySim-like "
         "mobile-money stream (paysim: after the simulator behind Kaggle's PS_..._log.csv)",
     )
-    evaluate.add_argument("--count", type=int, default=20_000, help="scenarios: transactions")
+    evaluate.add_argument(
+        "--count", type=positive_int, default=20_000, help="scenarios: transactions"
+    )
     evaluate.add_argument(
         "--users",
-        type=int,
+        type=positive_int,
         default=1_000,
         help="scenarios, personas, sparkov, banksim, tabformer, paysim: users",
     )
-    evaluate.add_argument("--fraud-share", type=float, default=0.02, help="scenarios: fraud share")
-    evaluate.add_argument("--customers", type=int, default=5_000, help="handbook: customers")
-    evaluate.add_argument("--terminals", type=int, default=10_000, help="handbook: terminals")
+    evaluate.add_argument("--fraud-share", type=share, default=0.02, help="scenarios: fraud share")
+    evaluate.add_argument(
+        "--customers", type=positive_int, default=5_000, help="handbook: customers"
+    )
+    evaluate.add_argument(
+        "--terminals", type=positive_int, default=10_000, help="handbook: terminals"
+    )
     evaluate.add_argument(
         "--days",
-        type=int,
+        type=positive_int,
         default=70,
         help="handbook, personas, sparkov, banksim, tabformer, paysim: days (70)",
     )
@@ -135,18 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--label-delay",
+        type=duration_ms,
         default=None,
+        metavar="DURATION",
         help="send the frauds' labels this much event time later, e.g. 7d (default: no labels)",
     )
     evaluate.add_argument(
         "--label-delay-max",
+        type=duration_ms,
         default=None,
         metavar="DURATION",
         help="each fraud's label between --label-delay and this late (uniform, seeded), as "
         "chargebacks come, e.g. 30d (default: exactly --label-delay)",
     )
     evaluate.add_argument(
-        "--label-share", type=float, default=1.0, help="share of frauds ever reported (1.0)"
+        "--label-share", type=closed_share, default=1.0, help="share of frauds ever reported (1.0)"
     )
     evaluate.add_argument(
         "--without-labels",
@@ -181,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         "out-of-order arrivals cost (default: 0, in event-time order)",
     )
     evaluate.add_argument("--seed", type=int, default=42, help="stream seed (42)")
-    evaluate.add_argument("--rate", type=float, default=0.0, help="tx/s; 0 = as fast as possible")
+    evaluate.add_argument(
+        "--rate", type=non_negative_float, default=0.0, help="tx/s; 0 = as fast as possible"
+    )
     evaluate.add_argument("--offline", action="store_true", help="batch handler only, no Kafka")
     evaluate.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
@@ -241,8 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("rules_file", type=Path, help="candidate definitions (JSON or lines)")
     backtest.add_argument("--from-offset", type=int, help="first offset, in every partition")
     backtest.add_argument("--to-offset", type=int, help="offset to stop before, every partition")
-    backtest.add_argument("--from-time", help="first broker time, ISO-8601 (e.g. 2024-12-04)")
-    backtest.add_argument("--to-time", help="broker time to stop before, ISO-8601")
+    backtest.add_argument(
+        "--from-time", type=iso_time_ms, help="first broker time, ISO-8601 (e.g. 2024-12-04)"
+    )
+    backtest.add_argument(
+        "--to-time", type=iso_time_ms, help="broker time to stop before, ISO-8601"
+    )
     backtest.add_argument("--ground-truth", type=Path, help="labels: JSON lines or CSV")
     backtest.add_argument(
         "--labels-from-topic", action="store_true", help="take the labels topic as ground truth"
@@ -285,13 +336,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command in ("demo", "evaluate"):
         _interrupt_on_sigterm()
-    if args.command == "worker":
+    if args.command in SETTINGS_COMMANDS:
         _apply_setting_flags(args)
+        _exit_on_bad_settings()
+    if args.command == "worker":
         from fraudstream.cli.worker import run_worker
 
         run_worker(args.loglevel)
     elif args.command == "tail":
-        _apply_setting_flags(args)
         from fraudstream.cli.tail import tail
 
         try:
@@ -302,20 +354,16 @@ def main(argv: list[str] | None = None) -> None:
             code = 130
         sys.exit(code)
     elif args.command == "replay-dlq":
-        _apply_setting_flags(args)
         from fraudstream.cli.replay_dlq import replay_dlq
 
         sys.exit(asyncio.run(replay_dlq(set(args.reason), args.idle_timeout, args.dry_run)))
     elif args.command == "evaluate":
         from fraudstream.cli.evaluate import EvaluateOptions
         from fraudstream.cli.evaluate import main as evaluate_main
-        from producer.labels import parse_duration_ms
 
-        if args.label_delay_max and not args.label_delay:
+        if args.label_delay_max is not None and args.label_delay is None:
             parser.error("--label-delay-max needs --label-delay (the shortest delay)")
-        if args.label_delay_max and (
-            parse_duration_ms(args.label_delay_max) < parse_duration_ms(args.label_delay)
-        ):
+        if args.label_delay_max is not None and args.label_delay_max < args.label_delay:
             parser.error("--label-delay-max must be at least --label-delay")
         sys.exit(
             evaluate_main(
@@ -334,13 +382,9 @@ def main(argv: list[str] | None = None) -> None:
                     customers=args.customers,
                     terminals=args.terminals,
                     days=args.days,
-                    label_delay_ms=(
-                        parse_duration_ms(args.label_delay) if args.label_delay else None
-                    ),
+                    label_delay_ms=args.label_delay,
                     label_share=args.label_share,
-                    label_delay_max_ms=(
-                        parse_duration_ms(args.label_delay_max) if args.label_delay_max else None
-                    ),
+                    label_delay_max_ms=args.label_delay_max,
                     skip_days=args.skip_days,
                     without_labels=args.without_labels,
                     drop_fields=tuple(dict.fromkeys(args.drop_field)),
@@ -350,7 +394,6 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     elif args.command == "label":
-        _apply_setting_flags(args)
         from fraudstream.cli.label import send_label
 
         sys.exit(
@@ -361,19 +404,12 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     elif args.command == "rules":
-        _apply_setting_flags(args)
         sys.exit(asyncio.run(_rules_command(args)))
     elif args.command == "backtest":
-        _apply_setting_flags(args)
-        from fraudstream.cli.backtest import BacktestOptions, parse_time_ms, run_backtest
+        from fraudstream.cli.backtest import BacktestOptions, run_backtest
         from fraudstream.kafka.history import Span
 
-        span = Span(
-            args.from_offset,
-            args.to_offset,
-            parse_time_ms(args.from_time) if args.from_time else None,
-            parse_time_ms(args.to_time) if args.to_time else None,
-        )
+        span = Span(args.from_offset, args.to_offset, args.from_time, args.to_time)
         backtest_options = BacktestOptions(
             args.rules_file, span, args.ground_truth, args.labels_from_topic, args.json
         )

@@ -128,7 +128,11 @@ async def run_backtest(options: BacktestOptions) -> int:
         frauds = truth
     settings = get_settings()
     kafka = settings.kafka
-    bootstrap, security = bootstrap_of(kafka.broker_url), aiokafka_security(kafka)
+    try:
+        bootstrap, security = bootstrap_of(kafka.broker_url), aiokafka_security(kafka)
+    except (OSError, ValueError) as exc:  # a bad port, an unreadable CA file, SASL without a user
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     with AuthFailureWatch() as watch:
         try:
             in_force = await rules_in_force(settings, bootstrap, security)
@@ -224,15 +228,3 @@ def _ratio(value: float | None) -> str:
 
 def _seeds(settings: Settings) -> tuple[RuleDefinition, ...]:
     return seed_definitions(settings.detection, datetime.now(timezone.utc))
-
-
-def parse_time_ms(text: str) -> int:
-    """ISO-8601 (``Z`` or an offset; naive means UTC) as Unix milliseconds.
-
-    >>> parse_time_ms("2024-12-04T15:00:00Z")
-    1733324400000
-    """
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return round(moment.timestamp() * 1000)

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from fraudstream.cli.console import format_alert, format_dead_letter
-from fraudstream.cli.exits import EXIT_NOT_CONNECTED
+from fraudstream.cli.exits import EXIT_NOT_CONNECTED, EXIT_REFUSED
 from fraudstream.kafka.connection import (
     AuthFailureWatch,
     aiokafka_security,
@@ -28,13 +28,19 @@ async def tail(
     """Print records until interrupted, ``max_records`` were shown or ``idle_timeout`` passed."""
     settings = get_settings()
     topics = [settings.kafka.alerts_topic] + ([settings.kafka.dlq_topic] if include_dlq else [])
+    try:
+        bootstrap = bootstrap_of(settings.kafka.broker_url)
+        security = aiokafka_security(settings.kafka)
+    except (OSError, ValueError) as exc:  # a bad port, an unreadable CA file, SASL without a user
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap_of(settings.kafka.broker_url),
+        bootstrap_servers=bootstrap,
         group_id=None,  # no group: tail never moves anybody's committed offsets
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
-        **aiokafka_security(settings.kafka),
+        **security,
     )
     with AuthFailureWatch() as watch:
         try:

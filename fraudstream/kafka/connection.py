@@ -17,34 +17,100 @@ from fraudstream.settings import KafkaSettings
 
 #: Longest a plain client (CLI commands, the rules topic) waits for one broker answer, ms.
 CLIENT_REQUEST_TIMEOUT_MS = 15_000
+#: Kafka's port, where a bootstrap address names none.
+DEFAULT_PORT = 9092
 
 
 def bootstrap_of(broker_url: str) -> str:
     """Faust-style broker URLs as the ``host:port,...`` list plain clients take.
 
-    >>> bootstrap_of("kafka://h1:9092;kafka://h2:9092")
+    A trailing ``/`` (``kafka://host:9092/``, as URLs are often written) is dropped; a port
+    that is not a number in 1-65535 is a ``ValueError`` naming the URL, where aiokafka would
+    fail later with a bare ``int()`` error.
+
+    >>> bootstrap_of("kafka://h1:9092;kafka://h2:9092/")
     'h1:9092,h2:9092'
     >>> bootstrap_of("localhost:9092")
     'localhost:9092'
+    >>> bootstrap_of("kafka://localhost:9092/x")
+    Traceback (most recent call last):
+    ValueError: broker URL 'kafka://localhost:9092/x': port '9092/x' is not a number in 1-65535
     """
     hosts = []
     for part in broker_url.replace(";", ",").split(","):
         part = part.strip()
         if "://" in part:
             part = part.split("://", 1)[1]
+        part = part.rstrip("/")
         if part:
+            port = _port_of(part)
+            if port is not None and not (
+                port.isascii() and port.isdigit() and 0 < int(port) < 65536
+            ):
+                raise ValueError(
+                    f"broker URL {broker_url!r}: port {port!r} is not a number in 1-65535"
+                )
             hosts.append(part)
     return ",".join(hosts)
 
 
+def host_and_port(address: str) -> tuple[str, int]:
+    """Host and port of one ``host:port`` bootstrap address, on Kafka's port 9092 when it names
+    none (as Faust and aiokafka read it); a port that is not a number is a ``ValueError``.
+
+    >>> host_and_port("kafka-0"), host_and_port("[::1]:9093"), host_and_port("::1")
+    (('kafka-0', 9092), ('::1', 9093), ('::1', 9092))
+    """
+    text = address.strip()
+    port = _port_of(text)
+    if port is None:
+        host = text.strip("[]")
+    else:
+        host = text[: -len(port) - 1].strip("[]")
+        if not (port.isascii() and port.isdigit()):
+            raise ValueError(f"broker address {address!r}: the port {port!r} is not a number")
+    return host or "localhost", int(port or DEFAULT_PORT)
+
+
+def _port_of(host_port: str) -> str | None:
+    """The port text of ``host:port`` or ``[v6]:port``; None when none is given (aiokafka then
+    takes 9092), as for a bare IPv6 address."""
+    if host_port.startswith("["):
+        rest = host_port.partition("]")[2]
+        return rest[1:] if rest.startswith(":") else (rest or None)
+    if host_port.count(":") == 1:
+        return host_port.rpartition(":")[2]
+    return None
+
+
 def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
-    """A TLS context when the protocol uses TLS (system CAs unless a CA file is given)."""
+    """A TLS context when the protocol uses TLS (system CAs unless a CA file is given).
+
+    An unreadable CA, certificate or key file is an ``OSError`` that names its setting and
+    path (``ssl`` itself names neither).
+    """
     if kafka.broker_security_protocol not in {"SSL", "SASL_SSL"}:
         return None
-    context = ssl.create_default_context(cafile=kafka.broker_ssl_cafile or None)
+    cafile = kafka.broker_ssl_cafile or None
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except OSError as exc:
+        raise OSError(_unusable(f"FRAUDSTREAM_BROKER_SSL_CAFILE={cafile}", exc)) from exc
     if kafka.broker_ssl_certfile:
-        context.load_cert_chain(kafka.broker_ssl_certfile, keyfile=kafka.broker_ssl_keyfile or None)
+        keyfile = kafka.broker_ssl_keyfile or None
+        try:
+            context.load_cert_chain(kafka.broker_ssl_certfile, keyfile=keyfile)
+        except OSError as exc:
+            what = f"FRAUDSTREAM_BROKER_SSL_CERTFILE={kafka.broker_ssl_certfile}"
+            if keyfile:
+                what += f" with FRAUDSTREAM_BROKER_SSL_KEYFILE={keyfile}"
+            raise OSError(_unusable(what, exc)) from exc
     return context
+
+
+def _unusable(what: str, exc: OSError) -> str:
+    """One line saying that the TLS file ``what`` names (setting=path) cannot be used, and why."""
+    return f"cannot use {what}: {exc.strerror or exc}"
 
 
 def aiokafka_security(kafka: KafkaSettings) -> dict[str, Any]:

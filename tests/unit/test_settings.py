@@ -28,6 +28,37 @@ def test_the_token_variable_is_used_without_a_file(monkeypatch: pytest.MonkeyPat
     assert Settings().influx.influx_token_value() == TOKEN
 
 
+def test_a_missing_token_file_is_refused_with_the_settings_naming_the_variable_and_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    missing = tmp_path / "influx-token"
+    monkeypatch.setenv("FRAUDSTREAM_INFLUX_ENABLED", "true")
+    monkeypatch.setenv("FRAUDSTREAM_INFLUX_TOKEN_FILE", str(missing))
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert f"FRAUDSTREAM_INFLUX_TOKEN_FILE={missing} cannot be read" in str(refused.value)
+
+
+def test_a_token_file_is_not_read_while_the_sink_is_off(tmp_path: Path) -> None:
+    missing = str(tmp_path / "influx-token")
+    influx = InfluxSettings(influx_enabled=False, influx_token_file=missing)
+    with pytest.raises(ValueError, match=f"FRAUDSTREAM_INFLUX_TOKEN_FILE={missing} cannot be"):
+        influx.influx_token_value()  # only when asked for the token, and then by name
+
+
+@pytest.mark.parametrize("port", ["0", "-1", "65536"])
+def test_a_web_port_faust_cannot_serve_on_is_refused(
+    port: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("FRAUDSTREAM_WEB_PORT", port)
+    with pytest.raises(ValidationError, match="web_port"):
+        Settings()
+
+
 def test_secrets_are_in_no_repr_str_or_dump() -> None:
     settings = Settings(
         kafka=KafkaSettings(broker_sasl_password=PASSWORD),  # type: ignore[arg-type]
