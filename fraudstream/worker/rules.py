@@ -30,6 +30,9 @@ log = logging.getLogger("fraudstream")
 
 #: Seconds between two attempts to reach the rules topic after a broker error.
 RETRY_SECONDS = 1.0
+#: What reaching the topic can raise and a later attempt can get past: the client's errors,
+#: and the admin client's timeout (a controller not ready yet) and sockets' own.
+RETRIED = (KafkaError, asyncio.TimeoutError, OSError)
 
 
 class RulesFollower:
@@ -58,13 +61,13 @@ class RulesFollower:
                 try:
                     await self.topic.start()
                     await self.load()
-                except KafkaError as exc:
+                except RETRIED as exc:
                     await self.topic.stop()
                     await self.retry(exc)
             while True:
                 try:
                     records = await self.topic.poll()
-                except KafkaError as exc:
+                except RETRIED as exc:
                     await self.retry(exc)
                     continue
                 for record in records:
@@ -72,7 +75,7 @@ class RulesFollower:
         finally:
             await self.topic.stop()
 
-    async def retry(self, exc: KafkaError) -> None:
+    async def retry(self, exc: Exception) -> None:
         """Log a broker error on the rules topic, then wait before the next attempt."""
         state = "the rules in force keep running" if self.loaded.is_set() else "not scoring yet"
         log.warning(

@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from fraudstream.kafka.connection import host_and_port
+
 CONNECT_TIMEOUT_SECONDS = 2.0
 API_VERSIONS_KEY = 18
 CLIENT_ID = b"fraudstream-broker-watch"
@@ -79,7 +81,7 @@ class BrokerWatch:
         self.bootstrap = bootstrap
         self.connect_timeout = connect_timeout
         self.ssl_context = ssl_context
-        self.hosts = [_split(address) for address in bootstrap.split(",") if address]
+        self.hosts = [host_and_port(address) for address in bootstrap.split(",") if address]
         self.last_ok = time.monotonic()
         self._was_down = False
 
@@ -151,8 +153,3 @@ class BrokerWatchdog(threading.Thread):
     def stop(self) -> None:
         """Stop after the current probe."""
         self._stopping.set()
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.strip().rpartition(":")
-    return host.strip("[]") or "localhost", int(port or 9092)

@@ -31,17 +31,23 @@ T0 = datetime(2024, 12, 1, tzinfo=timezone.utc)
 class StandInTopic(RulesTopic):
     """Records in a list; ``failures`` broker errors are raised by start and poll first."""
 
-    def __init__(self, records: list[tuple[bytes | None, bytes | None]], failures: int = 0) -> None:
+    def __init__(
+        self,
+        records: list[tuple[bytes | None, bytes | None]],
+        failures: int = 0,
+        error: Exception | None = None,
+    ) -> None:
         super().__init__("unused:9092", "rules")
         self.log = [RuleRecord(k, v, 0, i, 0) for i, (k, v) in enumerate(records)]
         self.position = 0
         self.failures = failures
+        self.error = error or KafkaConnectionError("broker away")
         self.starts = 0
 
     def fail(self) -> None:
         if self.failures:
             self.failures -= 1
-            raise KafkaConnectionError("broker away")
+            raise self.error
 
     async def start(self) -> None:
         self.starts += 1
@@ -155,6 +161,20 @@ def test_broker_errors_at_start_and_while_following_are_retried() -> None:
     asyncio.run(running(follower, lambda: rules.definitions[0].version == 2, change))
     assert topic.starts == 3  # two failed starts, then one that worked
     assert rules.definitions == (amount(200.0, 2),)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [asyncio.TimeoutError(), ConnectionRefusedError("refused")],
+    ids=["admin client timeout (controller not ready)", "socket error"],
+)
+def test_timeouts_and_socket_errors_are_retried_like_broker_errors(error: Exception) -> None:
+    topic = StandInTopic(
+        [(b"amount_threshold", definition_to_json(amount(500.0, 1)))], failures=2, error=error
+    )
+    follower = RulesFollower(RuleSet(), topic, seeds, retry_seconds=0.001)
+    asyncio.run(running(follower, follower.loaded.is_set))
+    assert follower.loaded.is_set() and topic.starts == 3
 
 
 def test_settings_that_no_longer_match_a_seeded_rule_are_reported_as_ignored(

@@ -140,3 +140,14 @@ def test_watchdog_thread_probes_until_stopped() -> None:
         dog.stop()
         dog.join(5)
     assert not dog.is_alive()
+
+
+def test_bootstrap_addresses_without_a_port_are_on_kafkas_port() -> None:
+    # Faust and aiokafka read "kafka-0" as kafka-0:9092; the watch must not refuse to start
+    watch = BrokerWatch("kafka-0,kafka-1:19092,[::1]:9093")
+    assert watch.hosts == [("kafka-0", 9092), ("kafka-1", 19092), ("::1", 9093)]
+
+
+def test_a_port_that_is_not_a_number_is_named() -> None:
+    with pytest.raises(ValueError, match="'kafka-0:90x2'"):
+        BrokerWatch("kafka-0:90x2")
