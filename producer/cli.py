@@ -80,8 +80,11 @@ GENERATORS = (
     TABFORMER_GENERATOR,
     PAYSIM_GENERATOR,
 )
+#: Flags of the scenarios generator alone, by their ``args`` attribute (``None``: not given).
+SCENARIO_ONLY_FLAGS = {"fraud_share": "--fraud-share", "scenarios": "--scenarios"}
 BROKER_URL_ENV = "FRAUDSTREAM_BROKER_URL"
 TOPIC_ENV = "FRAUDSTREAM_INPUT_TOPIC"
+LABELS_TOPIC_ENV = "FRAUDSTREAM_LABELS_TOPIC"
 PASSWORD_ENV = "FRAUDSTREAM_BROKER_SASL_PASSWORD"
 #: Security flag -> settings field; a flag wins over its FRAUDSTREAM_BROKER_* variable.
 SECURITY_FLAGS = {
@@ -231,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     pace.add_argument(
         "--rate",
         type=non_negative_float,
-        default=DEFAULT_RATE,
-        help="messages per second, 0 = as fast as possible (default: %(default)s)",
+        help="messages per second, 0 = as fast as possible; with --speedup a cap on top of "
+        f"event-time pacing (default: {DEFAULT_RATE:g}; with --speedup, 0: no cap)",
     )
     pace.add_argument("--count", type=_positive_int, help="stop after this many messages")
     pace.add_argument(
@@ -242,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--speedup",
         type=non_negative_float,
         default=0.0,
-        help="also pace by event time: gaps divided by X (1 = real time; default 0 = off)",
+        help="pace by event time: gaps divided by X (1 = real time; default 0 = off); "
+        "uncapped unless --rate is given too",
     )
     pace.add_argument(
         "--disorder",
@@ -283,14 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--fraud-share",
         type=_share,
-        default=DEFAULT_FRAUD_SHARE,
-        help="fraction of transactions that are fraud (default: %(default)s)",
+        help=f"--generator {SCENARIO_GENERATOR} only: fraction of transactions that are fraud "
+        f"(default: {DEFAULT_FRAUD_SHARE})",
     )
     synth.add_argument(
         "--scenarios",
         type=parse_scenarios,
-        default="all",
-        help=f"comma-separated, 'all' (default) or 'none'; from: {', '.join(FRAUD_SCENARIOS)}",
+        help=f"--generator {SCENARIO_GENERATOR} only: its fraud scenarios, comma-separated, "
+        f"'all' (default) or 'none'; from: {', '.join(FRAUD_SCENARIOS)}",
     )
     synth.add_argument(
         "--seed",
@@ -377,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     labels.add_argument(
         "--labels-topic",
-        default=DEFAULT_LABELS_TOPIC,
-        help="topic the labels go to (default: %(default)s)",
+        default=os.environ.get(LABELS_TOPIC_ENV, DEFAULT_LABELS_TOPIC),
+        help=f"topic the labels go to (default: ${LABELS_TOPIC_ENV}, else {DEFAULT_LABELS_TOPIC})",
     )
     labels.add_argument(
         "--label-share",
@@ -408,6 +412,37 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     return parser
+
+
+def resolve_defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill the defaults that depend on other flags, refusing flags the run would ignore.
+
+    --rate defaults to no cap with --speedup (event time paces; a hidden 1,000 msg/s cap would
+    silently slow a fast replay), else to DEFAULT_RATE. --fraud-share and --scenarios shape
+    only the scenarios generator: given with another, they are a usage error, not ignored.
+    """
+    if args.rate is None:
+        args.rate = 0.0 if args.speedup > 0 else DEFAULT_RATE
+    if args.generator != SCENARIO_GENERATOR:
+        given = [
+            flag for name, flag in SCENARIO_ONLY_FLAGS.items() if getattr(args, name) is not None
+        ]
+        if given:
+            parser.error(
+                f"{given[0]} applies only to --generator {SCENARIO_GENERATOR}, not {args.generator}"
+            )
+    if args.fraud_share is None:
+        args.fraud_share = DEFAULT_FRAUD_SHARE
+    if args.scenarios is None:
+        args.scenarios = FRAUD_SCENARIOS
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line parsed, with :func:`resolve_defaults` applied (usage errors exit 2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    resolve_defaults(parser, args)
+    return args
 
 
 def start_time_of(args: argparse.Namespace) -> datetime:
@@ -590,8 +625,7 @@ async def _run(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(argv)
     try:
         # Messages (and generic CSV columns) use the worker's input mapping, FRAUDSTREAM_FIELD_*.
         args.fields = FieldSettings().mapping()
@@ -642,5 +676,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     print(summary.describe(), file=sys.stderr)
     if scan is not None:
-        print(scan.describe(), file=sys.stderr)
+        print(scan.describe(replayed=summary.sent), file=sys.stderr)
     return EXIT_FAILED if summary.failed else EXIT_OK

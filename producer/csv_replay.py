@@ -126,11 +126,20 @@ class CsvScan:
         """Rows that will be replayed."""
         return self.data_rows - self.bad_row_count
 
-    def describe(self) -> str:
-        """Human-readable report of skipped rows, with line numbers."""
+    def describe(self, replayed: int | None = None) -> str:
+        """Human-readable report of skipped rows, with line numbers.
+
+        ``replayed`` is how many rows were actually sent, when a run stopped early (--count,
+        --duration, Ctrl-C); the report then says "N of M rows", not every good row.
+
+        >>> CsvScan(data_rows=5).describe(replayed=2)
+        'csv: 2 of 5 rows replayed, no bad rows'
+        """
+        done = self.good_rows if replayed is None else replayed
+        rows = f"{done}" if done == self.good_rows else f"{done} of {self.good_rows}"
         if not self.bad_row_count:
-            return f"csv: {self.good_rows} rows replayed, no bad rows"
-        lines = [f"csv: {self.good_rows} rows replayed, {self.bad_row_count} bad rows skipped:"]
+            return f"csv: {rows} rows replayed, no bad rows"
+        lines = [f"csv: {rows} rows replayed, {self.bad_row_count} bad rows skipped:"]
         lines += [f"  line {bad.line_number}: {bad.reason}" for bad in self.bad_rows]
         if self.bad_row_count > len(self.bad_rows):
             lines.append(f"  ... and {self.bad_row_count - len(self.bad_rows)} more")

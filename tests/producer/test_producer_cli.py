@@ -8,17 +8,20 @@ import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
+import producer.cli
 from fraudstream.core.parsing import parse_transaction
 from fraudstream.core.records import Source, Transaction
 from fraudstream.kafka.connection import bootstrap_of
 from fraudstream.settings import FieldSettings
 from producer.banksim import BANKSIM_SCENARIOS, BanksimParameters, BanksimSimulator
-from producer.cli import build_parser, default_bootstrap
+from producer.cli import DEFAULT_RATE, build_parser, default_bootstrap, main
 from producer.generator import FRAUD_SCENARIOS
+from producer.kafka import ProduceSummary
 from producer.paysim import PAYSIM_SCENARIOS, PAYSIM_TYPES, PaysimParameters, PaysimSimulator
 from producer.records import LabeledTransaction
 from producer.sparkov import SPARKOV_SCENARIOS, SparkovParameters, SparkovSimulator
@@ -276,3 +279,81 @@ def test_bootstrap_defaults_to_the_fraudstream_broker_url(
     assert build_parser().parse_args([]).bootstrap == "kafka:9092"
     monkeypatch.delenv("FRAUDSTREAM_BROKER_URL")
     assert build_parser().parse_args([]).bootstrap == "localhost:9092"
+
+
+def test_labels_topic_defaults_to_fraudstream_labels_topic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As --topic follows FRAUDSTREAM_INPUT_TOPIC: the worker reads labels from this topic.
+    monkeypatch.setenv("FRAUDSTREAM_LABELS_TOPIC", "chargebacks")
+    assert build_parser().parse_args([]).labels_topic == "chargebacks"
+    assert build_parser().parse_args(["--labels-topic", "x"]).labels_topic == "x"
+    monkeypatch.delenv("FRAUDSTREAM_LABELS_TOPIC")
+    assert build_parser().parse_args([]).labels_topic == "fraud-labels"
+
+
+@pytest.fixture
+def paced(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The keyword arguments of each --dry-run send; nothing is generated or printed."""
+    calls: list[dict[str, Any]] = []
+
+    async def capture(records: Iterable[LabeledTransaction], *_: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return ProduceSummary()
+
+    monkeypatch.setattr(producer.cli, "produce_to_stream", capture)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("options", "rate", "speedup"),
+    [
+        ((), DEFAULT_RATE, 0.0),
+        (("--speedup", "3600"), 0.0, 3600.0),  # event time alone paces: no hidden cap
+        (("--speedup", "3600", "--rate", "50"), 50.0, 3600.0),  # an explicit cap holds
+        (("--rate", "7"), 7.0, 0.0),
+    ],
+)
+def test_speedup_without_rate_is_not_capped_by_the_default_rate(
+    paced: list[dict[str, Any]], options: tuple[str, ...], rate: float, speedup: float
+) -> None:
+    assert main(["--dry-run", "--quiet", "--count", "1", *options]) == 0
+    assert [(call["rate"], call["speedup"]) for call in paced] == [(rate, speedup)]
+
+
+@pytest.mark.parametrize("flag", [("--fraud-share", "0.1"), ("--scenarios", "card_testing")])
+@pytest.mark.parametrize("generator", ["handbook", "paysim"])
+def test_scenario_flags_with_another_generator_are_a_usage_error(
+    paced: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    flag: tuple[str, str],
+    generator: str,
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dry-run", "--quiet", "--count", "1", "--generator", generator, *flag])
+    assert exit_info.value.code == 2
+    assert f"{flag[0]} applies only to --generator scenarios" in capsys.readouterr().err
+    assert paced == []
+
+
+def test_scenario_flags_apply_to_the_scenarios_generator(paced: list[dict[str, Any]]) -> None:
+    options = ("--generator", "scenarios", "--fraud-share", "0.1", "--scenarios", "none")
+    assert main(["--dry-run", "--quiet", "--count", "1", *options]) == 0
+    assert main(["--dry-run", "--quiet", "--count", "1", "--generator", "handbook"]) == 0
+    assert len(paced) == 2
+
+
+def test_csv_summary_counts_the_rows_sent_not_the_rows_in_the_file(tmp_path: Path) -> None:
+    csv_path = tmp_path / "tx.csv"
+    csv_path.write_text(
+        "userId,amount,timestamp\n"
+        "u1,10,2024-12-04T10:00:00Z\n"
+        "u2,20,2024-12-04T10:01:00Z\n"
+        "u3,30,2024-12-04T10:02:00Z\n"
+    )
+    result = run_producer("--dry-run", "--rate", "0", "--csv", str(csv_path), "--count", "1")
+    assert result.returncode == 0, result.stderr.decode()
+    assert len(result.stdout.splitlines()) == 1
+    assert "csv: 1 of 3 rows replayed, no bad rows" in result.stderr.decode()
+    whole = run_producer("--dry-run", "--rate", "0", "--csv", str(csv_path))
+    assert "csv: 3 rows replayed, no bad rows" in whole.stderr.decode()
