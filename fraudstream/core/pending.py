@@ -9,8 +9,10 @@ learned instead of being lost. The store is bounded: past ``max_entries`` the ol
 mature early (counted), so memory never grows without limit.
 
 The entries live in any ``MutableMapping[str, bytes]`` (the worker passes its changelog-backed
-table); every write and delete is also reported to ``on_write`` so the worker can put it on the
-changelog. The time index is rebuilt from the mapping when it does not match (after recovery).
+table); every write and delete is also reported to ``on_write``, just before it is made, so the
+worker can put it on the changelog and file the key under its partition. The time index is
+rebuilt from the mapping when it does not match (after recovery), and after :meth:`reindex`
+(a rebalance, which can drop some partitions' entries and recover others in equal number).
 
 The store is also where a label waits for its transaction. Labels and transactions come from
 two topics, so a worker with a backlog of transactions reads a label before the transaction
@@ -160,8 +162,12 @@ class HeldLabel:
         return cls(labeled_at, partition, offset, key, data[start:], bool(fraud))
 
 
+#: What decoding a damaged value raises.
+_UNDECODABLE = (ValueError, IndexError, struct.error)
+
+
 def _is_held(stored: bytes) -> bool:
-    return stored[_KIND_OFFSET] == _HELD_KIND
+    return len(stored) > _KIND_OFFSET and stored[_KIND_OFFSET] == _HELD_KIND
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +199,7 @@ class PendingCounts:
     held: int = 0  # labels that came before their transaction and waited for it
     held_resolved: int = 0  # of those, labels whose transaction then came
     held_expired: int = 0  # of those, labels whose transaction never came (or the bound hit)
+    corrupt: int = 0  # stored values that did not decode (a damaged changelog): dropped here
 
 
 @dataclass
@@ -211,6 +218,11 @@ class PendingStore:
     #: Held labels by partition: (labeled at, transaction id), soonest first.
     _held: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
     _held_size: int = 0
+    _stale: bool = False
+
+    def reindex(self) -> None:
+        """Rebuild the time indexes at the next call: the mapping changed under them."""
+        self._stale = True
 
     def add(self, transaction_id: str, entry: PendingEntry) -> list[Resolution]:
         """Keep a newly scored transaction; returns the entries the bound pushed out (legit).
@@ -221,7 +233,9 @@ class PendingStore:
         stored = self.data.get(transaction_id)
         if stored is not None and _is_held(stored):
             # The label was waiting: it is learned when event time reaches its labeledAt.
-            held = HeldLabel.decode(stored)
+            held = self._decoded_label(transaction_id, stored)
+            if held is None:
+                return self.add(transaction_id, entry)
             self._held_size -= 1
             self.counts.held_resolved += 1
             entry.label = (held.labeled_at, held.fraud)
@@ -301,7 +315,9 @@ class PendingStore:
         stored = self.data.get(tx_id)
         if stored is None or not _is_held(stored):
             return []  # resolved meanwhile
-        held = HeldLabel.decode(stored)
+        held = self._decoded_label(tx_id, stored)
+        if held is None:
+            return []
         if held.labeled_at > now:  # replaced by a later label: its own heap entry follows
             return []
         self._delete(tx_id, held.partition)
@@ -365,24 +381,46 @@ class PendingStore:
 
     def _get(self, transaction_id: str) -> PendingEntry | None:
         stored = self.data.get(transaction_id)
-        return None if stored is None or _is_held(stored) else PendingEntry.decode(stored)
+        if stored is None or _is_held(stored):
+            return None
+        return self._decoded_entry(transaction_id, stored)
+
+    def _decoded_entry(self, transaction_id: str, stored: bytes) -> PendingEntry | None:
+        try:
+            return PendingEntry.decode(stored)
+        except _UNDECODABLE:
+            self._discard(transaction_id)
+            return None
+
+    def _decoded_label(self, transaction_id: str, stored: bytes) -> HeldLabel | None:
+        try:
+            return HeldLabel.decode(stored)
+        except _UNDECODABLE:
+            self._discard(transaction_id)
+            return None
+
+    def _discard(self, transaction_id: str) -> None:
+        """Drop a value that does not decode, here only: its partition is in what is lost."""
+        self.data.pop(transaction_id, None)
+        self.counts.corrupt += 1
 
     def _write(self, transaction_id: str, entry: PendingEntry) -> None:
         self._write_raw(entry.partition, transaction_id, entry.encode())
 
     def _write_raw(self, partition: int, transaction_id: str, value: bytes) -> None:
-        self.data[transaction_id] = value
         self.on_write(partition, transaction_id, value)
+        self.data[transaction_id] = value
 
     def _delete(self, transaction_id: str, partition: int) -> None:
-        del self.data[transaction_id]
         self.on_write(partition, transaction_id, None)
+        del self.data[transaction_id]
 
     def _ensure_index(self) -> None:
         """Rebuild the time indexes when the mapping changed under them (recovery, rebalance)."""
         held_indexed = sum(len(heap) for heap in self._held.values())
         if (
-            len(self._index) + held_indexed >= len(self.data)
+            not self._stale
+            and len(self._index) + held_indexed >= len(self.data)
             and self._indexed == len(self._index)
             and self._held_size <= held_indexed
         ):
@@ -391,10 +429,13 @@ class PendingStore:
         held: dict[int, list[tuple[float, str]]] = {}
         for tx_id, stored in list(self.data.items()):
             if _is_held(stored):
-                label = HeldLabel.decode(stored)
-                held.setdefault(label.partition, []).append((label.labeled_at, tx_id))
+                label = self._decoded_label(tx_id, stored)
+                if label is not None:
+                    held.setdefault(label.partition, []).append((label.labeled_at, tx_id))
                 continue
-            entry = PendingEntry.decode(stored)
+            entry = self._decoded_entry(tx_id, stored)
+            if entry is None:
+                continue
             entries.append((min(self._maturity_due(entry), entry.due), tx_id))
         heapq.heapify(entries)
         for heap in held.values():
@@ -403,3 +444,4 @@ class PendingStore:
         self._indexed = len(entries)
         self._held = held
         self._held_size = sum(len(heap) for heap in held.values())
+        self._stale = False

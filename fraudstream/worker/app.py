@@ -20,11 +20,8 @@ from fraudstream.worker.outbox import BatchOutbox
 from fraudstream.worker.patches import raise_root_logger_level
 from fraudstream.worker.runtime import WorkerRuntime
 from fraudstream.worker.tables import (
-    MERCHANT_TABLE,
-    PENDING_TABLE,
-    PROFILE_TABLE,
     FaustState,
-    declare_table,
+    declare_tables,
 )
 from fraudstream.worker.web import blueprint
 
@@ -84,9 +81,7 @@ consumed_topic = app.topic(
 )
 DAY = 86400.0
 state = FaustState(
-    declare_table(app, PROFILE_TABLE, settings.kafka.partitions),
-    declare_table(app, PENDING_TABLE, settings.kafka.partitions),
-    declare_table(app, MERCHANT_TABLE, settings.kafka.partitions),
+    *declare_tables(app, settings.kafka.partitions),
     settings.kafka.partitions,
     horizon=settings.detection.label_horizon_days * DAY,
     late_window=settings.detection.label_late_window_days * DAY,
@@ -178,6 +173,12 @@ def start_runtime(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     recovery, and recovery waits on the broker, so a broker frozen at start-up would hang.
     """
     runtime.start()
+
+
+@app.on_rebalance_complete.connect  # type: ignore[arg-type]  # as on_before_shutdown
+async def on_rebalanced(app: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Partitions went and came with their table rows: the pending store reindexes."""
+    state.rebalanced()
 
 
 @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's stub rejects async receivers

@@ -161,10 +161,10 @@ class BatchHandler:
         for (topic, partition), offset in offsets.items():  # dead letters included: all handled
             if topic != self.labels_topic:
                 self.stats.positions[partition] = offset
-        for resolution in self.state.pending.advance(self.event_time):
-            self.resolved(resolution)
-        for transaction_id, held in self.state.pending.expire_held(self.partition_times):
-            await self.dead_letter_unknown(transaction_id, held)
+        try:
+            await self.advance_pending()
+        except Exception:  # the batch's state is still written; the entries wait for the next
+            log.exception("pending labels could not advance after batch %d", self.stats.batches)
         self.stats.matured = self.state.pending.counts.matured
         self.hint_no_labels()
         self.detector.behaviour.scale.refresh()  # what the stream's users show, for the next batch
@@ -173,6 +173,13 @@ class BatchHandler:
             await self.flush_changes(changes, offsets)
         except Exception:
             self.on_state_not_saved()
+
+    async def advance_pending(self) -> None:
+        """Event time moved: entries mature, known labels fall due, held labels expire."""
+        for resolution in self.state.pending.advance(self.event_time):
+            self.resolved(resolution)
+        for transaction_id, held in self.state.pending.expire_held(self.partition_times):
+            await self.dead_letter_unknown(transaction_id, held)
 
     def hint_no_labels(self) -> None:
         """Say once that labels could be off, when many transactions matured and none came.
@@ -310,13 +317,18 @@ class BatchHandler:
     def keep(
         self, tx: Transaction, history: UserHistory, partition: int, decision: Decision
     ) -> None:
-        """The state a decision changed: the user's history, the merchant, pending features."""
-        self.stats.transactions_in += 1
+        """The state a decision changed: the user's history, the merchant, pending features.
+
+        The history is stored last and the transaction counted only then: when keeping its
+        features raises, the message is parked unapplied, so its replay from the dead-letter
+        topic is decided, not skipped as a copy of one already applied.
+        """
         if decision.redelivered:
             self.stats.redelivered += 1
         else:
-            self.state.store_history(tx.user_id, history, partition)
             self.remember(tx, partition, decision.model_input)
+            self.state.store_history(tx.user_id, history, partition)
+        self.stats.transactions_in += 1
 
     async def publish(
         self, message: MessageLike, tx: Transaction, decision: Decision, now: datetime
@@ -400,7 +412,8 @@ class BatchHandler:
                 return
             detail = (
                 f"transaction {parsed.transaction_id!r} is not pending here: never seen by this "
-                "worker, or its label came after the maturity horizon and the late window"
+                "worker, or its label came after the maturity horizon and the late window, or "
+                "this label was read and learned before (read again after a restart)"
             )
             rejection = Rejection(DeadLetterReason.UNKNOWN_TRANSACTION, detail)
             await self.send_dead_letter(message, source, rejection, now)

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 import faust
@@ -263,6 +263,17 @@ def set_current_event(event: EventT) -> None:
     ``take_events`` reads while it fills the next batch in another task.
     """
     faust_streams._current_event.set(weakref.ref(event))
+
+
+@contextlib.contextmanager
+def without_current_event() -> Iterator[None]:
+    """Tables read as from no event meanwhile: the RocksDB store then looks a key up in
+    whichever of its partitions holds it, not only in the current event's."""
+    token = faust_streams._current_event.set(None)
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
 
 
 class Delivered:

@@ -91,6 +91,7 @@ class WorkerState:
     def store_history(self, user_id: str, history: UserHistory, partition: int) -> None:
         """Keep the history now; its changelog record goes to the partition of its event."""
         value = history.encode()
+        self.filing("profiles", user_id, partition)
         self.profiles[user_id] = value
         self.changes.profiles.put(partition, self.key_codec(user_id), value)
         if self.cached_histories:
@@ -134,6 +135,7 @@ class WorkerState:
         stats = MerchantStats.decode(self.merchants.get(key))
         change(stats)
         value = stats.encode()
+        self.filing("merchants", key, partition)
         self.merchants[key] = value
         self.changes.merchants.put(partition, self.key_codec(key), value)
 
@@ -142,5 +144,13 @@ class WorkerState:
         changes, self.changes = self.changes, StateChanges()
         return changes
 
+    def filing(self, table: str, key: str, partition: int | None) -> None:
+        """Called just before ``key`` is written to ``table`` for ``partition`` (None: deleted).
+
+        Plain mappings need nothing; a table store that files keys by partition does
+        (:class:`fraudstream.worker.tables.FaustState`).
+        """
+
     def _pending_written(self, partition: int, key: str, value: bytes | None) -> None:
+        self.filing("pending", key, None if value is None else partition)
         self.changes.pending.put(partition, self.key_codec(key), value)

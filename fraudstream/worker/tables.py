@@ -5,13 +5,20 @@ recovers them exactly: user profiles, pending labels and merchant statistics
 (:class:`fraudstream.worker.state.WorkerState` says what each holds). A batch's changes go out
 as one record batch per changelog partition, in the tables' own key codec, so Faust's
 recovery reads them like its own writes.
+
+Every key is filed under the partition it was written for, as each store needs: the memory
+store drops a revoked partition's keys after a rebalance only where it knows their partition
+(it learns that from recovery alone), and the RocksDB store writes into the database of the
+current event's partition and reads from it, where a batch's current event is any of its
+messages (its reads go to whichever database holds the key instead, :class:`AnyPartitionReads`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterator, MutableMapping
+from types import SimpleNamespace
+from typing import Any, cast
 
 import faust
 import orjson
@@ -21,12 +28,16 @@ from faust.types import TP
 
 from fraudstream.core.pending import PendingStore
 from fraudstream.worker.changelog import BatchProducer
+from fraudstream.worker.patches import Delivered, set_current_event, without_current_event
 from fraudstream.worker.state import StateChanges, WorkerState
 
 #: Table names (their changelog topics are ``<app id>-<name>-changelog``).
 PROFILE_TABLE = "user-profiles"
 PENDING_TABLE = "pending-labels"
 MERCHANT_TABLE = "merchant-stats"
+#: Faust's memory store for one table, whatever the app's: with a host, because Faust takes a
+#: table's own store URL only when it is truthy, and yarl's ``memory://`` is not.
+IN_MEMORY = "memory://local"
 
 
 class BytesTable(faust.Table):
@@ -40,13 +51,36 @@ class BytesTable(faust.Table):
         return "raw" if typ is bytes else super()._serializer_from_type(typ)
 
 
-def declare_table(app: faust.App, name: str, partitions: int) -> BytesTable:
-    """A bytes-valued table partitioned like the input, backed by a changelog."""
+def declare_table(
+    app: faust.App, name: str, partitions: int, store: str | None = None
+) -> BytesTable:
+    """A bytes-valued table partitioned like the input, backed by a changelog, in ``store``
+    (default: the app's, ``FRAUDSTREAM_TABLE_STORE``)."""
     table = BytesTable(
-        app, name=name, partitions=partitions, value_type=bytes, beacon=app.tables.beacon
+        app,
+        name=name,
+        partitions=partitions,
+        value_type=bytes,
+        beacon=app.tables.beacon,
+        store=store,
     )
     app.tables.add(table)
     return table
+
+
+def declare_tables(app: faust.App, partitions: int) -> tuple[BytesTable, BytesTable, BytesTable]:
+    """The worker's three tables: profiles in the app's store (memory, or RocksDB to keep
+    them on disk), pending labels and merchants in memory, always.
+
+    Those two are bounded (``FRAUDSTREAM_PENDING_MAX_ENTRIES``; a view per merchant and
+    partition) and read by the whole store at once (the pending store's size and time index),
+    which Faust's RocksDB store answers by iterating every key.
+    """
+    return (
+        declare_table(app, PROFILE_TABLE, partitions),
+        declare_table(app, PENDING_TABLE, partitions, store=IN_MEMORY),
+        declare_table(app, MERCHANT_TABLE, partitions, store=IN_MEMORY),
+    )
 
 
 def mapping_of(table: BytesTable) -> MutableMapping[str, bytes]:
@@ -55,13 +89,38 @@ def mapping_of(table: BytesTable) -> MutableMapping[str, bytes]:
     The memory store keeps its values in one dict for its whole life (its recovery and its
     clearing work on that very object) and reads it through ``Mapping.get``, which costs a
     raised ``KeyError`` per missing key: a merchant lookup tries every partition's view. Other
-    stores (RocksDB) encode on the way and are used as they are.
+    stores (RocksDB) encode on the way and are used through :class:`AnyPartitionReads`.
     """
     store = table.data
     inner = getattr(store, "data", None)
     if isinstance(store, MemoryStore) and type(inner) is dict:
         return inner
-    return store
+    return AnyPartitionReads(store)
+
+
+class AnyPartitionReads(MutableMapping[str, bytes]):
+    """A store whose reads find a key in whichever partition holds it (writes go to the
+    current event's partition, which :meth:`FaustState.filing` sets)."""
+
+    def __init__(self, store: MutableMapping[str, bytes]) -> None:
+        self.store = store
+
+    def __getitem__(self, key: str) -> bytes:
+        with without_current_event():
+            return self.store[key]
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.store[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.store[key]
+
+    def __iter__(self) -> Iterator[str]:
+        with without_current_event():
+            yield from self.store
+
+    def __len__(self) -> int:
+        return len(self.store)
 
 
 def key_codec_of(table: BytesTable) -> Callable[[str], bytes]:
@@ -93,6 +152,14 @@ class FaustState(WorkerState):
         cached_histories: int = 0,
     ) -> None:
         self.tables = {"profiles": profiles, "pending": pending, "merchants": merchants}
+        #: Each memory store's own key -> partition record (what its recovery fills)
+        self._filed: dict[str, MutableMapping[Any, int]] = {
+            name: cast(MemoryStore, table.data)._key_partition
+            for name, table in self.tables.items()
+            if isinstance(mapping_of(table), dict)
+        }
+        #: A stand-in event per partition, for RocksDB's writes (a weak reference holds it)
+        self._writing_for: dict[int, Delivered] = {}
         store = PendingStore(mapping_of(pending), horizon, late_window, max_pending, max_held)
         super().__init__(
             mapping_of(profiles),
@@ -122,6 +189,26 @@ class FaustState(WorkerState):
         for (table, topic, _), last_offsets in zip(written, flushed, strict=True):
             for partition, offset in last_offsets.items():
                 table.data.set_persisted_offset(TP(topic, partition), offset)
+
+    def filing(self, table: str, key: str, partition: int | None) -> None:
+        """File ``key`` under its partition, as the table's store needs (see the module)."""
+        filed = self._filed.get(table)
+        if filed is not None:  # the memory store: its rebalance drops keys by this
+            if partition is None:
+                filed.pop(key, None)
+            else:
+                filed[key] = partition
+        elif partition is not None:  # RocksDB: the current event's partition is written
+            event = self._writing_for.get(partition)
+            if event is None:
+                event = self._writing_for[partition] = Delivered(
+                    SimpleNamespace(partition=partition)
+                )
+            set_current_event(cast(Any, event))  # a Delivered stands for a Faust event
+
+    def rebalanced(self) -> None:
+        """After a rebalance (recovery done): partitions' entries went and came."""
+        self.pending.reindex()
 
     def users(self) -> int:
         """Profiles held (on this worker's partitions)."""

@@ -109,6 +109,7 @@ class Stats(View):
             "held": counts.held,
             "heldResolved": counts.held_resolved,
             "heldExpired": counts.held_expired,
+            "corrupt": counts.corrupt,  # stored values that did not decode, dropped
         }
         body["profiles"] = {"users": runtime.state.users()}  # on this worker's partitions
         if runtime.rules_follower is not None:

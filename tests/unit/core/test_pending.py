@@ -93,3 +93,28 @@ def test_a_second_label_for_an_awaited_transaction_replaces_the_first() -> None:
     assert store.expire_held({0: T0 + 15}) == []  # the first label's time: nothing expires
     [(tx_id, held)] = store.expire_held({0: T0 + 20})
     assert (tx_id, held.offset, held.fraud) == ("t1", 8, False)
+
+
+def test_after_a_rebalance_the_entries_of_the_partitions_that_came_mature() -> None:
+    """A rebalance can take one partition's entries away and recover as many of another's:
+    the time index, rebuilt only when the mapping's size gave it away, must be rebuilt then."""
+    data: dict[str, bytes] = {}
+    store = PendingStore(data, horizon=100.0, late_window=0.0)
+    for i in range(3):
+        store.add(f"a{i}", entry(T0 + i, partition=1))
+    for i in range(3):  # partition 1 goes, partition 2 comes with three entries (recovery)
+        del data[f"a{i}"]
+        data[f"b{i}"] = entry(T0 + i, partition=2).encode()
+    store.reindex()
+    matured = store.advance(T0 + 1_000.0)
+    assert sorted(r.transaction_id for r in matured) == ["b0", "b1", "b2"]
+
+
+@pytest.mark.parametrize("damaged", [b"\x00\x01\x02", b""])
+def test_a_stored_value_that_does_not_decode_is_dropped_and_counted(damaged: bytes) -> None:
+    """A damaged changelog value must not stop every later batch's maturity."""
+    data = {"bad": damaged}
+    store = PendingStore(data, horizon=100.0, late_window=0.0)
+    store.add("t1", entry())
+    assert [r.transaction_id for r in store.advance(T0 + 1_000.0)] == ["t1"]
+    assert "bad" not in data and store.counts.corrupt == 1

@@ -7,7 +7,7 @@ import logging
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import NoReturn
+from typing import Any, NoReturn
 from unittest import mock
 
 import orjson
@@ -475,7 +475,11 @@ def test_a_label_for_a_transaction_never_seen_is_dead_lettered() -> None:
 def test_a_label_whose_handling_raises_is_parked_and_the_batch_goes_on() -> None:
     r = rig()
     r.run(at(0, 0.0))
-    r.state.pending.data["t0"] = b"\x00torn"  # t0's kept features no longer decode
+
+    def failing(*args: Any) -> None:
+        raise RuntimeError("the classifier could not learn")
+
+    r.handler.learn = failing  # type: ignore[method-assign]
     r.run(label(0, "t0"), at(1, 0.1))
     [(key, record)] = r.outbox.dead_letters
     assert (key, record["reason"], record["source"]["topic"]) == (b"u1", "processing_error", LABELS)
@@ -653,3 +657,30 @@ def test_a_shadow_rule_hit_is_published_and_counted_but_never_alerts() -> None:
     assert (first["rule"], first["version"], first["mode"]) == ("big-spend", 2, "shadow")
     assert r.stats.shadow_hits_by_rule == {"big-spend": 2}
     assert "big-spend" not in r.stats.alerts_by_reason
+
+
+def test_a_transaction_whose_features_cannot_be_kept_is_parked_unapplied_and_replays() -> None:
+    """Parked after its profile was stored, the copy replayed from the dead-letter topic was
+    skipped as a duplicate of one already applied, and its alert never went out."""
+    r = rig()
+    keep_features = r.handler.remember
+
+    def failing(*args: Any) -> None:
+        raise RuntimeError("pending store write failed")
+
+    r.handler.remember = failing  # type: ignore[method-assign]
+    r.run(tx(0, amount=15000))
+    assert [d["reason"] for _, d in r.outbox.dead_letters] == ["processing_error"]
+    assert "u1" not in r.profiles and r.stats.transactions_in == 0 and not r.outbox.alerts
+    r.handler.remember = keep_features  # type: ignore[method-assign]
+    r.run(tx(7, amount=15000, transactionId="t0"))  # the parked message, replayed
+    assert len(r.outbox.alerts) == 1 and r.stats.duplicates == 0
+
+
+def test_a_damaged_pending_value_neither_stops_the_batch_nor_parks_its_messages() -> None:
+    r = rig()
+    r.state.pending.data["old"] = b"\x00\x01\x02"  # a truncated changelog value
+    r.run(tx(0), tx(1, user="u2"))
+    assert not r.outbox.dead_letters and sorted(r.profiles) == ["u1", "u2"]
+    assert len(r.flushed) == 1 and not len(r.state.changes)
+    assert r.state.pending.counts.corrupt == 1
