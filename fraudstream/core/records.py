@@ -186,7 +186,11 @@ class Alert:
 def dead_letter(
     raw: bytes, key: bytes | None, source: Source, rejection: Rejection, now: datetime
 ) -> bytes:
-    """The JSON record sent to the dead-letter topic for a rejected message."""
+    """The JSON record sent to the dead-letter topic for a rejected message.
+
+    ``masked`` says whether masking card numbers changed the kept payload: such a copy is not
+    the message as received, so ``fraudstream replay-dlq`` must not re-send it.
+    """
     record: dict[str, Any] = {
         "reason": rejection.reason.value,
         "error": rejection.detail,
@@ -200,9 +204,13 @@ def dead_letter(
         raw = raw[:DLQ_PAYLOAD_PREVIEW_BYTES]
         record["truncated"] = True
     try:
-        record["payload"] = mask_text(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         record["payloadBase64"] = base64.b64encode(raw).decode("ascii")
+        record["masked"] = False
+    else:
+        record["payload"] = mask_text(text)
+        record["masked"] = record["payload"] != text
     return orjson.dumps(record)
 
 

@@ -21,8 +21,10 @@ synchronous ``WriteApi`` of ``influxdb-client``, gzip-compressed, precision ns.
   10 s per status, with the count). Retrying cannot fix the data, and a token or bucket problem
   needs an operator: holding batches for a bucket that may never exist would only pin the buffer
   at its maximum and turn every point into an overflow drop anyway. Once the bucket is created,
-  the next batch goes through. A *partial* write (InfluxDB names ``dropped=N`` in its error) counts
-  N as rejected and the rest as written.
+  the next batch goes through. A *partial* write counts as rejected the points InfluxDB names in
+  its error (``dropped=N``, and each ``unable to parse '<line>'``: InfluxDB 1.x writes the other
+  lines of the batch and says ``dropped=0`` for lines it could not parse, e.g. a time outside its
+  range) and the rest as written.
 * :meth:`InfluxSink.close` drains: it keeps sending (and retrying) until the buffer is empty or
   its timeout passes, then counts whatever is left in ``dropped_on_close``. It returns after about
   ``timeout`` seconds even when InfluxDB hangs; a request still in flight then is counted as
@@ -32,9 +34,10 @@ Counters (:meth:`InfluxSink.stats`): ``queued`` points accepted by ``write``/``w
 ``written`` acknowledged by InfluxDB, ``batches`` requests that got an answer other than "retry",
 ``retries`` failed attempts, ``dropped_overflow`` / ``dropped_rejected`` / ``dropped_on_close``
 points lost and why, ``dropped_invalid`` *records* that could not be turned into points (never
-queued); gauges ``buffered`` and ``in_flight`` (the batch being sent). At every quiet moment
-``queued == written + dropped_overflow + dropped_rejected + dropped_on_close + buffered +
-in_flight``. The token is handed to the client only: it is in no
+queued), among them records whose time InfluxDB cannot store (before 1677-09-21 or after
+2262-04-11: InfluxDB would drop their lines); gauges ``buffered`` and ``in_flight`` (the batch
+being sent). At every quiet moment ``queued == written + dropped_overflow + dropped_rejected +
+dropped_on_close + buffered + in_flight``. The token is handed to the client only: it is in no
 attribute of the sink, its ``repr`` or any log line.
 """
 
@@ -57,7 +60,7 @@ from influxdb_client.rest import ApiException
 
 from fraudstream.log_throttle import RepeatThrottle
 from fraudstream.sinks.base import ProcessedRecord
-from fraudstream.sinks.line_protocol import metrics_line, record_lines
+from fraudstream.sinks.line_protocol import TimeOutOfRange, metrics_line, record_lines
 
 if TYPE_CHECKING:
     from fraudstream.settings import InfluxSettings
@@ -65,6 +68,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PARTIAL_DROPPED = re.compile(rb"dropped=(\d+)")
+#: InfluxDB 1.x names each line it could not parse (a partial write's error joins them with \n).
+_UNPARSEABLE = re.compile(rb"(?:partial write: |\\n|\n)unable to parse '")
 #: Client-side statuses worth retrying: the request may succeed later unchanged.
 _RETRYABLE_4XX = frozenset({408, 429})
 
@@ -182,6 +187,10 @@ class InfluxSink:
         """Queue the record's points; O(1), never blocks on I/O, never raises."""
         try:
             lines = record_lines(record, self.write_transactions)
+        except TimeOutOfRange as exc:
+            self._dropped_invalid += 1
+            self._log("out_of_range", logging.WARNING, "record not written to InfluxDB: %s", exc)
+            return
         except Exception:
             self._dropped_invalid += 1
             self._log("invalid", logging.ERROR, "cannot turn a record into points", exc_info=True)
@@ -420,11 +429,9 @@ class InfluxSink:
         )
 
     def _reject(self, batch: list[str], status: int, body: Any) -> None:
+        """Count a 4xx answer: the whole batch, or what a partial write's error names."""
         n = len(batch)
-        dropped = n
-        match = _PARTIAL_DROPPED.search(body if isinstance(body, bytes) else str(body).encode())
-        if match is not None:
-            dropped = min(int(match.group(1)), n)
+        dropped = rejected_points(body, n)
         with self._lock:
             if self._abandoned:
                 return
@@ -442,6 +449,20 @@ class InfluxSink:
             self._dropped_rejected,
             _body_text(body),
         )
+
+
+def rejected_points(body: Any, n: int) -> int:
+    """How many of a rejected batch's ``n`` points InfluxDB did not write, from its error body.
+
+    A partial write names ``dropped=N`` (e.g. a field type conflict) and, apart from that,
+    each line it could not parse; any other error rejected the whole batch.
+    """
+    data = body if isinstance(body, bytes) else str(body).encode()
+    dropped = _PARTIAL_DROPPED.findall(data)
+    if not dropped:
+        return n
+    # the last one: InfluxDB appends it after the lines it quotes
+    return min(int(dropped[-1]) + len(_UNPARSEABLE.findall(data)), n)
 
 
 def _body_text(body: Any, limit: int = 1000) -> str:

@@ -32,6 +32,10 @@ the point is still inside the transaction's millisecond. (A replayed alert whose
 from the first time, e.g. because the model state moved on, has another ``reasons`` tag and thus
 is a second point.)
 
+InfluxDB stores times from ``MIN_TIME_NS`` to ``MAX_TIME_NS`` only (1677-09-21 to 2262-04-11): it
+drops a line outside them ("time outside range"). A record whose point time falls outside raises
+:class:`TimeOutOfRange` instead of becoming lines the sink would count as written.
+
 Line protocol is built here rather than with ``influxdb_client.Point`` for speed on the hot path;
 the escaping is the same as ``Point``'s (the unit tests compare the two): commas, spaces and equals
 signs in tag keys/values, newlines as ``\\n``; double quotes and backslashes in string fields. A tag
@@ -59,6 +63,9 @@ RULE_REASON = ReasonName.AMOUNT_THRESHOLD.value
 MODEL_REASON = ReasonName.HALF_SPACE_TREES.value
 #: Offsets added to a transaction's time stay below this many nanoseconds (1 ms).
 TIME_OFFSET_RANGE_NS = 1_000_000
+#: The times InfluxDB can store, in Unix nanoseconds (int64 minus its two reserved ends).
+MIN_TIME_NS = -9_223_372_036_854_775_806
+MAX_TIME_NS = 9_223_372_036_854_775_806
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_MICROSECOND = timedelta(microseconds=1)
@@ -108,10 +115,23 @@ def datetime_ns(moment: datetime) -> int:
     return ((moment - _EPOCH) // _ONE_MICROSECOND) * 1000
 
 
+class TimeOutOfRange(ValueError):
+    """A record's time InfluxDB cannot store: its points would be dropped by InfluxDB."""
+
+
 def point_time_ns(record: ProcessedRecord) -> int:
-    """Time of the record's points: event time in ns plus the transaction id's offset."""
+    """Time of the record's points: event time in ns plus the transaction id's offset.
+
+    Raises :class:`TimeOutOfRange` outside InfluxDB's range, which it would silently drop.
+    """
     tx = record.transaction
-    return datetime_ns(tx.timestamp) + time_offset_ns(tx.transaction_id)
+    time_ns = datetime_ns(tx.timestamp) + time_offset_ns(tx.transaction_id)
+    if not MIN_TIME_NS <= time_ns <= MAX_TIME_NS:
+        raise TimeOutOfRange(
+            f"transaction {tx.transaction_id!r} at {tx.timestamp.isoformat()} is outside the "
+            "times InfluxDB can store (1677-09-21 to 2262-04-11)"
+        )
+    return time_ns
 
 
 def epoch_seconds_ns(at_epoch_s: float) -> int:
@@ -195,7 +215,7 @@ def rule_hit_lines(record: ProcessedRecord, time_ns: int | None = None) -> list[
 
 def record_lines(record: ProcessedRecord, write_transactions: bool = True) -> list[str]:
     """Every point of one processed record: its transaction (optional), its alert (if any)
-    and its rule hits."""
+    and its rule hits. Raises :class:`TimeOutOfRange` when InfluxDB could not store them."""
     time_ns = point_time_ns(record)
     lines = [transaction_line(record, time_ns)] if write_transactions else []
     if record.alert is not None:

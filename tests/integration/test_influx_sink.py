@@ -17,8 +17,10 @@ from datetime import datetime, timezone
 import pytest
 
 from fraudstream.settings import InfluxSettings
+from fraudstream.sinks import influx as influx_module
+from fraudstream.sinks.base import ProcessedRecord
 from fraudstream.sinks.influx import InfluxSink
-from fraudstream.sinks.line_protocol import point_time_ns
+from fraudstream.sinks.line_protocol import MAX_TIME_NS, point_time_ns, record_lines
 from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
 from tests.support.records import make_record, wait_until
 
@@ -335,6 +337,52 @@ def test_partial_write_counts_only_the_rejected_points(
     assert stats["dropped_rejected"] == 3 and stats["written"] == 2
     assert_accounted(stats)
     assert count(influx_server, influx_bucket, "transactions", "WHERE userId = 'k'") == 2
+
+
+def test_a_line_influxdb_cannot_parse_counts_as_rejected_not_written(
+    influx_server: InfluxServer,
+    influx_bucket: str,
+    influx_sink_factory: SinkFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A time past InfluxDB's range (the sink refuses such records; here one is forced through):
+    # influxd writes the other lines and answers 400 "partial write: unable to parse ...
+    # time outside range ... dropped=0", which names the line but counts it in no dropped=N.
+    def unchecked_lines(record: ProcessedRecord, write_transactions: bool = True) -> list[str]:
+        lines = record_lines(record, write_transactions)
+        if record.transaction.transaction_id == "far":
+            return [line.rsplit(" ", 1)[0] + f" {MAX_TIME_NS + 1}" for line in lines]
+        return lines
+
+    monkeypatch.setattr(influx_module, "record_lines", unchecked_lines)
+    sink = influx_sink_factory(flush_interval=60.0)  # one batch, sent by close()
+    sink.write(make_record("far", user_id="far", timestamp=BASE_S))
+    for i in range(2):
+        sink.write(make_record(f"k{i}", user_id="k", timestamp=BASE_S + i))
+    sink.close(timeout=10)
+
+    stats = sink.stats()
+    assert stats["batches"] == 1 and stats["retries"] == 0
+    assert stats["dropped_rejected"] == 1 and stats["written"] == 2
+    assert_accounted(stats)
+    assert count(influx_server, influx_bucket, "transactions") == 2
+
+
+def test_a_record_past_2262_is_dropped_as_invalid_and_the_rest_is_written(
+    influx_server: InfluxServer, influx_bucket: str, influx_sink_factory: SinkFactory
+) -> None:
+    sink = influx_sink_factory(flush_interval=60.0)
+    sink.write(
+        make_record("far", user_id="far", timestamp=datetime(2262, 4, 12, tzinfo=timezone.utc))
+    )
+    sink.write(make_record("k0", user_id="k", timestamp=BASE_S))
+    sink.close(timeout=10)
+
+    stats = sink.stats()
+    assert stats["dropped_invalid"] == 1 and stats["queued"] == stats["written"] == 1
+    assert stats["dropped_rejected"] == 0
+    assert_accounted(stats)
+    assert count(influx_server, influx_bucket, "transactions") == 1
 
 
 def test_throttling_and_server_errors_are_retried_with_the_same_batch(

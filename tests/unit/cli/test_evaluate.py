@@ -186,6 +186,26 @@ def test_a_csv_that_lacks_the_mapped_columns_is_a_usage_error(tmp_path: Path) ->
 
 
 @pytest.mark.usefixtures("default_settings")
+@pytest.mark.parametrize("label_column", ["label", "is_fraud"])
+def test_a_csv_without_its_label_column_is_refused_not_scored_as_all_legit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label_column: str
+) -> None:
+    """Without labels every row would count as legit and the figures would be made up."""
+    path = tmp_path / "mine.csv"
+    path.write_text("userId,amount,timestamp,fraud\nu1,15000,2024-01-01T00:00:00Z,1\n")
+    options = EvaluateOptions(
+        offline=True, generator="csv", csv=path, skip_days=0, label_column=label_column
+    )
+    assert main(options) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    error = captured.err.strip().splitlines()[-1]
+    assert error.startswith(f"error: {path}: no '{label_column}' column")
+    assert "--label-column" in error
+    assert main(replace(options, label_column="fraud")) == 0  # named: evaluated
+
+
+@pytest.mark.usefixtures("default_settings")
 @pytest.mark.parametrize(
     ("generator", "days", "stream", "skipped"),
     [

@@ -13,9 +13,12 @@ from influxdb_client import Point, WritePrecision
 
 from fraudstream.core.records import Alert, Reason, ReasonKind, Transaction
 from fraudstream.sinks.base import ProcessedRecord
-from fraudstream.sinks.influx import InfluxSink
+from fraudstream.sinks.influx import InfluxSink, rejected_points
 from fraudstream.sinks.line_protocol import (
+    MAX_TIME_NS,
+    MIN_TIME_NS,
     TIME_OFFSET_RANGE_NS,
+    TimeOutOfRange,
     alert_line,
     datetime_ns,
     epoch_seconds_ns,
@@ -273,6 +276,49 @@ def test_write_never_raises_for_a_broken_record() -> None:
     sink.write(make_record("late"))  # after close: counted, dropped, no error
     stats = sink.stats()
     assert stats["queued"] == stats["dropped_on_close"] == 1
+
+
+def test_a_time_influxdb_cannot_store_is_dropped_as_invalid_not_queued() -> None:
+    """InfluxDB drops a line after 2262-04-11 (or before 1677-09-21): the sink must not
+    count it written, so the record is refused before it becomes lines."""
+    late = make_record("late", timestamp=datetime(2262, 4, 12, tzinfo=timezone.utc))
+    early = make_record("early", timestamp=datetime(1677, 9, 20, tzinfo=timezone.utc))
+    for record in (late, early):
+        with pytest.raises(TimeOutOfRange):
+            record_lines(record)
+    last = make_record("last", timestamp=datetime(2262, 4, 11, tzinfo=timezone.utc))
+    assert MIN_TIME_NS <= point_time_ns(last) <= MAX_TIME_NS  # the last whole day still fits
+    sink = InfluxSink("http://127.0.0.1:9", "secret-token", "org", "bucket")
+    try:
+        sink.write(late)
+        sink.write(early)
+        stats = sink.stats()
+        assert stats["dropped_invalid"] == 2 and stats["queued"] == 0
+    finally:
+        sink.close(timeout=0)
+
+
+#: Error bodies of InfluxDB 1.6 (through the v2 proxy) for a batch of three lines.
+ONE_OUT_OF_RANGE = (
+    b'{"code": "invalid", "message": "partial write: unable to parse \'t,u=b v=2 '
+    b"9223372036854775807': time outside range -9223372036854775806 - "
+    b'9223372036854775806 dropped=0"}'
+)
+TWO_UNPARSEABLE = (
+    b'{"code": "invalid", "message": "partial write: unable to parse \'t,u=b v=2 '
+    b"9223372036854775807': time outside range -9223372036854775806 - 9223372036854775806"
+    b"\\nunable to parse 't,u=c v=3 99999999999999999999': strconv.ParseInt: parsing "
+    b'\\"99999999999999999999\\": value out of range dropped=0"}'
+)
+
+
+def test_lines_influxdb_could_not_parse_count_as_rejected() -> None:
+    """A partial write says ``dropped=0`` for unparseable lines: each one named is rejected."""
+    assert rejected_points(ONE_OUT_OF_RANGE, 3) == 1
+    assert rejected_points(TWO_UNPARSEABLE, 3) == 2
+    assert rejected_points(b'{"message": "partial write: field type conflict dropped=2"}', 3) == 2
+    assert rejected_points(b'{"message": "unable to parse \'x\': bad"}', 3) == 3  # none written
+    assert rejected_points(b'{"message": "bucket not found"}', 3) == 3
 
 
 def test_constructor_validates_arguments() -> None:
