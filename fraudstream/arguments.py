@@ -70,13 +70,7 @@ def share(text: str) -> float:
     Traceback (most recent call last):
     argparse.ArgumentTypeError: must be in [0, 1), got 1
     """
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
+    return _share_of(text, closed=False)
 
 
 def closed_share(text: str) -> float:
@@ -88,12 +82,16 @@ def closed_share(text: str) -> float:
     Traceback (most recent call last):
     argparse.ArgumentTypeError: must be in [0, 1], got 1.5
     """
+    return _share_of(text, closed=True)
+
+
+def _share_of(text: str, closed: bool) -> float:
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    if not (0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0):
+        raise argparse.ArgumentTypeError(f"must be in [0, 1{']' if closed else ')'}, got {text}")
     return value
 
 

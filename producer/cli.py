@@ -16,7 +16,13 @@ from typing import Any, get_args
 
 from aiokafka.errors import KafkaError
 
-from fraudstream.arguments import non_negative_float, positive_float
+from fraudstream.arguments import (
+    closed_share,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    share,
+)
 from fraudstream.kafka.connection import AuthFailureWatch, bootstrap_of
 from fraudstream.settings import FieldSettings, KafkaSettings
 from producer.banksim import BANKSIM_START_TIME
@@ -136,27 +142,6 @@ def parse_scenarios(text: str) -> tuple[str, ...]:
     return names
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def _closed_share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
 def _duration_ms(text: str) -> int:
     try:
         return parse_duration_ms(text)
@@ -237,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages per second, 0 = as fast as possible; with --speedup a cap on top of "
         f"event-time pacing (default: {DEFAULT_RATE:g}; with --speedup, 0: no cap)",
     )
-    pace.add_argument("--count", type=_positive_int, help="stop after this many messages")
+    pace.add_argument("--count", type=positive_int, help="stop after this many messages")
     pace.add_argument(
         "--duration", type=non_negative_float, help="stop after this many seconds of sending"
     )
@@ -278,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument(
         "--users",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_USERS,
         help="simulated card holders of --generator scenarios, personas, sparkov, banksim, "
         "tabformer or paysim "
@@ -286,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument(
         "--fraud-share",
-        type=_share,
+        type=share,
         help=f"--generator {SCENARIO_GENERATOR} only: fraction of transactions that are fraud "
         f"(default: {DEFAULT_FRAUD_SHARE})",
     )
@@ -333,19 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     handbook.add_argument(
         "--customers",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_CUSTOMERS,
         help="card holders (default: %(default)s)",
     )
     handbook.add_argument(
         "--terminals",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_TERMINALS,
         help="payment terminals (default: %(default)s)",
     )
     handbook.add_argument(
         "--days",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_DAYS,
         help="days simulated, also of --generator personas, sparkov, banksim, tabformer and "
         "paysim "
@@ -386,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     labels.add_argument(
         "--label-share",
-        type=_closed_share,
+        type=closed_share,
         default=1.0,
         help="share of frauds that ever get a label (default: %(default)s)",
     )
