@@ -12,7 +12,9 @@ from the first to the last message each one processed. The contenders: raw aioka
 same job written with Quix Streams (benchmarks/quix_job.py; needs the ``bench`` extra, else it
 is skipped with the reason), and the fraudstream worker without and with its InfluxDB sink (and,
 to show what direct delivery saves, without the sink through Faust's events and stream; and,
-doing the Quix job's job, without the sink and without labels, which that job does not take).
+doing the Quix job's job, without the sink and without labels, which that job does not take;
+with ``--native`` the worker and that job again from a copy of the package whose core is compiled
+by mypyc, as the container image runs it).
 Every contender runs once per round, forwards in one round and backwards in the next, after
 a warm-up drain of the broker's JVM; one run of a worker moves by up to ±11% on this shared
 machine (measured: the same worker eight times in a row, 8,875-11,114 events/s), so the figures are
@@ -85,6 +87,7 @@ LABELS = {
     "quix": "same job in Quix Streams",
     "faustPath": "worker, no sink, Faust's stream path",
     "noSink": "fraudstream worker, no InfluxDB sink",
+    "noSinkNative": "the same, compiled (the image; --native)",
     "sameJob": "worker, no sink, no labels (Quix's job)",
     "sameJobNative": "the same, core compiled (--native)",
     "full": "full fraudstream worker + InfluxDB",
@@ -95,6 +98,7 @@ RATIOS = [
     ("full", "bareFaustSame"),
     ("full", "ceiling"),
     ("noSink", "quix"),
+    ("noSinkNative", "quix"),
     ("sameJob", "quix"),
     ("sameJobNative", "quix"),
     ("noSink", "faustPath"),
@@ -380,8 +384,9 @@ def main() -> None:
     parser.add_argument(
         "--native",
         action="store_true",
-        help="also the Quix job's job with the core compiled (fraudstream native build, "
-        "on a copy of the package; needs a C compiler)",
+        help="also the worker and the Quix job's job with the core compiled (fraudstream "
+        "native build, on a copy of the package, as the container image ships; needs a C "
+        "compiler)",
     )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
@@ -455,7 +460,7 @@ def main() -> None:
     # worker without its sink, with its labels (the default) and without them (the same job).
     cost_ratios = {
         f"{name}/quixPerCpuSecond": paired_ratio(rounds, name, "quix", "per_cpu_second")
-        for name in ("noSink", "sameJob", "sameJobNative")
+        for name in ("noSink", "noSinkNative", "sameJob", "sameJobNative")
         if "quix" in runs and name in runs
     }
     results["ratios"] = ratios
@@ -492,6 +497,7 @@ def main() -> None:
     print("\nratios (events/s): " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
     for name, what in (
         ("noSink", "worker without its InfluxDB sink, labels on (the default)"),
+        ("noSinkNative", "the same with the core compiled by mypyc: the container image"),
         ("sameJob", "without its sink and without labels: the Quix job's job"),
         ("sameJobNative", "the same with the core compiled by mypyc"),
     ):
@@ -514,8 +520,8 @@ def contender_plan(
     compiled: Path | None = None,
 ) -> list[tuple[str, Callable[[Path], Figures | str]]]:
     """Every contender, as a run in a directory of its round's own (state, logs, results);
-    with ``compiled`` (a copy of the package with its core compiled), the Quix job's job
-    from it too."""
+    with ``compiled`` (a copy of the package with its core compiled), the worker without its
+    sink (what the container image runs) and the Quix job's job from it too."""
     plan: list[tuple[str, Callable[[Path], Figures | str]]] = [
         ("ceiling", lambda _: asyncio.run(ceiling(broker.bootstrap, topic, count))),
         ("bareFaustDefault", lambda d: bare_faust(broker, topic, count, False, d)),
@@ -533,6 +539,12 @@ def contender_plan(
         ("full", lambda d: full_worker(broker, count, messages, proxy, d)),
     ]
     if compiled is not None:
+        plan.append(
+            (
+                "noSinkNative",
+                lambda d: full_worker(broker, count, messages, None, d, package_root=compiled),
+            )
+        )
         plan.append(
             (
                 "sameJobNative",
