@@ -61,6 +61,24 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """A whole number of at least 0, or the parser's own error message.
+
+    >>> non_negative_int("0")
+    0
+    >>> non_negative_int("-1")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be a whole number >= 0, got -1
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text}")
+    return value
+
+
 def share(text: str) -> float:
     """A share in [0, 1) (a fraud share: all-fraud traffic has no legit side), or the error.
 

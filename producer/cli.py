@@ -619,6 +619,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CsvFormatError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.ground_truth is not None and not args.ground_truth.resolve().parent.is_dir():
+        # found before anything is sent; later it read as a failure to reach the broker
+        print(
+            f"error: --ground-truth {args.ground_truth}: its directory does not exist",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         security = None if args.dry_run else broker_security(args)
     except (OSError, ValueError) as exc:  # unreadable CA/cert file, SASL without a user

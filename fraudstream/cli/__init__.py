@@ -16,6 +16,7 @@ from fraudstream.arguments import (
     duration_ms,
     iso_time_ms,
     non_negative_float,
+    non_negative_int,
     positive_float,
     positive_int,
     share,
@@ -302,11 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     demo = sub.add_parser("demo", help="embedded broker + worker + load, alerts on screen")
-    demo.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
-    demo.add_argument("--rate", type=float, default=300.0, help="transactions/s (default 300)")
-    demo.add_argument("--users", type=int, default=200, help="distinct users (default 200)")
-    demo.add_argument("--fraud-share", type=float, default=0.02, help="share of fraud")
-    demo.add_argument("--show", type=int, default=8, help="alerts to print in full")
+    demo.add_argument(
+        "--duration", type=positive_float, default=30.0, help="seconds of load (default 30)"
+    )
+    demo.add_argument(
+        "--rate", type=positive_float, default=300.0, help="transactions/s (default 300)"
+    )
+    demo.add_argument(
+        "--users", type=positive_int, default=200, help="distinct users (default 200)"
+    )
+    demo.add_argument("--fraud-share", type=share, default=0.02, help="share of fraud")
+    demo.add_argument("--show", type=non_negative_int, default=8, help="alerts to print in full")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the load")
 
     native = sub.add_parser(

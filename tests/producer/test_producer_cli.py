@@ -83,6 +83,17 @@ def test_ground_truth_has_a_line_for_every_transaction_and_stdout_no_label(
     assert all("scenario" not in m and "is_fraud" not in m for m in messages)
 
 
+def test_a_ground_truth_file_in_a_missing_directory_is_named_not_blamed_on_the_broker(
+    tmp_path: Path,
+) -> None:
+    result = run_producer(
+        "--dry-run", "--count", "5", "--ground-truth", str(tmp_path / "no/t.jsonl")
+    )
+    assert result.returncode == 2
+    assert b"--ground-truth" in result.stderr and b"directory does not exist" in result.stderr
+    assert b"cannot produce" not in result.stderr
+
+
 def test_send_times_add_sent_at_to_the_ground_truth(tmp_path: Path) -> None:
     truth = tmp_path / "truth.jsonl"
     dry_run("--count", "10", "--ground-truth", str(truth), "--send-times")

@@ -67,6 +67,23 @@ def test_evaluate_refuses_a_bad_value_before_it_runs_anything(
     assert f"argument {flag}: {expected}" in line
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--users", "0", "must be >= 1, got 0"),
+        ("--fraud-share", "2", "must be in [0, 1), got 2"),
+        ("--rate", "0", "must be"),  # the demo paces by 1/rate
+        ("--duration", "-1", "must be"),
+        ("--show", "-1", "must be a whole number >= 0, got -1"),
+    ],
+)
+def test_demo_refuses_a_bad_value_before_it_starts_a_broker(
+    flag: str, value: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refusal(["demo", flag, value], capsys)
+    assert f"argument {flag}: {expected}" in line
+
+
 def test_evaluate_reads_durations_and_shares_as_the_producer_does() -> None:
     args = build_parser().parse_args(
         ["evaluate", "--label-delay", "7d", "--label-delay-max", "30d", "--label-share", "1"]
