@@ -31,10 +31,14 @@ def history(user: str, count: int) -> list[dict[str, object]]:
     ]
 
 
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
-    pipeline_factory: Callable[..., Pipeline],
+    pipeline_factory: Callable[..., Pipeline], store: str
 ) -> None:
+    """On either profile store (RocksDB keeps them on disk; its reads and writes for a batch's
+    several partitions must find each user's own)."""
     pipeline = pipeline_factory(
+        FRAUDSTREAM_TABLE_STORE=store,
         FRAUDSTREAM_HST_WINDOW_SIZE=str(WINDOW),
         FRAUDSTREAM_MODEL_WARMUP="0",  # warm after one (small) window
         FRAUDSTREAM_SCORE_QUANTILE_MIN_SAMPLES="10",
@@ -74,11 +78,14 @@ def test_restarted_worker_keeps_profiles_and_scores_without_a_new_warm_up(
     assert alert["score"] > 0, alert
 
 
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 def test_profile_changes_land_in_the_changelog_partition_of_their_transactions(
-    pipeline_factory: Callable[..., Pipeline],
+    pipeline_factory: Callable[..., Pipeline], store: str
 ) -> None:
-    """Batches span partitions; each profile must go where recovery for its partition reads."""
-    pipeline = pipeline_factory()
+    """Batches span partitions; each profile must go where recovery for its partition reads,
+    and carry all of its user's transactions (RocksDB filed a batch's later reads under the
+    last message's partition: profiles read back empty were written so)."""
+    pipeline = pipeline_factory(FRAUDSTREAM_TABLE_STORE=store)
     worker = pipeline.start_worker()
     users = [f"user-{u}" for u in range(12)]
     per_user = 5
