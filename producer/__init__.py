@@ -10,6 +10,7 @@ The pieces other commands use (``fraudstream evaluate``, ``fraudstream demo``):
 * :func:`produce`: send records to Kafka, write ground truth, return a :class:`ProduceSummary`.
 """
 
+from fraudstream.arguments import parse_duration_ms  # the one duration syntax of both commands
 from producer.csv_replay import BadRow, CsvFormatError, CsvReplay, CsvScan, read_csv
 from producer.generator import (
     FRAUD_SCENARIOS,
@@ -32,7 +33,7 @@ from producer.kafka import (
     produce,
     produce_to_stream,
 )
-from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, FraudLabel, parse_duration_ms
+from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, FraudLabel
 from producer.records import LabeledTransaction
 
 __all__ = [

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 from fraudstream.arguments import (
     closed_share,
     non_negative_float,
+    parse_duration_ms,
     positive_float,
     positive_int,
     share,
@@ -61,7 +62,7 @@ from producer.kafka import (
     produce,
     produce_to_stream,
 )
-from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels, parse_duration_ms
+from producer.labels import DEFAULT_LABELS_TOPIC, DelayedLabels
 from producer.paysim import PAYSIM_START_TIME
 from producer.records import LabeledTransaction, disordered, epoch_ms, format_timestamp_ms
 from producer.sized import SIZED_GENERATORS, sized_simulator

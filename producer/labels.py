@@ -21,7 +21,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,26 +32,6 @@ DEFAULT_LABELS_TOPIC = "fraud-labels"
 #: Where our labels say they come from.
 CHARGEBACK_SOURCE = "chargeback"
 FRAUD = "fraud"
-
-#: Milliseconds per unit of a duration such as ``7d`` or ``36h``.
-DURATION_UNITS_MS = {
-    "ms": 1,
-    "s": 1000,
-    "m": 60_000,
-    "h": 3_600_000,
-    "d": 86_400_000,
-    "w": 604_800_000,
-}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
-
-
-def parse_duration_ms(text: str) -> int:
-    """``7d``, ``36h``, ``90m``, ``30s``, ``500ms``, ``2w`` or bare seconds, as milliseconds."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"not a duration like 7d, 36h, 90m, 30s or 500ms: {text!r}")
-    number, unit = match.groups()
-    return round(float(number) * DURATION_UNITS_MS[(unit or "s").lower()])
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 import pytest
 
+from fraudstream.arguments import parse_duration_ms
 from fraudstream.local.tansu import TansuBroker
 from producer.handbook import (
     AMOUNT_CODE,
@@ -46,7 +47,7 @@ from producer.handbook import (
     compromises_on_day,
 )
 from producer.kafka import produce, produce_to_stream
-from producer.labels import DelayedLabels, FraudLabel, parse_duration_ms
+from producer.labels import DelayedLabels, FraudLabel
 from producer.records import NORMAL_SCENARIO, LabeledTransaction, epoch_ms, format_timestamp_ms
 from tests.support.kafka import read_records
 
