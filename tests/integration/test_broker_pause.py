@@ -181,14 +181,17 @@ def test_a_broker_paused_past_the_session_timeout_loses_no_alert_and_the_worker_
         print(
             f"\nbroker pause: paused={pause_seconds:.1f}s (session timeout {SESSION_TIMEOUT:.0f}s) "
             f"inputs={TOTAL} input records={len(inputs)} read={stats['messagesIn']} "
-            f"(redelivered {stats['redelivered']}) alerts expected={len(expected)} "
+            f"(redelivered {stats['redelivered']}, copies {stats['duplicates']}) "
+            f"alerts expected={len(expected)} "
             f"seen={len(paused)} unpaused run={len(unpaused)} records on topic={len(alerts)} "
             f"duplicates={len(alerts) - len(paused)} "
             f"read again {resumed_after:.1f}s and healthy {healthy_after:.1f}s after the pause, "
             f"group generations {joined} "
             f"(session {'expired, rejoined' if len(joined) > 1 else 'kept'})"
         )
-    assert int(stats["transactionsIn"]) - int(stats["redelivered"]) == len(inputs)
+    # a producer's retry across the pause puts some records on the topic twice (3,430 records
+    # for 3,000 sends in one run): the worker recognises the copies, counted as duplicates
+    assert unique_processed(stats) == len(inputs)
     assert set(unpaused) == expected, "the unpaused run itself did not alert as expected"
     assert set(paused) == expected, "alerts lost (or extra) across the broker pause"
     assert all(len(versions) == 1 for versions in paused.values()), "a duplicate differs"
