@@ -338,7 +338,10 @@ class CsvReplay:
         start_time: datetime = DEFAULT_START_TIME,
         fields: FieldMapping = DEFAULT_FIELDS,
         label_column: str = DEFAULT_LABEL_COLUMN,
+        require_labels: bool = False,
     ) -> None:
+        """``require_labels``: a generic CSV must have its label column even under its default
+        name (evaluating needs labels: without them every row would count as legit)."""
         if csv_format not in CSV_FORMATS:
             raise CsvFormatError(f"unknown CSV format {csv_format!r}; known: {CSV_FORMATS}")
         self.path = Path(path)
@@ -346,6 +349,7 @@ class CsvReplay:
         self.start_ms = epoch_ms(start_time)
         self.fields = fields
         self.label_column = label_column
+        self.require_labels = require_labels
         self._scan: CsvScan | None = None
 
     def _parse(self, row: dict[str, str], line_number: int) -> ParsedRow:
@@ -363,6 +367,17 @@ class CsvReplay:
                 raise CsvFormatError(f"{self.path} is empty")
             columns = [name.strip() for name in header]
             required = required_columns(self.csv_format, self.fields)
+            if (
+                self.require_labels
+                and self.csv_format == "generic"
+                and self.label_column not in columns
+                and all(column in columns for column in required)
+            ):
+                raise CsvFormatError(
+                    f"{self.path}: no {self.label_column!r} column, so no fraud labels to "
+                    "evaluate against; name the CSV's label column with --label-column "
+                    f"(columns: {','.join(columns)})"
+                )
             if self.csv_format == "generic" and self.label_column != DEFAULT_LABEL_COLUMN:
                 required = (*required, self.label_column)  # named on purpose: must be there
             missing = [c for c in required if c not in columns]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import itertools
 import sys
 import tempfile
@@ -46,14 +45,7 @@ from fraudstream.worker.collector import worker_collector
 from fraudstream.worker.handler import BatchHandler, BatchOffsets
 from fraudstream.worker.state import StateChanges, WorkerState
 from fraudstream.worker.stats import WorkerStats
-from producer.csv_replay import (
-    DEFAULT_LABEL_COLUMN,
-    CsvFormat,
-    CsvFormatError,
-    CsvReplay,
-    open_text,
-    required_columns,
-)
+from producer.csv_replay import DEFAULT_LABEL_COLUMN, CsvFormat, CsvFormatError, CsvReplay
 from producer.generator import GeneratorParameters, ScenarioGenerator
 from producer.handbook import HandbookParameters, HandbookSimulator
 from producer.kafka import produce
@@ -159,13 +151,12 @@ def _source(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTra
     if options.generator == "csv":
         if options.csv is None:
             raise ValueError("the csv source needs a file (--csv FILE)")
-        fields = settings.fields.mapping()
-        if options.csv_format == "generic":
-            require_label_column(
-                options.csv, options.label_column, required_columns("generic", fields)
-            )
         replay = CsvReplay(
-            options.csv, options.csv_format, fields=fields, label_column=options.label_column
+            options.csv,
+            options.csv_format,
+            fields=settings.fields.mapping(),
+            label_column=options.label_column,
+            require_labels=True,
         )
         _say(options, replay.scan().describe())  # bad rows are skipped, with line numbers
         return iter(replay)
@@ -183,25 +174,6 @@ def _source(options: EvaluateOptions, settings: Settings) -> Iterator[LabeledTra
         seed=options.seed, users=options.users, fraud_share=options.fraud_share
     )
     return itertools.islice(ScenarioGenerator(params), options.count)
-
-
-def require_label_column(path: Path, label_column: str, mapped: Iterable[str]) -> None:
-    """Refuse a generic CSV without its label column: every row would count as legit and the
-    figures would be made up (the producer may replay such a file; evaluating needs labels).
-
-    A header that lacks ``mapped`` columns or an empty file is left to :class:`CsvReplay`,
-    whose error names those columns.
-    """
-    with open_text(path) as text:
-        header = next(csv.reader(text), None)
-    columns = [name.strip() for name in header or []]
-    if not columns or any(column not in columns for column in mapped):
-        return
-    if label_column not in columns:
-        raise CsvFormatError(
-            f"{path}: no {label_column!r} column, so no fraud labels to evaluate against; "
-            f"name the CSV's label column with --label-column (columns: {','.join(columns)})"
-        )
 
 
 @dataclass(frozen=True, slots=True)
