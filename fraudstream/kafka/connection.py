@@ -44,9 +44,7 @@ def bootstrap_of(broker_url: str) -> str:
         part = part.rstrip("/")
         if part:
             port = _port_of(part)
-            if port is not None and not (
-                port.isascii() and port.isdigit() and 0 < int(port) < 65536
-            ):
+            if port is not None and not _is_port(port):
                 raise ValueError(
                     f"broker URL {broker_url!r}: port {port!r} is not a number in 1-65535"
                 )
@@ -56,7 +54,8 @@ def bootstrap_of(broker_url: str) -> str:
 
 def host_and_port(address: str) -> tuple[str, int]:
     """Host and port of one ``host:port`` bootstrap address, on Kafka's port 9092 when it names
-    none (as Faust and aiokafka read it); a port that is not a number is a ``ValueError``.
+    none (as Faust and aiokafka read it); a port that is not a number in 1-65535 is a
+    ``ValueError``.
 
     >>> host_and_port("kafka-0"), host_and_port("[::1]:9093"), host_and_port("::1")
     (('kafka-0', 9092), ('::1', 9093), ('::1', 9092))
@@ -67,9 +66,15 @@ def host_and_port(address: str) -> tuple[str, int]:
         host = text.strip("[]")
     else:
         host = text[: -len(port) - 1].strip("[]")
-        if not (port.isascii() and port.isdigit()):
-            raise ValueError(f"broker address {address!r}: the port {port!r} is not a number")
+        if not _is_port(port):
+            raise ValueError(
+                f"broker address {address!r}: the port {port!r} is not a number in 1-65535"
+            )
     return host or "localhost", int(port or DEFAULT_PORT)
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and 0 < int(text) < 65536
 
 
 def _port_of(host_port: str) -> str | None:
