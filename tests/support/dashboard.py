@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fraudstream.arguments import DURATION_UNITS_MS
+
 #: The dashboard file at the repository root (absent from an installed wheel: pass a path).
 DEFAULT_DASHBOARD_PATH = Path(__file__).resolve().parents[2] / "grafana-dashboard.json"
 #: Variables Grafana defines itself (no entry in the dashboard's templating list).
@@ -59,15 +61,8 @@ _VARIABLE = re.compile(
 # Grafana's escapeRegex (@grafana/data): \ ^ $ * + ? . ( ) | [ ] { } /
 _REGEX_SPECIAL = re.compile(r"[\\^$*+?.()|\[\]{}/]")
 _INTERVAL = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$")
-_UNIT_MS = {
-    "ms": 1,
-    "s": 1000,
-    "m": 60_000,
-    "h": 3_600_000,
-    "d": 86_400_000,
-    "w": 604_800_000,
-    "y": 31_536_000_000,
-}
+#: Grafana's interval units: the commands' duration units and its year.
+_UNIT_MS = {**DURATION_UNITS_MS, "y": 31_536_000_000}
 
 
 @dataclass(frozen=True)
