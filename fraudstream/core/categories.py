@@ -162,6 +162,11 @@ class CategoryAmounts:
             self.weight = 1.0
 
 
+#: What a checkpoint keeps of :class:`CategoryProfiles`: the bound, and per key the decayed
+#: counts, their total, the current weight and how many payments were seen.
+CategoryState = tuple[int, dict[str, tuple[list[float], float, float, int]]]
+
+
 @dataclass(slots=True)
 class CategoryProfiles:
     """:class:`CategoryAmounts` per category and channel, bounded to :data:`MAX_CATEGORIES`.
@@ -175,6 +180,31 @@ class CategoryProfiles:
 
     categories: dict[str, CategoryAmounts] = field(default_factory=dict)
     max_categories: int = MAX_CATEGORIES
+
+    def to_state(self) -> CategoryState:
+        """Plain values for the detector's checkpoint, the same whether this module runs
+        compiled or not (a pickled instance of the compiled class does not load into the pure
+        one, nor the other way round).
+
+        >>> profiles = CategoryProfiles()
+        >>> profiles.observe("travel", "online", 500.0)
+        >>> CategoryProfiles.from_state(profiles.to_state()) == profiles
+        True
+        """
+        amounts = {
+            key: (list(a.counts), a.total, a.weight, a.seen) for key, a in self.categories.items()
+        }
+        return self.max_categories, amounts
+
+    @classmethod
+    def from_state(cls, state: CategoryState) -> CategoryProfiles:
+        """The profiles :meth:`to_state` described; TypeError or ValueError on another shape."""
+        max_categories, amounts = state
+        categories = {
+            str(key): CategoryAmounts([float(c) for c in counts], float(total), float(w), int(n))
+            for key, (counts, total, w, n) in amounts.items()
+        }
+        return cls(categories, int(max_categories))
 
     def share(self, category: str | None, channel: str | None, amount: float) -> float:
         """The share of the category's payments at this amount or above.

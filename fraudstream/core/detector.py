@@ -723,10 +723,11 @@ class Detector:
             "classifier_threshold": self.classifier_threshold,
             "label_rate": self.label_rate,
             "trust": self.trust,
-            "categories": self.categories,
+            # plain values, not instances: the compiled core's classes pickle differently
+            "categories": self.categories.to_state(),
             "amount_unit": self.unit.exponent,
             "timestamp_step": self.clock.seconds,
-            "scale_evidence": self.behaviour.scale,
+            "scale_evidence": (self.behaviour.scale.mean, self.behaviour.scale.count),
         }
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -754,12 +755,14 @@ class Detector:
             self.trust = trust  # absent from checkpoints written before it existed
             for part in trust.values():  # the judgement is restored, its line is the settings'
                 part.params = self.config.trust
-        if isinstance(categories := state.get("categories"), CategoryProfiles):
-            self.categories = categories  # absent from checkpoints written before it existed
+        # absent from checkpoints written before they existed; instances of our own classes
+        # (older checkpoints) load only into the same build, compiled or pure
+        if (categories := _categories(state.get("categories"))) is not None:
+            self.categories = categories
         self.unit.restore(state.get("amount_unit", 0))  # older checkpoints learned in unit 1
         self.clock.restore(state.get("timestamp_step", 0))  # and read timestamps as exact
-        if isinstance(scale := state.get("scale_evidence"), ScaleEvidence):
-            self.behaviour.scale.mean, self.behaviour.scale.count = scale.mean, scale.count
+        if (scale := _scale_evidence(state.get("scale_evidence"))) is not None:
+            self.behaviour.scale.mean, self.behaviour.scale.count = scale
             self.behaviour.scale.refresh()
         self.scorer.model = state["model"]
         self.scorer.learned = state["learned"]
@@ -767,6 +770,34 @@ class Detector:
         self.threshold.recent.extend(state["recent_scores"])
         self.threshold.value = state["threshold"]
         return None
+
+
+def _categories(saved: object) -> CategoryProfiles | None:
+    """The category profiles a checkpoint kept, or None if it kept none this build can read."""
+    if isinstance(saved, tuple):
+        try:
+            return CategoryProfiles.from_state(saved)
+        except (TypeError, ValueError):
+            return None
+    if isinstance(saved, CategoryProfiles):
+        try:
+            return CategoryProfiles.from_state(saved.to_state())  # checks every attribute
+        except (AttributeError, TypeError, ValueError):
+            return None
+    return None
+
+
+def _scale_evidence(saved: object) -> tuple[float, int] | None:
+    """The stream's scale evidence (mean, count) a checkpoint kept, or None if none readable."""
+    try:
+        if isinstance(saved, tuple):
+            mean, count = saved
+            return float(mean), int(count)
+        if isinstance(saved, ScaleEvidence):
+            return float(saved.mean), int(saved.count)
+    except (AttributeError, TypeError, ValueError):
+        pass
+    return None
 
 
 def _same_calibration(line: ThresholdFromLabels, params: CalibrationParams) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
+import pickle
 import random
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -12,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from fraudstream import native
 from fraudstream.core import behaviour, categories
 from fraudstream.core.behaviour import UserHistory, hst_view
 from fraudstream.core.categories import MERCHANT_MIN_COUNT, MERCHANT_ORDINARY_Z
@@ -347,6 +350,44 @@ def test_the_streams_scale_evidence_is_kept_in_the_checkpoint() -> None:
     assert restored.restore_model_state(original.model_state()) is None
     scale, kept = original.behaviour.scale, restored.behaviour.scale
     assert (kept.mean, kept.count, kept.prior) == (scale.mean, scale.count, scale.prior)
+
+
+def test_the_category_profiles_are_kept_in_the_checkpoint() -> None:
+    original = Detector(SMALL)
+    for i in range(50):
+        original.categories.observe("travel", "online", 40.0 + i)
+    restored = Detector(SMALL)
+    assert restored.restore_model_state(original.model_state()) is None
+    assert restored.categories == original.categories
+
+
+def test_a_checkpoint_names_no_class_the_native_build_compiles() -> None:
+    """A pickled instance of a class mypyc compiled does not load into the pure class, nor back
+    (a pure worker's checkpoint crashed the image's worker at restore): checkpoints carry
+    plain values for those, so one written by either build restores into the other."""
+    found: list[str] = []
+
+    class Recording(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            found.append(module)
+            return super().find_class(module, name)
+
+    Recording(io.BytesIO(trained_detector().model_state())).load()
+    compiled = {"fraudstream." + m.removesuffix(".py").replace("/", ".") for m in native.MODULES}
+    assert "fraudstream.core.supervised" in found  # the classifier is pickled: the test reads
+    assert compiled.isdisjoint(found)
+
+
+def test_a_checkpoint_holding_the_instances_older_versions_pickled_still_restores() -> None:
+    original = trained_detector()
+    for i in range(50):
+        original.categories.observe("travel", "online", 40.0 + i)
+    state = pickle.loads(original.model_state())
+    state["categories"], state["scale_evidence"] = original.categories, original.behaviour.scale
+    restored = Detector(SMALL)
+    assert restored.restore_model_state(pickle.dumps(state)) is None
+    assert restored.categories == original.categories
+    assert restored.behaviour.scale.count == original.behaviour.scale.count > 0
 
 
 def test_checkpoint_with_other_model_parameters_is_refused() -> None:
