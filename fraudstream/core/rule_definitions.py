@@ -34,7 +34,7 @@ built-in rules, so a new deployment starts with exactly the rules it ran before.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal, Protocol
@@ -58,11 +58,15 @@ from fraudstream.core.rules import (
     EXPRESSION_FIELDS,
     AllowListRule,
     AmountThresholdRule,
+    ArrangedRules,
+    DefinedAllowList,
+    DefinedRule,
     DenyListRule,
     ExpressionRule,
     HabitSpikeRule,
     ListMatch,
     Rule,
+    RuleOutcome,
     UnfamiliarPlaceRule,
     UserDeviationRule,
     VelocityRule,
@@ -272,52 +276,6 @@ def definition_from_json(raw: bytes | str) -> RuleDefinition:
 # --- built rules --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DefinedRule:
-    """A rule built from a definition: the core check, its reasons named by the rule's id."""
-
-    rule_id: str
-    version: int
-    inner: Rule
-
-    @property
-    def name(self) -> str:
-        """The reason name: the rule's id."""
-        return self.rule_id
-
-    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
-        """The inner rule's level."""
-        return self.inner.level(tx, history, features)
-
-    def check(
-        self, tx: Transaction, history: UserHistory, features: dict[str, float]
-    ) -> Reason | None:
-        """The inner rule's reason, renamed and stamped with the rule's id and version."""
-        reason = self.inner.check(tx, history, features)
-        return None if reason is None else _stamped(reason, self.rule_id, self.version)
-
-
-@dataclass(frozen=True, slots=True)
-class DefinedAllowList:
-    """An allow list built from a definition; like :class:`AllowListRule`, it never alerts."""
-
-    rule_id: str
-    version: int
-    inner: AllowListRule
-
-    @property
-    def name(self) -> str:
-        """The reason name: the rule's id."""
-        return self.rule_id
-
-    def allows(
-        self, tx: Transaction, history: UserHistory, features: dict[str, float]
-    ) -> Reason | None:
-        """Why the transaction is allowed (stamped with id and version), else ``None``."""
-        reason = self.inner.allows(tx, history, features)
-        return None if reason is None else _stamped(reason, self.rule_id, self.version)
-
-
 def build_rule(definition: RuleDefinition) -> DefinedRule | DefinedAllowList:
     """The core rule a definition describes (whatever its mode)."""
     kind = definition.kind
@@ -348,11 +306,6 @@ def build_rule(definition: RuleDefinition) -> DefinedRule | DefinedAllowList:
     else:
         inner = ExpressionRule(parse(kind.expression, EXPRESSION_FIELDS))
     return DefinedRule(*stamp, inner)
-
-
-def _stamped(reason: Reason, rule_id: str, version: int) -> Reason:
-    details = {**reason.details, "rule": rule_id, "version": version}
-    return Reason(reason.kind, rule_id, details)
 
 
 # --- the rule set -------------------------------------------------------------------------------
@@ -410,29 +363,6 @@ class RuleChange:
 
 
 @dataclass(frozen=True, slots=True)
-class RuleOutcome:
-    """The rules' verdict on one transaction.
-
-    ``reasons`` alert; ``shadow`` are shadow rules' hits, reported and never alerting;
-    ``allowed_by`` are active allow lists that matched, in which case ``reasons`` is empty,
-    ``suppressed`` holds what would have alerted, and model reasons must be dropped too.
-    """
-
-    reasons: tuple[Reason, ...] = ()
-    shadow: tuple[Reason, ...] = ()
-    allowed_by: tuple[Reason, ...] = ()
-    suppressed: tuple[Reason, ...] = ()
-    #: Every active rule's level by rule id (0.5 at its alert line), for ranking and the
-    #: classifier; shadow rules never appear here.
-    levels: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def allowed(self) -> bool:
-        """True when an active allow list vouches for the transaction: no alert at all."""
-        return bool(self.allowed_by)
-
-
-@dataclass(frozen=True, slots=True)
 class _Installed:
     definition: RuleDefinition
     rule: DefinedRule | DefinedAllowList
@@ -446,10 +376,7 @@ class RuleSet:
 
     def __init__(self, definitions: Iterable[RuleDefinition] = ()) -> None:
         self._installed: dict[str, _Installed] = {}
-        self._active: tuple[DefinedRule, ...] = ()
-        self._shadow: tuple[DefinedRule | DefinedAllowList, ...] = ()
-        self._allow: tuple[DefinedAllowList, ...] = ()
-        self._suspecting: tuple[UserDeviationRule, ...] = ()
+        self._arranged = ArrangedRules((), (), ())
         for definition in definitions:
             change = self.apply(definition)
             if not change.accepted:
@@ -503,41 +430,13 @@ class RuleSet:
     def evaluate(
         self, tx: Transaction, history: UserHistory, features: dict[str, float]
     ) -> RuleOutcome:
-        """Run active and shadow rules on ``tx``; ``history`` is the user's before ``tx``.
-
-        An active rule's reason is asked for only when its level reaches 0.5 (its alert line).
-        """
-        levels: dict[str, float] = {}
-        alerting: list[Reason] = []
-        for rule in self._active:
-            level = levels[rule.rule_id] = rule.level(tx, history, features)
-            if level >= 0.5 and (reason := rule.check(tx, history, features)) is not None:
-                alerting.append(reason)
-        shadow: list[Reason] = []
-        for trial in self._shadow:
-            if isinstance(trial, DefinedAllowList):
-                hit = trial.allows(tx, history, features)
-            else:
-                hit = trial.check(tx, history, features)
-            if hit is not None:
-                shadow.append(hit)
-        allowed = [
-            r for allow in self._allow if (r := allow.allows(tx, history, features)) is not None
-        ]
-        if allowed:
-            return RuleOutcome((), tuple(shadow), tuple(allowed), tuple(alerting), levels)
-        return RuleOutcome(tuple(alerting), tuple(shadow), levels=levels)
+        """Run active and shadow rules on ``tx`` (:meth:`ArrangedRules.evaluate`)."""
+        return self._arranged.evaluate(tx, history, features)
 
     def suspects(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> bool:
         """Whether an active rule keeps ``tx`` out of the user's history without alerting on
-        it: an active deviation rule's lowered line past its hold
-        (:meth:`UserDeviationRule.suspects`). A shadow or disabled rule never does, so trying
-        or switching off a rule leaves learning as the enforced rules have it.
-        """
-        for rule in self._suspecting:  # noqa: SIM110 (no generator to allocate per event)
-            if rule.suspects(tx, history, features):
-                return True
-        return False
+        it (:meth:`ArrangedRules.suspects`)."""
+        return self._arranged.suspects(tx, history, features)
 
     def _arrange(self) -> None:
         """Sort the installed rules by mode once, so evaluation does no bookkeeping."""
@@ -552,10 +451,7 @@ class RuleSet:
                 allow.append(rule)
             elif mode is RuleMode.ACTIVE and isinstance(rule, DefinedRule):
                 active.append(rule)
-        self._active, self._shadow, self._allow = tuple(active), tuple(shadow), tuple(allow)
-        self._suspecting = tuple(
-            rule.inner for rule in active if isinstance(rule.inner, UserDeviationRule)
-        )
+        self._arranged = ArrangedRules(tuple(active), tuple(shadow), tuple(allow))
 
 
 def diff_definitions(old: RuleDefinition | None, new: RuleDefinition) -> tuple[FieldChange, ...]:

@@ -10,7 +10,7 @@ allow list is deliberately not a rule: :class:`AllowListRule` has ``allows`` ins
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fraudstream.core.behaviour import (
@@ -581,3 +581,142 @@ def expression_values(tx: Transaction, features: dict[str, float]) -> dict[str, 
         "hour": float(tx.timestamp.hour),
         "weekday": float(tx.timestamp.weekday()),
     }
+
+
+# --- rules built from definitions, and their verdict on one transaction -------------------------
+# (core.rule_definitions validates definitions and keeps their versions; what runs for every
+# transaction lives here, with the rules, and is compiled with them: fraudstream.native)
+
+
+@dataclass(frozen=True, slots=True)
+class DefinedRule:
+    """A rule built from a definition: the core check, its reasons named by the rule's id."""
+
+    rule_id: str
+    version: int
+    inner: Rule
+
+    @property
+    def name(self) -> str:
+        """The reason name: the rule's id."""
+        return self.rule_id
+
+    def level(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> float:
+        """The inner rule's level."""
+        return self.inner.level(tx, history, features)
+
+    def check(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> Reason | None:
+        """The inner rule's reason, renamed and stamped with the rule's id and version."""
+        reason = self.inner.check(tx, history, features)
+        return None if reason is None else _stamped(reason, self.rule_id, self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class DefinedAllowList:
+    """An allow list built from a definition; like :class:`AllowListRule`, it never alerts."""
+
+    rule_id: str
+    version: int
+    inner: AllowListRule
+
+    @property
+    def name(self) -> str:
+        """The reason name: the rule's id."""
+        return self.rule_id
+
+    def allows(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> Reason | None:
+        """Why the transaction is allowed (stamped with id and version), else ``None``."""
+        reason = self.inner.allows(tx, history, features)
+        return None if reason is None else _stamped(reason, self.rule_id, self.version)
+
+
+def _stamped(reason: Reason, rule_id: str, version: int) -> Reason:
+    details = {**reason.details, "rule": rule_id, "version": version}
+    return Reason(reason.kind, rule_id, details)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """The rules' verdict on one transaction.
+
+    ``reasons`` alert; ``shadow`` are shadow rules' hits, reported and never alerting;
+    ``allowed_by`` are active allow lists that matched, in which case ``reasons`` is empty,
+    ``suppressed`` holds what would have alerted, and model reasons must be dropped too.
+    """
+
+    reasons: tuple[Reason, ...] = ()
+    shadow: tuple[Reason, ...] = ()
+    allowed_by: tuple[Reason, ...] = ()
+    suppressed: tuple[Reason, ...] = ()
+    #: Every active rule's level by rule id (0.5 at its alert line), for ranking and the
+    #: classifier; shadow rules never appear here.
+    levels: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        """True when an active allow list vouches for the transaction: no alert at all."""
+        return bool(self.allowed_by)
+
+
+class ArrangedRules:
+    """The installed rules sorted by mode, and their verdict on one transaction.
+
+    Built by :class:`fraudstream.core.rule_definitions.RuleSet` whenever a definition changes,
+    so evaluation does no bookkeeping.
+    """
+
+    def __init__(
+        self,
+        active: tuple[DefinedRule, ...],
+        shadow: tuple[DefinedRule | DefinedAllowList, ...],
+        allow: tuple[DefinedAllowList, ...],
+    ) -> None:
+        self.active = active
+        self.shadow = shadow
+        self.allow = allow
+        self.suspecting = tuple(
+            rule.inner for rule in active if isinstance(rule.inner, UserDeviationRule)
+        )
+
+    def evaluate(
+        self, tx: Transaction, history: UserHistory, features: dict[str, float]
+    ) -> RuleOutcome:
+        """Run active and shadow rules on ``tx``; ``history`` is the user's before ``tx``.
+
+        An active rule's reason is asked for only when its level reaches 0.5 (its alert line).
+        """
+        levels: dict[str, float] = {}
+        alerting: list[Reason] = []
+        for rule in self.active:
+            level = levels[rule.rule_id] = rule.level(tx, history, features)
+            if level >= 0.5 and (reason := rule.check(tx, history, features)) is not None:
+                alerting.append(reason)
+        shadow: list[Reason] = []
+        for trial in self.shadow:
+            if isinstance(trial, DefinedAllowList):
+                hit = trial.allows(tx, history, features)
+            else:
+                hit = trial.check(tx, history, features)
+            if hit is not None:
+                shadow.append(hit)
+        allowed = [
+            r for allow in self.allow if (r := allow.allows(tx, history, features)) is not None
+        ]
+        if allowed:
+            return RuleOutcome((), tuple(shadow), tuple(allowed), tuple(alerting), levels)
+        return RuleOutcome(tuple(alerting), tuple(shadow), levels=levels)
+
+    def suspects(self, tx: Transaction, history: UserHistory, features: dict[str, float]) -> bool:
+        """Whether an active rule keeps ``tx`` out of the user's history without alerting on
+        it: an active deviation rule's lowered line past its hold
+        (:meth:`UserDeviationRule.suspects`). A shadow or disabled rule never does, so trying
+        or switching off a rule leaves learning as the enforced rules have it.
+        """
+        for rule in self.suspecting:  # noqa: SIM110 (no generator to allocate per event)
+            if rule.suspects(tx, history, features):
+                return True
+        return False

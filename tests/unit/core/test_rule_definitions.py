@@ -24,8 +24,6 @@ from fraudstream.core.rule_definitions import (
     AllowListKind,
     AmountThresholdKind,
     ChangeStatus,
-    DefinedAllowList,
-    DefinedRule,
     DenyListKind,
     ExpressionKind,
     FieldChange,
@@ -41,7 +39,7 @@ from fraudstream.core.rule_definitions import (
     definition_to_json,
     seed_definitions,
 )
-from fraudstream.core.rules import EXPRESSION_FIELDS, Rule
+from fraudstream.core.rules import EXPRESSION_FIELDS, DefinedAllowList, DefinedRule, Rule
 from fraudstream.settings import DetectionSettings
 
 UTC = timezone.utc
