@@ -118,7 +118,9 @@ async def detect(stream: StreamT) -> None:
     delivery = runtime.delivery
     if delivery is not None:  # FRAUDSTREAM_DIRECT_DELIVERY: the same batches, without events
         while True:
-            batch = await delivery.take(worker.batch_max_events, worker.batch_max_wait)
+            batch = await delivery.take(
+                worker.batch_max_events, worker.batch_max_wait, worker.batch_backlog_events
+            )
             if batch:
                 await runtime.handler.handle(batch)
                 delivery.done(batch)

@@ -52,6 +52,23 @@ def test_a_batch_is_what_was_queued_in_order_and_at_most_max_events() -> None:
     assert run(go) == ([0, 1, 2, 3, 4], [5, 6])
 
 
+def test_a_backlog_already_waiting_is_taken_as_one_larger_batch() -> None:
+    """At least ``backlog`` messages waiting: that many in one batch; fewer: ``max_events``."""
+
+    async def go() -> list[int]:
+        app = faust.App("direct-backlog", broker="kafka://127.0.0.1:1")
+        delivery = delivery_for(app)
+        on_message = delivery._on_message(TP(TOPIC, 0))
+        for offset in range(14):
+            await on_message(message(offset))
+        sizes = []
+        for _ in range(3):  # 14 waiting, then 6, then 1
+            sizes.append(len(await delivery.take(max_events=5, max_wait=0.001, backlog=8)))
+        return sizes
+
+    assert run(go) == [8, 5, 1]
+
+
 def test_messages_of_an_earlier_group_generation_are_dropped_like_faust_streams_drop_them() -> None:
     async def go() -> list[int]:
         app = faust.App("direct-2", broker="kafka://127.0.0.1:1")
