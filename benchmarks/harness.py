@@ -23,12 +23,14 @@ from aiokafka import AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fraudstream import native
 from fraudstream.kafka.topics import ensure_topics_sync
 from fraudstream.local.apache_kafka import KAFKA_VERSION, ApacheKafka
 from fraudstream.local.tansu import TansuBroker
 from fraudstream.local.worker_process import FAST_JOIN_ENV, WorkerProcess
 from producer.generator import GeneratorParameters, ScenarioGenerator
 from tests.support.influxdb_server import InfluxServer, InfluxV2Proxy
+from tests.support.package_copy import copy_package
 
 TOKEN = "benchmark-token"
 
@@ -274,3 +276,14 @@ def as_row(values: dict[str, Any], columns: list[tuple[str, str, int]]) -> str:
         value = values.get(key)
         cells.append(("-" if value is None else format(value, fmt)).rjust(width))
     return "".join(cells)
+
+
+def compiled_copy(target: Path) -> Path | str:
+    """A copy of the package with its core compiled (``fraudstream native build``), or why not."""
+    print(f"compiling {', '.join(native.MODULES)} in a copy ...", file=sys.stderr)
+    root = copy_package(target)
+    try:
+        native.build(root / "fraudstream")
+    except native.NativeBuildError as exc:
+        return f"the native build failed: {exc}"
+    return root

@@ -2,6 +2,7 @@
 
     python benchmarks/latency.py                       # 1000, 2000, 3000, 5000 tx/s, 20 s each
     python benchmarks/latency.py --rates 1000 --seconds 60
+    python benchmarks/latency.py --native                 # the core compiled, as in the image
 
 One worker (with its InfluxDB sink writing to a real InfluxDB) on Apache Kafka (``--broker tansu``:
 the embedded broker); for each rate a paced producer sends transactions (1% above the amount
@@ -35,6 +36,7 @@ from benchmarks.harness import (
     BROKERS,
     Deployment,
     as_row,
+    compiled_copy,
     new_broker,
     optional_influxdb,
     percentile,
@@ -140,16 +142,28 @@ def main() -> None:
     parser.add_argument(
         "--broker", choices=BROKERS, default="kafka", help="broker to run on (default: kafka)"
     )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="run the worker from a copy of the package whose core is compiled (fraudstream "
+        "native build), as the container image ships; needs a C compiler and mypy",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="fraudstream-latency-"))
+    package_root = None
+    if args.native:
+        built = compiled_copy(workdir / "compiled")
+        if isinstance(built, str):
+            raise SystemExit(built)
+        package_root = built
     results = []
     with (
         optional_influxdb(workdir, not args.no_influx) as influx,
         new_broker(args.broker, workdir) as broker,
     ):
-        deployment = Deployment(broker, workdir, influx=influx)
+        deployment = Deployment(broker, workdir, influx=influx, package_root=package_root)
         deployment.start_workers(1)
         try:
             if args.warmup_seconds > 0:
@@ -173,7 +187,9 @@ def main() -> None:
         ("p99", ".0f", 8),
         ("max", ".0f", 8),
     ]
-    print("produce-to-alert latency, ms (one worker, InfluxDB sink on)\n")
+    core = "core compiled" if args.native else "pure Python"
+    sink = "InfluxDB sink off" if args.no_influx else "InfluxDB sink on"
+    print(f"produce-to-alert latency, ms (one worker, {sink}, {core})\n")
     print(f"{'offered':>10}{'sent/s':>10}{'kept up':>8}{'alerts':>8}", end="")
     print(f"{'p50':>8}{'p95':>8}{'p99':>8}{'max':>8}  sustained")
     for row in results:

@@ -56,6 +56,7 @@ from benchmarks.harness import (
     Broker,
     Deployment,
     broker_name,
+    compiled_copy,
     drain,
     influxdb,
     new_broker,
@@ -63,7 +64,6 @@ from benchmarks.harness import (
     rss_mib,
     transactions,
 )
-from fraudstream import native
 from fraudstream.core.behaviour import BehaviourFeatures, UserHistory, hst_view
 from fraudstream.core.detector import Detector
 from fraudstream.core.parsing import parse_transaction
@@ -73,7 +73,6 @@ from fraudstream.kafka.topics import ensure_topics_sync
 from fraudstream.local.ports import free_port
 from fraudstream.settings import Settings
 from tests.support.influxdb_server import InfluxV2Proxy
-from tests.support.package_copy import copy_package
 
 #: The Quix Streams job's own deadline: it stops itself after ``count`` messages.
 QUIX_TIMEOUT_SECONDS = 600
@@ -101,6 +100,7 @@ RATIOS = [
     ("noSinkNative", "quix"),
     ("sameJob", "quix"),
     ("sameJobNative", "quix"),
+    ("sameJobNative", "bareFaustDefault"),
     ("noSink", "faustPath"),
     ("full", "quix"),
 ]
@@ -554,17 +554,6 @@ def contender_plan(
             )
         )
     return plan
-
-
-def compiled_copy(target: Path) -> Path | str:
-    """A copy of the package with its core compiled (``fraudstream native build``), or why not."""
-    print(f"compiling {', '.join(native.MODULES)} in a copy ...", file=sys.stderr)
-    root = copy_package(target)
-    try:
-        native.build(root / "fraudstream")
-    except native.NativeBuildError as exc:
-        return f"the native build failed: {exc}"
-    return root
 
 
 def median_figures(runs: list[Figures]) -> Figures:
