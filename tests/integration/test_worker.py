@@ -160,7 +160,10 @@ def test_restarted_worker_resumes_from_committed_offsets_without_re_alerting(
 def test_a_backlog_is_handled_in_batches_of_at_most_the_configured_size(
     pipeline_factory: Callable[..., Pipeline], batch_max: int
 ) -> None:
-    pipeline = pipeline_factory(FRAUDSTREAM_BATCH_MAX_EVENTS=str(batch_max))
+    # no backlog batches: with them a backlog is taken 500 messages at a time whatever the max
+    pipeline = pipeline_factory(
+        FRAUDSTREAM_BATCH_MAX_EVENTS=str(batch_max), FRAUDSTREAM_BATCH_BACKLOG_EVENTS="0"
+    )
     backlog = normal_transactions(1000)
     pipeline.send_json(backlog)  # before the worker starts: it finds a backlog
     worker = pipeline.start_worker()
