@@ -774,16 +774,13 @@ class Detector:
 
 def _categories(saved: object) -> CategoryProfiles | None:
     """The category profiles a checkpoint kept, or None if it kept none this build can read."""
-    if isinstance(saved, tuple):
-        try:
+    try:
+        if isinstance(saved, CategoryProfiles):  # an older checkpoint's instance
+            saved = saved.to_state()  # reads every attribute: one of another build has none
+        if isinstance(saved, tuple):
             return CategoryProfiles.from_state(saved)
-        except (TypeError, ValueError):
-            return None
-    if isinstance(saved, CategoryProfiles):
-        try:
-            return CategoryProfiles.from_state(saved.to_state())  # checks every attribute
-        except (AttributeError, TypeError, ValueError):
-            return None
+    except (AttributeError, TypeError, ValueError):
+        pass
     return None
 
 
