@@ -1,9 +1,10 @@
-"""The detection core's hot modules compiled to C with mypyc, next to their sources.
+"""The worker's hot modules compiled to C with mypyc, next to their sources.
 
 Built into the container image, opt-in elsewhere (``fraudstream native build``; ``clean``
 undoes it): the per-event work of the worker is Python that runs for every transaction
-(behaviour features, merchant statistics, rules, pending entries, parsing), and the same fully
-typed code compiled by mypyc costs the batch handler 15-30% less CPU
+(behaviour features, merchant statistics, rules, pending entries, parsing, the batch handler's
+own loop), and the same fully typed code compiled by mypyc costs the batch handler about 40%
+less CPU
 (``benchmarks/native.py``). Nothing else changes: the compiled modules are built from the
 very sources in the package, and Python imports an extension module in preference to the
 ``.py`` beside it.
@@ -27,7 +28,8 @@ from pathlib import Path
 
 #: The modules compiled, by their path inside the package: where the worker spends its
 #: per-event time outside Half-Space Trees (the batch pass over River's trees uses numpy,
-#: which mypyc cannot speed up, and takes minutes to compile).
+#: which mypyc cannot speed up). ``worker/state.py`` stays Python: the Faust tables' state
+#: subclasses its class, and Python classes cannot subclass compiled ones.
 MODULES = (
     "core/behaviour.py",
     "core/merchants.py",
@@ -43,6 +45,9 @@ MODULES = (
     "core/units.py",
     "core/labels.py",
     "core/expressions.py",
+    "worker/handler.py",
+    "worker/changelog.py",
+    "worker/stats.py",
 )
 #: Written by :func:`build` beside the package's ``__init__``: what was compiled, from what.
 MANIFEST = "native.json"

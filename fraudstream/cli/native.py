@@ -14,7 +14,7 @@ def run_native(action: str) -> int:
     ``status`` also exits 2 when a compiled module is stale (its source changed since).
     """
     if action == "build":
-        print(f"compiling {len(native.MODULES)} modules with mypyc (about 45 s) ...", flush=True)
+        print(f"compiling {len(native.MODULES)} modules with mypyc (a minute) ...", flush=True)
         try:
             found = native.build()
         except native.NativeBuildError as exc:
