@@ -12,6 +12,11 @@ very sources in the package, and Python imports an extension module in preferenc
 That preference is also the hazard: a source edited after the build would be silently
 ignored. The build records each source's SHA-256 in :data:`MANIFEST`; :func:`status` lists the
 modules whose source no longer matches, and the worker refuses to start on a stale build.
+
+mypyc compiles a dataclass's own methods but not the ``__init__`` that ``@dataclass``
+generates, which stays Python and costs 10x a compiled one (frozen: 724 against 64 ns for four
+fields). The records made for every event therefore write theirs out (``init=False``), and
+``tests/unit/test_native.py`` checks each against its fields.
 """
 
 from __future__ import annotations

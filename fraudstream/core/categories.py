@@ -114,7 +114,7 @@ def band_of(amount: float) -> int:
     return min(amount_band(amount), BANDS - 1)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class CategoryAmounts:
     """Decayed counts of a category's payments per amount band (up to the highest band seen).
 
@@ -131,6 +131,19 @@ class CategoryAmounts:
     total: float = 0.0
     weight: float = 1.0
     seen: int = 0
+
+    def __init__(
+        self,
+        counts: list[float] | None = None,
+        total: float = 0.0,
+        weight: float = 1.0,
+        seen: int = 0,
+    ) -> None:
+        # written out so that mypyc compiles it (see fraudstream.native)
+        self.counts = [] if counts is None else counts
+        self.total = total
+        self.weight = weight
+        self.seen = seen
 
     def share_at_or_above(self, band: int) -> float:
         """The share of the remembered payments at ``band`` or above (0 while the category

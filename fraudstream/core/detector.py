@@ -211,7 +211,7 @@ def _clock_bands(epoch_seconds: float) -> tuple[float, ...]:
     return (*_BANDS[seconds // 10_800], weekend)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """Outcome for one transaction; ``alert`` is set exactly when ``risk`` reaches 0.5.
 
@@ -237,6 +237,31 @@ class Decision:
     shadow_hits: tuple[Reason, ...] = ()
     #: Active allow lists that vouched for the transaction (then there is no alert at all).
     allowed_by: tuple[Reason, ...] = ()
+
+    def __init__(
+        self,
+        score: float,
+        features: dict[str, float],
+        alert: Alert | None,
+        redelivered: bool = False,
+        risk: float = 0.0,
+        probability: float | None = None,
+        model_input: tuple[float, ...] = (),
+        parts: dict[str, float] | None = None,
+        shadow_hits: tuple[Reason, ...] = (),
+        allowed_by: tuple[Reason, ...] = (),
+    ) -> None:
+        # written out so that mypyc compiles it (see fraudstream.native)
+        object.__setattr__(self, "score", score)
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "alert", alert)
+        object.__setattr__(self, "redelivered", redelivered)
+        object.__setattr__(self, "risk", risk)
+        object.__setattr__(self, "probability", probability)
+        object.__setattr__(self, "model_input", model_input)
+        object.__setattr__(self, "parts", {} if parts is None else parts)
+        object.__setattr__(self, "shadow_hits", shadow_hits)
+        object.__setattr__(self, "allowed_by", allowed_by)
 
     def to_json(self, tx: Transaction) -> bytes:
         """One line of JSON for the decisions topic: every transaction's score, not only alerts."""

@@ -71,7 +71,7 @@ FEATURE_NAMES = (
 )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class MerchantStats:
     """Decayed traffic and label counts of one merchant, as seen from one partition.
 
@@ -111,6 +111,43 @@ class MerchantStats:
     #: The last FRAUD_CARDS cards whose fraud was counted here: (token, event time), oldest
     #: first. Not merged across partitions: a merged view is read, never learns.
     fraud_cards: tuple[tuple[int, float], ...] = ()
+
+    def __init__(
+        self,
+        t_obs: float = 0.0,
+        count_1d: float = 0.0,
+        count_30d: float = 0.0,
+        seen: float = 0.0,
+        mu_log: float = 0.0,
+        var_log: float = 0.0,
+        t_lab: float = 0.0,
+        fraud_1d: float = 0.0,
+        fraud_7d: float = 0.0,
+        fraud_30d: float = 0.0,
+        resolved_1d: float = 0.0,
+        resolved_7d: float = 0.0,
+        resolved_30d: float = 0.0,
+        recent_fraud: float = 0.0,
+        t_recent: float = 0.0,
+        fraud_cards: tuple[tuple[int, float], ...] = (),
+    ) -> None:
+        # written out so that mypyc compiles it (see fraudstream.native)
+        self.t_obs = t_obs
+        self.count_1d = count_1d
+        self.count_30d = count_30d
+        self.seen = seen
+        self.mu_log = mu_log
+        self.var_log = var_log
+        self.t_lab = t_lab
+        self.fraud_1d = fraud_1d
+        self.fraud_7d = fraud_7d
+        self.fraud_30d = fraud_30d
+        self.resolved_1d = resolved_1d
+        self.resolved_7d = resolved_7d
+        self.resolved_30d = resolved_30d
+        self.recent_fraud = recent_fraud
+        self.t_recent = t_recent
+        self.fraud_cards = fraud_cards
 
     def encode(self) -> bytes:
         """120 bytes, fifteen little-endian doubles, then 12 bytes per remembered card (none for

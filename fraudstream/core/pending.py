@@ -49,7 +49,7 @@ _CARD = struct.Struct("<I")  # the card's token
 _NO_KEY = 0xFFFF
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class PendingEntry:
     """What the classifier will learn from once the transaction's truth is known.
 
@@ -74,6 +74,27 @@ class PendingEntry:
     label: tuple[float, bool] | None = None
     segment: str | None = None
     card: int | None = None
+
+    def __init__(
+        self,
+        event_time: float,
+        partition: int,
+        merchant: str | None,
+        features: tuple[float, ...],
+        matured: bool = False,
+        label: tuple[float, bool] | None = None,
+        segment: str | None = None,
+        card: int | None = None,
+    ) -> None:
+        # written out so that mypyc compiles it (see fraudstream.native)
+        self.event_time = event_time
+        self.partition = partition
+        self.merchant = merchant
+        self.features = features
+        self.matured = matured
+        self.label = label
+        self.segment = segment
+        self.card = card
 
     def encode(self) -> bytes:
         """Compact bytes: a fixed head, the label if known, the segment, the card, the merchant,

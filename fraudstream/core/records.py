@@ -21,7 +21,7 @@ from fraudstream.core.masking import mask_text
 DLQ_PAYLOAD_PREVIEW_BYTES = 1024
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Source:
     """Where a record was read from; a stable identity for derived ids."""
 
@@ -29,8 +29,14 @@ class Source:
     partition: int
     offset: int
 
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        # written out so that mypyc compiles it (see fraudstream.native)
+        object.__setattr__(self, "topic", topic)
+        object.__setattr__(self, "partition", partition)
+        object.__setattr__(self, "offset", offset)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Transaction:
     """A validated card transaction."""
 
@@ -50,8 +56,33 @@ class Transaction:
     #: Event time as Unix seconds, computed once: an event reads it about eight times.
     epoch_seconds: float = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "epoch_seconds", self.timestamp.timestamp())
+    def __init__(
+        self,
+        transaction_id: str,
+        user_id: str,
+        amount: float,
+        timestamp: datetime,
+        extra: dict[str, Any] | None = None,
+        merchant: str | None = None,
+        country: str | None = None,
+        channel: str | None = None,
+        category: str | None = None,
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> None:
+        # written out so that mypyc compiles it (see fraudstream.native)
+        object.__setattr__(self, "transaction_id", transaction_id)
+        object.__setattr__(self, "user_id", user_id)
+        object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "timestamp", timestamp)
+        object.__setattr__(self, "extra", {} if extra is None else extra)
+        object.__setattr__(self, "merchant", merchant)
+        object.__setattr__(self, "country", country)
+        object.__setattr__(self, "channel", channel)
+        object.__setattr__(self, "category", category)
+        object.__setattr__(self, "latitude", latitude)
+        object.__setattr__(self, "longitude", longitude)
+        object.__setattr__(self, "epoch_seconds", timestamp.timestamp())
 
 
 class DeadLetterReason(str, Enum):

@@ -639,7 +639,7 @@ def _stamped(reason: Reason, rule_id: str, version: int) -> Reason:
     return Reason(reason.kind, rule_id, details)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RuleOutcome:
     """The rules' verdict on one transaction.
 
@@ -655,6 +655,21 @@ class RuleOutcome:
     #: Every active rule's level by rule id (0.5 at its alert line), for ranking and the
     #: classifier; shadow rules never appear here.
     levels: dict[str, float] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        reasons: tuple[Reason, ...] = (),
+        shadow: tuple[Reason, ...] = (),
+        allowed_by: tuple[Reason, ...] = (),
+        suppressed: tuple[Reason, ...] = (),
+        levels: dict[str, float] | None = None,
+    ) -> None:
+        # written out so that mypyc compiles it (see fraudstream.native)
+        object.__setattr__(self, "reasons", reasons)
+        object.__setattr__(self, "shadow", shadow)
+        object.__setattr__(self, "allowed_by", allowed_by)
+        object.__setattr__(self, "suppressed", suppressed)
+        object.__setattr__(self, "levels", {} if levels is None else levels)
 
     @property
     def allowed(self) -> bool:
