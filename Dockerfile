@@ -4,9 +4,9 @@
 #   docker run --rm -e FRAUDSTREAM_BROKER_URL=kafka://broker:9092 fraudstream
 # Runtime dependencies only (no dev extras), in a virtualenv, run as a non-root user.
 #
-# The build stage compiles the detection core's hot modules with mypyc
-# (`fraudstream native build`, README: Performance): whole workers ran 1.44x faster by the clock
-# with labels, 1.49x without (2026-12-06). An image's sources never change after its build, so its
+# The build stage compiles the worker's hot modules with mypyc (`fraudstream native build`,
+# README: Performance): whole workers ran 1.30x faster by the clock with labels, 1.58x without
+# (the README's run of 2026-12-06). An image's sources never change after its build, so its
 # compiled modules cannot go stale; the compiler and mypy stay in the build stage. The worker
 # logs "detection core: compiled with mypyc: ..." at start.
 

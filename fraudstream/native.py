@@ -94,7 +94,7 @@ class NativeStatus:
 
 
 def build(package: Path = PACKAGE, python: str = sys.executable) -> NativeStatus:
-    """Compile :data:`MODULES` (under a minute), put them beside their sources, record the
+    """Compile :data:`MODULES` (about a minute), put them beside their sources, record the
     sources' hashes.
 
     mypyc runs on a copy of the package alone, in a temporary directory: run where the package
